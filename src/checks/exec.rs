@@ -1,0 +1,127 @@
+//! `exec`: an argv, run without a shell, exits 0.
+//!
+//! Output is read as it comes: each chunk is a heartbeat, so a command that prints progress is
+//! never mistaken for a stalled one, and the tail of stderr becomes the reason when it fails.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+use super::{Attempt, Failure, Shared, io_phrase};
+use crate::config::Text;
+use crate::heartbeat::Heartbeat;
+use crate::redact::Redactor;
+
+/// How much of the end of a command's output is kept for the reason.
+const TAIL_BYTES: usize = 4096;
+/// A grandchild may keep the pipes open after the command exits; do not wait on it for long.
+const DRAIN_GRACE: Duration = Duration::from_millis(100);
+
+pub struct ExecCheck {
+    argv: Vec<Text>,
+    redactor: Redactor,
+}
+
+impl ExecCheck {
+    pub fn new(argv: &[Text], shared: &Shared) -> Self {
+        ExecCheck {
+            argv: argv.to_vec(),
+            redactor: shared.redactor.clone(),
+        }
+    }
+
+    pub async fn attempt(&mut self, heartbeat: &Heartbeat) -> Attempt {
+        let program = &self.argv[0];
+        let mut child = Command::new(&program.value)
+            .args(self.argv[1..].iter().map(|a| &a.value))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Dropping the attempt (timeout, stall, SIGTERM) must not leave the command running.
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    Failure::retry(format!("command {} not found", program.written))
+                }
+                _ => Failure::retry(format!(
+                    "cannot start {}: {}",
+                    program.written,
+                    io_phrase(&e)
+                )),
+            })?;
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        // The pipes are read while the command runs: one that fills a pipe buffer would
+        // otherwise block forever and look stalled.
+        let readers = async { tokio::join!(tail(stdout, heartbeat), tail(stderr, heartbeat)) };
+        tokio::pin!(readers);
+        let mut output = None;
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                both = &mut readers, if output.is_none() => output = Some(both),
+            }
+        };
+        let (out, err) = match output {
+            Some(both) => both,
+            None => tokio::time::timeout(DRAIN_GRACE, readers)
+                .await
+                .unwrap_or_default(),
+        };
+        let status = status.map_err(|e| {
+            Failure::retry(format!(
+                "waiting for {}: {}",
+                program.written,
+                io_phrase(&e)
+            ))
+        })?;
+        if status.success() {
+            return Ok("exit 0".into());
+        }
+        let how = match status.code() {
+            Some(code) => format!("exited with status {code}"),
+            None => "was killed by a signal".to_string(),
+        };
+        let output = if err.iter().any(|b| !b.is_ascii_whitespace()) {
+            err
+        } else {
+            out
+        };
+        let excerpt = self.redactor.excerpt(&last_lines(&output));
+        Err(Failure::retry(if excerpt.is_empty() {
+            format!("{} {how}", program.written)
+        } else {
+            format!("{} {how}: {excerpt}", program.written)
+        }))
+    }
+}
+
+async fn tail<R: AsyncRead + Unpin>(pipe: Option<R>, heartbeat: &Heartbeat) -> Vec<u8> {
+    let Some(mut pipe) = pipe else {
+        return Vec::new();
+    };
+    let mut kept = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = pipe.read(&mut chunk).await {
+        if n == 0 {
+            break;
+        }
+        heartbeat.beat();
+        kept.extend_from_slice(&chunk[..n]);
+        if kept.len() > 2 * TAIL_BYTES {
+            kept.drain(..kept.len() - TAIL_BYTES);
+        }
+    }
+    kept
+}
+
+/// The end of the output is where commands say why they failed.
+fn last_lines(output: &[u8]) -> String {
+    let text = String::from_utf8_lossy(output);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let start = lines.len().saturating_sub(3);
+    lines[start..].join(" | ")
+}

@@ -1,0 +1,60 @@
+//! `file`: a path exists — a file of at least `min_size`, or a directory, optionally non-empty.
+
+use std::io;
+
+use super::watch::PathWatch;
+use super::{Attempt, Failure, human_bytes, io_phrase};
+use crate::config::FileSpec;
+
+pub struct FileCheck {
+    spec: FileSpec,
+    watch: Option<PathWatch>,
+}
+
+impl FileCheck {
+    pub fn new(spec: &FileSpec) -> Self {
+        FileCheck {
+            spec: spec.clone(),
+            watch: None,
+        }
+    }
+
+    pub fn prepare(&mut self) -> io::Result<()> {
+        self.watch = Some(PathWatch::new(&self.spec.path)?);
+        Ok(())
+    }
+
+    pub fn watch(&mut self) -> Option<&mut PathWatch> {
+        self.watch.as_mut()
+    }
+
+    pub fn attempt(&mut self) -> Attempt {
+        let path = &self.spec.path;
+        let shown = path.display();
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Failure::retry(format!("{shown} does not exist")),
+            _ => Failure::retry(format!("cannot stat {shown}: {}", io_phrase(&e))),
+        })?;
+        if meta.is_dir() {
+            if self.spec.non_empty {
+                let mut entries = std::fs::read_dir(path).map_err(|e| {
+                    Failure::retry(format!("cannot list {shown}: {}", io_phrase(&e)))
+                })?;
+                if entries.next().is_none() {
+                    return Err(Failure::retry(format!("directory {shown} is empty")));
+                }
+            }
+            return Ok("directory".into());
+        }
+        if let Some(min) = self.spec.min_size
+            && meta.len() < min
+        {
+            return Err(Failure::retry(format!(
+                "{shown} is {}, want at least {}",
+                human_bytes(meta.len()),
+                human_bytes(min)
+            )));
+        }
+        Ok(human_bytes(meta.len()))
+    }
+}

@@ -1,0 +1,267 @@
+//! `http`: a request answers with an expected status (and optionally a body substring).
+//!
+//! Plain HTTP in the default build; `https://` through rustls with the `tls` feature.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper::rt::{Read, Write};
+use hyper_util::rt::TokioIo;
+
+use super::{Attempt, Failure, Shared};
+use crate::config::HttpSpec;
+use crate::heartbeat::Heartbeat;
+use crate::redact::Redactor;
+
+/// Enough of a body to find a marker and show an excerpt; health pages are small.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// Checks a URL at config time, so a typo is a config error (exit 2), not a retry loop.
+pub fn validate_url(url: &str) -> Result<(), String> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") if cfg!(feature = "tls") => {}
+        Some("https") => {
+            return Err(format!(
+                "`{url}` needs TLS, and this build has none: use a build with the `tls` feature, or http://"
+            ));
+        }
+        _ => return Err(format!("`{url}` must start with http:// or https://")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("`{url}` has no host"));
+    }
+    Ok(())
+}
+
+pub struct HttpCheck {
+    spec: HttpSpec,
+    redactor: Redactor,
+}
+
+struct Target {
+    https: bool,
+    host: String,
+    address: String,
+    authority: String,
+    path: String,
+}
+
+impl HttpCheck {
+    pub fn new(spec: &HttpSpec, shared: &Shared) -> Self {
+        HttpCheck {
+            spec: spec.clone(),
+            redactor: shared.redactor.clone(),
+        }
+    }
+
+    fn target(&self) -> Result<Target, String> {
+        let uri: hyper::Uri = self
+            .spec
+            .url
+            .value
+            .parse()
+            .map_err(|e| format!("bad URL: {e}"))?;
+        let https = uri.scheme_str() == Some("https");
+        let host = uri.host().unwrap_or_default().to_string();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_else(|| host.clone());
+        let bare_host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        Ok(Target {
+            https,
+            address: format!("{host}:{port}"),
+            host: bare_host,
+            authority,
+            path: uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/".into()),
+        })
+    }
+
+    pub async fn attempt(&mut self, heartbeat: &Heartbeat) -> Attempt {
+        let shown = format!("{} {}", self.spec.method, self.spec.url.written);
+        self.exchange(heartbeat)
+            .await
+            .map_err(|reason| Failure::retry(format!("{shown}: {reason}")))
+    }
+
+    async fn exchange(&self, heartbeat: &Heartbeat) -> Result<String, String> {
+        let target = self.target()?;
+        let stream = super::tcp::connect(&target.address).await?;
+        heartbeat.beat();
+        let mut request = Request::builder()
+            .method(self.spec.method.as_str())
+            .uri(&target.path)
+            .header(hyper::header::HOST, &target.authority)
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("bootgate/", env!("CARGO_PKG_VERSION")),
+            );
+        for (name, value) in &self.spec.headers {
+            request = request.header(name.as_str(), value.value.as_str());
+        }
+        let request = request
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| format!("cannot build request: {e}"))?;
+        let (status, body) = if target.https {
+            tls_exchange(stream, &target.host, request, heartbeat).await?
+        } else {
+            send(TokioIo::new(stream), request, heartbeat).await?
+        };
+        self.judge(status, &body)
+    }
+
+    fn judge(&self, status: u16, body: &[u8]) -> Result<String, String> {
+        let status_ok = if self.spec.status.is_empty() {
+            (200..300).contains(&status)
+        } else {
+            self.spec.status.contains(&status)
+        };
+        let text = String::from_utf8_lossy(body);
+        if !status_ok {
+            let want = if self.spec.status.is_empty() {
+                "2xx".to_string()
+            } else {
+                self.spec
+                    .status
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            };
+            let excerpt = self.redactor.excerpt(&text);
+            return Err(if excerpt.is_empty() {
+                format!("status {status}, want {want}")
+            } else {
+                format!("status {status}, want {want}: {excerpt}")
+            });
+        }
+        if let Some(needle) = &self.spec.body_contains
+            && !text.contains(needle.value.as_str())
+        {
+            return Err(format!(
+                "status {status} but the body lacks `{}`: {}",
+                needle.written,
+                self.redactor.excerpt(&text)
+            ));
+        }
+        Ok(format!("status {status}"))
+    }
+}
+
+async fn send<I>(
+    io: I,
+    request: Request<Empty<Bytes>>,
+    heartbeat: &Heartbeat,
+) -> Result<(u16, Vec<u8>), String>
+where
+    I: Read + Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| format!("HTTP handshake: {e}"))?;
+    // The connection is driven beside the request; it ends when the exchange drops `sender`.
+    let driver = tokio::spawn(connection);
+    let exchange = async move {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        let status = response.status().as_u16();
+        let body = read_limited(response.into_body(), heartbeat).await;
+        Ok((status, body))
+    };
+    let result = exchange.await;
+    driver.abort();
+    result
+}
+
+async fn read_limited(mut body: Incoming, heartbeat: &Heartbeat) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < BODY_LIMIT {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                heartbeat.beat();
+                if let Some(data) = frame.data_ref() {
+                    let room = BODY_LIMIT - out.len();
+                    out.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+#[cfg(feature = "tls")]
+async fn tls_exchange(
+    stream: tokio::net::TcpStream,
+    host: &str,
+    request: Request<Empty<Bytes>>,
+    heartbeat: &Heartbeat,
+) -> Result<(u16, Vec<u8>), String> {
+    use std::sync::{Arc, OnceLock};
+    use tokio_rustls::rustls;
+
+    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+    let config = CONFIG
+        .get_or_init(|| {
+            let roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
+            .map_err(|e| format!("TLS setup: {e}"))
+        })
+        .clone()?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| format!("`{host}` is not a TLS server name: {e}"))?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
+        .map_err(|e| format!("TLS handshake: {e}"))?;
+    send(TokioIo::new(tls), request, heartbeat).await
+}
+
+#[cfg(not(feature = "tls"))]
+async fn tls_exchange(
+    _stream: tokio::net::TcpStream,
+    _host: &str,
+    _request: Request<Empty<Bytes>>,
+    _heartbeat: &Heartbeat,
+) -> Result<(u16, Vec<u8>), String> {
+    Err("this build has no TLS support".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_validation() {
+        assert!(validate_url("http://127.0.0.1:9000/health").is_ok());
+        assert!(validate_url("ftp://x/").unwrap_err().contains("http://"));
+        assert!(validate_url("127.0.0.1:9000").is_err());
+        if !cfg!(feature = "tls") {
+            assert!(
+                validate_url("https://x/")
+                    .unwrap_err()
+                    .contains("`tls` feature")
+            );
+        }
+    }
+}

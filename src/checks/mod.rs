@@ -1,0 +1,137 @@
+//! The kinds of precondition bootgate can wait for. Each attempt answers pass or fail with a
+//! reason a person can act on; the engine owns retries, deadlines and stalls.
+
+pub mod exec;
+pub mod file;
+pub mod http;
+pub mod secret;
+pub mod tcp;
+pub mod watch;
+
+use std::io;
+
+use crate::config::{CheckSpec, Kind};
+use crate::heartbeat::Heartbeat;
+use crate::redact::Redactor;
+
+/// Why an attempt did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: String,
+    /// False when waiting cannot help (a container's environment never changes).
+    pub retry: bool,
+}
+
+impl Failure {
+    pub fn retry(reason: impl Into<String>) -> Self {
+        Failure {
+            reason: reason.into(),
+            retry: true,
+        }
+    }
+
+    pub fn fatal(reason: impl Into<String>) -> Self {
+        Failure {
+            reason: reason.into(),
+            retry: false,
+        }
+    }
+}
+
+/// A passed attempt's one-line summary, e.g. `1.2 GiB`.
+pub type Attempt = Result<String, Failure>;
+
+/// What every check may need from the run around it.
+#[derive(Clone)]
+pub struct Shared {
+    pub redactor: Redactor,
+    pub placeholders: Vec<String>,
+}
+
+pub enum Check {
+    Secret(secret::SecretCheck),
+    File(file::FileCheck),
+    Tcp(tcp::TcpCheck),
+    Http(http::HttpCheck),
+    Exec(exec::ExecCheck),
+    /// A `${VAR}` the check needs is unset: it fails at once, like a missing env secret.
+    MissingInput(String),
+}
+
+impl Check {
+    pub fn build(spec: &CheckSpec, shared: &Shared) -> Check {
+        if let Some(missing) = &spec.missing_input {
+            return Check::MissingInput(missing.clone());
+        }
+        match &spec.kind {
+            Kind::Secret(source) => Check::Secret(secret::SecretCheck::new(source, shared)),
+            Kind::File(f) => Check::File(file::FileCheck::new(f)),
+            Kind::Tcp { address } => Check::Tcp(tcp::TcpCheck::new(address)),
+            Kind::Http(h) => Check::Http(http::HttpCheck::new(h, shared)),
+            Kind::Exec { command } => Check::Exec(exec::ExecCheck::new(command, shared)),
+        }
+    }
+
+    pub async fn attempt(&mut self, heartbeat: &Heartbeat) -> Attempt {
+        heartbeat.beat();
+        match self {
+            Check::Secret(c) => c.attempt(),
+            Check::File(c) => c.attempt(),
+            Check::Tcp(c) => c.attempt().await,
+            Check::Http(c) => c.attempt(heartbeat).await,
+            Check::Exec(c) => c.attempt(heartbeat).await,
+            Check::MissingInput(reason) => Err(Failure::fatal(reason.clone())),
+        }
+    }
+
+    /// The inotify watch of a check that waits for a path, if it has one: between attempts
+    /// the engine waits on it instead of a timer.
+    pub fn watch(&mut self) -> Option<&mut watch::PathWatch> {
+        match self {
+            Check::Secret(c) => c.watch(),
+            Check::File(c) => c.watch(),
+            _ => None,
+        }
+    }
+
+    /// Starts watching before the first attempt, so a change between a failed attempt and the
+    /// wait is never missed. An error means inotify is unavailable (e.g. the node's instance
+    /// limit is reached); the engine then polls with its backoff instead.
+    pub fn prepare(&mut self) -> io::Result<()> {
+        match self {
+            Check::Secret(c) => c.prepare(),
+            Check::File(c) => c.prepare(),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An OS error as a short phrase (`connection refused`), without `(os error 111)`.
+pub fn io_phrase(error: &io::Error) -> String {
+    let text = error.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => &text[..at],
+        _ => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// `1.5 GiB` for people.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,107 @@
+//! `bootgate init`: the initContainer. Blocks until every required check passes.
+
+use std::path::PathBuf;
+
+use tokio::time::{Instant, sleep_until};
+
+use super::{Execution, execute, exit_for, load};
+use crate::cli::InitArgs;
+use crate::config::units::human_duration;
+use crate::engine::Mode;
+use crate::exit::Exit;
+use crate::redact::Redactor;
+use crate::report::{rfc3339, status::StatusWriter, termination};
+use crate::signals::Stop;
+use crate::state::Outcome;
+use crate::statedir::StateDir;
+
+const KUBELET_TERMINATION_LOG: &str = "/dev/termination-log";
+
+pub async fn run(args: InitArgs) -> Exit {
+    let started = Instant::now();
+    let mut stop = Stop::install();
+    let (config, graph) = match load(&args.config.config) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
+    };
+    // Given explicitly, the path is written; the kubelet's default only when it exists.
+    let termination_log = args.termination_log.or_else(|| {
+        let default = PathBuf::from(KUBELET_TERMINATION_LOG);
+        default.exists().then_some(default)
+    });
+    let redactor = Redactor::new(config.sensitive.iter().cloned());
+    tracing::info!(
+        "bootgate {}: {} checks, deadline {}, config {}",
+        env!("CARGO_PKG_VERSION"),
+        config.checks.len(),
+        human_duration(config.deadline),
+        config.source.display()
+    );
+
+    let fail_early = |reason: String| {
+        tracing::error!("{reason}");
+        if let Some(path) = &termination_log {
+            termination::write(path, &format!("bootgate: {}\n", redactor.clean(&reason)));
+        }
+    };
+    let state_dir = tokio::select! {
+        dir = StateDir::acquire(&config.state_dir) => dir,
+        signal = stop.requested() => {
+            fail_early(format!("{signal} received while waiting for the state_dir lock"));
+            return Exit::Interrupted;
+        }
+        _ = sleep_until(started + config.deadline) => {
+            fail_early(format!(
+                "deadline {} passed while waiting for the lock on {}",
+                human_duration(config.deadline),
+                config.state_dir.display()
+            ));
+            return Exit::Failed;
+        }
+    };
+    let state_dir = match state_dir {
+        Ok(dir) => dir,
+        Err(e) => {
+            fail_early(e.to_string());
+            return Exit::Failed;
+        }
+    };
+
+    let mut status = StatusWriter::new(state_dir.status_path(), redactor.clone());
+    let state = execute(
+        Execution {
+            config: &config,
+            graph: &graph,
+            selected: vec![true; config.checks.len()],
+            mode: Mode::Gate,
+            started,
+            redactor: redactor.clone(),
+            log: true,
+        },
+        Some(&mut status),
+        &mut stop,
+    )
+    .await;
+
+    let elapsed = human_duration(started.elapsed());
+    if state.outcome == Outcome::Passed {
+        if let Err(e) =
+            state_dir.mark_ready(&format!("{}\n", rfc3339(std::time::SystemTime::now())))
+        {
+            fail_early(format!(
+                "cannot write the ready marker in {}: {e}",
+                state_dir.path.display()
+            ));
+            return Exit::Failed;
+        }
+        tracing::info!("gate passed in {elapsed}");
+        return Exit::Passed;
+    }
+    let message = termination::message(&state, &redactor);
+    if let Some(path) = &termination_log {
+        termination::write(path, &message);
+    }
+    let last = message.trim_end().lines().last().unwrap_or_default();
+    tracing::error!("gate did not pass after {elapsed}: {last}");
+    exit_for(state.outcome)
+}

@@ -1,0 +1,139 @@
+//! The subcommands, each a thin layer over config, graph, engine and reports.
+
+pub mod check;
+pub mod init;
+pub mod validate;
+
+use std::path::Path;
+
+use tokio::sync::mpsc::unbounded_channel;
+use tokio::time::{Instant, sleep_until};
+
+use crate::checks::{Check, Shared};
+use crate::config::{self, Config, LoadError, ProcessEnv};
+use crate::engine::{self, Mode, Plan, Verdict};
+use crate::exit::Exit;
+use crate::graph::{Graph, GraphError};
+use crate::redact::Redactor;
+use crate::report::{log::log_change, status::StatusWriter};
+use crate::signals::Stop;
+use crate::state::{GateState, Outcome};
+
+/// Loads the config and its graph, or prints every problem and says to exit 2.
+pub fn load(path: &Path) -> Result<(Config, Graph), Exit> {
+    let config = config::load(path, &ProcessEnv).map_err(|e| {
+        eprintln!("{e}");
+        Exit::BadInput
+    })?;
+    let graph = Graph::build(&config.checks).map_err(|e| {
+        match e {
+            GraphError::Unknown(problems) => eprintln!(
+                "{}",
+                LoadError::Invalid {
+                    path: path.to_path_buf(),
+                    problems
+                }
+            ),
+            cycle @ GraphError::Cycle(_) => eprintln!("{}: {cycle}", path.display()),
+        }
+        Exit::BadInput
+    })?;
+    Ok((config, graph))
+}
+
+pub struct Execution<'a> {
+    pub config: &'a Config,
+    pub graph: &'a Graph,
+    pub selected: Vec<bool>,
+    pub mode: Mode,
+    pub started: Instant,
+    pub redactor: Redactor,
+    pub log: bool,
+}
+
+/// Runs the engine and keeps the state model, the log and status.json in step with it, until
+/// the engine decides or a stop signal arrives.
+pub async fn execute(
+    run: Execution<'_>,
+    mut status: Option<&mut StatusWriter>,
+    stop: &mut Stop,
+) -> GateState {
+    let config = run.config;
+    let mut state = GateState::new(&config.checks, &run.selected, config.deadline);
+    state.started = run.started;
+    let shared = Shared {
+        redactor: run.redactor.clone(),
+        placeholders: config.placeholders.clone(),
+    };
+    let checks = config
+        .checks
+        .iter()
+        .map(|s| Check::build(s, &shared))
+        .collect();
+    let (tx, mut rx) = unbounded_channel();
+    let plan = Plan {
+        specs: &config.checks,
+        graph: run.graph,
+        selected: run.selected,
+        deadline: run.started + config.deadline,
+        deadline_len: config.deadline,
+        mode: run.mode,
+        redactor: run.redactor,
+    };
+    let engine = engine::run(plan, checks, tx);
+    tokio::pin!(engine);
+
+    let apply = |state: &mut GateState, event: engine::Event| {
+        let name = &config.checks[event.check].name;
+        if let Some(change) = state.apply(name, &event)
+            && run.log
+            && let Some(check) = state.checks.iter().find(|c| &c.name == name)
+        {
+            log_change(check, &change);
+        }
+    };
+    let outcome = loop {
+        let due = status.as_ref().and_then(|s| s.due());
+        tokio::select! {
+            biased;
+            Some(event) = rx.recv() => {
+                apply(&mut state, event);
+                if let Some(s) = status.as_mut() {
+                    s.mark_dirty();
+                }
+            }
+            verdict = &mut engine => {
+                while let Ok(event) = rx.try_recv() {
+                    apply(&mut state, event);
+                }
+                break match verdict {
+                    Verdict::Passed => Outcome::Passed,
+                    Verdict::Failed => Outcome::Failed,
+                    Verdict::DeadlineExceeded => Outcome::DeadlineExceeded,
+                };
+            }
+            signal = stop.requested() => {
+                tracing::warn!("{signal} received; stopping");
+                break Outcome::Interrupted;
+            }
+            _ = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                if let Some(s) = status.as_mut() {
+                    s.write(&state);
+                }
+            }
+        }
+    };
+    state.finish(outcome);
+    if let Some(s) = status {
+        s.write(&state);
+    }
+    state
+}
+
+pub fn exit_for(outcome: Outcome) -> Exit {
+    match outcome {
+        Outcome::Passed => Exit::Passed,
+        Outcome::Interrupted => Exit::Interrupted,
+        _ => Exit::Failed,
+    }
+}

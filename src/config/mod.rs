@@ -1,0 +1,205 @@
+//! The user's declaration: what must hold before the pod may serve, read from `bootgate.yaml`.
+//!
+//! Loading is all-or-nothing: every problem in the file is collected and reported with its
+//! file, line and column, and nothing runs unless the whole file is valid.
+
+mod env;
+mod expand;
+mod parse;
+pub mod units;
+mod yaml;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use env::{Environment, ProcessEnv};
+pub use yaml::Pos;
+
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
+pub const DEFAULT_STATE_DIR: &str = "/run/bootgate";
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The retry cap that lets a tcp/http dependency be noticed within ~50 ms for a few loopback
+/// connects a second.
+pub const DEFAULT_MAX_INTERVAL: Duration = Duration::from_millis(100);
+pub const DEFAULT_STALL_AFTER: Duration = Duration::from_secs(30);
+pub const DEFAULT_PLACEHOLDERS: [&str; 5] = ["changeme", "<...>", "${...}", "TODO", "REPLACE_ME"];
+
+#[derive(Debug)]
+pub struct Config {
+    pub source: PathBuf,
+    pub deadline: Duration,
+    pub state_dir: PathBuf,
+    /// Values that mean "nobody filled this in"; `...` inside one matches anything.
+    pub placeholders: Vec<String>,
+    pub checks: Vec<CheckSpec>,
+    /// Every value that must never be shown: env secrets and `${VAR}` substitutions.
+    pub sensitive: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckSpec {
+    pub name: String,
+    pub pos: Pos,
+    pub kind: Kind,
+    pub after: Vec<(String, Pos)>,
+    pub on_fail: OnFail,
+    /// The check's whole budget from the moment its dependencies let it start.
+    pub timeout: Option<Duration>,
+    pub attempt_timeout: Duration,
+    pub max_interval: Duration,
+    pub stall_after: Duration,
+    /// Set when a `${VAR}` the check uses is unset: the check fails at once with this reason.
+    pub missing_input: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFail {
+    Require,
+    Warn,
+}
+
+/// A config string as written (shown to people) and as expanded (used).
+#[derive(Debug, Clone, Default)]
+pub struct Text {
+    pub written: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Secret(SecretSource),
+    File(FileSpec),
+    Tcp { address: Text },
+    Http(HttpSpec),
+    Exec { command: Vec<Text> },
+}
+
+impl Kind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Secret(_) => "secret",
+            Kind::File(_) => "file",
+            Kind::Tcp { .. } => "tcp",
+            Kind::Http(_) => "http",
+            Kind::Exec { .. } => "exec",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct FileSpec {
+    pub path: PathBuf,
+    pub min_size: Option<u64>,
+    /// For a directory: it must contain at least one entry.
+    pub non_empty: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSpec {
+    pub url: Text,
+    pub method: String,
+    pub headers: Vec<(String, Text)>,
+    /// Accepted status codes; empty means any 2xx.
+    pub status: Vec<u16>,
+    pub body_contains: Option<Text>,
+}
+
+/// One problem found in the config, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub pos: Option<Pos>,
+    /// The dotted path of the field, e.g. `checks.weights.after`.
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub enum LoadError {
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Diagnostic>,
+    },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Read { path, error } => {
+                write!(f, "cannot read config {}: {error}", path.display())
+            }
+            LoadError::Invalid { path, problems } => {
+                for (i, p) in problems.iter().enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    write!(f, "{}", path.display())?;
+                    if let Some(pos) = p.pos {
+                        write!(f, ":{pos}")?;
+                    }
+                    if p.field.is_empty() {
+                        write!(f, ": {}", p.message)?;
+                    } else {
+                        write!(f, ": {}: {}", p.field, p.message)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Reads and validates the config at `path`, with `BOOTGATE_*` overrides from `env`.
+pub fn load(path: &Path, env: &dyn Environment) -> Result<Config, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    from_str(&text, path, env)
+}
+
+pub fn from_str(text: &str, path: &Path, env: &dyn Environment) -> Result<Config, LoadError> {
+    let invalid = |problems| LoadError::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    };
+    let root = yaml::parse(text).map_err(|e| {
+        invalid(vec![Diagnostic {
+            pos: Some(e.pos),
+            field: String::new(),
+            message: format!("YAML syntax: {}", e.message),
+        }])
+    })?;
+    parse::config(&root, path, env).map_err(invalid)
+}
+
+impl CheckSpec {
+    /// What the check looks at, as written: never with `${VAR}` values filled in.
+    pub fn target(&self) -> String {
+        match &self.kind {
+            Kind::Secret(SecretSource::Env(var)) => format!("env {var}"),
+            Kind::Secret(SecretSource::File(path)) => format!("file {}", path.display()),
+            Kind::File(f) => f.path.display().to_string(),
+            Kind::Tcp { address } => address.written.clone(),
+            Kind::Http(h) => format!("{} {}", h.method, h.url.written),
+            Kind::Exec { command } => command
+                .iter()
+                .map(|arg| arg.written.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}

@@ -1,0 +1,806 @@
+//! Typed validation of the position-keeping tree: every problem becomes a [`Diagnostic`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::env::Environment;
+use super::expand::{ExpandError, expand};
+use super::units::{parse_duration, parse_size};
+use super::yaml::{Node, Pos, Value};
+use super::*;
+use crate::suggest;
+
+const TOP_KEYS: &[&str] = &[
+    "deadline",
+    "state_dir",
+    "placeholders",
+    "defaults",
+    "checks",
+];
+const DEFAULTS_KEYS: &[&str] = &["attempt_timeout", "max_interval", "stall_after"];
+const COMMON_KEYS: &[&str] = &[
+    "kind",
+    "after",
+    "on_fail",
+    "timeout",
+    "attempt_timeout",
+    "max_interval",
+    "stall_after",
+];
+const KINDS: &[(&str, &[&str])] = &[
+    ("secret", &["env", "file"]),
+    ("file", &["path", "min_size", "non_empty"]),
+    ("tcp", &["address"]),
+    ("http", &["url", "method", "headers", "expect"]),
+    ("exec", &["command"]),
+];
+const ON_FAIL: &[&str] = &["require", "warn"];
+const EXPECT_KEYS: &[&str] = &["status", "body_contains"];
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+struct Ctx<'a> {
+    env: &'a dyn Environment,
+    problems: Vec<Diagnostic>,
+    sensitive: Vec<String>,
+}
+
+impl Ctx<'_> {
+    fn problem(&mut self, pos: Pos, field: &str, message: impl Into<String>) {
+        self.problems.push(Diagnostic {
+            pos: Some(pos),
+            field: field.to_string(),
+            message: message.into(),
+        });
+    }
+}
+
+/// A mapping being read: remembers which keys were used so the rest can be reported.
+struct Fields<'n> {
+    entries: &'n [(String, Pos, Node)],
+    used: Vec<bool>,
+    field: String,
+}
+
+impl<'n> Fields<'n> {
+    fn of(node: &'n Node, field: &str, cx: &mut Ctx<'_>) -> Option<Self> {
+        match &node.value {
+            Value::Map(entries) => Some(Fields {
+                entries,
+                used: vec![false; entries.len()],
+                field: field.to_string(),
+            }),
+            Value::Null => Some(Fields {
+                entries: &[],
+                used: Vec::new(),
+                field: field.to_string(),
+            }),
+            _ => {
+                cx.problem(
+                    node.pos,
+                    field,
+                    format!("expected a mapping, found {}", node.type_name()),
+                );
+                None
+            }
+        }
+    }
+
+    fn get(&mut self, key: &str) -> Option<&'n Node> {
+        let i = self.entries.iter().position(|(k, _, _)| k == key)?;
+        self.used[i] = true;
+        match &self.entries[i].2.value {
+            Value::Null => None,
+            _ => Some(&self.entries[i].2),
+        }
+    }
+
+    fn path(&self, key: &str) -> String {
+        if self.field.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.field)
+        }
+    }
+
+    /// Reports every key not read, with the closest allowed key and, when the key belongs to
+    /// another kind of check, which one.
+    fn finish(self, allowed: &[&str], cx: &mut Ctx<'_>, kind: Option<&str>) {
+        for ((key, pos, _), used) in self.entries.iter().zip(self.used) {
+            if used {
+                continue;
+            }
+            let owner = KINDS
+                .iter()
+                .find(|(_, keys)| keys.contains(&key.as_str()))
+                .map(|(k, _)| *k);
+            let message = match (kind, owner) {
+                (Some(kind), Some(owner)) if owner != kind => {
+                    format!("`{key}` is not a field of a {kind} check (it belongs to kind {owner})")
+                }
+                _ => format!(
+                    "unknown key `{key}`{}; expected one of: {}",
+                    suggest::hint(key, allowed.iter().copied()),
+                    allowed.join(", ")
+                ),
+            };
+            cx.problem(*pos, &self.field, message);
+        }
+    }
+}
+
+fn scalar<'n>(node: &'n Node, field: &str, cx: &mut Ctx<'_>) -> Option<&'n str> {
+    match &node.value {
+        Value::Scalar(s) => Some(s),
+        _ => {
+            cx.problem(
+                node.pos,
+                field,
+                format!("expected a single value, found {}", node.type_name()),
+            );
+            None
+        }
+    }
+}
+
+fn duration(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<Duration> {
+    let text = scalar(node, field, cx)?;
+    match parse_duration(text) {
+        Ok(d) if d.is_zero() => {
+            cx.problem(node.pos, field, "must be longer than 0");
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            cx.problem(node.pos, field, e);
+            None
+        }
+    }
+}
+
+fn boolean(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<bool> {
+    match scalar(node, field, cx)? {
+        "true" => Some(true),
+        "false" => Some(false),
+        other => {
+            cx.problem(
+                node.pos,
+                field,
+                format!("expected true or false, found `{other}`"),
+            );
+            None
+        }
+    }
+}
+
+fn string_list(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Vec<(String, Pos)> {
+    match &node.value {
+        Value::Scalar(s) => vec![(s.clone(), node.pos)],
+        Value::Seq(items) => items
+            .iter()
+            .filter_map(|item| scalar(item, field, cx).map(|s| (s.to_string(), item.pos)))
+            .collect(),
+        _ => {
+            cx.problem(node.pos, field, "expected a list of names");
+            Vec::new()
+        }
+    }
+}
+
+pub(super) fn config(
+    root: &Node,
+    path: &Path,
+    env: &dyn Environment,
+) -> Result<Config, Vec<Diagnostic>> {
+    let mut cx = Ctx {
+        env,
+        problems: Vec::new(),
+        sensitive: Vec::new(),
+    };
+    let mut top = match Fields::of(root, "", &mut cx) {
+        Some(top) => top,
+        None => return Err(cx.problems),
+    };
+
+    let mut deadline = top
+        .get("deadline")
+        .and_then(|n| duration(n, "deadline", &mut cx))
+        .unwrap_or(DEFAULT_DEADLINE);
+    let mut state_dir = top
+        .get("state_dir")
+        .and_then(|n| scalar(n, "state_dir", &mut cx))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    let placeholders = match top.get("placeholders") {
+        Some(n) => string_list(n, "placeholders", &mut cx)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect(),
+        None => DEFAULT_PLACEHOLDERS.iter().map(|s| s.to_string()).collect(),
+    };
+
+    let mut defaults = Defaults {
+        attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+        max_interval: DEFAULT_MAX_INTERVAL,
+        stall_after: DEFAULT_STALL_AFTER,
+    };
+    if let Some(node) = top.get("defaults")
+        && let Some(mut f) = Fields::of(node, "defaults", &mut cx)
+    {
+        defaults = read_defaults(&mut f, defaults, &mut cx);
+        f.finish(DEFAULTS_KEYS, &mut cx, None);
+    }
+
+    let mut checks = Vec::new();
+    match top.get("checks") {
+        Some(node) => match &node.value {
+            Value::Map(entries) => {
+                for (name, pos, body) in entries {
+                    if let Some(check) = check(name, *pos, body, &defaults, &mut cx) {
+                        checks.push(check);
+                    }
+                }
+            }
+            _ => cx.problem(
+                node.pos,
+                "checks",
+                "expected a mapping of check names to checks",
+            ),
+        },
+        None => cx.problem(
+            root.pos,
+            "checks",
+            "no checks declared; add e.g. `checks: {api-key: {kind: secret, env: API_KEY}}`",
+        ),
+    }
+    top.finish(TOP_KEYS, &mut cx, None);
+
+    // Environment overrides are the last word: a pod spec can tighten a shared ConfigMap.
+    if let Some(text) = env.var("BOOTGATE_DEADLINE") {
+        match parse_duration(&text) {
+            Ok(d) if !d.is_zero() => deadline = d,
+            Ok(_) => env_problem(&mut cx, "BOOTGATE_DEADLINE", "must be longer than 0".into()),
+            Err(e) => env_problem(&mut cx, "BOOTGATE_DEADLINE", e),
+        }
+    }
+    if let Some(dir) = env.var("BOOTGATE_STATE_DIR") {
+        if dir.is_empty() {
+            env_problem(&mut cx, "BOOTGATE_STATE_DIR", "is empty".into());
+        }
+        state_dir = PathBuf::from(dir);
+    }
+
+    if !cx.problems.is_empty() {
+        return Err(cx.problems);
+    }
+    Ok(Config {
+        source: path.to_path_buf(),
+        deadline,
+        state_dir,
+        placeholders,
+        checks,
+        sensitive: cx.sensitive,
+    })
+}
+
+fn env_problem(cx: &mut Ctx<'_>, var: &str, message: String) {
+    cx.problems.push(Diagnostic {
+        pos: None,
+        field: format!("environment variable {var}"),
+        message,
+    });
+}
+
+#[derive(Clone, Copy)]
+struct Defaults {
+    attempt_timeout: Duration,
+    max_interval: Duration,
+    stall_after: Duration,
+}
+
+fn read_defaults(f: &mut Fields<'_>, base: Defaults, cx: &mut Ctx<'_>) -> Defaults {
+    let mut read = |key: &str, fallback: Duration, cx: &mut Ctx<'_>| {
+        let field = f.path(key);
+        f.get(key)
+            .and_then(|n| duration(n, &field, cx))
+            .unwrap_or(fallback)
+    };
+    Defaults {
+        attempt_timeout: read("attempt_timeout", base.attempt_timeout, cx),
+        max_interval: read("max_interval", base.max_interval, cx),
+        stall_after: read("stall_after", base.stall_after, cx),
+    }
+}
+
+fn valid_check_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Expands `${VAR}`s in one string field; an unset variable is recorded as the check's missing
+/// input rather than a config error.
+struct Expander<'a> {
+    check_field: String,
+    missing: &'a mut Option<String>,
+}
+
+impl Expander<'_> {
+    fn text(&mut self, node: &Node, key: &str, cx: &mut Ctx<'_>) -> Option<Text> {
+        let field = format!("{}.{key}", self.check_field);
+        let written = scalar(node, &field, cx)?.to_string();
+        match expand(&written, cx.env) {
+            Ok(e) => {
+                cx.sensitive.extend(e.substituted);
+                Some(Text {
+                    written,
+                    value: e.value,
+                })
+            }
+            Err(ExpandError::Unset(var)) => {
+                if self.missing.is_none() {
+                    let names = cx.env.names();
+                    *self.missing = Some(format!(
+                        "{field} uses ${{{var}}}, which is not set{}",
+                        suggest::hint(&var, names.iter().map(String::as_str))
+                    ));
+                }
+                Some(Text {
+                    written,
+                    value: String::new(),
+                })
+            }
+            Err(ExpandError::Syntax(message)) => {
+                cx.problem(node.pos, &field, message);
+                None
+            }
+        }
+    }
+}
+
+fn check(
+    name: &str,
+    pos: Pos,
+    body: &Node,
+    defaults: &Defaults,
+    cx: &mut Ctx<'_>,
+) -> Option<CheckSpec> {
+    let field = format!("checks.{name}");
+    if !valid_check_name(name) {
+        cx.problem(
+            pos,
+            &field,
+            "a check name may use only letters, digits, `-`, `_` and `.` (it appears in URLs and metrics)",
+        );
+    }
+    let mut f = Fields::of(body, &field, cx)?;
+    let kind_name = match f.get("kind") {
+        Some(node) => {
+            let kind = scalar(node, &f.path("kind"), cx)?;
+            if !KINDS.iter().any(|(k, _)| *k == kind) {
+                let names = KINDS.iter().map(|(k, _)| *k);
+                cx.problem(
+                    node.pos,
+                    &f.path("kind"),
+                    format!(
+                        "unknown kind `{kind}`{}; expected one of: {}",
+                        suggest::hint(kind, names.clone()),
+                        names.collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                return None;
+            }
+            kind.to_string()
+        }
+        None => {
+            cx.problem(
+                pos,
+                &field,
+                "missing `kind` (secret, file, tcp, http or exec)",
+            );
+            return None;
+        }
+    };
+
+    let after = f
+        .get("after")
+        .map(|n| string_list(n, &f.path("after"), cx))
+        .unwrap_or_default();
+    let on_fail = match f.get("on_fail") {
+        None => OnFail::Require,
+        Some(node) => match scalar(node, &f.path("on_fail"), cx)? {
+            "require" => OnFail::Require,
+            "warn" => OnFail::Warn,
+            other => {
+                cx.problem(
+                    node.pos,
+                    &f.path("on_fail"),
+                    format!(
+                        "unknown value `{other}`{}; expected require or warn",
+                        suggest::hint(other, ON_FAIL.iter().copied())
+                    ),
+                );
+                OnFail::Require
+            }
+        },
+    };
+    let timeout = f
+        .get("timeout")
+        .and_then(|n| duration(n, &f.path("timeout"), cx));
+    let tuned = read_defaults(&mut f, *defaults, cx);
+
+    let mut missing_input = None;
+    let mut ex = Expander {
+        check_field: field.clone(),
+        missing: &mut missing_input,
+    };
+    let kind = match kind_name.as_str() {
+        "secret" => secret(&mut f, pos, cx),
+        "file" => file(&mut f, pos, cx),
+        "tcp" => tcp(&mut f, pos, &mut ex, cx),
+        "http" => http(&mut f, pos, &mut ex, cx),
+        _ => exec(&mut f, pos, &mut ex, cx),
+    };
+    let allowed: Vec<&str> = COMMON_KEYS
+        .iter()
+        .chain(
+            KINDS
+                .iter()
+                .find(|(k, _)| *k == kind_name)
+                .map(|(_, keys)| *keys)
+                .unwrap_or(&[]),
+        )
+        .copied()
+        .collect();
+    f.finish(&allowed, cx, Some(&kind_name));
+    Some(CheckSpec {
+        name: name.to_string(),
+        pos,
+        kind: kind?,
+        after,
+        on_fail,
+        timeout,
+        attempt_timeout: tuned.attempt_timeout,
+        max_interval: tuned.max_interval,
+        stall_after: tuned.stall_after,
+        missing_input,
+    })
+}
+
+fn required<'n>(f: &mut Fields<'n>, key: &str, pos: Pos, cx: &mut Ctx<'_>) -> Option<&'n Node> {
+    let node = f.get(key);
+    if node.is_none() {
+        cx.problem(pos, &f.field, format!("missing `{key}`"));
+    }
+    node
+}
+
+fn secret(f: &mut Fields<'_>, pos: Pos, cx: &mut Ctx<'_>) -> Option<Kind> {
+    let env = f.get("env");
+    let file = f.get("file");
+    match (env, file) {
+        (Some(node), None) => {
+            let var = scalar(node, &f.path("env"), cx)?.to_string();
+            if let Some(value) = cx.env.var(&var).filter(|v| !v.is_empty()) {
+                cx.sensitive.push(value);
+            }
+            Some(Kind::Secret(SecretSource::Env(var)))
+        }
+        (None, Some(node)) => {
+            let path = scalar(node, &f.path("file"), cx)?;
+            Some(Kind::Secret(SecretSource::File(PathBuf::from(path))))
+        }
+        (Some(_), Some(node)) => {
+            cx.problem(node.pos, &f.field, "give either `env` or `file`, not both");
+            None
+        }
+        (None, None) => {
+            cx.problem(
+                pos,
+                &f.field,
+                "a secret needs `env: VAR_NAME` or `file: /path`",
+            );
+            None
+        }
+    }
+}
+
+fn file(f: &mut Fields<'_>, pos: Pos, cx: &mut Ctx<'_>) -> Option<Kind> {
+    let path = required(f, "path", pos, cx).and_then(|n| scalar(n, &f.path("path"), cx));
+    let min_size = match f.get("min_size") {
+        Some(node) => {
+            let field = f.path("min_size");
+            match parse_size(scalar(node, &field, cx)?) {
+                Ok(size) => Some(size),
+                Err(e) => {
+                    cx.problem(node.pos, &field, e);
+                    return None;
+                }
+            }
+        }
+        None => None,
+    };
+    let non_empty = match f.get("non_empty") {
+        Some(node) => boolean(node, &f.path("non_empty"), cx)?,
+        None => false,
+    };
+    Some(Kind::File(FileSpec {
+        path: PathBuf::from(path?),
+        min_size,
+        non_empty,
+    }))
+}
+
+fn tcp(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
+    let node = required(f, "address", pos, cx)?;
+    let address = ex.text(node, "address", cx)?;
+    if !address.value.is_empty() && !has_port(&address.value) {
+        cx.problem(
+            node.pos,
+            &f.path("address"),
+            format!(
+                "`{}` needs a port: host:port, e.g. 127.0.0.1:6333",
+                address.written
+            ),
+        );
+        return None;
+    }
+    Some(Kind::Tcp { address })
+}
+
+fn has_port(address: &str) -> bool {
+    address
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+fn http(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
+    let url_node = required(f, "url", pos, cx)?;
+    let url = ex.text(url_node, "url", cx)?;
+    if !url.value.is_empty()
+        && let Err(message) = crate::checks::http::validate_url(&url.value)
+    {
+        cx.problem(url_node.pos, &f.path("url"), message);
+        return None;
+    }
+    let method = match f.get("method") {
+        Some(node) => {
+            let m = scalar(node, &f.path("method"), cx)?.to_ascii_uppercase();
+            if !METHODS.contains(&m.as_str()) {
+                cx.problem(
+                    node.pos,
+                    &f.path("method"),
+                    format!(
+                        "unknown method `{m}`; expected one of: {}",
+                        METHODS.join(", ")
+                    ),
+                );
+                return None;
+            }
+            m
+        }
+        None => "GET".to_string(),
+    };
+    let mut headers = Vec::new();
+    if let Some(node) = f.get("headers") {
+        let mut hf = Fields::of(node, &f.path("headers"), cx)?;
+        for (name, name_pos, value) in hf.entries {
+            if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                cx.problem(
+                    *name_pos,
+                    &hf.field,
+                    format!("`{name}` is not a valid header name"),
+                );
+                continue;
+            }
+            if let Some(text) = ex.text(value, &format!("headers.{name}"), cx) {
+                headers.push((name.clone(), text));
+            }
+        }
+        hf.used.iter_mut().for_each(|u| *u = true);
+        hf.finish(&[], cx, None);
+    }
+    let mut status = Vec::new();
+    let mut body_contains = None;
+    if let Some(node) = f.get("expect") {
+        let mut ef = Fields::of(node, &f.path("expect"), cx)?;
+        if let Some(s) = ef.get("status") {
+            let field = ef.path("status");
+            for (code, code_pos) in string_list(s, &field, cx) {
+                match code.parse::<u16>() {
+                    Ok(c) if (100..=599).contains(&c) => status.push(c),
+                    _ => cx.problem(
+                        code_pos,
+                        &field,
+                        format!("`{code}` is not an HTTP status code"),
+                    ),
+                }
+            }
+        }
+        if let Some(b) = ef.get("body_contains") {
+            body_contains = ex.text(b, "expect.body_contains", cx);
+        }
+        ef.finish(EXPECT_KEYS, cx, None);
+    }
+    Some(Kind::Http(HttpSpec {
+        url,
+        method,
+        headers,
+        status,
+        body_contains,
+    }))
+}
+
+fn exec(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
+    let node = required(f, "command", pos, cx)?;
+    let field = f.path("command");
+    let Value::Seq(items) = &node.value else {
+        cx.problem(
+            node.pos,
+            &field,
+            "an argv list is run without a shell: write command: [/bin/check, --flag]",
+        );
+        return None;
+    };
+    if items.is_empty() {
+        cx.problem(node.pos, &field, "the command is empty");
+        return None;
+    }
+    let mut command = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        command.push(ex.text(item, &format!("command[{i}]"), cx)?);
+    }
+    Some(Kind::Exec { command })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::from_str;
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, Vec<Diagnostic>> {
+        load_with(text, &[])
+    }
+
+    fn load_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, Vec<Diagnostic>> {
+        let env: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        match from_str(text, Path::new("bootgate.yaml"), &env) {
+            Ok(c) => Ok(c),
+            Err(LoadError::Invalid { problems, .. }) => Err(problems),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    const ISSUE_EXAMPLE: &str = r#"
+deadline: 10m
+state_dir: /run/bootgate
+checks:
+  openai-key:  {kind: secret, env: OPENAI_API_KEY}
+  hf-token:    {kind: secret, file: /var/run/secrets/hf/token, timeout: 90s}
+  weights:     {kind: file, path: /models/llama/model.safetensors, min_size: 1GiB, after: [hf-token]}
+  vector-db:   {kind: tcp, address: 127.0.0.1:6333}
+  registry:    {kind: http, url: http://127.0.0.1:9000/health, expect: {status: 200}}
+  migrations:  {kind: exec, command: [/bin/check-migrations], timeout: 30s}
+"#;
+
+    #[test]
+    fn reads_the_documented_example() {
+        let c = load(ISSUE_EXAMPLE).unwrap();
+        assert_eq!(c.deadline, Duration::from_secs(600));
+        assert_eq!(c.checks.len(), 6);
+        let weights = &c.checks[2];
+        assert_eq!(weights.after[0].0, "hf-token");
+        assert!(matches!(&weights.kind, Kind::File(f) if f.min_size == Some(1 << 30)));
+        assert_eq!(c.checks[1].timeout, Some(Duration::from_secs(90)));
+        assert_eq!(c.checks[3].max_interval, DEFAULT_MAX_INTERVAL);
+    }
+
+    #[test]
+    fn typo_key_gets_position_and_suggestion() {
+        let errs = load("checks:\n  a: {kind: tcp, address: 'x:1', afer: [b]}\n").unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].pos, Some(Pos { line: 2, col: 34 }));
+        assert!(
+            errs[0].message.contains("did you mean after?"),
+            "{}",
+            errs[0].message
+        );
+    }
+
+    #[test]
+    fn typo_kind_gets_suggestion() {
+        let errs = load("checks:\n  a: {kind: secert, env: X}\n").unwrap_err();
+        assert!(errs[0].message.contains("did you mean secret?"), "{errs:?}");
+        assert_eq!(errs[0].field, "checks.a.kind");
+    }
+
+    #[test]
+    fn key_of_another_kind_is_named() {
+        let errs = load("checks:\n  a: {kind: tcp, address: 'h:1', path: /x}\n").unwrap_err();
+        assert!(errs[0].message.contains("belongs to kind file"), "{errs:?}");
+    }
+
+    #[test]
+    fn collects_every_problem() {
+        let errs = load(
+            "deadlin: 5m\nchecks:\n  a: {kind: tcp}\n  b: {kind: file, path: /x, min_size: big}\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+    }
+
+    #[test]
+    fn environment_overrides_top_level_scalars() {
+        let c = load_with(
+            ISSUE_EXAMPLE,
+            &[
+                ("BOOTGATE_DEADLINE", "5m"),
+                ("BOOTGATE_STATE_DIR", "/tmp/s"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.deadline, Duration::from_secs(300));
+        assert_eq!(c.state_dir, PathBuf::from("/tmp/s"));
+        let errs = load_with(ISSUE_EXAMPLE, &[("BOOTGATE_DEADLINE", "soon")]).unwrap_err();
+        assert!(errs[0].field.contains("BOOTGATE_DEADLINE"));
+    }
+
+    #[test]
+    fn unset_variable_is_a_missing_input_not_a_config_error() {
+        let c = load_with(
+            "checks:\n  r: {kind: http, url: 'http://${REGISTRY_HOST}/health'}\n",
+            &[("REGISTRY_HOSTNAME", "x")],
+        )
+        .unwrap();
+        let missing = c.checks[0].missing_input.as_deref().unwrap();
+        assert!(
+            missing.contains("checks.r.url uses ${REGISTRY_HOST}"),
+            "{missing}"
+        );
+        assert!(
+            missing.contains("did you mean REGISTRY_HOSTNAME?"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn expanded_and_env_secret_values_are_sensitive() {
+        let c = load_with(
+            "checks:\n  k: {kind: secret, env: KEY}\n  h: {kind: http, url: 'http://h:1/', headers: {Authorization: 'Bearer ${TOK}'}}\n",
+            &[("KEY", "canary-1"), ("TOK", "canary-2")],
+        )
+        .unwrap();
+        assert_eq!(c.sensitive, ["canary-1", "canary-2"]);
+        let Kind::Http(h) = &c.checks[1].kind else {
+            panic!()
+        };
+        assert_eq!(h.headers[0].1.written, "Bearer ${TOK}");
+        assert_eq!(h.headers[0].1.value, "Bearer canary-2");
+    }
+
+    #[test]
+    fn exec_needs_an_argv_and_tcp_a_port() {
+        let errs = load(
+            "checks:\n  e: {kind: exec, command: 'ls -l'}\n  t: {kind: tcp, address: localhost}\n",
+        )
+        .unwrap_err();
+        assert!(errs[0].message.contains("without a shell"));
+        assert!(errs[1].message.contains("needs a port"));
+    }
+
+    #[test]
+    fn bad_names_and_missing_checks() {
+        assert!(
+            load("deadline: 1m\n").unwrap_err()[0]
+                .message
+                .contains("no checks")
+        );
+        let errs = load("checks:\n  'a b': {kind: secret, env: X}\n").unwrap_err();
+        assert!(errs[0].message.contains("check name"));
+    }
+}

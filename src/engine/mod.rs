@@ -1,0 +1,355 @@
+//! Runs the checks: each as soon as everything in its `after:` has passed, independent ones at
+//! once, each with retries, its own timeout, a per-attempt timeout and a stall watchdog.
+//!
+//! The engine only emits [`Event`]s; it knows nothing of logs, files or reports.
+
+mod backoff;
+
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+
+use crate::checks::{Check, Failure};
+use crate::config::{CheckSpec, OnFail, units::human_duration};
+use crate::graph::Graph;
+use crate::heartbeat::Heartbeat;
+use crate::redact::Redactor;
+use backoff::Backoff;
+
+/// A file wait reacts through inotify; this re-check only covers filesystems whose remote
+/// writes inotify never sees (NFS, some CSI volumes).
+const SAFETY_RECHECK: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    Started,
+    AttemptFailed {
+        attempt: u32,
+        reason: String,
+    },
+    /// The attempt stopped beating; it was cancelled and is started again.
+    Stalled {
+        attempt: u32,
+        quiet: Duration,
+    },
+    /// inotify could not be used; the check polls with its backoff instead.
+    Polling {
+        reason: String,
+    },
+    Passed {
+        attempts: u32,
+        detail: String,
+    },
+    Failed {
+        attempts: u32,
+        reason: String,
+    },
+    /// Never started: something it runs after failed.
+    Skipped {
+        blocked_by: String,
+    },
+    /// Stopped unfinished: the gate was decided without it, or the deadline passed first.
+    Cancelled {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub check: usize,
+    pub at: Instant,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Retry until every required check passes; stop at the first required failure.
+    Gate,
+    /// One attempt per check, every check run: the `check` command.
+    Once,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    Failed,
+    DeadlineExceeded,
+}
+
+pub struct Plan<'a> {
+    pub specs: &'a [CheckSpec],
+    pub graph: &'a Graph,
+    /// Checks to run; the others are treated as absent (`--only`).
+    pub selected: Vec<bool>,
+    pub deadline: Instant,
+    pub deadline_len: Duration,
+    pub mode: Mode,
+    pub redactor: Redactor,
+}
+
+struct Sink {
+    tx: UnboundedSender<Event>,
+}
+
+impl Sink {
+    fn emit(&self, check: usize, kind: EventKind) {
+        // The receiver only goes away when the process is stopping anyway.
+        let _ = self.tx.send(Event {
+            check,
+            at: Instant::now(),
+            kind,
+        });
+    }
+}
+
+pub async fn run(plan: Plan<'_>, checks: Vec<Check>, events: UnboundedSender<Event>) -> Verdict {
+    let sink = Sink { tx: events };
+    let n = plan.specs.len();
+    let mut checks: Vec<Option<Check>> = checks.into_iter().map(Some).collect();
+    let mut waiting_on: Vec<usize> = (0..n)
+        .map(|i| {
+            plan.graph.deps[i]
+                .iter()
+                .filter(|&&d| plan.selected[d])
+                .count()
+        })
+        .collect();
+    let mut done = vec![false; n];
+    let mut running = vec![false; n];
+    let is_required = |i: usize| plan.specs[i].on_fail == OnFail::Require;
+    let mut required_left = (0..n)
+        .filter(|&i| plan.selected[i] && is_required(i))
+        .count();
+    let mut any_required_failed = false;
+    let mut tasks = JoinSet::new();
+
+    let mut start = |i: usize, tasks: &mut JoinSet<(usize, bool)>, running: &mut Vec<bool>| {
+        if let Some(check) = checks[i].take() {
+            running[i] = true;
+            let driver = Driver {
+                index: i,
+                spec: plan.specs[i].clone(),
+                mode: plan.mode,
+                sink: Sink {
+                    tx: sink.tx.clone(),
+                },
+                redactor: plan.redactor.clone(),
+            };
+            tasks.spawn(async move { (i, driver.drive(check).await) });
+        }
+    };
+    let roots: Vec<usize> = (0..n)
+        .filter(|&i| plan.selected[i] && waiting_on[i] == 0)
+        .collect();
+    for i in roots {
+        start(i, &mut tasks, &mut running);
+    }
+    if required_left == 0 && plan.mode == Mode::Gate {
+        cancel_rest(&plan, &done, &running, &sink, "the gate passed");
+        return Verdict::Passed;
+    }
+
+    while !tasks.is_empty() {
+        let joined = tokio::select! {
+            joined = tasks.join_next() => joined,
+            _ = sleep_until(plan.deadline) => {
+                tasks.abort_all();
+                let reason = format!("deadline {} passed", human_duration(plan.deadline_len));
+                for i in 0..n {
+                    if running[i] && !done[i] {
+                        sink.emit(i, EventKind::Failed { attempts: 0, reason: reason.clone() });
+                        done[i] = true;
+                    }
+                }
+                cancel_rest(&plan, &done, &running, &sink, &reason);
+                return Verdict::DeadlineExceeded;
+            }
+        };
+        let Some(joined) = joined else { break };
+        let (i, passed) = match joined {
+            Ok(result) => result,
+            // Only an abort or a panic lands here; with panic=abort there is no panic.
+            Err(_) => continue,
+        };
+        done[i] = true;
+        running[i] = false;
+        if passed {
+            if is_required(i) {
+                required_left -= 1;
+            }
+            for &d in &plan.graph.dependents[i] {
+                if plan.selected[d] {
+                    waiting_on[d] -= 1;
+                    if waiting_on[d] == 0 {
+                        start(d, &mut tasks, &mut running);
+                    }
+                }
+            }
+        } else {
+            any_required_failed |= is_required(i);
+            any_required_failed |= skip_dependents(&plan, i, &mut done, &sink);
+        }
+        if plan.mode == Mode::Gate {
+            if any_required_failed {
+                tasks.abort_all();
+                cancel_rest(&plan, &done, &running, &sink, "a required check failed");
+                return Verdict::Failed;
+            }
+            if required_left == 0 {
+                tasks.abort_all();
+                cancel_rest(&plan, &done, &running, &sink, "the gate passed");
+                return Verdict::Passed;
+            }
+        }
+    }
+    if any_required_failed || required_left > 0 {
+        Verdict::Failed
+    } else {
+        Verdict::Passed
+    }
+}
+
+/// Marks everything downstream of a failed check as skipped; true if a required one was.
+fn skip_dependents(plan: &Plan<'_>, failed: usize, done: &mut [bool], sink: &Sink) -> bool {
+    let mut required_skipped = false;
+    let mut stack = vec![failed];
+    while let Some(i) = stack.pop() {
+        for &d in &plan.graph.dependents[i] {
+            if plan.selected[d] && !done[d] {
+                done[d] = true;
+                required_skipped |= plan.specs[d].on_fail == OnFail::Require;
+                sink.emit(
+                    d,
+                    EventKind::Skipped {
+                        blocked_by: plan.specs[i].name.clone(),
+                    },
+                );
+                stack.push(d);
+            }
+        }
+    }
+    required_skipped
+}
+
+fn cancel_rest(plan: &Plan<'_>, done: &[bool], running: &[bool], sink: &Sink, reason: &str) {
+    for i in 0..plan.specs.len() {
+        if plan.selected[i] && !done[i] {
+            let reason = if running[i] {
+                format!("stopped: {reason}")
+            } else {
+                format!("not started: {reason} first")
+            };
+            sink.emit(i, EventKind::Cancelled { reason });
+        }
+    }
+}
+
+/// One check's life: attempts, waits between them, its own timeout, stalls.
+struct Driver {
+    index: usize,
+    spec: CheckSpec,
+    mode: Mode,
+    sink: Sink,
+    redactor: Redactor,
+}
+
+impl Driver {
+    fn emit(&self, kind: EventKind) {
+        self.sink.emit(self.index, kind);
+    }
+
+    async fn drive(self, mut check: Check) -> bool {
+        self.emit(EventKind::Started);
+        let started = Instant::now();
+        // The gate deadline is the engine's; this is the check's own budget.
+        let until = self.spec.timeout.map(|t| started + t);
+        let expired = || async move {
+            match until {
+                Some(at) => sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        if self.mode == Mode::Gate
+            && let Err(e) = check.prepare()
+        {
+            self.emit(EventKind::Polling {
+                reason: format!(
+                    "inotify unavailable ({}), polling instead",
+                    crate::checks::io_phrase(&e)
+                ),
+            });
+        }
+        let mut backoff = Backoff::new(self.spec.max_interval);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let heartbeat = Heartbeat::default();
+            heartbeat.beat();
+            let outcome = tokio::select! {
+                result = timeout(self.spec.attempt_timeout, check.attempt(&heartbeat)) => Some(
+                    result.unwrap_or_else(|_| Err(Failure::retry(format!(
+                        "attempt timed out after {}",
+                        human_duration(self.spec.attempt_timeout)
+                    ))))
+                ),
+                _ = heartbeat.stalled(self.spec.stall_after) => None,
+                _ = expired() => return self.time_out(attempts),
+            };
+            match outcome {
+                None => {
+                    self.emit(EventKind::Stalled {
+                        attempt: attempts,
+                        quiet: self.spec.stall_after,
+                    });
+                    continue;
+                }
+                Some(Ok(detail)) => {
+                    self.emit(EventKind::Passed { attempts, detail });
+                    return true;
+                }
+                Some(Err(failure)) => {
+                    let reason = self.redactor.clean(&failure.reason);
+                    if !failure.retry || self.mode == Mode::Once {
+                        self.emit(EventKind::Failed { attempts, reason });
+                        return false;
+                    }
+                    self.emit(EventKind::AttemptFailed {
+                        attempt: attempts,
+                        reason,
+                    });
+                }
+            }
+            let delay = backoff.next_delay();
+            let wait = async {
+                match check.watch() {
+                    Some(watch) => {
+                        tokio::select! {
+                            changed = watch.changed(&heartbeat) => {
+                                if changed.is_err() {
+                                    sleep(delay).await;
+                                }
+                            }
+                            _ = sleep(SAFETY_RECHECK) => {}
+                        }
+                    }
+                    None => sleep(delay).await,
+                }
+            };
+            tokio::select! {
+                _ = wait => {}
+                _ = expired() => return self.time_out(attempts),
+            }
+        }
+    }
+
+    fn time_out(&self, attempts: u32) -> bool {
+        let limit = self.spec.timeout.unwrap_or_default();
+        self.emit(EventKind::Failed {
+            attempts,
+            reason: format!("timeout {} passed", human_duration(limit)),
+        });
+        false
+    }
+}

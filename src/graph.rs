@@ -1,0 +1,257 @@
+//! The dependency graph declared by `after:`: validated once, before anything runs.
+
+use std::fmt;
+
+use crate::config::{CheckSpec, Diagnostic};
+use crate::suggest;
+
+/// Checks by index (in file order), with edges both ways.
+#[derive(Debug)]
+pub struct Graph {
+    pub names: Vec<String>,
+    /// `deps[i]`: the checks `i` runs after.
+    pub deps: Vec<Vec<usize>>,
+    /// `dependents[i]`: the checks that run after `i`.
+    pub dependents: Vec<Vec<usize>>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum GraphError {
+    Unknown(Vec<Diagnostic>),
+    /// The names along the cycle, first name repeated at the end.
+    Cycle(Vec<String>),
+}
+
+impl fmt::Display for GraphError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GraphError::Unknown(problems) => {
+                let lines: Vec<String> = problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .collect();
+                f.write_str(&lines.join("\n"))
+            }
+            GraphError::Cycle(path) => {
+                write!(f, "dependency cycle: {}", path.join(" -> "))
+            }
+        }
+    }
+}
+
+impl Graph {
+    pub fn build(checks: &[CheckSpec]) -> Result<Graph, GraphError> {
+        let names: Vec<String> = checks.iter().map(|c| c.name.clone()).collect();
+        let index: std::collections::HashMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let mut deps = vec![Vec::new(); checks.len()];
+        let mut unknown = Vec::new();
+        for (i, check) in checks.iter().enumerate() {
+            for (dep, pos) in &check.after {
+                match index.get(dep.as_str()) {
+                    Some(&j) if !deps[i].contains(&j) => deps[i].push(j),
+                    Some(_) => {}
+                    None => unknown.push(Diagnostic {
+                        pos: Some(*pos),
+                        field: format!("checks.{}.after", check.name),
+                        message: format!(
+                            "no check named `{dep}`{}",
+                            suggest::hint(dep, names.iter().map(String::as_str))
+                        ),
+                    }),
+                }
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(GraphError::Unknown(unknown));
+        }
+        let mut dependents = vec![Vec::new(); checks.len()];
+        for (i, ds) in deps.iter().enumerate() {
+            for &d in ds {
+                dependents[d].push(i);
+            }
+        }
+        let graph = Graph {
+            names,
+            deps,
+            dependents,
+        };
+        if let Some(cycle) = graph.find_cycle() {
+            return Err(GraphError::Cycle(cycle));
+        }
+        Ok(graph)
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Depth-first search without recursion (a 1,000-check chain must not blow the stack).
+    fn find_cycle(&self) -> Option<Vec<String>> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            New,
+            OnPath,
+            Done,
+        }
+        let mut mark = vec![Mark::New; self.len()];
+        for start in 0..self.len() {
+            if mark[start] != Mark::New {
+                continue;
+            }
+            let mut path: Vec<(usize, usize)> = vec![(start, 0)];
+            mark[start] = Mark::OnPath;
+            while let Some(&mut (node, ref mut next)) = path.last_mut() {
+                if let Some(&dep) = self.deps[node].get(*next) {
+                    *next += 1;
+                    match mark[dep] {
+                        Mark::New => {
+                            mark[dep] = Mark::OnPath;
+                            path.push((dep, 0));
+                        }
+                        Mark::OnPath => {
+                            // `path` runs from dependents to dependencies; the cycle reads best
+                            // in the direction people write `after:`.
+                            let from = path.iter().position(|(n, _)| *n == dep).unwrap_or(0);
+                            let mut cycle: Vec<String> = path[from..]
+                                .iter()
+                                .map(|(n, _)| self.names[*n].clone())
+                                .collect();
+                            cycle.push(self.names[dep].clone());
+                            return Some(cycle);
+                        }
+                        Mark::Done => {}
+                    }
+                } else {
+                    mark[node] = Mark::Done;
+                    path.pop();
+                }
+            }
+        }
+        None
+    }
+
+    /// Levels that may run at once: level 0 has no dependencies, level n depends only on
+    /// earlier levels.
+    pub fn levels(&self) -> Vec<Vec<usize>> {
+        let mut level = vec![0usize; self.len()];
+        let mut remaining: Vec<usize> = self.deps.iter().map(Vec::len).collect();
+        let mut ready: Vec<usize> = (0..self.len()).filter(|&i| remaining[i] == 0).collect();
+        let mut order = Vec::with_capacity(self.len());
+        while let Some(i) = ready.pop() {
+            order.push(i);
+            for &d in &self.dependents[i] {
+                level[d] = level[d].max(level[i] + 1);
+                remaining[d] -= 1;
+                if remaining[d] == 0 {
+                    ready.push(d);
+                }
+            }
+        }
+        let depth = level.iter().copied().max().map_or(0, |m| m + 1);
+        let mut levels = vec![Vec::new(); depth];
+        for (i, l) in level.into_iter().enumerate() {
+            levels[l].push(i);
+        }
+        levels
+    }
+
+    /// The checks `roots` depend on, directly or not, plus the roots themselves.
+    pub fn with_dependencies(&self, roots: &[usize]) -> Vec<bool> {
+        let mut keep = vec![false; self.len()];
+        let mut stack = roots.to_vec();
+        while let Some(i) = stack.pop() {
+            if !keep[i] {
+                keep[i] = true;
+                stack.extend(&self.deps[i]);
+            }
+        }
+        keep
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CheckSpec, Kind, OnFail, Pos, SecretSource};
+    use std::time::Duration;
+
+    fn spec(name: &str, after: &[&str]) -> CheckSpec {
+        CheckSpec {
+            name: name.into(),
+            pos: Pos::default(),
+            kind: Kind::Secret(SecretSource::Env("X".into())),
+            after: after
+                .iter()
+                .map(|a| (a.to_string(), Pos::default()))
+                .collect(),
+            on_fail: OnFail::Require,
+            timeout: None,
+            attempt_timeout: Duration::from_secs(1),
+            max_interval: Duration::from_millis(100),
+            stall_after: Duration::from_secs(30),
+            missing_input: None,
+        }
+    }
+
+    #[test]
+    fn levels_follow_dependencies() {
+        let g = Graph::build(&[
+            spec("a", &[]),
+            spec("b", &["a"]),
+            spec("c", &[]),
+            spec("d", &["b", "c"]),
+        ])
+        .unwrap();
+        assert_eq!(g.levels(), vec![vec![0, 2], vec![1], vec![3]]);
+    }
+
+    #[test]
+    fn cycle_is_named_member_by_member() {
+        let err = Graph::build(&[
+            spec("a", &["c"]),
+            spec("b", &["a"]),
+            spec("c", &["b"]),
+            spec("x", &[]),
+        ])
+        .unwrap_err();
+        assert_eq!(err.to_string(), "dependency cycle: a -> c -> b -> a");
+        let err = Graph::build(&[spec("a", &["a"])]).unwrap_err();
+        assert_eq!(err.to_string(), "dependency cycle: a -> a");
+    }
+
+    #[test]
+    fn unknown_dependency_gets_a_suggestion() {
+        let err = Graph::build(&[spec("hf-token", &[]), spec("w", &["hf-tokn"])]).unwrap_err();
+        assert!(err.to_string().contains("did you mean hf-token?"), "{err}");
+    }
+
+    #[test]
+    fn long_chain_does_not_overflow() {
+        let names: Vec<String> = (0..5000).map(|i| format!("c{i}")).collect();
+        let specs: Vec<CheckSpec> = (0..5000)
+            .map(|i| {
+                if i == 0 {
+                    spec(&names[0], &[])
+                } else {
+                    spec(&names[i], &[&names[i - 1]])
+                }
+            })
+            .collect();
+        let g = Graph::build(&specs).unwrap();
+        assert_eq!(g.levels().len(), 5000);
+    }
+
+    #[test]
+    fn closure_of_dependencies() {
+        let g = Graph::build(&[spec("a", &[]), spec("b", &["a"]), spec("c", &[])]).unwrap();
+        assert_eq!(g.with_dependencies(&[1]), vec![true, true, false]);
+    }
+}

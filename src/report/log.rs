@@ -1,0 +1,28 @@
+//! One log line per change of a check's state — never one per poll.
+
+use crate::state::{Change, CheckState};
+
+pub fn log_change(check: &CheckState, change: &Change) {
+    let name = &check.name;
+    match change {
+        Change::Waiting => tracing::info!(
+            "waiting for {name}: {}",
+            check.last_error.as_deref().unwrap_or("not passing yet")
+        ),
+        Change::Stalled => tracing::warn!(
+            "{name} STALLED: attempt {} made no progress; cancelled and started again",
+            check.attempts
+        ),
+        Change::Polling => tracing::warn!("{name}: file events unavailable; polling instead"),
+        Change::Passed => tracing::info!(
+            "{name} passed ({}) after {} attempt{}",
+            check.detail.as_deref().unwrap_or("ok"),
+            check.attempts,
+            if check.attempts == 1 { "" } else { "s" }
+        ),
+        Change::Failed => tracing::error!("{name} failed: {}", check.why()),
+        Change::Skipped | Change::Cancelled => {
+            tracing::info!("{name}: {}", check.reason.as_deref().unwrap_or("not run"))
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The termination message: what `kubectl describe pod` shows for a failed init container.
+//!
+//! The kubelet keeps only the last 4096 bytes, so the most important line goes last.
+
+use std::path::Path;
+
+use crate::config::OnFail;
+use crate::redact::Redactor;
+use crate::state::{GateState, Outcome, Phase};
+
+const KUBELET_LIMIT: usize = 4096;
+
+pub fn message(state: &GateState, redactor: &Redactor) -> String {
+    let secs = state.elapsed_ms / 1000.0;
+    let headline = match state.outcome {
+        Outcome::DeadlineExceeded => format!("bootgate: gate deadline passed after {secs:.1}s"),
+        Outcome::Interrupted => format!("bootgate: interrupted after {secs:.1}s"),
+        _ => format!("bootgate: gate failed after {secs:.1}s"),
+    };
+    let mut lines = vec![headline];
+    let passed: Vec<&str> = state
+        .checks
+        .iter()
+        .filter(|c| c.state == Phase::Passed)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !passed.is_empty() {
+        lines.push(format!("passed: {}", passed.join(", ")));
+    }
+    // Least important first: warnings, then checks that never ran, then the failures.
+    let mut ranked: Vec<(u8, String)> = Vec::new();
+    for c in &state.checks {
+        let rank = match (c.state, c.on_fail) {
+            (Phase::Passed, _) => continue,
+            (_, OnFail::Warn) => 0,
+            (Phase::Pending | Phase::Skipped | Phase::Cancelled, _) if c.last_error.is_none() => 1,
+            (Phase::Skipped | Phase::Cancelled, _) => 2,
+            _ => 3,
+        };
+        let label = if c.on_fail == OnFail::Warn {
+            " (warn)"
+        } else {
+            ""
+        };
+        ranked.push((rank, format!("{}{label}: {}", c.name, c.why())));
+    }
+    ranked.sort_by_key(|(rank, _)| *rank);
+    lines.extend(ranked.into_iter().map(|(_, line)| line));
+    let text = redactor.clean(&lines.join("\n"));
+    keep_tail(&text, KUBELET_LIMIT)
+}
+
+fn keep_tail(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return format!("{text}\n");
+    }
+    // Room for the leading `…` (3 bytes) and the final newline.
+    let mut start = text.len() - (limit - 4);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}\n", &text[start..])
+}
+
+/// Writes the message where the kubelet reads it; a failure here must not hide the real one.
+pub fn write(path: &Path, message: &str) {
+    if let Err(e) = std::fs::write(path, message) {
+        tracing::warn!(
+            "cannot write the termination message to {}: {e}",
+            path.display()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_end_within_the_kubelet_limit() {
+        let long = format!("{}\nthe important line", "x".repeat(10_000));
+        let kept = keep_tail(&long, KUBELET_LIMIT);
+        assert!(kept.len() <= KUBELET_LIMIT);
+        assert!(kept.ends_with("the important line\n"));
+    }
+}

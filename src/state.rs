@@ -1,0 +1,201 @@
+//! The one model of where the gate stands, built from engine events. Every output — log lines,
+//! status.json, the termination message, the human report — is a view of it.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::config::{CheckSpec, OnFail};
+use crate::engine::{Event, EventKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Pending,
+    Running,
+    Passed,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Running,
+    Passed,
+    Failed,
+    DeadlineExceeded,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckState {
+    pub name: String,
+    pub kind: &'static str,
+    pub target: String,
+    pub on_fail: OnFail,
+    pub after: Vec<String>,
+    pub state: Phase,
+    pub attempts: u32,
+    pub stalls: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Why it ended, when it ended other than by passing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub polling: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_ms: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GateState {
+    #[serde(skip)]
+    pub started: Instant,
+    #[serde(serialize_with = "rfc3339")]
+    pub started_at: SystemTime,
+    pub outcome: Outcome,
+    pub deadline_ms: u128,
+    pub elapsed_ms: f64,
+    pub checks: Vec<CheckState>,
+}
+
+/// What a log line should say about an event, if anything: repeats of the same error are not
+/// news.
+pub enum Change {
+    Waiting,
+    Stalled,
+    Polling,
+    Passed,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl GateState {
+    pub fn new(specs: &[CheckSpec], selected: &[bool], deadline: Duration) -> Self {
+        GateState {
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            outcome: Outcome::Running,
+            deadline_ms: deadline.as_millis(),
+            elapsed_ms: 0.0,
+            checks: specs
+                .iter()
+                .zip(selected)
+                .filter(|(_, keep)| **keep)
+                .map(|(s, _)| CheckState {
+                    name: s.name.clone(),
+                    kind: s.kind.name(),
+                    target: s.target(),
+                    on_fail: s.on_fail,
+                    after: s.after.iter().map(|(a, _)| a.clone()).collect(),
+                    state: Phase::Pending,
+                    attempts: 0,
+                    stalls: 0,
+                    last_error: None,
+                    reason: None,
+                    detail: None,
+                    polling: false,
+                    started_ms: None,
+                    finished_ms: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// Milliseconds since the start, to the microsecond.
+    fn ms(&self, at: Instant) -> f64 {
+        let micros = at.saturating_duration_since(self.started).as_micros();
+        micros as f64 / 1000.0
+    }
+
+    /// Applies an event to the check it names, by name: `--only` runs keep a subset.
+    pub fn apply(&mut self, name: &str, event: &Event) -> Option<Change> {
+        let at = self.ms(event.at);
+        self.elapsed_ms = at;
+        let check = self.checks.iter_mut().find(|c| c.name == name)?;
+        match &event.kind {
+            EventKind::Started => {
+                check.state = Phase::Running;
+                check.started_ms = Some(at);
+                None
+            }
+            EventKind::AttemptFailed { attempt, reason } => {
+                check.attempts = *attempt;
+                let news = check.last_error.as_deref() != Some(reason.as_str());
+                check.last_error = Some(reason.clone());
+                news.then_some(Change::Waiting)
+            }
+            EventKind::Stalled { attempt, .. } => {
+                check.attempts = *attempt;
+                check.stalls += 1;
+                Some(Change::Stalled)
+            }
+            EventKind::Polling { .. } => {
+                check.polling = true;
+                Some(Change::Polling)
+            }
+            EventKind::Passed { attempts, detail } => {
+                check.state = Phase::Passed;
+                check.attempts = *attempts;
+                check.detail = Some(detail.clone());
+                check.finished_ms = Some(at);
+                Some(Change::Passed)
+            }
+            EventKind::Failed { attempts, reason } => {
+                check.state = Phase::Failed;
+                check.attempts = check.attempts.max(*attempts);
+                if check.last_error.as_deref() == Some(reason.as_str()) {
+                    check.reason = None;
+                } else {
+                    check.reason = Some(reason.clone());
+                }
+                check.finished_ms = Some(at);
+                Some(Change::Failed)
+            }
+            EventKind::Skipped { blocked_by } => {
+                check.state = Phase::Skipped;
+                check.reason = Some(format!(
+                    "not run: it runs after {blocked_by}, which did not pass"
+                ));
+                check.finished_ms = Some(at);
+                Some(Change::Skipped)
+            }
+            EventKind::Cancelled { reason } => {
+                check.state = Phase::Cancelled;
+                check.reason = Some(reason.clone());
+                check.finished_ms = Some(at);
+                Some(Change::Cancelled)
+            }
+        }
+    }
+
+    pub fn finish(&mut self, outcome: Outcome) {
+        self.outcome = outcome;
+        self.elapsed_ms = self.ms(Instant::now());
+    }
+}
+
+impl CheckState {
+    /// Why it did not pass, in one line: the ending reason and the last error seen before it.
+    pub fn why(&self) -> String {
+        match (&self.reason, &self.last_error) {
+            (Some(r), Some(e)) if self.state == Phase::Failed => format!("{r}; last error: {e}"),
+            (Some(r), _) => r.clone(),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "no attempt finished".into(),
+        }
+    }
+}
+
+fn rfc3339<S: serde::Serializer>(at: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::report::rfc3339(*at))
+}

@@ -1,0 +1,86 @@
+//! "Did you mean" for names a user typed: config keys, kinds, check names, env vars.
+
+/// The closest candidate to `typed`, if it is close enough to be a plausible typo.
+///
+/// Distance is optimal string alignment (a swap of two neighbours counts once, so `secert` is one
+/// edit from `secret`), compared case-insensitively; a candidate that differs only in case always
+/// qualifies.
+pub fn closest<'a, I>(typed: &str, candidates: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let typed_lower = typed.to_ascii_lowercase();
+    let budget = (typed.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .filter(|c| *c != typed)
+        .map(|c| (osa_distance(&typed_lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, _)| *d <= budget)
+        .min_by_key(|(d, c)| (*d, c.len()))
+        .map(|(_, c)| c)
+}
+
+/// Appends ` (did you mean "x"?)` when a close candidate exists.
+pub fn hint<'a, I>(typed: &str, candidates: I) -> String
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    match closest(typed, candidates) {
+        Some(c) => format!(" (did you mean {c}?)"),
+        None => String::new(),
+    }
+}
+
+fn osa_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for i in 0..=a.len() {
+        d[i * width] = i;
+    }
+    for (j, cell) in d.iter_mut().enumerate().take(width) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
+        }
+    }
+    d[a.len() * width + b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_typos_the_issue_names() {
+        assert_eq!(closest("afer", ["after", "kind", "timeout"]), Some("after"));
+        assert_eq!(closest("secert", ["secret", "file", "tcp"]), Some("secret"));
+        assert_eq!(
+            closest("OPENAI_API_KEY", ["PATH", "OPEN_API_KEY", "HOME"]),
+            Some("OPEN_API_KEY")
+        );
+        assert_eq!(closest("path", ["PATH"]), Some("PATH"));
+    }
+
+    #[test]
+    fn refuses_distant_names() {
+        assert_eq!(closest("vector-db", ["openai-key", "weights"]), None);
+        assert_eq!(closest("x", ["after"]), None);
+        assert_eq!(hint("zzz", ["after"]), "");
+    }
+
+    #[test]
+    fn never_suggests_the_name_itself() {
+        assert_eq!(closest("after", ["after"]), None);
+    }
+}
