@@ -94,9 +94,8 @@ impl Check {
         }
     }
 
-    /// Starts watching before the first attempt, so a change between a failed attempt and the
-    /// wait is never missed. An error means inotify is unavailable (e.g. the node's instance
-    /// limit is reached); the engine then polls with its backoff instead.
+    /// Starts watching what a waiting check waits for. An error means inotify is unavailable
+    /// (e.g. the node's instance limit is reached); the engine then polls with its backoff.
     pub fn prepare(&mut self) -> io::Result<()> {
         match self {
             Check::Secret(c) => c.prepare(),

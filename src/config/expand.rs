@@ -10,9 +10,13 @@ pub enum ExpandError {
     Syntax(String),
 }
 
+/// Substituted values shorter than this are not treated as secrets.
+pub const MIN_HIDDEN_LEN: usize = 4;
+
 pub struct Expanded {
     pub value: String,
-    /// The values substituted, so they can be kept out of every output.
+    /// The values substituted (of at least [`MIN_HIDDEN_LEN`] characters), so they can be
+    /// kept out of every output.
     pub substituted: Vec<String>,
 }
 
@@ -40,7 +44,9 @@ pub fn expand(template: &str, env: &dyn Environment) -> Result<Expanded, ExpandE
             match env.var(name) {
                 Some(v) => {
                     value.push_str(&v);
-                    if !v.is_empty() {
+                    // Hiding a port like `1` would garble every message that has a 1 in it,
+                    // and a value that short protects nothing anyway.
+                    if v.chars().count() >= MIN_HIDDEN_LEN {
                         substituted.push(v);
                     }
                 }
@@ -83,7 +89,7 @@ mod tests {
     fn substitutes_and_remembers_values() {
         let e = expand("Bearer ${TOKEN} @ ${HOST}:5432", &env()).unwrap();
         assert_eq!(e.value, "Bearer s3cr3t @ db:5432");
-        assert_eq!(e.substituted, ["s3cr3t", "db"]);
+        assert_eq!(e.substituted, ["s3cr3t"], "too short to hide: db");
     }
 
     #[test]

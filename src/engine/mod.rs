@@ -271,16 +271,7 @@ impl Driver {
                 None => std::future::pending().await,
             }
         };
-        if self.mode == Mode::Gate
-            && let Err(e) = check.prepare()
-        {
-            self.emit(EventKind::Polling {
-                reason: format!(
-                    "inotify unavailable ({}), polling instead",
-                    crate::checks::io_phrase(&e)
-                ),
-            });
-        }
+        let mut prepared = false;
         let mut backoff = Backoff::new(self.spec.max_interval);
         let mut attempts = 0u32;
         loop {
@@ -319,6 +310,23 @@ impl Driver {
                         attempt: attempts,
                         reason,
                     });
+                }
+            }
+            // The watch is armed only once a check is found waiting (a ready one needs no
+            // inotify instance), then the check is tried once more at once: a change between
+            // the failed attempt and the arming is seen by that attempt.
+            if !prepared {
+                prepared = true;
+                if let Err(e) = check.prepare() {
+                    self.emit(EventKind::Polling {
+                        reason: format!(
+                            "inotify unavailable ({}), polling instead",
+                            crate::checks::io_phrase(&e)
+                        ),
+                    });
+                }
+                if check.watch().is_some() {
+                    continue;
                 }
             }
             let delay = backoff.next_delay();

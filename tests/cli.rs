@@ -1,0 +1,140 @@
+//! `bootgate check` and `bootgate validate`.
+
+mod common;
+
+use common::*;
+
+const EXAMPLE: &str = r#"
+deadline: 10m
+checks:
+  openai-key:  {kind: secret, env: OPENAI_API_KEY}
+  hf-token:    {kind: secret, file: /var/run/secrets/hf/token, timeout: 90s}
+  weights:     {kind: file, path: /models/llama/model.safetensors, min_size: 1GiB, after: [hf-token]}
+  vector-db:   {kind: tcp, address: 127.0.0.1:6333}
+  registry:    {kind: http, url: http://127.0.0.1:9000/health, expect: {status: 200}}
+  migrations:  {kind: exec, command: [/bin/check-migrations], timeout: 30s}
+"#;
+
+#[test]
+fn validate_prints_levels_that_run_at_once() {
+    let scene = Scene::new();
+    let config = scene.config(EXAMPLE);
+    let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    assert!(
+        done.stdout.contains("valid — 6 checks, deadline 10m00s"),
+        "{}",
+        done.stdout
+    );
+    assert!(
+        done.stdout
+            .contains("  1. openai-key, hf-token, vector-db, registry, migrations\n  2. weights\n"),
+        "{}",
+        done.stdout
+    );
+}
+
+#[test]
+fn check_reports_each_check_once_and_exits_1_on_a_failure() {
+    let scene = Scene::new();
+    let server = HttpServer::start(200, "ok");
+    std::fs::write(scene.path("weights.bin"), vec![0u8; 2048]).unwrap();
+    let config = scene.config(&format!(
+        r#"checks:
+  key: {{kind: secret, env: OPENAI_API_KEY}}
+  weights: {{kind: file, path: '@/weights.bin', min_size: 1KiB}}
+  registry: {{kind: http, url: 'http://127.0.0.1:{}/health'}}
+  vector-db: {{kind: tcp, address: '127.0.0.1:{}'}}
+  after-db: {{kind: secret, env: OPENAI_API_KEY, after: [vector-db]}}
+"#,
+        server.port,
+        free_port()
+    ));
+    let done = scene.run(
+        &["check", "--config", config.to_str().unwrap()],
+        &[("OPENAI_API_KEY", "sk-abc")],
+    );
+    assert_eq!(done.code(), Some(1), "{}{}", done.stdout, done.stderr);
+    let out = &done.stdout;
+    assert!(
+        out.contains("✔ key        env OPENAI_API_KEY — 6 bytes"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "✔ weights    @/weights.bin — 2.0 KiB"
+                .replace('@', scene.dir.path().to_str().unwrap())
+                .as_str()
+        ),
+        "{out}"
+    );
+    assert!(out.contains("✔ registry"), "{out}");
+    assert!(out.contains("✖ vector-db  connect 127.0.0.1:"), "{out}");
+    assert!(
+        out.contains("- after-db   not run: it runs after vector-db"),
+        "{out}"
+    );
+    assert!(out.contains("3 passed, 1 failed, 1 not run"), "{out}");
+    assert_eq!(
+        server.requests.lock().unwrap().len(),
+        1,
+        "once each, no retries"
+    );
+    assert!(
+        !scene.state_dir().exists(),
+        "check leaves the state directory alone"
+    );
+}
+
+#[test]
+fn check_only_runs_the_named_checks() {
+    let scene = Scene::new();
+    let config =
+        scene.config("checks:\n  a: {kind: secret, env: A}\n  b: {kind: secret, env: B}\n");
+    let done = scene.run(
+        &["check", "--config", config.to_str().unwrap(), "--only", "a"],
+        &[("A", "x1")],
+    );
+    assert_eq!(done.code(), Some(0), "{}", done.stdout);
+    assert!(!done.stdout.contains(" b "), "{}", done.stdout);
+    let done = scene.run(
+        &[
+            "check",
+            "--config",
+            config.to_str().unwrap(),
+            "--only",
+            "bb",
+        ],
+        &[],
+    );
+    assert_eq!(done.code(), Some(2));
+    assert!(done.stderr.contains("did you mean b?"), "{}", done.stderr);
+}
+
+#[test]
+fn check_wait_retries_until_ready() {
+    let scene = Scene::new();
+    let config = scene.config("deadline: 30s\nchecks:\n  flag: {kind: file, path: '@/flag'}\n");
+    let mut run = scene.spawn(
+        &["check", "--wait", "--config", config.to_str().unwrap()],
+        &[],
+    );
+    run.wait_for_line("waiting for flag");
+    std::fs::write(scene.path("flag"), "").unwrap();
+    let (status, _) = run.wait();
+    assert_eq!(status.code(), Some(0));
+    assert!(run.stdout().contains("✔ flag"));
+}
+
+#[test]
+fn https_without_the_tls_feature_is_a_config_error() {
+    if cfg!(feature = "tls") {
+        return;
+    }
+    let scene = Scene::new();
+    let config =
+        scene.config("checks:\n  r: {kind: http, url: 'https://example.invalid/health'}\n");
+    let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(2));
+    assert!(done.stderr.contains("`tls` feature"), "{}", done.stderr);
+}

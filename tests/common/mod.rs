@@ -1,0 +1,262 @@
+//! Runs the real `bootgate` binary against real files, sockets and signals.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_bootgate");
+/// Upper bound on anything a test waits for; only reached when the behaviour is broken.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A scratch directory with a config file in it.
+pub struct Scene {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scene {
+    pub fn new() -> Scene {
+        Scene {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes `bootgate.yaml`; `@` in the text stands for the scene's directory.
+    pub fn config(&self, text: &str) -> PathBuf {
+        let path = self.path("bootgate.yaml");
+        let text = text.replace('@', self.dir.path().to_str().expect("utf-8 path"));
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.path("state")
+    }
+
+    /// A command for the binary with a clean environment: the test runner's own never leaks in.
+    pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("BOOTGATE_STATE_DIR", self.state_dir())
+            .current_dir(self.dir.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Finished {
+        let started = Instant::now();
+        let out = self.command(args, env).output().expect("run bootgate");
+        Finished {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: started.elapsed(),
+        }
+    }
+
+    pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Running {
+        let mut child = self
+            .command(args, env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bootgate");
+        let (tx, rx) = channel();
+        let stderr = child.stderr.take().expect("stderr");
+        let seen = Arc::new(Mutex::new(String::new()));
+        let seen_writer = seen.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let at = Instant::now();
+                seen_writer.lock().unwrap().push_str(&format!("{line}\n"));
+                if tx.send((at, line)).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines: rx,
+            stderr: seen,
+            started: Instant::now(),
+        }
+    }
+}
+
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Finished {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+}
+
+pub struct Running {
+    pub child: Child,
+    lines: Receiver<(Instant, String)>,
+    stderr: Arc<Mutex<String>>,
+    pub started: Instant,
+}
+
+impl Running {
+    /// Blocks until a stderr line contains `needle`; returns when it was read.
+    pub fn wait_for_line(&mut self, needle: &str) -> Instant {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((at, line)) if line.contains(needle) => return at,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "no stderr line containing {needle:?}; stderr so far:\n{}",
+                        self.stderr()
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn wait(&mut self) -> (ExitStatus, Instant) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return (status, Instant::now());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("bootgate did not exit; stderr:\n{}", self.stderr());
+            }
+            // Child exit has no portable event in std; a 1 ms poll adds at most 1 ms.
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{name} failed");
+    }
+
+    pub fn stdout(&mut self) -> String {
+        let mut out = String::new();
+        if let Some(mut s) = self.child.stdout.take() {
+            let _ = s.read_to_string(&mut out);
+        }
+        out
+    }
+
+    /// Everything read from stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// All of stderr once the process has exited: the reader thread ends at EOF.
+    pub fn full_stderr(&mut self) -> String {
+        while self.lines.recv_timeout(PATIENCE).is_ok() {}
+        self.stderr()
+    }
+}
+
+/// A loopback HTTP/1.1 server answering every request with the same response, and recording
+/// the requests it got.
+pub struct HttpServer {
+    pub port: u16,
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl HttpServer {
+    pub fn start(status: u16, body: &str) -> HttpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        HttpServer::serve(listener, status, body)
+    }
+
+    pub fn serve(listener: TcpListener, status: u16, body: &str) -> HttpServer {
+        HttpServer::script(listener, &[(status, body)])
+    }
+
+    /// Answers with each response in turn, repeating the last one.
+    pub fn script(listener: TcpListener, responses: &[(u16, &str)]) -> HttpServer {
+        let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let responses: Vec<String> = responses
+            .iter()
+            .map(|(status, body)| {
+                format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            })
+            .collect();
+        thread::spawn(move || {
+            for (served, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&request).into_owned());
+                let response = &responses[served.min(responses.len() - 1)];
+                let _ = stream.write_all(response.as_bytes());
+            }
+        });
+        HttpServer { port, requests }
+    }
+}
+
+/// A port nothing listens on (bound, read, released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Lays out a Secret volume the way the kubelet does: `key -> ..data/key`, `..data -> ..<ts>`.
+pub fn kubelet_secret(dir: &Path, key: &str, value: &str, generation: u32) {
+    use std::os::unix::fs::symlink;
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let versioned = format!("..2026_11_23_00_00_0{generation}.000");
+    std::fs::create_dir(dir.join(&versioned)).expect("mkdir version");
+    std::fs::write(dir.join(&versioned).join(key), value).expect("write key");
+    let tmp = dir.join("..data_tmp");
+    symlink(&versioned, &tmp).expect("symlink tmp");
+    // The atomic swap: rename over the old `..data`.
+    std::fs::rename(&tmp, dir.join("..data")).expect("rename ..data");
+    let visible = dir.join(key);
+    if std::fs::symlink_metadata(&visible).is_err() {
+        symlink(format!("..data/{key}"), &visible).expect("symlink key");
+    }
+}

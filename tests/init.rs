@@ -1,0 +1,503 @@
+//! `bootgate init` end to end: the real binary, real files, sockets, HTTP and signals.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn timing_file_created_after_waiting_is_noticed_within_300ms() {
+    let scene = Scene::new();
+    let config = scene.config(
+        "deadline: 30s\nchecks:\n  weights: {kind: file, path: '@/models/llama/model.safetensors', min_size: 4}\n",
+    );
+    let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    gate.wait_for_line("waiting for weights");
+    std::fs::create_dir_all(scene.path("models/llama")).unwrap();
+    std::fs::write(scene.path("models/llama/model.safetensors"), b"weights!").unwrap();
+    let created = std::time::Instant::now();
+    let (status, exited) = gate.wait();
+    assert_eq!(status.code(), Some(0), "{}", gate.full_stderr());
+    let reaction = exited - created;
+    // A 1 s poller averages 500 ms here; inotify takes a few.
+    assert!(
+        reaction < Duration::from_millis(300),
+        "reacted after {reaction:?}"
+    );
+}
+
+#[test]
+fn secret_volume_data_swap_is_noticed() {
+    let scene = Scene::new();
+    let volume = scene.path("secrets/hf");
+    // The volume starts with a placeholder, as a half-provisioned Secret would.
+    kubelet_secret(&volume, "token", "changeme", 1);
+    let config = scene
+        .config("deadline: 30s\nchecks:\n  hf-token: {kind: secret, file: '@/secrets/hf/token'}\n");
+    let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    gate.wait_for_line("waiting for hf-token");
+    kubelet_secret(&volume, "token", "hf_real_token_value", 2);
+    let (status, _) = gate.wait();
+    let stderr = gate.full_stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("placeholder"), "{stderr}");
+    assert!(!stderr.contains("hf_real_token_value"), "{stderr}");
+}
+
+#[test]
+fn timing_independent_checks_run_at_once() {
+    let scene = Scene::new();
+    // Each command announces itself, then waits for the other's announcement: run one after
+    // the other, neither could pass and the deadline would fail the gate.
+    let config = scene.config(
+        r#"deadline: 20s
+checks:
+  a: {kind: exec, command: [sh, -c, 'touch @/a.started; until [ -e @/b.started ]; do sleep 0.01; done; sleep 1'], attempt_timeout: 15s}
+  b: {kind: exec, command: [sh, -c, 'touch @/b.started; until [ -e @/a.started ]; do sleep 0.01; done; sleep 1'], attempt_timeout: 15s}
+"#,
+    );
+    let done = scene.run(&["init", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    // Both sleep 1 s: in series that is 2 s at least.
+    assert!(
+        done.elapsed < Duration::from_millis(1800),
+        "took {:?}",
+        done.elapsed
+    );
+    let status = std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let checks = json["checks"].as_array().unwrap();
+    let (a, b) = (&checks[0], &checks[1]);
+    // Both started before either finished.
+    assert!(a["started_ms"].as_f64() < b["finished_ms"].as_f64());
+    assert!(b["started_ms"].as_f64() < a["finished_ms"].as_f64());
+}
+
+#[test]
+fn dependencies_run_in_order() {
+    let scene = Scene::new();
+    let config = scene.config(
+        r#"checks:
+  second: {kind: exec, command: [sh, -c, 'test -e @/first.done'], after: [first]}
+  first: {kind: exec, command: [sh, -c, 'sleep 0.2; touch @/first.done']}
+"#,
+    );
+    let done = scene.run(&["init", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("second passed (exit 0) after 1 attempt"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn cycle_is_rejected_naming_every_member_before_anything_runs() {
+    let scene = Scene::new();
+    let config = scene.config(
+        r#"checks:
+  a: {kind: exec, command: [touch, '@/ran'], after: [c]}
+  b: {kind: secret, env: X, after: [a]}
+  c: {kind: secret, env: X, after: [b]}
+  d: {kind: secret, env: X}
+"#,
+    );
+    let done = scene.run(&["init", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(2), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("dependency cycle: a -> c -> b -> a"),
+        "{}",
+        done.stderr
+    );
+    assert!(!scene.path("ran").exists());
+    assert!(!scene.state_dir().exists(), "nothing may be half-done");
+}
+
+#[test]
+fn typo_keys_and_kinds_get_did_you_mean_with_position() {
+    let scene = Scene::new();
+    let config = scene.config(
+        "checks:\n  weights: {kind: file, path: /m, afer: [hf-token]}\n  hf-token: {kind: secert, file: /t}\n",
+    );
+    let done = scene.run(&["init", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(2), "{}", done.stderr);
+    assert!(
+        done.stderr.contains(
+            "bootgate.yaml:2:35: checks.weights: unknown key `afer` (did you mean after?)"
+        ),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains(
+            "bootgate.yaml:3:20: checks.hf-token.kind: unknown kind `secert` (did you mean secret?)"
+        ),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn unknown_dependency_gets_did_you_mean() {
+    let scene = Scene::new();
+    let config = scene.config("checks:\n  hf-token: {kind: secret, env: X}\n  w: {kind: secret, env: X, after: [hf-tokn]}\n");
+    let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(2));
+    assert!(
+        done.stderr
+            .contains(":3:37: checks.w.after: no check named `hf-tokn` (did you mean hf-token?)"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn missing_secret_past_the_deadline_exits_1_and_names_it_in_the_termination_log() {
+    let scene = Scene::new();
+    let config = scene.config(
+        "deadline: 1s\nchecks:\n  openai-key: {kind: secret, env: OPENAI_API_KEY}\n  hf-token: {kind: secret, file: '@/secrets/hf/token'}\n",
+    );
+    let termination = scene.path("termination-log");
+    let done = scene.run(
+        &[
+            "init",
+            "--config",
+            config.to_str().unwrap(),
+            "--termination-log",
+            termination.to_str().unwrap(),
+        ],
+        &[("OPENAI_API_KEY", "sk-test-value")],
+    );
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    let message = std::fs::read_to_string(&termination).unwrap();
+    let last = message.trim_end().lines().last().unwrap();
+    assert!(
+        last.starts_with("hf-token: deadline 1.0s passed"),
+        "{message}"
+    );
+    assert!(last.contains("does not exist"), "{message}");
+    assert!(message.contains("passed: openai-key"), "{message}");
+    let status: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status["outcome"], "deadline_exceeded");
+    assert_eq!(status["checks"][1]["state"], "failed");
+    assert!(!scene.state_dir().join("ready").exists());
+}
+
+#[test]
+fn missing_env_secret_fails_at_once_with_a_suggestion() {
+    let scene = Scene::new();
+    let config =
+        scene.config("deadline: 60s\nchecks:\n  openai-key: {kind: secret, env: OPENAI_API_KEY}\n");
+    let done = scene.run(
+        &["init", "--config", config.to_str().unwrap()],
+        &[("OPEN_API_KEY", "x")],
+    );
+    assert_eq!(done.code(), Some(1));
+    assert!(
+        done.stderr.contains(
+            "openai-key failed: env OPENAI_API_KEY is not set (did you mean OPEN_API_KEY?)"
+        ),
+        "{}",
+        done.stderr
+    );
+    // Judged once: no waiting for a deadline that is a minute away.
+    assert!(done.elapsed < Duration::from_secs(30));
+}
+
+#[test]
+fn unset_variable_in_config_is_a_missing_input() {
+    let scene = Scene::new();
+    let config =
+        scene.config("checks:\n  registry: {kind: http, url: 'http://${REGISTRY_HOST}/health'}\n");
+    let done = scene.run(
+        &["init", "--config", config.to_str().unwrap()],
+        &[("REGISTRY_HOSTNAME", "x")],
+    );
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("checks.registry.url uses ${REGISTRY_HOST}, which is not set (did you mean REGISTRY_HOSTNAME?)"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn timing_sigterm_while_waiting_exits_3_within_a_second() {
+    let scene = Scene::new();
+    let config = scene.config(
+        "deadline: 60s\nchecks:\n  vector-db: {kind: tcp, address: '127.0.0.1:1'}\n  slow: {kind: exec, command: [sleep, '30'], attempt_timeout: 40s, stall_after: 50s}\n",
+    );
+    let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    gate.wait_for_line("waiting for vector-db");
+    gate.signal("TERM");
+    let sent = std::time::Instant::now();
+    let (status, exited) = gate.wait();
+    assert_eq!(status.code(), Some(3), "{}", gate.full_stderr());
+    assert!(
+        exited - sent < Duration::from_secs(1),
+        "took {:?}",
+        exited - sent
+    );
+    let status: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status["outcome"], "interrupted");
+}
+
+#[test]
+fn canary_secret_never_appears_in_any_output() {
+    const CANARY: &str = "canary-7f3a9c2e51";
+    const FILE_CANARY: &str = "filecanary-0b8e44";
+    let scene = Scene::new();
+    // A 401 page that echoes the token back, as many do.
+    let server = HttpServer::start(401, &format!("invalid token {CANARY} / {FILE_CANARY}"));
+    kubelet_secret(&scene.path("secrets/api"), "token", FILE_CANARY, 1);
+    let config = scene.config(&format!(
+        r#"deadline: 1s
+checks:
+  api-key: {{kind: secret, env: API_KEY}}
+  api-file: {{kind: secret, file: '@/secrets/api/token'}}
+  registry:
+    kind: http
+    url: http://127.0.0.1:{port}/v1/models
+    headers: {{Authorization: "Bearer ${{API_KEY}}"}}
+    after: [api-file]
+  echo: {{kind: exec, command: [sh, -c, 'echo "auth failed for $API_KEY"; cat @/secrets/api/token >&2; exit 4'], after: [api-file]}}
+  leak-name: {{kind: tcp, address: "127.0.0.1:${{API_KEY_PORT}}"}}
+"#,
+        port = server.port
+    ));
+    let termination = scene.path("termination-log");
+    let env = [("API_KEY", CANARY), ("API_KEY_PORT", "1")];
+    let init = scene.run(
+        &[
+            "init",
+            "--config",
+            config.to_str().unwrap(),
+            "--termination-log",
+            termination.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_eq!(init.code(), Some(1), "{}", init.stderr);
+    let check = scene.run(&["check", "--config", config.to_str().unwrap()], &env);
+    let json_log = scene.run(
+        &[
+            "--log-format",
+            "json",
+            "init",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &env,
+    );
+    let status = std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap();
+    let termination = std::fs::read_to_string(&termination).unwrap();
+
+    // The server really got the token, and the failure really happened: the test can fail.
+    assert!(
+        server
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.contains(CANARY))
+    );
+    assert!(init.stderr.contains("status 401"), "{}", init.stderr);
+    assert!(init.stderr.contains("[redacted]"), "{}", init.stderr);
+    assert!(status.contains("exited with status 4"), "{status}");
+    for (name, text) in [
+        ("init stdout", &init.stdout),
+        ("init stderr", &init.stderr),
+        ("check stdout", &check.stdout),
+        ("check stderr", &check.stderr),
+        ("json log", &json_log.stderr),
+        ("status.json", &status),
+        ("termination log", &termination),
+    ] {
+        assert!(
+            !text.contains(CANARY),
+            "{name} leaks the env secret:\n{text}"
+        );
+        assert!(
+            !text.contains(FILE_CANARY),
+            "{name} leaks the file secret:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn stalled_attempt_is_reported_cancelled_and_restarted() {
+    let scene = Scene::new();
+    let config = scene.config(
+        "deadline: 2s\nchecks:\n  migrations: {kind: exec, command: [sleep, '10'], attempt_timeout: 10s, stall_after: 300ms}\n",
+    );
+    let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    gate.wait_for_line("migrations STALLED: attempt 1");
+    gate.wait_for_line("migrations STALLED: attempt 2");
+    let (status, _) = gate.wait();
+    assert_eq!(status.code(), Some(1));
+    let status: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        status["checks"][0]["stalls"].as_u64().unwrap() >= 2,
+        "{status}"
+    );
+}
+
+#[test]
+fn a_command_that_prints_progress_is_not_stalled() {
+    let scene = Scene::new();
+    let config = scene.config(
+        "checks:\n  hash: {kind: exec, command: [sh, -c, 'for i in 1 2 3 4 5 6; do echo chunk $i; sleep 0.1; done'], stall_after: 300ms}\n",
+    );
+    let done = scene.run(&["init", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    assert!(!done.stderr.contains("STALLED"), "{}", done.stderr);
+}
+
+#[test]
+fn http_check_waits_for_the_expected_status_and_body() {
+    let scene = Scene::new();
+    let port = free_port();
+    let config = scene.config(&format!(
+        "deadline: 30s\nchecks:\n  registry: {{kind: http, url: 'http://127.0.0.1:{port}/health', expect: {{status: 200, body_contains: serving}}}}\n"
+    ));
+    let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    gate.wait_for_line("waiting for registry: GET http://127.0.0.1");
+    // The server comes up still loading, then says it serves.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let server = HttpServer::script(listener, &[(503, "loading"), (200, "model serving")]);
+    gate.wait_for_line("waiting for registry: GET http://127.0.0.1");
+    let (status, _) = gate.wait();
+    let stderr = gate.full_stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("status 503, want 200: loading"), "{stderr}");
+    assert!(server.requests.lock().unwrap()[0].starts_with("GET /health HTTP/1.1"));
+}
+
+#[test]
+fn http_body_expectation_is_checked() {
+    let scene = Scene::new();
+    let healthy = HttpServer::start(202, "model serving");
+    let wrong_body = HttpServer::start(200, "warming up");
+    let config = scene.config(&format!(
+        "checks:\n  ok: {{kind: http, url: 'http://127.0.0.1:{}/health', expect: {{status: [200, 202], body_contains: serving}}}}\n  body: {{kind: http, url: 'http://127.0.0.1:{}/health', expect: {{body_contains: serving}}, on_fail: warn}}\n",
+        healthy.port, wrong_body.port
+    ));
+    let done = scene.run(&["check", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(0), "{}{}", done.stdout, done.stderr);
+    assert!(done.stdout.contains("✔ ok "), "{}", done.stdout);
+    assert!(
+        done.stdout
+            .contains("status 200 but the body lacks `serving`: warming up (warn only)"),
+        "{}",
+        done.stdout
+    );
+}
+
+#[test]
+fn warn_checks_do_not_block_the_gate() {
+    let scene = Scene::new();
+    let config = scene.config(
+        "deadline: 30s\nchecks:\n  flag: {kind: file, path: '@/flag'}\n  optional-db: {kind: tcp, address: '127.0.0.1:1', on_fail: warn}\n",
+    );
+    let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    gate.wait_for_line("waiting for optional-db");
+    std::fs::write(scene.path("flag"), "").unwrap();
+    let (status, _) = gate.wait();
+    assert_eq!(status.code(), Some(0), "{}", gate.full_stderr());
+    let status: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status["outcome"], "passed");
+    assert_eq!(status["checks"][1]["state"], "cancelled");
+    assert_eq!(
+        status["checks"][1]["last_error"],
+        "connect 127.0.0.1:1: connection refused"
+    );
+}
+
+#[test]
+fn stale_marker_is_removed_and_a_second_instance_waits_for_the_lock() {
+    let scene = Scene::new();
+    std::fs::create_dir_all(scene.state_dir()).unwrap();
+    std::fs::write(scene.state_dir().join("ready"), "from a crashed run").unwrap();
+    let config = scene.config("deadline: 30s\nchecks:\n  flag: {kind: file, path: '@/flag'}\n");
+    let mut first = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    first.wait_for_line("waiting for flag");
+    assert!(
+        !scene.state_dir().join("ready").exists(),
+        "the stale marker must go first"
+    );
+    let mut second = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    second.wait_for_line(&format!("is locked by pid {}", first.child.id()));
+    std::fs::write(scene.path("flag"), "").unwrap();
+    assert_eq!(first.wait().0.code(), Some(0), "{}", first.full_stderr());
+    assert_eq!(second.wait().0.code(), Some(0), "{}", second.full_stderr());
+    assert!(scene.state_dir().join("ready").exists());
+}
+
+#[test]
+fn json_log_lines_are_json() {
+    let scene = Scene::new();
+    let config = scene.config("checks:\n  key: {kind: secret, env: K}\n");
+    let done = scene.run(
+        &[
+            "--log-format",
+            "json",
+            "init",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[("K", "v-123")],
+    );
+    assert_eq!(done.code(), Some(0));
+    for line in done.stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["message"].is_string(), "{line}");
+    }
+}
+
+#[test]
+fn config_comes_from_bootgate_config_and_deadline_from_the_environment() {
+    let scene = Scene::new();
+    let config = scene.config("deadline: 10m\nchecks:\n  flag: {kind: file, path: '@/never'}\n");
+    let done = scene.run(
+        &["init"],
+        &[
+            ("BOOTGATE_CONFIG", config.to_str().unwrap()),
+            ("BOOTGATE_DEADLINE", "300ms"),
+        ],
+    );
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("deadline 300ms passed"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn bad_arguments_and_unreadable_config_exit_2() {
+    let scene = Scene::new();
+    assert_eq!(scene.run(&["init", "--no-such-flag"], &[]).code(), Some(2));
+    let done = scene.run(&["init", "--config", "/nonexistent/bootgate.yaml"], &[]);
+    assert_eq!(done.code(), Some(2));
+    assert!(
+        done.stderr
+            .contains("cannot read config /nonexistent/bootgate.yaml"),
+        "{}",
+        done.stderr
+    );
+}
