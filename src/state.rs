@@ -44,6 +44,8 @@ pub struct CheckState {
     pub last_error: Option<String>,
     /// Why it ended, when it ended other than by passing.
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -101,6 +103,7 @@ impl GateState {
                     attempts: 0,
                     stalls: 0,
                     last_error: None,
+                    progress: None,
                     reason: None,
                     detail: None,
                     polling: false,
@@ -128,8 +131,13 @@ impl GateState {
                 check.started_ms = Some(at);
                 None
             }
-            EventKind::AttemptFailed { attempt, reason } => {
+            EventKind::AttemptFailed {
+                attempt,
+                reason,
+                progress,
+            } => {
                 check.attempts = *attempt;
+                check.progress.clone_from(progress);
                 let news = check.last_error.as_deref() != Some(reason.as_str());
                 check.last_error = Some(reason.clone());
                 news.then_some(Change::Waiting)
@@ -146,6 +154,7 @@ impl GateState {
             EventKind::Passed { attempts, detail } => {
                 check.state = Phase::Passed;
                 check.attempts = *attempts;
+                check.progress = None;
                 check.detail = Some(detail.clone());
                 check.finished_ms = Some(at);
                 Some(Change::Passed)

@@ -501,3 +501,48 @@ fn bad_arguments_and_unreadable_config_exit_2() {
         done.stderr
     );
 }
+
+#[test]
+fn a_growing_file_logs_once() {
+    let scene = Scene::new();
+    let config = scene.config(
+        "deadline: 30s\nchecks:\n  weights: {kind: file, path: '@/model.bin', min_size: 64KiB}\n",
+    );
+    let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    gate.wait_for_line("waiting for weights");
+    std::fs::write(scene.path("model.bin"), vec![0u8; 4096]).unwrap();
+    gate.wait_for_line("smaller than 64.0 KiB (4.0 KiB of 64.0 KiB)");
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(scene.path("model.bin"))
+        .unwrap();
+    for _ in 0..15 {
+        file.write_all(&[0u8; 4096]).unwrap();
+        file.sync_data().unwrap();
+    }
+    let (status, _) = gate.wait();
+    let stderr = gate.full_stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("smaller than").count(),
+        1,
+        "one line per change, not per write:\n{stderr}"
+    );
+}
+
+#[test]
+fn progress_of_an_unfinished_file_is_kept_in_status() {
+    let scene = Scene::new();
+    std::fs::write(scene.path("model.bin"), vec![0u8; 4096]).unwrap();
+    let config = scene.config(
+        "deadline: 500ms\nchecks:\n  weights: {kind: file, path: '@/model.bin', min_size: 64KiB}\n",
+    );
+    let done = scene.run(&["init", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(1));
+    let status: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status["checks"][0]["progress"], "4.0 KiB of 64.0 KiB");
+}

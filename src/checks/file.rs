@@ -49,11 +49,14 @@ impl FileCheck {
         if let Some(min) = self.spec.min_size
             && meta.len() < min
         {
-            return Err(Failure::retry(format!(
-                "{shown} is {}, want at least {}",
-                human_bytes(meta.len()),
-                human_bytes(min)
-            )));
+            return Err(
+                Failure::retry(format!("{shown} is smaller than {}", human_bytes(min)))
+                    .with_progress(format!(
+                        "{} of {}",
+                        human_bytes(meta.len()),
+                        human_bytes(min)
+                    )),
+            );
         }
         Ok(human_bytes(meta.len()))
     }

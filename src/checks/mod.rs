@@ -17,7 +17,11 @@ use crate::redact::Redactor;
 /// Why an attempt did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
+    /// What is wrong; a change of reason is news worth a log line.
     pub reason: String,
+    /// How far along it is (`512.0 KiB of 1.0 GiB`); changes often, so it is kept in
+    /// status.json but never logged on its own.
+    pub progress: Option<String>,
     /// False when waiting cannot help (a container's environment never changes).
     pub retry: bool,
 }
@@ -26,14 +30,22 @@ impl Failure {
     pub fn retry(reason: impl Into<String>) -> Self {
         Failure {
             reason: reason.into(),
+            progress: None,
             retry: true,
         }
     }
 
     pub fn fatal(reason: impl Into<String>) -> Self {
         Failure {
-            reason: reason.into(),
             retry: false,
+            ..Failure::retry(reason)
+        }
+    }
+
+    pub fn with_progress(self, progress: impl Into<String>) -> Self {
+        Failure {
+            progress: Some(progress.into()),
+            ..self
         }
     }
 }

@@ -86,9 +86,12 @@ impl SecretCheck {
             .map_err(|e| Failure::retry(format!("cannot read {shown}: {}", io_phrase(&e))))?;
         let text = String::from_utf8_lossy(&bytes);
         let value = text.trim();
-        self.redactor.add(value.to_string());
-        self.judge_value(&format!("file {shown}"), value)
-            .map_err(Failure::retry)
+        let verdict = self.judge_value(&format!("file {shown}"), value);
+        // A placeholder is no secret, and hiding it would hide the reason it failed.
+        if verdict.is_ok() {
+            self.redactor.add(value.to_string());
+        }
+        verdict.map_err(Failure::retry)
     }
 
     fn judge_value(&self, what: &str, value: &str) -> Result<String, String> {

@@ -28,6 +28,7 @@ pub enum EventKind {
     AttemptFailed {
         attempt: u32,
         reason: String,
+        progress: Option<String>,
     },
     /// The attempt stopped beating; it was cancelled and is started again.
     Stalled {
@@ -309,6 +310,7 @@ impl Driver {
                     self.emit(EventKind::AttemptFailed {
                         attempt: attempts,
                         reason,
+                        progress: failure.progress,
                     });
                 }
             }

@@ -5,10 +5,13 @@ use crate::state::{Change, CheckState};
 pub fn log_change(check: &CheckState, change: &Change) {
     let name = &check.name;
     match change {
-        Change::Waiting => tracing::info!(
-            "waiting for {name}: {}",
-            check.last_error.as_deref().unwrap_or("not passing yet")
-        ),
+        Change::Waiting => {
+            let reason = check.last_error.as_deref().unwrap_or("not passing yet");
+            match &check.progress {
+                Some(progress) => tracing::info!("waiting for {name}: {reason} ({progress})"),
+                None => tracing::info!("waiting for {name}: {reason}"),
+            }
+        }
         Change::Stalled => tracing::warn!(
             "{name} STALLED: attempt {} made no progress; cancelled and started again",
             check.attempts
