@@ -67,6 +67,9 @@ pub struct GateState {
     pub deadline_ms: u128,
     pub elapsed_ms: f64,
     pub checks: Vec<CheckState>,
+    /// Config index → position in `checks` (a `--only` run keeps a subset).
+    #[serde(skip)]
+    slots: Vec<Option<usize>>,
 }
 
 /// What a log line should say about an event, if anything: repeats of the same error are not
@@ -83,7 +86,18 @@ pub enum Change {
 
 impl GateState {
     pub fn new(specs: &[CheckSpec], selected: &[bool], deadline: Duration) -> Self {
+        let mut next = 0;
+        let slots = selected
+            .iter()
+            .map(|&keep| {
+                keep.then(|| {
+                    next += 1;
+                    next - 1
+                })
+            })
+            .collect();
         GateState {
+            slots,
             started: Instant::now(),
             started_at: SystemTime::now(),
             outcome: Outcome::Running,
@@ -120,11 +134,17 @@ impl GateState {
         micros as f64 / 1000.0
     }
 
-    /// Applies an event to the check it names, by name: `--only` runs keep a subset.
-    pub fn apply(&mut self, name: &str, event: &Event) -> Option<Change> {
+    /// Applies an event; returns the check it changed and what changed, if it is news.
+    pub fn apply(&mut self, event: &Event) -> Option<(&CheckState, Change)> {
         let at = self.ms(event.at);
         self.elapsed_ms = at;
-        let check = self.checks.iter_mut().find(|c| c.name == name)?;
+        let slot = (*self.slots.get(event.check)?)?;
+        let check = &mut self.checks[slot];
+        let change = Self::change(check, event, at)?;
+        Some((&self.checks[slot], change))
+    }
+
+    fn change(check: &mut CheckState, event: &Event, at: f64) -> Option<Change> {
         match &event.kind {
             EventKind::Started => {
                 check.state = Phase::Running;

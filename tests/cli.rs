@@ -138,3 +138,47 @@ fn https_without_the_tls_feature_is_a_config_error() {
     assert_eq!(done.code(), Some(2));
     assert!(done.stderr.contains("`tls` feature"), "{}", done.stderr);
 }
+
+#[test]
+fn a_thousand_check_chain_and_a_hundred_independent_checks_validate_and_pass() {
+    let scene = Scene::new();
+    let mut chain = String::from("checks:\n  c0: {kind: secret, env: TOKEN}\n");
+    for i in 1..1000 {
+        chain.push_str(&format!(
+            "  c{i}: {{kind: secret, env: TOKEN, after: [c{}]}}\n",
+            i - 1
+        ));
+    }
+    let config = scene.config(&chain);
+    let validated = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(validated.code(), Some(0), "{}", validated.stderr);
+    assert!(
+        validated.stdout.contains("  1000. c999\n"),
+        "{}",
+        validated.stdout
+    );
+    let done = scene.run(
+        &["init", "--config", config.to_str().unwrap()],
+        &[("TOKEN", "t0k3n")],
+    );
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    assert!(done.stderr.contains("c999 passed"));
+
+    let mut wide = String::from("checks:\n");
+    for i in 0..100 {
+        wide.push_str(&format!("  w{i}: {{kind: secret, env: TOKEN}}\n"));
+    }
+    let config = scene.config(&wide);
+    let validated = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
+    assert!(
+        validated.stdout.contains("  1. w0, w1, w2"),
+        "{}",
+        validated.stdout
+    );
+    assert!(!validated.stdout.contains("  2. "), "{}", validated.stdout);
+    let done = scene.run(
+        &["init", "--config", config.to_str().unwrap()],
+        &[("TOKEN", "t0k3n")],
+    );
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+}

@@ -84,10 +84,8 @@ pub async fn execute(
     tokio::pin!(engine);
 
     let apply = |state: &mut GateState, event: engine::Event| {
-        let name = &config.checks[event.check].name;
-        if let Some(change) = state.apply(name, &event)
+        if let Some((check, change)) = state.apply(&event)
             && run.log
-            && let Some(check) = state.checks.iter().find(|c| &c.name == name)
         {
             log_change(check, &change);
         }

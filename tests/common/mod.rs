@@ -138,19 +138,22 @@ impl Running {
         }
     }
 
+    /// Waits for the exit, seen as the end of stderr: the pipe closes when the process ends.
     pub fn wait(&mut self) -> (ExitStatus, Instant) {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return (status, Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(_) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    panic!("bootgate did not exit; stderr:\n{}", self.stderr());
+                }
             }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("bootgate did not exit; stderr:\n{}", self.stderr());
-            }
-            // Child exit has no portable event in std; a 1 ms poll adds at most 1 ms.
-            thread::sleep(Duration::from_millis(1));
         }
+        let ended = Instant::now();
+        (self.child.wait().expect("wait"), ended)
     }
 
     pub fn signal(&self, name: &str) {
