@@ -4,16 +4,7 @@ mod common;
 
 use common::*;
 
-const EXAMPLE: &str = r#"
-deadline: 10m
-checks:
-  openai-key:  {kind: secret, env: OPENAI_API_KEY}
-  hf-token:    {kind: secret, file: /var/run/secrets/hf/token, timeout: 90s}
-  weights:     {kind: file, path: /models/llama/model.safetensors, min_size: 1GiB, after: [hf-token]}
-  vector-db:   {kind: tcp, address: 127.0.0.1:6333}
-  registry:    {kind: http, url: http://127.0.0.1:9000/health, expect: {status: 200}}
-  migrations:  {kind: exec, command: [/bin/check-migrations], timeout: 30s}
-"#;
+const EXAMPLE: &str = include_str!("fixtures/example.yaml");
 
 #[test]
 fn validate_prints_levels_that_run_at_once() {

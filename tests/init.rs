@@ -65,9 +65,8 @@ checks:
         "took {:?}",
         done.elapsed
     );
-    let status = std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&status).unwrap();
-    let checks = json["checks"].as_array().unwrap();
+    let status = scene.status();
+    let checks = status["checks"].as_array().unwrap();
     let (a, b) = (&checks[0], &checks[1]);
     // Both started before either finished.
     assert!(a["started_ms"].as_f64() < b["finished_ms"].as_f64());
@@ -179,10 +178,7 @@ fn missing_secret_past_the_deadline_exits_1_and_names_it_in_the_termination_log(
     );
     assert!(last.contains("does not exist"), "{message}");
     assert!(message.contains("passed: openai-key"), "{message}");
-    let status: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap(),
-    )
-    .unwrap();
+    let status = scene.status();
     assert_eq!(status["outcome"], "deadline_exceeded");
     assert_eq!(status["checks"][1]["state"], "failed");
     assert!(!scene.state_dir().join("ready").exists());
@@ -243,10 +239,7 @@ fn timing_sigterm_while_waiting_exits_3_within_a_second() {
         "took {:?}",
         exited - sent
     );
-    let status: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap(),
-    )
-    .unwrap();
+    let status = scene.status();
     assert_eq!(status["outcome"], "interrupted");
 }
 
@@ -343,10 +336,7 @@ fn stalled_attempt_is_reported_cancelled_and_restarted() {
     gate.wait_for_line("migrations STALLED: attempt 2");
     let (status, _) = gate.wait();
     assert_eq!(status.code(), Some(1));
-    let status: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap(),
-    )
-    .unwrap();
+    let status = scene.status();
     assert!(
         status["checks"][0]["stalls"].as_u64().unwrap() >= 2,
         "{status}"
@@ -415,10 +405,7 @@ fn warn_checks_do_not_block_the_gate() {
     std::fs::write(scene.path("flag"), "").unwrap();
     let (status, _) = gate.wait();
     assert_eq!(status.code(), Some(0), "{}", gate.full_stderr());
-    let status: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap(),
-    )
-    .unwrap();
+    let status = scene.status();
     assert_eq!(status["outcome"], "passed");
     assert_eq!(status["checks"][1]["state"], "cancelled");
     assert_eq!(
@@ -540,9 +527,6 @@ fn progress_of_an_unfinished_file_is_kept_in_status() {
     );
     let done = scene.run(&["init", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(1));
-    let status: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap(),
-    )
-    .unwrap();
+    let status = scene.status();
     assert_eq!(status["checks"][0]["progress"], "4.0 KiB of 64.0 KiB");
 }

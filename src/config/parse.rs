@@ -676,17 +676,7 @@ mod tests {
         }
     }
 
-    const ISSUE_EXAMPLE: &str = r#"
-deadline: 10m
-state_dir: /run/bootgate
-checks:
-  openai-key:  {kind: secret, env: OPENAI_API_KEY}
-  hf-token:    {kind: secret, file: /var/run/secrets/hf/token, timeout: 90s}
-  weights:     {kind: file, path: /models/llama/model.safetensors, min_size: 1GiB, after: [hf-token]}
-  vector-db:   {kind: tcp, address: 127.0.0.1:6333}
-  registry:    {kind: http, url: http://127.0.0.1:9000/health, expect: {status: 200}}
-  migrations:  {kind: exec, command: [/bin/check-migrations], timeout: 30s}
-"#;
+    const ISSUE_EXAMPLE: &str = include_str!("../../tests/fixtures/example.yaml");
 
     #[test]
     fn reads_the_documented_example() {

@@ -43,6 +43,13 @@ impl Scene {
         self.path("state")
     }
 
+    /// The gate's `status.json`, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let text =
+            std::fs::read_to_string(self.state_dir().join("status.json")).expect("status.json");
+        serde_json::from_str(&text).expect("status.json is JSON")
+    }
+
     /// A command for the binary with a clean environment: the test runner's own never leaks in.
     pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(BIN);
