@@ -530,3 +530,35 @@ fn progress_of_an_unfinished_file_is_kept_in_status() {
     let status = scene.status();
     assert_eq!(status["checks"][0]["progress"], "4.0 KiB of 64.0 KiB");
 }
+
+#[test]
+fn many_waiting_file_checks_share_one_inotify_instance() {
+    // More waiting checks than a node's default of 128 inotify instances per user.
+    const CHECKS: usize = 150;
+    let scene = Scene::new();
+    let mut config = String::from("deadline: 30s\nchecks:\n");
+    for i in 0..CHECKS {
+        config.push_str(&format!(
+            "  f{i}: {{kind: file, path: '@/shard-{i}.bin'}}\n"
+        ));
+    }
+    let config = scene.config(&config);
+    let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    gate.wait_for_line(&format!("waiting for f{}:", CHECKS - 1));
+    let inotify_fds = std::fs::read_dir(format!("/proc/{}/fd", gate.child.id()))
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().contains("inotify"))
+        .count();
+    assert_eq!(
+        inotify_fds, 1,
+        "one inotify instance for every waiting check"
+    );
+    for i in 0..CHECKS {
+        std::fs::write(scene.path(&format!("shard-{i}.bin")), b"").unwrap();
+    }
+    let (status, _) = gate.wait();
+    let stderr = gate.full_stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("polling instead"), "{stderr}");
+}

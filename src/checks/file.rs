@@ -2,25 +2,27 @@
 
 use std::io;
 
-use super::watch::PathWatch;
-use super::{Attempt, Failure, human_bytes, io_phrase};
+use super::watch::{Hub, PathWatch};
+use super::{Attempt, Failure, Shared, human_bytes, io_phrase};
 use crate::config::FileSpec;
 
 pub struct FileCheck {
     spec: FileSpec,
+    hub: Hub,
     watch: Option<PathWatch>,
 }
 
 impl FileCheck {
-    pub fn new(spec: &FileSpec) -> Self {
+    pub fn new(spec: &FileSpec, shared: &Shared) -> Self {
         FileCheck {
             spec: spec.clone(),
+            hub: shared.watch_hub.clone(),
             watch: None,
         }
     }
 
     pub fn prepare(&mut self) -> io::Result<()> {
-        self.watch = Some(PathWatch::new(&self.spec.path)?);
+        self.watch = Some(PathWatch::new(&self.hub, &self.spec.path)?);
         Ok(())
     }
 

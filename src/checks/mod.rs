@@ -58,6 +58,7 @@ pub type Attempt = Result<String, Failure>;
 pub struct Shared {
     pub redactor: Redactor,
     pub placeholders: Vec<String>,
+    pub watch_hub: watch::Hub,
 }
 
 pub enum Check {
@@ -77,7 +78,7 @@ impl Check {
         }
         match &spec.kind {
             Kind::Secret(source) => Check::Secret(secret::SecretCheck::new(source, shared)),
-            Kind::File(f) => Check::File(file::FileCheck::new(f)),
+            Kind::File(f) => Check::File(file::FileCheck::new(f, shared)),
             Kind::Tcp { address } => Check::Tcp(tcp::TcpCheck::new(address)),
             Kind::Http(h) => Check::Http(http::HttpCheck::new(h, shared)),
             Kind::Exec { command } => Check::Exec(exec::ExecCheck::new(command, shared)),

@@ -6,7 +6,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use super::watch::PathWatch;
+use super::watch::{Hub, PathWatch};
 use super::{Attempt, Failure, Shared, io_phrase};
 use crate::config::SecretSource;
 use crate::suggest;
@@ -18,6 +18,7 @@ pub struct SecretCheck {
     source: SecretSource,
     placeholders: Vec<String>,
     redactor: crate::redact::Redactor,
+    hub: Hub,
     watch: Option<PathWatch>,
 }
 
@@ -27,13 +28,14 @@ impl SecretCheck {
             source: source.clone(),
             placeholders: shared.placeholders.clone(),
             redactor: shared.redactor.clone(),
+            hub: shared.watch_hub.clone(),
             watch: None,
         }
     }
 
     pub fn prepare(&mut self) -> io::Result<()> {
         if let SecretSource::File(path) = &self.source {
-            self.watch = Some(PathWatch::new(path)?);
+            self.watch = Some(PathWatch::new(&self.hub, path)?);
         }
         Ok(())
     }

@@ -64,6 +64,7 @@ pub async fn execute(
     let shared = Shared {
         redactor: run.redactor.clone(),
         placeholders: config.placeholders.clone(),
+        watch_hub: Default::default(),
     };
     let checks = config
         .checks
