@@ -75,6 +75,7 @@ pub struct GateState {
 /// What a log line should say about an event, if anything: repeats of the same error are not
 /// news.
 pub enum Change {
+    Started,
     Waiting,
     Stalled,
     Polling,
@@ -149,7 +150,7 @@ impl GateState {
             EventKind::Started => {
                 check.state = Phase::Running;
                 check.started_ms = Some(at);
-                None
+                Some(Change::Started)
             }
             EventKind::AttemptFailed {
                 attempt,

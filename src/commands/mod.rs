@@ -84,11 +84,16 @@ pub async fn execute(
     let engine = engine::run(plan, checks, tx);
     tokio::pin!(engine);
 
-    let apply = |state: &mut GateState, event: engine::Event| {
-        if let Some((check, change)) = state.apply(&event)
-            && run.log
-        {
-            log_change(check, &change);
+    // Returns whether the event was news (a new reason, a phase change), not just a retry.
+    let apply = |state: &mut GateState, event: engine::Event| -> bool {
+        match state.apply(&event) {
+            Some((check, change)) => {
+                if run.log {
+                    log_change(check, &change);
+                }
+                true
+            }
+            None => false,
         }
     };
     let outcome = loop {
@@ -96,9 +101,9 @@ pub async fn execute(
         tokio::select! {
             biased;
             Some(event) = rx.recv() => {
-                apply(&mut state, event);
+                let news = apply(&mut state, event);
                 if let Some(s) = status.as_mut() {
-                    s.mark_dirty();
+                    s.changed(news);
                 }
             }
             verdict = &mut engine => {

@@ -4,7 +4,7 @@
 //! error without a line number sends people hunting. So the file is read into [`Node`]s first and
 //! validated by hand afterwards.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
@@ -87,7 +87,15 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
 
 enum Open {
     Seq(Pos, usize, Vec<Node>),
-    Map(Pos, usize, Vec<(String, Pos, Node)>, Option<(String, Pos)>),
+    /// Entries so far, the key waiting for its value, and the keys seen (a 1,000-check file
+    /// must not scan every earlier key for duplicates).
+    Map(
+        Pos,
+        usize,
+        Vec<(String, Pos, Node)>,
+        Option<(String, Pos)>,
+        HashSet<String>,
+    ),
 }
 
 #[derive(Default)]
@@ -116,7 +124,8 @@ impl Builder {
                 Ok(false)
             }
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Open::Map(pos, anchor, Vec::new(), None));
+                self.stack
+                    .push(Open::Map(pos, anchor, Vec::new(), None, HashSet::new()));
                 Ok(false)
             }
             Event::SequenceEnd => match self.stack.pop() {
@@ -130,7 +139,7 @@ impl Builder {
                 _ => Err(unbalanced(pos)),
             },
             Event::MappingEnd => match self.stack.pop() {
-                Some(Open::Map(pos, anchor, entries, _)) => self.finish(
+                Some(Open::Map(pos, anchor, entries, _, _)) => self.finish(
                     anchor,
                     Node {
                         pos,
@@ -171,11 +180,11 @@ impl Builder {
                 items.push(node);
                 Ok(false)
             }
-            Some(Open::Map(_, _, entries, pending)) => {
+            Some(Open::Map(_, _, entries, pending, seen)) => {
                 match pending.take() {
                     None => match node.value {
                         Value::Scalar(key) => {
-                            if entries.iter().any(|(k, _, _)| *k == key) {
+                            if !seen.insert(key.clone()) {
                                 return Err(SyntaxError {
                                     pos: node.pos,
                                     message: format!("duplicate key `{key}`"),

@@ -5,6 +5,8 @@ use crate::state::{Change, CheckState};
 pub fn log_change(check: &CheckState, change: &Change) {
     let name = &check.name;
     match change {
+        // Starting is not news to a reader; the first wait or the pass is.
+        Change::Started => {}
         Change::Waiting => {
             let reason = check.last_error.as_deref().unwrap_or("not passing yet");
             match &check.progress {

@@ -9,9 +9,12 @@ use tokio::time::Instant;
 use crate::redact::Redactor;
 use crate::state::GateState;
 
-/// Fast enough to follow a gate by eye; slow enough that a 1,000-check graph does not
-/// rewrite the file thousands of times.
-const MIN_GAP: Duration = Duration::from_millis(100);
+/// News (a check passed, a new reason) is written within this: fast enough to follow a gate by
+/// eye, slow enough that a 1,000-check graph does not rewrite the file thousands of times.
+const NEWS_GAP: Duration = Duration::from_millis(100);
+/// Routine changes (attempt counts, bytes so far) wait longer: rewriting the file on every
+/// retry would cost more CPU than the retries themselves.
+const ROUTINE_GAP: Duration = Duration::from_secs(2);
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -25,7 +28,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 pub struct StatusWriter {
     path: PathBuf,
     redactor: Redactor,
-    dirty: bool,
+    /// The gap owed before the next write, when one is pending.
+    pending: Option<Duration>,
     last_write: Option<Instant>,
     warned: bool,
 }
@@ -35,24 +39,26 @@ impl StatusWriter {
         StatusWriter {
             path,
             redactor,
-            dirty: false,
+            pending: None,
             last_write: None,
             warned: false,
         }
     }
 
-    pub fn mark_dirty(&mut self) {
-        self.dirty = true;
+    /// Notes that the state changed; `news` when it is worth showing soon.
+    pub fn changed(&mut self, news: bool) {
+        let gap = if news { NEWS_GAP } else { ROUTINE_GAP };
+        self.pending = Some(self.pending.map_or(gap, |owed| owed.min(gap)));
     }
 
     /// When the next write is due, if one is pending.
     pub fn due(&self) -> Option<Instant> {
-        self.dirty
-            .then(|| self.last_write.map_or_else(Instant::now, |at| at + MIN_GAP))
+        let gap = self.pending?;
+        Some(self.last_write.map_or_else(Instant::now, |at| at + gap))
     }
 
     pub fn write(&mut self, state: &GateState) {
-        self.dirty = false;
+        self.pending = None;
         self.last_write = Some(Instant::now());
         let json = match serde_json::to_string_pretty(state) {
             Ok(json) => self.redactor.clean(&json),
