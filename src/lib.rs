@@ -51,6 +51,7 @@ pub fn run(cli: Cli) -> Exit {
 }
 
 fn init_logging(format: LogFormat) {
+    report::log::set_json(format == LogFormat::Json);
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)

@@ -25,15 +25,31 @@ impl Redactor {
 
     /// Remembers a value to hide from now on (a secret file read at run time).
     pub fn add(&self, value: String) {
-        if value.is_empty() {
-            return;
-        }
+        // Outside text may quote a multi-line secret (a PEM key) one line at a time.
+        let lines: Vec<String> = if value.contains('\n') {
+            value
+                .lines()
+                .map(str::trim)
+                .filter(|line| line.len() >= MIN_LINE_LEN)
+                .map(str::to_string)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut values = self.values.write().unwrap_or_else(|e| e.into_inner());
-        if !values.contains(&value) {
-            // Longest first, so a secret that contains another is hidden whole.
-            let at = values.partition_point(|v| v.len() >= value.len());
-            values.insert(at, value);
+        for value in std::iter::once(value).chain(lines) {
+            if !value.is_empty() && !values.contains(&value) {
+                // Longest first, so a secret that contains another is hidden whole.
+                let at = values.partition_point(|v| v.len() >= value.len());
+                values.insert(at, value);
+            }
         }
+    }
+
+    /// The length of the longest value hidden: how far a cut can reach into one.
+    pub fn longest(&self) -> usize {
+        let values = self.values.read().unwrap_or_else(|e| e.into_inner());
+        values.first().map_or(0, String::len)
     }
 
     /// Hides every known value in `text`.
@@ -48,12 +64,34 @@ impl Redactor {
         out
     }
 
-    /// Hides secrets first, then shortens: cutting first could leave half a secret behind.
+    /// Hides secrets first, then flattens and shortens: either done first could leave a
+    /// secret that spans lines, or half of one, behind.
     pub fn excerpt(&self, text: &str) -> String {
-        let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        truncate(&self.clean(&flat), EXCERPT_LIMIT)
+        let clean = self.clean(text);
+        let flat: String = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+        truncate(&flat, EXCERPT_LIMIT)
+    }
+
+    /// Hides secrets in every string of a JSON document. Cleaning the serialised text instead
+    /// would also rewrite numbers and keys, and miss secrets that JSON escaping changed.
+    pub fn clean_json(&self, value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) => {
+                let cleaned = self.clean(s);
+                if cleaned != *s {
+                    *s = cleaned;
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.clean_json(v)),
+            serde_json::Value::Object(map) => map.values_mut().for_each(|v| self.clean_json(v)),
+            _ => {}
+        }
     }
 }
+
+/// Lines of a multi-line secret shorter than this are not hidden on their own (a PEM key's
+/// `-----` framing is no secret).
+const MIN_LINE_LEN: usize = 8;
 
 pub fn truncate(text: &str, limit: usize) -> String {
     if text.len() <= limit {
@@ -87,6 +125,30 @@ mod tests {
         let text = format!("{}{}", "a".repeat(EXCERPT_LIMIT - 5), secret);
         let out = r.excerpt(&text);
         assert!(!out.contains("sssss"), "{out}");
+    }
+
+    #[test]
+    fn secrets_spanning_lines_or_runs_of_spaces_are_hidden_before_flattening() {
+        let r = Redactor::new(["line-one-secret\nline-two-secret".to_string()]);
+        r.add("two  spaces  secret".into());
+        let out = r.excerpt("a line-one-secret\nline-two-secret b two  spaces  secret c");
+        assert_eq!(out, "a [redacted] b [redacted] c");
+        assert_eq!(
+            r.excerpt("only line-two-secret quoted"),
+            "only [redacted] quoted"
+        );
+    }
+
+    #[test]
+    fn json_stays_json() {
+        let r = Redactor::new(["9000".to_string(), "passed".to_string()]);
+        let mut v =
+            serde_json::json!({"deadline_ms": 9000, "outcome": "passed", "err": "port 9000"});
+        r.clean_json(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"deadline_ms": 9000, "outcome": "[redacted]", "err": "port [redacted]"})
+        );
     }
 
     #[test]

@@ -10,7 +10,10 @@ where
     I: IntoIterator<Item = &'a str>,
 {
     let typed_lower = typed.to_ascii_lowercase();
-    let budget = (typed.chars().count() / 3).max(1);
+    // One edit turns any one- or two-letter name into dozens of others: for short names only
+    // a difference in case is a plausible typo.
+    let len = typed.chars().count();
+    let budget = if len < 3 { 0 } else { (len / 3).max(1) };
     candidates
         .into_iter()
         .filter(|c| *c != typed)
@@ -76,6 +79,8 @@ mod tests {
     fn refuses_distant_names() {
         assert_eq!(closest("vector-db", ["openai-key", "weights"]), None);
         assert_eq!(closest("x", ["after"]), None);
+        assert_eq!(closest("X", ["_", "Y"]), None);
+        assert_eq!(closest("", ["e"]), None);
         assert_eq!(hint("zzz", ["after"]), "");
     }
 

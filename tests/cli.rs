@@ -81,25 +81,36 @@ fn check_reports_each_check_once_and_exits_1_on_a_failure() {
 fn check_only_runs_the_named_checks() {
     let scene = Scene::new();
     let config =
-        scene.config("checks:\n  a: {kind: secret, env: A}\n  b: {kind: secret, env: B}\n");
-    let done = scene.run(
-        &["check", "--config", config.to_str().unwrap(), "--only", "a"],
-        &[("A", "x1")],
-    );
-    assert_eq!(done.code(), Some(0), "{}", done.stdout);
-    assert!(!done.stdout.contains(" b "), "{}", done.stdout);
+        scene.config("checks:\n  alpha: {kind: secret, env: A}\n  beta: {kind: secret, env: B}\n");
     let done = scene.run(
         &[
             "check",
             "--config",
             config.to_str().unwrap(),
             "--only",
-            "bb",
+            "alpha",
+        ],
+        &[("A", "x1")],
+    );
+    assert_eq!(done.code(), Some(0), "{}", done.stdout);
+    assert!(done.stdout.contains("✔ alpha"), "{}", done.stdout);
+    assert!(!done.stdout.contains("beta"), "{}", done.stdout);
+    let done = scene.run(
+        &[
+            "check",
+            "--config",
+            config.to_str().unwrap(),
+            "--only",
+            "betta",
         ],
         &[],
     );
     assert_eq!(done.code(), Some(2));
-    assert!(done.stderr.contains("did you mean b?"), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("did you mean beta?"),
+        "{}",
+        done.stderr
+    );
 }
 
 #[test]
@@ -172,4 +183,43 @@ fn a_thousand_check_chain_and_a_hundred_independent_checks_validate_and_pass() {
         &[("TOKEN", "t0k3n")],
     );
     assert_eq!(done.code(), Some(0), "{}", done.stderr);
+}
+
+#[test]
+fn validate_refuses_an_alias_bomb_and_an_empty_gate_and_notes_long_timeouts() {
+    let scene = Scene::new();
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            vec![format!("*a{}", i - 1); 10].join(", ")
+        ));
+    }
+    let config = scene.config(&bomb);
+    let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(2), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("aliases expand to more than"),
+        "{}",
+        done.stderr
+    );
+
+    let config = scene.config("checks: {}\n");
+    let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(2));
+    assert!(
+        done.stderr.contains("no checks declared"),
+        "{}",
+        done.stderr
+    );
+
+    let config = scene.config("deadline: 1m\nchecks:\n  s: {kind: secret, env: X, timeout: 5m}\n");
+    let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(0));
+    assert!(
+        done.stdout
+            .contains("note: checks.s.timeout 5m00s is longer than the deadline 1m00s"),
+        "{}",
+        done.stdout
+    );
 }

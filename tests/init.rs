@@ -28,7 +28,7 @@ fn timing_file_created_after_waiting_is_noticed_within_300ms() {
 }
 
 #[test]
-fn secret_volume_data_swap_is_noticed() {
+fn timing_secret_volume_data_swap_is_noticed_at_once() {
     let scene = Scene::new();
     let volume = scene.path("secrets/hf");
     // The volume starts with a placeholder, as a half-provisioned Secret would.
@@ -38,9 +38,16 @@ fn secret_volume_data_swap_is_noticed() {
     let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
     gate.wait_for_line("waiting for hf-token");
     kubelet_secret(&volume, "token", "hf_real_token_value", 2);
-    let (status, _) = gate.wait();
+    let swapped = std::time::Instant::now();
+    let (status, exited) = gate.wait();
     let stderr = gate.full_stderr();
     assert_eq!(status.code(), Some(0), "{stderr}");
+    // Through inotify, not the 5 s safety re-check.
+    assert!(
+        exited - swapped < Duration::from_secs(1),
+        "noticed after {:?}",
+        exited - swapped
+    );
     assert!(stderr.contains("placeholder"), "{stderr}");
     assert!(!stderr.contains("hf_real_token_value"), "{stderr}");
 }
@@ -247,6 +254,11 @@ fn timing_sigterm_while_waiting_exits_3_within_a_second() {
 fn canary_secret_never_appears_in_any_output() {
     const CANARY: &str = "canary-7f3a9c2e51";
     const FILE_CANARY: &str = "filecanary-0b8e44";
+    const PEM_LINE_1: &str = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC";
+    const PEM_LINE_2: &str = "BKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj";
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{PEM_LINE_1}\n{PEM_LINE_2}\n-----END PRIVATE KEY-----"
+    );
     let scene = Scene::new();
     // A 401 page that echoes the token back, as many do.
     let server = HttpServer::start(401, &format!("invalid token {CANARY} / {FILE_CANARY}"));
@@ -255,19 +267,27 @@ fn canary_secret_never_appears_in_any_output() {
         r#"deadline: 1s
 checks:
   api-key: {{kind: secret, env: API_KEY}}
-  api-file: {{kind: secret, file: '@/secrets/api/token'}}
+  tls-key: {{kind: secret, env: TLS_KEY}}
+  db: {{kind: tcp, address: '127.0.0.1:1'}}
+  # Runs only after db, which never passes: the file is never read by its own check.
+  api-file: {{kind: secret, file: '@/secrets/api/token', after: [db]}}
   registry:
     kind: http
     url: http://127.0.0.1:{port}/v1/models
     headers: {{Authorization: "Bearer ${{API_KEY}}"}}
-    after: [api-file]
-  echo: {{kind: exec, command: [sh, -c, 'echo "auth failed for $API_KEY"; cat @/secrets/api/token >&2; exit 4'], after: [api-file]}}
+  echo: {{kind: exec, command: [sh, -c, 'echo "auth failed for $API_KEY"; cat @/secrets/api/token >&2; printf "%s\n" "$TLS_KEY" >&2; exit 4']}}
+  # Enough output that the kept tail starts in the middle of the secret.
+  cut: {{kind: exec, command: [sh, -c, 'head -c 5000 /dev/zero | tr "\0" x >&2; printf "%s" "$API_KEY" >&2; head -c 4090 /dev/zero | tr "\0" y >&2; exit 5']}}
   leak-name: {{kind: tcp, address: "127.0.0.1:${{API_KEY_PORT}}"}}
 "#,
         port = server.port
     ));
     let termination = scene.path("termination-log");
-    let env = [("API_KEY", CANARY), ("API_KEY_PORT", "1")];
+    let env = [
+        ("API_KEY", CANARY),
+        ("API_KEY_PORT", "1"),
+        ("TLS_KEY", pem.as_str()),
+    ];
     let init = scene.run(
         &[
             "init",
@@ -280,6 +300,16 @@ checks:
     );
     assert_eq!(init.code(), Some(1), "{}", init.stderr);
     let check = scene.run(&["check", "--config", config.to_str().unwrap()], &env);
+    let only = scene.run(
+        &[
+            "check",
+            "--config",
+            config.to_str().unwrap(),
+            "--only",
+            "echo",
+        ],
+        &env,
+    );
     let json_log = scene.run(
         &[
             "--log-format",
@@ -292,8 +322,17 @@ checks:
     );
     let status = std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap();
     let termination = std::fs::read_to_string(&termination).unwrap();
+    // A config error must not quote a filled-in URL either.
+    let bad_url = scene.path("bad-url.yaml");
+    std::fs::write(
+        &bad_url,
+        "checks:\n  r: {kind: http, url: 'ftp://user:${API_KEY}@host/'}\n",
+    )
+    .unwrap();
+    let invalid = scene.run(&["validate", "--config", bad_url.to_str().unwrap()], &env);
+    assert_eq!(invalid.code(), Some(2), "{}", invalid.stderr);
 
-    // The server really got the token, and the failure really happened: the test can fail.
+    // The secrets really went out and came back: the test can fail.
     assert!(
         server
             .requests
@@ -305,24 +344,103 @@ checks:
     assert!(init.stderr.contains("status 401"), "{}", init.stderr);
     assert!(init.stderr.contains("[redacted]"), "{}", init.stderr);
     assert!(status.contains("exited with status 4"), "{status}");
+    assert!(status.contains("exited with status 5: "), "{status}");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&status).is_ok(),
+        "status.json stays JSON"
+    );
     for (name, text) in [
         ("init stdout", &init.stdout),
         ("init stderr", &init.stderr),
         ("check stdout", &check.stdout),
         ("check stderr", &check.stderr),
+        ("check --only stdout", &only.stdout),
         ("json log", &json_log.stderr),
         ("status.json", &status),
         ("termination log", &termination),
+        ("config error", &invalid.stderr),
     ] {
+        for secret in [CANARY, FILE_CANARY, PEM_LINE_1, PEM_LINE_2] {
+            assert!(!text.contains(secret), "{name} leaks {secret}:\n{text}");
+        }
+        // Not even the end of a secret cut in half.
         assert!(
-            !text.contains(CANARY),
-            "{name} leaks the env secret:\n{text}"
-        );
-        assert!(
-            !text.contains(FILE_CANARY),
-            "{name} leaks the file secret:\n{text}"
+            !text.contains(&CANARY[6..]),
+            "{name} leaks part of the secret:\n{text}"
         );
     }
+}
+
+#[test]
+fn a_fifo_is_not_a_secret_file_and_does_not_hang_the_gate() {
+    let scene = Scene::new();
+    let fifo = scene.path("token");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let config = scene.config("deadline: 1s\nchecks:\n  token: {kind: secret, file: '@/token'}\n");
+    let done = scene.run(&["init", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("is not a regular file"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn config_errors_reach_the_termination_log() {
+    let scene = Scene::new();
+    let config = scene.config("checks:\n  hf-token: {kind: secert, file: /t}\n");
+    let termination = scene.path("termination-log");
+    let done = scene.run(
+        &[
+            "init",
+            "--config",
+            config.to_str().unwrap(),
+            "--termination-log",
+            termination.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(done.code(), Some(2));
+    let message = std::fs::read_to_string(&termination).unwrap();
+    assert!(
+        message.contains("unknown kind `secert` (did you mean secret?)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn variables_are_expanded_in_paths() {
+    let scene = Scene::new();
+    std::fs::create_dir_all(scene.path("models/llama")).unwrap();
+    std::fs::write(scene.path("models/llama/w.bin"), b"weights").unwrap();
+    let config = scene.config("checks:\n  w: {kind: file, path: '@/models/${MODEL}/w.bin'}\n");
+    let done = scene.run(
+        &["init", "--config", config.to_str().unwrap()],
+        &[("MODEL", "llama")],
+    );
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    let config =
+        scene.config("state_dir: '/run/${X}'\nchecks:\n  e: {kind: secret, env: '${X}'}\n");
+    let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(2));
+    assert!(
+        done.stderr
+            .contains("set BOOTGATE_STATE_DIR in the environment instead"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains("is not a variable name"),
+        "{}",
+        done.stderr
+    );
 }
 
 #[test]

@@ -56,7 +56,12 @@ impl ExecCheck {
         let stderr = child.stderr.take();
         // The pipes are read while the command runs: one that fills a pipe buffer would
         // otherwise block forever and look stalled.
-        let readers = async { tokio::join!(tail(stdout, heartbeat), tail(stderr, heartbeat)) };
+        // A secret cut in half by the tail buffer would no longer match: keep enough extra to
+        // hold the longest one whole, and drop the cut end after redaction.
+        let overlap = self.redactor.longest();
+        let keep = TAIL_BYTES + overlap;
+        let readers =
+            async { tokio::join!(tail(stdout, heartbeat, keep), tail(stderr, heartbeat, keep)) };
         tokio::pin!(readers);
         let mut output = None;
         let status = loop {
@@ -85,12 +90,21 @@ impl ExecCheck {
             Some(code) => format!("exited with status {code}"),
             None => "was killed by a signal".to_string(),
         };
-        let output = if err.iter().any(|b| !b.is_ascii_whitespace()) {
+        let (output, cut) = if err.0.iter().any(|b| !b.is_ascii_whitespace()) {
             err
         } else {
             out
         };
-        let excerpt = self.redactor.excerpt(&last_lines(&output));
+        let mut text = self.redactor.clean(&String::from_utf8_lossy(&output));
+        if cut {
+            // Whatever secret the cut went through is shorter than `overlap` at the front.
+            let mut from = overlap.min(text.len());
+            while !text.is_char_boundary(from) {
+                from += 1;
+            }
+            text.drain(..from);
+        }
+        let excerpt = self.redactor.excerpt(&last_lines(&text));
         Err(Failure::retry(if excerpt.is_empty() {
             format!("{} {how}", program.written)
         } else {
@@ -99,11 +113,17 @@ impl ExecCheck {
     }
 }
 
-async fn tail<R: AsyncRead + Unpin>(pipe: Option<R>, heartbeat: &Heartbeat) -> Vec<u8> {
+/// The last `keep` bytes of a pipe, and whether anything before them was dropped.
+async fn tail<R: AsyncRead + Unpin>(
+    pipe: Option<R>,
+    heartbeat: &Heartbeat,
+    keep: usize,
+) -> (Vec<u8>, bool) {
     let Some(mut pipe) = pipe else {
-        return Vec::new();
+        return (Vec::new(), false);
     };
     let mut kept = Vec::new();
+    let mut cut = false;
     let mut chunk = [0u8; 4096];
     while let Ok(n) = pipe.read(&mut chunk).await {
         if n == 0 {
@@ -111,16 +131,16 @@ async fn tail<R: AsyncRead + Unpin>(pipe: Option<R>, heartbeat: &Heartbeat) -> V
         }
         heartbeat.beat();
         kept.extend_from_slice(&chunk[..n]);
-        if kept.len() > 2 * TAIL_BYTES {
-            kept.drain(..kept.len() - TAIL_BYTES);
+        if kept.len() > 2 * keep {
+            kept.drain(..kept.len() - keep);
+            cut = true;
         }
     }
-    kept
+    (kept, cut)
 }
 
 /// The end of the output is where commands say why they failed.
-fn last_lines(output: &[u8]) -> String {
-    let text = String::from_utf8_lossy(output);
+fn last_lines(text: &str) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let start = lines.len().saturating_sub(3);
     lines[start..].join(" | ")

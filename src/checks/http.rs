@@ -18,22 +18,23 @@ use crate::redact::Redactor;
 const BODY_LIMIT: usize = 64 * 1024;
 
 /// Checks a URL at config time, so a typo is a config error (exit 2), not a retry loop.
+/// The reason never quotes the URL: it may hold a `${VAR}` value; the caller names the field
+/// as written.
 pub fn validate_url(url: &str) -> Result<(), String> {
-    let uri: hyper::Uri = url
-        .parse()
-        .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    let uri: hyper::Uri = url.parse().map_err(|e| format!("not a URL ({e})"))?;
     match uri.scheme_str() {
         Some("http") => {}
         Some("https") if cfg!(feature = "tls") => {}
         Some("https") => {
-            return Err(format!(
-                "`{url}` needs TLS, and this build has none: use a build with the `tls` feature, or http://"
-            ));
+            return Err(
+                "https needs TLS, and this build has none: use a build with the `tls` feature, or http://"
+                    .into(),
+            );
         }
-        _ => return Err(format!("`{url}` must start with http:// or https://")),
+        _ => return Err("must start with http:// or https://".into()),
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("`{url}` has no host"));
+        return Err("has no host".into());
     }
     Ok(())
 }
@@ -254,7 +255,16 @@ mod tests {
     #[test]
     fn url_validation() {
         assert!(validate_url("http://127.0.0.1:9000/health").is_ok());
-        assert!(validate_url("ftp://x/").unwrap_err().contains("http://"));
+        assert!(
+            validate_url("ftp://u:hunter2@x/")
+                .unwrap_err()
+                .contains("http://")
+        );
+        assert!(
+            !validate_url("ftp://u:hunter2@x/")
+                .unwrap_err()
+                .contains("hunter2")
+        );
         assert!(validate_url("127.0.0.1:9000").is_err());
         if !cfg!(feature = "tls") {
             assert!(

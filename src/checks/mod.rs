@@ -88,8 +88,8 @@ impl Check {
     pub async fn attempt(&mut self, heartbeat: &Heartbeat) -> Attempt {
         heartbeat.beat();
         match self {
-            Check::Secret(c) => c.attempt(),
-            Check::File(c) => c.attempt(),
+            Check::Secret(c) => c.attempt().await,
+            Check::File(c) => c.attempt().await,
             Check::Tcp(c) => c.attempt().await,
             Check::Http(c) => c.attempt(heartbeat).await,
             Check::Exec(c) => c.attempt(heartbeat).await,
@@ -116,6 +116,18 @@ impl Check {
             _ => Ok(()),
         }
     }
+}
+
+/// Runs filesystem calls on a blocking thread: a hung network mount must not freeze the one
+/// runtime thread, and with it SIGTERM handling and every other check.
+pub async fn blocking<T, F>(work: F) -> Result<T, Failure>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| Failure::retry("the filesystem call was cancelled"))
 }
 
 /// An OS error as a short phrase (`connection refused`), without `(os error 111)`.

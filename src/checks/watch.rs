@@ -104,6 +104,14 @@ impl Hub {
         }
     }
 
+    /// False once the kernel dropped the watch (its directory was deleted or replaced).
+    fn still_watching(&self, wd: &WatchDescriptor, id: u64) -> bool {
+        self.state()
+            .subscribers
+            .get(wd)
+            .is_some_and(|subscribers| subscribers.iter().any(|(who, _)| *who == id))
+    }
+
     fn new_id(&self) -> u64 {
         let mut state = self.state();
         state.next_id += 1;
@@ -201,7 +209,14 @@ impl PathWatch {
 
     fn arm(&mut self) -> io::Result<()> {
         let wanted = self.wanted();
-        if wanted.iter().eq(self.watching.iter().map(|(_, p)| p)) {
+        // The same paths are not enough: a directory replaced by a rename keeps its path, and
+        // the kernel dropped the watch on the old one.
+        let unchanged = wanted.iter().eq(self.watching.iter().map(|(_, p)| p))
+            && self
+                .watching
+                .iter()
+                .all(|(wd, _)| self.hub.still_watching(wd, self.id));
+        if unchanged {
             return Ok(());
         }
         self.disarm();
@@ -265,6 +280,39 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(watch.watching[0].1, root.path().join("a/b"));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_directory_replaced_under_the_same_path_is_watched_again() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("a");
+        std::fs::create_dir(&dir).unwrap();
+        let hub = Hub::default();
+        let hb = Heartbeat::default();
+        let mut watch = PathWatch::new(&hub, &dir.join("file")).unwrap();
+        let fresh = root.path().join("a.new");
+        std::fs::create_dir(&fresh).unwrap();
+        // rename(2) over an empty directory: the old inode and its watch are gone.
+        std::fs::rename(&fresh, &dir).unwrap();
+        // Wake-ups until the watch has moved to the new directory.
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while watch
+            .watching
+            .iter()
+            .any(|(wd, _)| !hub.still_watching(wd, watch.id))
+            || hub.state().subscribers.is_empty()
+        {
+            assert!(std::time::Instant::now() < until, "never re-armed");
+            tokio::time::timeout(Duration::from_secs(5), watch.changed(&hb))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        std::fs::write(dir.join("file"), b"x").unwrap();
+        tokio::time::timeout(Duration::from_secs(1), watch.changed(&hb))
+            .await
+            .expect("a write in the new directory wakes the watch")
+            .unwrap();
     }
 
     #[tokio::test(flavor = "current_thread")]

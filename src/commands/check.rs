@@ -2,7 +2,7 @@
 
 use tokio::time::Instant;
 
-use super::{Execution, execute, exit_for, load};
+use super::{Execution, execute, exit_for, load, print};
 use crate::cli::CheckArgs;
 use crate::engine::Mode;
 use crate::exit::Exit;
@@ -14,9 +14,8 @@ use crate::suggest;
 pub async fn run(args: CheckArgs) -> Exit {
     let started = Instant::now();
     let mut stop = Stop::install();
-    let (config, graph) = match load(&args.config.config) {
-        Ok(loaded) => loaded,
-        Err(exit) => return exit,
+    let Ok((config, graph)) = load(&args.config.config) else {
+        return Exit::BadInput;
     };
     let mut selected = vec![args.only.is_empty(); config.checks.len()];
     for name in &args.only {
@@ -46,6 +45,6 @@ pub async fn run(args: CheckArgs) -> Exit {
         &mut stop,
     )
     .await;
-    print!("{}", redactor.clean(&human::render(&state)));
+    print(&redactor.clean(&human::render(&state)));
     exit_for(state.outcome)
 }

@@ -20,15 +20,24 @@ const KUBELET_TERMINATION_LOG: &str = "/dev/termination-log";
 pub async fn run(args: InitArgs) -> Exit {
     let started = Instant::now();
     let mut stop = Stop::install();
-    let (config, graph) = match load(&args.config.config) {
-        Ok(loaded) => loaded,
-        Err(exit) => return exit,
-    };
     // Given explicitly, the path is written; the kubelet's default only when it exists.
     let termination_log = args.termination_log.or_else(|| {
         let default = PathBuf::from(KUBELET_TERMINATION_LOG);
         default.exists().then_some(default)
     });
+    let (config, graph) = match load(&args.config.config) {
+        Ok(loaded) => loaded,
+        Err(problems) => {
+            // A typo in a ConfigMap must show in `kubectl describe pod`, not only in the log.
+            if let Some(path) = &termination_log {
+                termination::write(path, &termination::keep_tail(&problems));
+            }
+            return Exit::BadInput;
+        }
+    };
+    for note in config.notes() {
+        tracing::warn!("{note}");
+    }
     let redactor = Redactor::new(config.sensitive.iter().cloned());
     tracing::info!(
         "bootgate {}: {} checks, deadline {}, config {}",

@@ -19,26 +19,31 @@ use crate::report::{log::log_change, status::StatusWriter};
 use crate::signals::Stop;
 use crate::state::{GateState, Outcome};
 
-/// Loads the config and its graph, or prints every problem and says to exit 2.
-pub fn load(path: &Path) -> Result<(Config, Graph), Exit> {
-    let config = config::load(path, &ProcessEnv).map_err(|e| {
-        eprintln!("{e}");
-        Exit::BadInput
-    })?;
-    let graph = Graph::build(&config.checks).map_err(|e| {
-        match e {
-            GraphError::Unknown(problems) => eprintln!(
-                "{}",
-                LoadError::Invalid {
-                    path: path.to_path_buf(),
-                    problems
-                }
-            ),
-            cycle @ GraphError::Cycle(_) => eprintln!("{}: {cycle}", path.display()),
-        }
-        Exit::BadInput
-    })?;
-    Ok((config, graph))
+/// Loads the config and its graph. On failure, every problem has been reported and the text
+/// is returned (for the termination log); the exit code is 2.
+pub fn load(path: &Path) -> Result<(Config, Graph), String> {
+    let loaded = config::load(path, &ProcessEnv)
+        .map_err(|e| e.to_string())
+        .and_then(|config| match Graph::build(&config.checks) {
+            Ok(graph) => Ok((config, graph)),
+            Err(GraphError::Unknown(problems)) => Err(LoadError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            }
+            .to_string()),
+            Err(cycle @ GraphError::Cycle(_)) => Err(format!("{}: {cycle}", path.display())),
+        });
+    if let Err(problems) = &loaded {
+        crate::report::log::problems(problems);
+    }
+    loaded
+}
+
+/// Writes a report to stdout. A closed pipe (`| head`) or a full disk is not worth a panic.
+pub fn print(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 pub struct Execution<'a> {
@@ -66,6 +71,7 @@ pub async fn execute(
         placeholders: config.placeholders.clone(),
         watch_hub: Default::default(),
     };
+    crate::checks::secret::remember_files(&config.checks, &shared).await;
     let checks = config
         .checks
         .iter()

@@ -1,27 +1,30 @@
 //! `bootgate validate`: is the config sound, and in what order will the checks run?
 
-use super::load;
+use std::fmt::Write;
+
+use super::{load, print};
 use crate::cli::ConfigArg;
 use crate::config::units::human_duration;
 use crate::exit::Exit;
 
 pub fn run(args: ConfigArg) -> Exit {
-    let (config, graph) = match load(&args.config) {
-        Ok(loaded) => loaded,
-        Err(exit) => return exit,
+    let Ok((config, graph)) = load(&args.config) else {
+        return Exit::BadInput;
     };
-    let levels = graph.levels();
-    println!(
-        "{}: valid — {} checks, deadline {}, state_dir {}",
+    let mut out = format!(
+        "{}: valid — {} checks, deadline {}, state_dir {}\norder (checks on one line run at once):\n",
         config.source.display(),
         config.checks.len(),
         human_duration(config.deadline),
         config.state_dir.display()
     );
-    println!("order (checks on one line run at once):");
-    for (depth, level) in levels.iter().enumerate() {
+    for (depth, level) in graph.levels().iter().enumerate() {
         let names: Vec<&str> = level.iter().map(|&i| graph.names[i].as_str()).collect();
-        println!("  {}. {}", depth + 1, names.join(", "));
+        let _ = writeln!(out, "  {}. {}", depth + 1, names.join(", "));
     }
+    for note in config.notes() {
+        let _ = writeln!(out, "note: {note}");
+    }
+    print(&out);
     Exit::Passed
 }

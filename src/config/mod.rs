@@ -91,12 +91,12 @@ impl Kind {
 #[derive(Debug, Clone)]
 pub enum SecretSource {
     Env(String),
-    File(PathBuf),
+    File(Text),
 }
 
 #[derive(Debug, Clone)]
 pub struct FileSpec {
-    pub path: PathBuf,
+    pub path: Text,
     pub min_size: Option<u64>,
     /// For a directory: it must contain at least one entry.
     pub non_empty: bool,
@@ -191,8 +191,8 @@ impl CheckSpec {
     pub fn target(&self) -> String {
         match &self.kind {
             Kind::Secret(SecretSource::Env(var)) => format!("env {var}"),
-            Kind::Secret(SecretSource::File(path)) => format!("file {}", path.display()),
-            Kind::File(f) => f.path.display().to_string(),
+            Kind::Secret(SecretSource::File(path)) => format!("file {}", path.written),
+            Kind::File(f) => f.path.written.clone(),
             Kind::Tcp { address } => address.written.clone(),
             Kind::Http(h) => format!("{} {}", h.method, h.url.written),
             Kind::Exec { command } => command
@@ -201,5 +201,32 @@ impl CheckSpec {
                 .collect::<Vec<_>>()
                 .join(" "),
         }
+    }
+}
+
+impl Config {
+    /// Settings that are valid but probably not what was meant.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let deadline = units::human_duration(self.deadline);
+        for check in &self.checks {
+            if let Some(timeout) = check.timeout
+                && timeout > self.deadline
+            {
+                notes.push(format!(
+                    "checks.{}.timeout {} is longer than the deadline {deadline}; the deadline comes first",
+                    check.name,
+                    units::human_duration(timeout)
+                ));
+            }
+            if check.attempt_timeout > self.deadline {
+                notes.push(format!(
+                    "checks.{}.attempt_timeout {} is longer than the deadline {deadline}; the deadline comes first",
+                    check.name,
+                    units::human_duration(check.attempt_timeout)
+                ));
+            }
+        }
+        notes
     }
 }

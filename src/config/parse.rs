@@ -205,11 +205,19 @@ pub(super) fn config(
         .get("deadline")
         .and_then(|n| duration(n, "deadline", &mut cx))
         .unwrap_or(DEFAULT_DEADLINE);
-    let mut state_dir = top
-        .get("state_dir")
-        .and_then(|n| scalar(n, "state_dir", &mut cx))
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    let mut state_dir = PathBuf::from(DEFAULT_STATE_DIR);
+    if let Some(node) = top.get("state_dir")
+        && let Some(dir) = scalar(node, "state_dir", &mut cx)
+    {
+        if dir.contains("${") {
+            cx.problem(
+                node.pos,
+                "state_dir",
+                "`${...}` is not expanded here; set BOOTGATE_STATE_DIR in the environment instead",
+            );
+        }
+        state_dir = PathBuf::from(dir);
+    }
     let placeholders = match top.get("placeholders") {
         Some(n) => string_list(n, "placeholders", &mut cx)
             .into_iter()
@@ -233,6 +241,11 @@ pub(super) fn config(
     let mut checks = Vec::new();
     match top.get("checks") {
         Some(node) => match &node.value {
+            Value::Map(entries) if entries.is_empty() => cx.problem(
+                node.pos,
+                "checks",
+                "no checks declared; a gate with nothing to check would pass anything",
+            ),
             Value::Map(entries) => {
                 for (name, pos, body) in entries {
                     if let Some(check) = check(name, *pos, body, &defaults, &mut cx) {
@@ -435,8 +448,8 @@ fn check(
         missing: &mut missing_input,
     };
     let kind = match kind_name.as_str() {
-        "secret" => secret(&mut f, pos, cx),
-        "file" => file(&mut f, pos, cx),
+        "secret" => secret(&mut f, pos, &mut ex, cx),
+        "file" => file(&mut f, pos, &mut ex, cx),
         "tcp" => tcp(&mut f, pos, &mut ex, cx),
         "http" => http(&mut f, pos, &mut ex, cx),
         _ => exec(&mut f, pos, &mut ex, cx),
@@ -475,21 +488,26 @@ fn required<'n>(f: &mut Fields<'n>, key: &str, pos: Pos, cx: &mut Ctx<'_>) -> Op
     node
 }
 
-fn secret(f: &mut Fields<'_>, pos: Pos, cx: &mut Ctx<'_>) -> Option<Kind> {
+fn secret(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
     let env = f.get("env");
     let file = f.get("file");
     match (env, file) {
         (Some(node), None) => {
             let var = scalar(node, &f.path("env"), cx)?.to_string();
+            if var.is_empty() || var.contains(['$', '{', '}', '=']) {
+                cx.problem(
+                    node.pos,
+                    &f.path("env"),
+                    format!("`{var}` is not a variable name: write the name itself, e.g. env: OPENAI_API_KEY"),
+                );
+                return None;
+            }
             if let Some(value) = cx.env.var(&var).filter(|v| !v.is_empty()) {
                 cx.sensitive.push(value);
             }
             Some(Kind::Secret(SecretSource::Env(var)))
         }
-        (None, Some(node)) => {
-            let path = scalar(node, &f.path("file"), cx)?;
-            Some(Kind::Secret(SecretSource::File(PathBuf::from(path))))
-        }
+        (None, Some(node)) => Some(Kind::Secret(SecretSource::File(ex.text(node, "file", cx)?))),
         (Some(_), Some(node)) => {
             cx.problem(node.pos, &f.field, "give either `env` or `file`, not both");
             None
@@ -505,8 +523,8 @@ fn secret(f: &mut Fields<'_>, pos: Pos, cx: &mut Ctx<'_>) -> Option<Kind> {
     }
 }
 
-fn file(f: &mut Fields<'_>, pos: Pos, cx: &mut Ctx<'_>) -> Option<Kind> {
-    let path = required(f, "path", pos, cx).and_then(|n| scalar(n, &f.path("path"), cx));
+fn file(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
+    let path = required(f, "path", pos, cx).and_then(|n| ex.text(n, "path", cx));
     let min_size = match f.get("min_size") {
         Some(node) => {
             let field = f.path("min_size");
@@ -525,7 +543,7 @@ fn file(f: &mut Fields<'_>, pos: Pos, cx: &mut Ctx<'_>) -> Option<Kind> {
         None => false,
     };
     Some(Kind::File(FileSpec {
-        path: PathBuf::from(path?),
+        path: path?,
         min_size,
         non_empty,
     }))
@@ -560,7 +578,11 @@ fn http(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -
     if !url.value.is_empty()
         && let Err(message) = crate::checks::http::validate_url(&url.value)
     {
-        cx.problem(url_node.pos, &f.path("url"), message);
+        cx.problem(
+            url_node.pos,
+            &f.path("url"),
+            format!("`{}`: {message}", url.written),
+        );
         return None;
     }
     let method = match f.get("method") {

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 /// Parses `500ms`, `90s`, `10m`, `1h`, `1h30m`. A bare number is refused: `timeout: 30` could
 /// mean seconds or milliseconds, and guessing wrong is a silent outage.
+/// Nothing bootgate waits for is worth a year; past that, arithmetic on instants overflows.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
@@ -43,8 +46,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             }
         };
         rest = &rest[unit_len..];
-        total += Duration::try_from_secs_f64(number * seconds_per_unit)
+        let part = Duration::try_from_secs_f64(number * seconds_per_unit)
             .map_err(|_| format!("`{text}` is out of range"))?;
+        total = total.saturating_add(part);
+    }
+    if total > MAX_DURATION {
+        return Err(format!(
+            "`{text}` is longer than a year; nothing is worth waiting that long"
+        ));
     }
     Ok(total)
 }
@@ -121,6 +130,13 @@ mod tests {
         assert!(parse_duration("").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("1e400s").is_err());
+        assert!(parse_duration("10000000000000000000s10000000000000000000s").is_err());
+        assert!(parse_duration("400d").is_err());
+        assert!(
+            parse_duration("9000h")
+                .unwrap_err()
+                .contains("longer than a year")
+        );
     }
 
     #[test]

@@ -98,11 +98,31 @@ enum Open {
     ),
 }
 
+/// How many nodes aliases may copy in all: plenty for sharing a check's settings, far below
+/// what a "billion laughs" file needs to exhaust memory.
+const ALIAS_NODE_LIMIT: usize = 10_000;
+
 #[derive(Default)]
 struct Builder {
     stack: Vec<Open>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchor's node and its size in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
+    alias_nodes: usize,
     root: Option<Node>,
+}
+
+fn node_count(node: &Node) -> usize {
+    let mut count = 0;
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        count += 1;
+        match &n.value {
+            Value::Seq(items) => stack.extend(items),
+            Value::Map(entries) => stack.extend(entries.iter().map(|(_, _, v)| v)),
+            _ => {}
+        }
+    }
+    count
 }
 
 impl Builder {
@@ -149,7 +169,16 @@ impl Builder {
                 _ => Err(unbalanced(pos)),
             },
             Event::Alias(id) => match self.anchors.get(&id) {
-                Some(node) => {
+                Some((node, size)) => {
+                    self.alias_nodes += size;
+                    if self.alias_nodes > ALIAS_NODE_LIMIT {
+                        return Err(SyntaxError {
+                            pos,
+                            message: format!(
+                                "aliases expand to more than {ALIAS_NODE_LIMIT} nodes; write the values out"
+                            ),
+                        });
+                    }
                     let node = node.clone();
                     self.attach(node)
                 }
@@ -165,7 +194,8 @@ impl Builder {
 
     fn finish(&mut self, anchor: usize, node: Node) -> Result<bool, SyntaxError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = node_count(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         self.attach(node)
     }
@@ -266,6 +296,17 @@ mod tests {
     fn resolves_aliases() {
         let root = parse("base: &b {kind: tcp}\nother: *b\n").unwrap();
         assert!(matches!(map(&root)[1].2.value, Value::Map(_)));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("aliases expand"), "{}", err.message);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! One log line per change of a check's state — never one per poll.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::state::{Change, CheckState};
 
 pub fn log_change(check: &CheckState, change: &Change) {
@@ -29,5 +31,23 @@ pub fn log_change(check: &CheckState, change: &Change) {
         Change::Skipped | Change::Cancelled => {
             tracing::info!("{name}: {}", check.reason.as_deref().unwrap_or("not run"))
         }
+    }
+}
+
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Config errors read like a compiler's (`file:line:col: …`) on a terminal, and arrive as one
+/// JSON record per line where logs are collected as JSON.
+pub fn set_json(json: bool) {
+    JSON.store(json, Ordering::Relaxed);
+}
+
+pub fn problems(text: &str) {
+    if JSON.load(Ordering::Relaxed) {
+        for line in text.lines() {
+            tracing::error!("{line}");
+        }
+    } else {
+        eprintln!("{text}");
     }
 }

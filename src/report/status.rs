@@ -60,9 +60,12 @@ impl StatusWriter {
     pub fn write(&mut self, state: &GateState) {
         self.pending = None;
         self.last_write = Some(Instant::now());
-        let json = match serde_json::to_string_pretty(state) {
-            Ok(json) => self.redactor.clean(&json),
-            Err(_) => return,
+        let Ok(mut value) = serde_json::to_value(state) else {
+            return;
+        };
+        self.redactor.clean_json(&mut value);
+        let Ok(json) = serde_json::to_string_pretty(&value) else {
+            return;
         };
         if let Err(e) = write_atomically(&self.path, json.as_bytes())
             && !self.warned

@@ -46,11 +46,15 @@ pub fn message(state: &GateState, redactor: &Redactor) -> String {
     }
     ranked.sort_by_key(|(rank, _)| *rank);
     lines.extend(ranked.into_iter().map(|(_, line)| line));
-    let text = redactor.clean(&lines.join("\n"));
-    keep_tail(&text, KUBELET_LIMIT)
+    keep_tail(&redactor.clean(&lines.join("\n")))
 }
 
-fn keep_tail(text: &str, limit: usize) -> String {
+/// The end of `text` that fits what the kubelet keeps, newline-terminated.
+pub fn keep_tail(text: &str) -> String {
+    keep_tail_within(text, KUBELET_LIMIT)
+}
+
+fn keep_tail_within(text: &str, limit: usize) -> String {
     if text.len() <= limit {
         return format!("{text}\n");
     }
@@ -79,7 +83,7 @@ mod tests {
     #[test]
     fn keeps_the_end_within_the_kubelet_limit() {
         let long = format!("{}\nthe important line", "x".repeat(10_000));
-        let kept = keep_tail(&long, KUBELET_LIMIT);
+        let kept = keep_tail(&long);
         assert!(kept.len() <= KUBELET_LIMIT);
         assert!(kept.ends_with("the important line\n"));
     }
