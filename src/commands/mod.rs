@@ -107,7 +107,11 @@ pub async fn execute(
         tokio::select! {
             biased;
             Some(event) = rx.recv() => {
-                let news = apply(&mut state, event);
+                // Take everything already queued in one go: a 1,000-check graph sends a lot.
+                let mut news = apply(&mut state, event);
+                while let Ok(event) = rx.try_recv() {
+                    news |= apply(&mut state, event);
+                }
                 if let Some(s) = status.as_mut() {
                     s.changed(news);
                 }

@@ -30,7 +30,8 @@ pub struct StatusWriter {
     redactor: Redactor,
     /// The gap owed before the next write, when one is pending.
     pending: Option<Duration>,
-    last_write: Option<Instant>,
+    /// Starts at creation: a gate that decides within the first gap writes the file once.
+    last_write: Instant,
     warned: bool,
 }
 
@@ -40,7 +41,7 @@ impl StatusWriter {
             path,
             redactor,
             pending: None,
-            last_write: None,
+            last_write: Instant::now(),
             warned: false,
         }
     }
@@ -53,13 +54,12 @@ impl StatusWriter {
 
     /// When the next write is due, if one is pending.
     pub fn due(&self) -> Option<Instant> {
-        let gap = self.pending?;
-        Some(self.last_write.map_or_else(Instant::now, |at| at + gap))
+        Some(self.last_write + self.pending?)
     }
 
     pub fn write(&mut self, state: &GateState) {
         self.pending = None;
-        self.last_write = Some(Instant::now());
+        self.last_write = Instant::now();
         let Ok(mut value) = serde_json::to_value(state) else {
             return;
         };
