@@ -1,5 +1,6 @@
 //! `bootgate check` and `bootgate validate`.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -12,11 +13,7 @@ fn validate_prints_levels_that_run_at_once() {
     let config = scene.config(EXAMPLE);
     let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(0), "{}", done.stderr);
-    assert!(
-        done.stdout.contains("valid — 6 checks, deadline 10m00s"),
-        "{}",
-        done.stdout
-    );
+    assert_contains!(done.stdout, "valid — 6 checks, deadline 10m00s");
     assert!(
         done.stdout
             .contains("  1. openai-key, hf-token, vector-db, registry, migrations\n  2. weights\n"),
@@ -47,10 +44,7 @@ fn check_reports_each_check_once_and_exits_1_on_a_failure() {
     );
     assert_eq!(done.code(), Some(1), "{}{}", done.stdout, done.stderr);
     let out = &done.stdout;
-    assert!(
-        out.contains("✔ key        env OPENAI_API_KEY — 6 bytes"),
-        "{out}"
-    );
+    assert_contains!(out, "✔ key        env OPENAI_API_KEY — 6 bytes");
     assert!(
         out.contains(
             "✔ weights    @/weights.bin — 2.0 KiB"
@@ -59,13 +53,10 @@ fn check_reports_each_check_once_and_exits_1_on_a_failure() {
         ),
         "{out}"
     );
-    assert!(out.contains("✔ registry"), "{out}");
-    assert!(out.contains("✖ vector-db  connect 127.0.0.1:"), "{out}");
-    assert!(
-        out.contains("- after-db   not run: it runs after vector-db"),
-        "{out}"
-    );
-    assert!(out.contains("3 passed, 1 failed, 1 not run"), "{out}");
+    assert_contains!(out, "✔ registry");
+    assert_contains!(out, "✖ vector-db  connect 127.0.0.1:");
+    assert_contains!(out, "- after-db   not run: it runs after vector-db");
+    assert_contains!(out, "3 passed, 1 failed, 1 not run");
     assert_eq!(
         server.requests.lock().unwrap().len(),
         1,
@@ -93,7 +84,7 @@ fn check_only_runs_the_named_checks() {
         &[("A", "x1")],
     );
     assert_eq!(done.code(), Some(0), "{}", done.stdout);
-    assert!(done.stdout.contains("✔ alpha"), "{}", done.stdout);
+    assert_contains!(done.stdout, "✔ alpha");
     assert!(!done.stdout.contains("beta"), "{}", done.stdout);
     let done = scene.run(
         &[
@@ -106,11 +97,7 @@ fn check_only_runs_the_named_checks() {
         &[],
     );
     assert_eq!(done.code(), Some(2));
-    assert!(
-        done.stderr.contains("did you mean beta?"),
-        "{}",
-        done.stderr
-    );
+    assert_contains!(done.stderr, "did you mean beta?");
 }
 
 #[test]
@@ -138,7 +125,7 @@ fn https_without_the_tls_feature_is_a_config_error() {
         scene.config("checks:\n  r: {kind: http, url: 'https://example.invalid/health'}\n");
     let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(2));
-    assert!(done.stderr.contains("`tls` feature"), "{}", done.stderr);
+    assert_contains!(done.stderr, "`tls` feature");
 }
 
 #[test]
@@ -154,11 +141,7 @@ fn a_thousand_check_chain_and_a_hundred_independent_checks_validate_and_pass() {
     let config = scene.config(&chain);
     let validated = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(validated.code(), Some(0), "{}", validated.stderr);
-    assert!(
-        validated.stdout.contains("  1000. c999\n"),
-        "{}",
-        validated.stdout
-    );
+    assert_contains!(validated.stdout, "  1000. c999\n");
     let done = scene.run(
         &["init", "--config", config.to_str().unwrap()],
         &[("TOKEN", "t0k3n")],
@@ -172,11 +155,7 @@ fn a_thousand_check_chain_and_a_hundred_independent_checks_validate_and_pass() {
     }
     let config = scene.config(&wide);
     let validated = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
-    assert!(
-        validated.stdout.contains("  1. w0, w1, w2"),
-        "{}",
-        validated.stdout
-    );
+    assert_contains!(validated.stdout, "  1. w0, w1, w2");
     assert!(!validated.stdout.contains("  2. "), "{}", validated.stdout);
     let done = scene.run(
         &["init", "--config", config.to_str().unwrap()],
@@ -198,20 +177,12 @@ fn validate_refuses_an_alias_bomb_and_an_empty_gate_and_notes_long_timeouts() {
     let config = scene.config(&bomb);
     let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(2), "{}", done.stderr);
-    assert!(
-        done.stderr.contains("aliases expand to more than"),
-        "{}",
-        done.stderr
-    );
+    assert_contains!(done.stderr, "aliases expand to more than");
 
     let config = scene.config("checks: {}\n");
     let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(2));
-    assert!(
-        done.stderr.contains("no checks declared"),
-        "{}",
-        done.stderr
-    );
+    assert_contains!(done.stderr, "no checks declared");
 
     let config = scene.config("deadline: 1m\nchecks:\n  s: {kind: secret, env: X, timeout: 5m}\n");
     let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);

@@ -1,5 +1,6 @@
 //! `bootgate init` end to end: the real binary, real files, sockets, HTTP and signals.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -9,10 +10,7 @@ use common::*;
 #[test]
 fn timing_file_created_after_waiting_is_noticed_within_300ms() {
     let scene = Scene::new();
-    let config = scene.config(
-        "deadline: 30s\nchecks:\n  weights: {kind: file, path: '@/models/llama/model.safetensors', min_size: 4}\n",
-    );
-    let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    let mut gate = scene.spawn_init("deadline: 30s\nchecks:\n  weights: {kind: file, path: '@/models/llama/model.safetensors', min_size: 4}\n", &[]);
     gate.wait_for_line("waiting for weights");
     std::fs::create_dir_all(scene.path("models/llama")).unwrap();
     std::fs::write(scene.path("models/llama/model.safetensors"), b"weights!").unwrap();
@@ -48,7 +46,7 @@ fn timing_secret_volume_data_swap_is_noticed_at_once() {
         "noticed after {:?}",
         exited - swapped
     );
-    assert!(stderr.contains("placeholder"), "{stderr}");
+    assert_contains!(stderr, "placeholder");
     assert!(!stderr.contains("hf_real_token_value"), "{stderr}");
 }
 
@@ -102,21 +100,17 @@ fn dependencies_run_in_order() {
 #[test]
 fn cycle_is_rejected_naming_every_member_before_anything_runs() {
     let scene = Scene::new();
-    let config = scene.config(
+    let done = scene.init(
         r#"checks:
   a: {kind: exec, command: [touch, '@/ran'], after: [c]}
   b: {kind: secret, env: X, after: [a]}
   c: {kind: secret, env: X, after: [b]}
   d: {kind: secret, env: X}
 "#,
+        &[],
     );
-    let done = scene.run(&["init", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(2), "{}", done.stderr);
-    assert!(
-        done.stderr.contains("dependency cycle: a -> c -> b -> a"),
-        "{}",
-        done.stderr
-    );
+    assert_contains!(done.stderr, "dependency cycle: a -> c -> b -> a");
     assert!(!scene.path("ran").exists());
     assert!(!scene.state_dir().exists(), "nothing may be half-done");
 }
@@ -124,24 +118,15 @@ fn cycle_is_rejected_naming_every_member_before_anything_runs() {
 #[test]
 fn typo_keys_and_kinds_get_did_you_mean_with_position() {
     let scene = Scene::new();
-    let config = scene.config(
-        "checks:\n  weights: {kind: file, path: /m, afer: [hf-token]}\n  hf-token: {kind: secert, file: /t}\n",
-    );
-    let done = scene.run(&["init", "--config", config.to_str().unwrap()], &[]);
+    let done = scene.init("checks:\n  weights: {kind: file, path: /m, afer: [hf-token]}\n  hf-token: {kind: secert, file: /t}\n", &[]);
     assert_eq!(done.code(), Some(2), "{}", done.stderr);
-    assert!(
-        done.stderr.contains(
-            "bootgate.yaml:2:35: checks.weights: unknown key `afer` (did you mean after?)"
-        ),
-        "{}",
-        done.stderr
+    assert_contains!(
+        done.stderr,
+        "bootgate.yaml:2:35: checks.weights: unknown key `afer` (did you mean after?)"
     );
-    assert!(
-        done.stderr.contains(
-            "bootgate.yaml:3:20: checks.hf-token.kind: unknown kind `secert` (did you mean secret?)"
-        ),
-        "{}",
-        done.stderr
+    assert_contains!(
+        done.stderr,
+        "bootgate.yaml:3:20: checks.hf-token.kind: unknown kind `secert` (did you mean secret?)"
     );
 }
 
@@ -184,7 +169,7 @@ fn missing_secret_past_the_deadline_exits_1_and_names_it_in_the_termination_log(
         "{message}"
     );
     assert!(last.contains("does not exist"), "{message}");
-    assert!(message.contains("passed: openai-key"), "{message}");
+    assert_contains!(message, "passed: openai-key");
     let status = scene.status();
     assert_eq!(status["outcome"], "deadline_exceeded");
     assert_eq!(status["checks"][1]["state"], "failed");
@@ -201,12 +186,9 @@ fn missing_env_secret_fails_at_once_with_a_suggestion() {
         &[("OPEN_API_KEY", "x")],
     );
     assert_eq!(done.code(), Some(1));
-    assert!(
-        done.stderr.contains(
-            "openai-key failed: env OPENAI_API_KEY is not set (did you mean OPEN_API_KEY?)"
-        ),
-        "{}",
-        done.stderr
+    assert_contains!(
+        done.stderr,
+        "openai-key failed: env OPENAI_API_KEY is not set (did you mean OPEN_API_KEY?)"
     );
     // Judged once: no waiting for a deadline that is a minute away.
     assert!(done.elapsed < Duration::from_secs(30));
@@ -222,20 +204,16 @@ fn unset_variable_in_config_is_a_missing_input() {
         &[("REGISTRY_HOSTNAME", "x")],
     );
     assert_eq!(done.code(), Some(1), "{}", done.stderr);
-    assert!(
-        done.stderr.contains("checks.registry.url uses ${REGISTRY_HOST}, which is not set (did you mean REGISTRY_HOSTNAME?)"),
-        "{}",
-        done.stderr
+    assert_contains!(
+        done.stderr,
+        "checks.registry.url uses ${REGISTRY_HOST}, which is not set (did you mean REGISTRY_HOSTNAME?)"
     );
 }
 
 #[test]
 fn timing_sigterm_while_waiting_exits_3_within_a_second() {
     let scene = Scene::new();
-    let config = scene.config(
-        "deadline: 60s\nchecks:\n  vector-db: {kind: tcp, address: '127.0.0.1:1'}\n  slow: {kind: exec, command: [sleep, '30'], attempt_timeout: 40s, stall_after: 50s}\n",
-    );
-    let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    let mut gate = scene.spawn_init("deadline: 60s\nchecks:\n  vector-db: {kind: tcp, address: '127.0.0.1:1'}\n  slow: {kind: exec, command: [sleep, '30'], attempt_timeout: 40s, stall_after: 50s}\n", &[]);
     gate.wait_for_line("waiting for vector-db");
     gate.signal("TERM");
     let sent = std::time::Instant::now();
@@ -341,10 +319,10 @@ checks:
             .iter()
             .any(|r| r.contains(CANARY))
     );
-    assert!(init.stderr.contains("status 401"), "{}", init.stderr);
-    assert!(init.stderr.contains("[redacted]"), "{}", init.stderr);
-    assert!(status.contains("exited with status 4"), "{status}");
-    assert!(status.contains("exited with status 5: "), "{status}");
+    assert_contains!(init.stderr, "status 401");
+    assert_contains!(init.stderr, "[redacted]");
+    assert_contains!(status, "exited with status 4");
+    assert_contains!(status, "exited with status 5: ");
     assert!(
         serde_json::from_str::<serde_json::Value>(&status).is_ok(),
         "status.json stays JSON"
@@ -382,14 +360,12 @@ fn a_fifo_is_not_a_secret_file_and_does_not_hang_the_gate() {
             .unwrap()
             .success()
     );
-    let config = scene.config("deadline: 1s\nchecks:\n  token: {kind: secret, file: '@/token'}\n");
-    let done = scene.run(&["init", "--config", config.to_str().unwrap()], &[]);
-    assert_eq!(done.code(), Some(1), "{}", done.stderr);
-    assert!(
-        done.stderr.contains("is not a regular file"),
-        "{}",
-        done.stderr
+    let done = scene.init(
+        "deadline: 1s\nchecks:\n  token: {kind: secret, file: '@/token'}\n",
+        &[],
     );
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    assert_contains!(done.stderr, "is not a regular file");
 }
 
 #[test]
@@ -409,10 +385,7 @@ fn config_errors_reach_the_termination_log() {
     );
     assert_eq!(done.code(), Some(2));
     let message = std::fs::read_to_string(&termination).unwrap();
-    assert!(
-        message.contains("unknown kind `secert` (did you mean secret?)"),
-        "{message}"
-    );
+    assert_contains!(message, "unknown kind `secert` (did you mean secret?)");
 }
 
 #[test]
@@ -420,9 +393,8 @@ fn variables_are_expanded_in_paths() {
     let scene = Scene::new();
     std::fs::create_dir_all(scene.path("models/llama")).unwrap();
     std::fs::write(scene.path("models/llama/w.bin"), b"weights").unwrap();
-    let config = scene.config("checks:\n  w: {kind: file, path: '@/models/${MODEL}/w.bin'}\n");
-    let done = scene.run(
-        &["init", "--config", config.to_str().unwrap()],
+    let done = scene.init(
+        "checks:\n  w: {kind: file, path: '@/models/${MODEL}/w.bin'}\n",
         &[("MODEL", "llama")],
     );
     assert_eq!(done.code(), Some(0), "{}", done.stderr);
@@ -436,20 +408,13 @@ fn variables_are_expanded_in_paths() {
         "{}",
         done.stderr
     );
-    assert!(
-        done.stderr.contains("is not a variable name"),
-        "{}",
-        done.stderr
-    );
+    assert_contains!(done.stderr, "is not a variable name");
 }
 
 #[test]
 fn stalled_attempt_is_reported_cancelled_and_restarted() {
     let scene = Scene::new();
-    let config = scene.config(
-        "deadline: 2s\nchecks:\n  migrations: {kind: exec, command: [sleep, '10'], attempt_timeout: 10s, stall_after: 300ms}\n",
-    );
-    let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    let mut gate = scene.spawn_init("deadline: 2s\nchecks:\n  migrations: {kind: exec, command: [sleep, '10'], attempt_timeout: 10s, stall_after: 300ms}\n", &[]);
     gate.wait_for_line("migrations STALLED: attempt 1");
     gate.wait_for_line("migrations STALLED: attempt 2");
     let (status, _) = gate.wait();
@@ -476,10 +441,9 @@ fn a_command_that_prints_progress_is_not_stalled() {
 fn http_check_waits_for_the_expected_status_and_body() {
     let scene = Scene::new();
     let port = free_port();
-    let config = scene.config(&format!(
+    let mut gate = scene.spawn_init(&format!(
         "deadline: 30s\nchecks:\n  registry: {{kind: http, url: 'http://127.0.0.1:{port}/health', expect: {{status: 200, body_contains: serving}}}}\n"
-    ));
-    let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    ), &[]);
     gate.wait_for_line("waiting for registry: GET http://127.0.0.1");
     // The server comes up still loading, then says it serves.
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
@@ -488,7 +452,7 @@ fn http_check_waits_for_the_expected_status_and_body() {
     let (status, _) = gate.wait();
     let stderr = gate.full_stderr();
     assert_eq!(status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("status 503, want 200: loading"), "{stderr}");
+    assert_contains!(stderr, "status 503, want 200: loading");
     assert!(server.requests.lock().unwrap()[0].starts_with("GET /health HTTP/1.1"));
 }
 
@@ -503,7 +467,7 @@ fn http_body_expectation_is_checked() {
     ));
     let done = scene.run(&["check", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(0), "{}{}", done.stdout, done.stderr);
-    assert!(done.stdout.contains("✔ ok "), "{}", done.stdout);
+    assert_contains!(done.stdout, "✔ ok ");
     assert!(
         done.stdout
             .contains("status 200 but the body lacks `serving`: warming up (warn only)"),
@@ -515,10 +479,7 @@ fn http_body_expectation_is_checked() {
 #[test]
 fn warn_checks_do_not_block_the_gate() {
     let scene = Scene::new();
-    let config = scene.config(
-        "deadline: 30s\nchecks:\n  flag: {kind: file, path: '@/flag'}\n  optional-db: {kind: tcp, address: '127.0.0.1:1', on_fail: warn}\n",
-    );
-    let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    let mut gate = scene.spawn_init("deadline: 30s\nchecks:\n  flag: {kind: file, path: '@/flag'}\n  optional-db: {kind: tcp, address: '127.0.0.1:1', on_fail: warn}\n", &[]);
     gate.wait_for_line("waiting for optional-db");
     std::fs::write(scene.path("flag"), "").unwrap();
     let (status, _) = gate.wait();
@@ -537,14 +498,20 @@ fn stale_marker_is_removed_and_a_second_instance_waits_for_the_lock() {
     let scene = Scene::new();
     std::fs::create_dir_all(scene.state_dir()).unwrap();
     std::fs::write(scene.state_dir().join("ready"), "from a crashed run").unwrap();
-    let config = scene.config("deadline: 30s\nchecks:\n  flag: {kind: file, path: '@/flag'}\n");
-    let mut first = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    let mut first = scene.spawn_init(
+        "deadline: 30s\nchecks:\n  flag: {kind: file, path: '@/flag'}\n",
+        &[],
+    );
     first.wait_for_line("waiting for flag");
     assert!(
         !scene.state_dir().join("ready").exists(),
         "the stale marker must go first"
     );
-    let mut second = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    // The same config, rewritten identically: a second instance of the same init container.
+    let mut second = scene.spawn_init(
+        "deadline: 30s\nchecks:\n  flag: {kind: file, path: '@/flag'}\n",
+        &[],
+    );
     second.wait_for_line(&format!("is locked by pid {}", first.child.id()));
     std::fs::write(scene.path("flag"), "").unwrap();
     assert_eq!(first.wait().0.code(), Some(0), "{}", first.full_stderr());
@@ -586,11 +553,7 @@ fn config_comes_from_bootgate_config_and_deadline_from_the_environment() {
         ],
     );
     assert_eq!(done.code(), Some(1), "{}", done.stderr);
-    assert!(
-        done.stderr.contains("deadline 300ms passed"),
-        "{}",
-        done.stderr
-    );
+    assert_contains!(done.stderr, "deadline 300ms passed");
 }
 
 #[test]
@@ -610,10 +573,10 @@ fn bad_arguments_and_unreadable_config_exit_2() {
 #[test]
 fn a_growing_file_logs_once() {
     let scene = Scene::new();
-    let config = scene.config(
+    let mut gate = scene.spawn_init(
         "deadline: 30s\nchecks:\n  weights: {kind: file, path: '@/model.bin', min_size: 64KiB}\n",
+        &[],
     );
-    let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
     gate.wait_for_line("waiting for weights");
     std::fs::write(scene.path("model.bin"), vec![0u8; 4096]).unwrap();
     gate.wait_for_line("smaller than 64.0 KiB (4.0 KiB of 64.0 KiB)");
@@ -640,10 +603,10 @@ fn a_growing_file_logs_once() {
 fn progress_of_an_unfinished_file_is_kept_in_status() {
     let scene = Scene::new();
     std::fs::write(scene.path("model.bin"), vec![0u8; 4096]).unwrap();
-    let config = scene.config(
+    let done = scene.init(
         "deadline: 500ms\nchecks:\n  weights: {kind: file, path: '@/model.bin', min_size: 64KiB}\n",
+        &[],
     );
-    let done = scene.run(&["init", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(1));
     let status = scene.status();
     assert_eq!(status["checks"][0]["progress"], "4.0 KiB of 64.0 KiB");
@@ -660,8 +623,7 @@ fn many_waiting_file_checks_share_one_inotify_instance() {
             "  f{i}: {{kind: file, path: '@/shard-{i}.bin'}}\n"
         ));
     }
-    let config = scene.config(&config);
-    let mut gate = scene.spawn(&["init", "--config", config.to_str().unwrap()], &[]);
+    let mut gate = scene.spawn_init(&config, &[]);
     gate.wait_for_line(&format!("waiting for f{}:", CHECKS - 1));
     let inotify_fds = std::fs::read_dir(format!("/proc/{}/fd", gate.child.id()))
         .unwrap()

@@ -2,6 +2,19 @@
 
 #![allow(dead_code)]
 
+/// Asserts that `haystack` contains `needle`, and shows the whole haystack when it does not.
+#[macro_export]
+macro_rules! assert_contains {
+    ($haystack:expr, $needle:expr) => {{
+        let haystack: &str = $haystack.as_ref();
+        let needle: &str = $needle.as_ref();
+        assert!(
+            haystack.contains(needle),
+            "expected to find {needle:?} in:\n{haystack}"
+        );
+    }};
+}
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -62,6 +75,24 @@ impl Scene {
             cmd.env(k, v);
         }
         cmd
+    }
+
+    /// Writes the config and runs `bootgate init` on it to the end.
+    pub fn init(&self, config: &str, env: &[(&str, &str)]) -> Finished {
+        let path = self.config(config);
+        self.run(
+            &["init", "--config", path.to_str().expect("utf-8 path")],
+            env,
+        )
+    }
+
+    /// Writes the config and starts `bootgate init` on it.
+    pub fn spawn_init(&self, config: &str, env: &[(&str, &str)]) -> Running {
+        let path = self.config(config);
+        self.spawn(
+            &["init", "--config", path.to_str().expect("utf-8 path")],
+            env,
+        )
     }
 
     pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Finished {
