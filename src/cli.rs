@@ -1,6 +1,7 @@
 //! The command line: every flag a manifest sets can also come from the environment.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -34,6 +35,52 @@ pub enum Command {
     Check(CheckArgs),
     /// Validate the config and the dependency graph; print the order checks run in.
     Validate(ConfigArg),
+    /// The guard (a native sidecar): run the sentinel, serve /livez /readyz /metrics, drain on
+    /// SIGTERM.
+    Sidecar(SidecarArgs),
+    /// One GET with the kubelet's semantics (200–399 is success): exit 0 or 1. For exec probes
+    /// and image HEALTHCHECKs without a shell or curl.
+    Probe(ProbeArgs),
+    /// Block until an endpoint answers 200–399 or a marker file exists: exit 0, or 1 at the
+    /// timeout.
+    Wait(WaitArgs),
+}
+
+/// Durations on the command line read like those in the config: `1s`, `500ms`, `2m`.
+fn duration(text: &str) -> Result<Duration, String> {
+    crate::config::units::parse_duration(text)
+}
+
+#[derive(Debug, Args)]
+pub struct SidecarArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The URL to GET, e.g. http://127.0.0.1:8081/readyz.
+    pub url: String,
+
+    /// The whole probe's budget, as the kubelet's `timeoutSeconds`.
+    #[arg(long, default_value = "1s", value_parser = duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["url", "marker"])))]
+pub struct WaitArgs {
+    /// Wait until a GET of this URL answers 200–399.
+    #[arg(long)]
+    pub url: Option<String>,
+
+    /// Wait until this file exists (e.g. the ready marker in the state directory).
+    #[arg(long)]
+    pub marker: Option<PathBuf>,
+
+    /// Give up after this long.
+    #[arg(long, default_value = "120s", value_parser = duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]

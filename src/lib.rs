@@ -42,6 +42,9 @@ pub fn run(cli: Cli) -> Exit {
         match cli.command {
             Command::Init(args) => commands::init::run(args).await,
             Command::Check(args) => commands::check::run(args).await,
+            Command::Sidecar(args) => commands::sidecar::run(args).await,
+            Command::Probe(args) => commands::probe::run(args).await,
+            Command::Wait(args) => commands::wait::run(args).await,
             Command::Validate(_) => unreachable!("handled above"),
         }
     });

@@ -131,16 +131,7 @@ impl HttpCheck {
         };
         let text = String::from_utf8_lossy(body);
         if !status_ok {
-            let want = if self.spec.status.is_empty() {
-                "2xx".to_string()
-            } else {
-                self.spec
-                    .status
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            };
+            let want = describe_statuses(&self.spec.status);
             let excerpt = self.redactor.excerpt(&text);
             return Err(if excerpt.is_empty() {
                 format!("status {status}, want {want}")
@@ -158,6 +149,21 @@ impl HttpCheck {
             ));
         }
         Ok(format!("status {status}"))
+    }
+}
+
+/// `2xx` for the default, `200–399` for a run, `200 or 204` otherwise.
+fn describe_statuses(status: &[u16]) -> String {
+    match status {
+        [] => "2xx".to_string(),
+        [first, .., last] if status.windows(2).all(|w| w[1] == w[0] + 1) => {
+            format!("{first}–{last}")
+        }
+        _ => status
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(" or "),
     }
 }
 
@@ -251,6 +257,14 @@ async fn tls_exchange(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_expectations_read_naturally() {
+        assert_eq!(describe_statuses(&[]), "2xx");
+        assert_eq!(describe_statuses(&[200]), "200");
+        assert_eq!(describe_statuses(&[200, 204]), "200 or 204");
+        assert_eq!(describe_statuses(&(200..400).collect::<Vec<_>>()), "200–399");
+    }
 
     #[test]
     fn url_validation() {

@@ -2,7 +2,10 @@
 
 pub mod check;
 pub mod init;
+pub mod probe;
+pub mod sidecar;
 pub mod validate;
+pub mod wait;
 
 use std::path::Path;
 
