@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod exit;
 pub mod graph;
+pub mod guard;
 pub mod heartbeat;
 pub mod redact;
 pub mod report;

@@ -3,7 +3,7 @@
 //! Plain HTTP in the default build; `https://` through rustls with the `tls` feature.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::body::Incoming;
 use hyper::rt::{Read, Write};
@@ -44,6 +44,14 @@ pub struct HttpCheck {
     redactor: Redactor,
 }
 
+/// One HTTP request, as the http check and the sentinel make it.
+pub struct Outgoing<'a> {
+    pub url: &'a str,
+    pub method: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: Option<&'a str>,
+}
+
 struct Target {
     https: bool,
     host: String,
@@ -60,36 +68,6 @@ impl HttpCheck {
         }
     }
 
-    fn target(&self) -> Result<Target, String> {
-        let uri: hyper::Uri = self
-            .spec
-            .url
-            .value
-            .parse()
-            .map_err(|e| format!("bad URL: {e}"))?;
-        let https = uri.scheme_str() == Some("https");
-        let host = uri.host().unwrap_or_default().to_string();
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let authority = uri
-            .authority()
-            .map(|a| a.as_str().to_string())
-            .unwrap_or_else(|| host.clone());
-        let bare_host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        Ok(Target {
-            https,
-            address: format!("{host}:{port}"),
-            host: bare_host,
-            authority,
-            path: uri
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_else(|| "/".into()),
-        })
-    }
-
     pub async fn attempt(&mut self, heartbeat: &Heartbeat) -> Attempt {
         let shown = format!("{} {}", self.spec.method, self.spec.url.written);
         self.exchange(heartbeat)
@@ -98,28 +76,19 @@ impl HttpCheck {
     }
 
     async fn exchange(&self, heartbeat: &Heartbeat) -> Result<String, String> {
-        let target = self.target()?;
-        let stream = super::tcp::connect(&target.address).await?;
-        heartbeat.beat();
-        let mut request = Request::builder()
-            .method(self.spec.method.as_str())
-            .uri(&target.path)
-            .header(hyper::header::HOST, &target.authority)
-            .header(
-                hyper::header::USER_AGENT,
-                concat!("bootgate/", env!("CARGO_PKG_VERSION")),
-            );
-        for (name, value) in &self.spec.headers {
-            request = request.header(name.as_str(), value.value.as_str());
-        }
-        let request = request
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| format!("cannot build request: {e}"))?;
-        let (status, body) = if target.https {
-            tls_exchange(stream, &target.host, request, heartbeat).await?
-        } else {
-            send(TokioIo::new(stream), request, heartbeat).await?
+        let headers: Vec<(&str, &str)> = self
+            .spec
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.value.as_str()))
+            .collect();
+        let request = Outgoing {
+            url: &self.spec.url.value,
+            method: &self.spec.method,
+            headers: &headers,
+            body: None,
         };
+        let (status, body) = fetch(&request, heartbeat).await?;
         self.judge(status, &body)
     }
 
@@ -167,9 +136,69 @@ fn describe_statuses(status: &[u16]) -> String {
     }
 }
 
+fn target(url: &str) -> Result<Target, String> {
+    let uri: hyper::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
+    let https = uri.scheme_str() == Some("https");
+    let host = uri.host().unwrap_or_default().to_string();
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or_else(|| host.clone());
+    let bare_host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    Ok(Target {
+        https,
+        address: format!("{host}:{port}"),
+        host: bare_host,
+        authority,
+        path: uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into()),
+    })
+}
+
+/// Sends one request on a fresh connection and reads up to [`BODY_LIMIT`] of the answer.
+pub async fn fetch(out: &Outgoing<'_>, heartbeat: &Heartbeat) -> Result<(u16, Vec<u8>), String> {
+    let target = target(out.url)?;
+    let stream = super::tcp::connect(&target.address).await?;
+    heartbeat.beat();
+    let mut request = Request::builder()
+        .method(out.method)
+        .uri(&target.path)
+        .header(hyper::header::HOST, &target.authority)
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("bootgate/", env!("CARGO_PKG_VERSION")),
+        );
+    for (name, value) in out.headers {
+        request = request.header(*name, *value);
+    }
+    if out.body.is_some()
+        && !out
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+    {
+        request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+    }
+    let body = Full::new(Bytes::from(out.body.unwrap_or_default().to_string()));
+    let request = request
+        .body(body)
+        .map_err(|e| format!("cannot build request: {e}"))?;
+    if target.https {
+        tls_exchange(stream, &target.host, request, heartbeat).await
+    } else {
+        send(TokioIo::new(stream), request, heartbeat).await
+    }
+}
+
 async fn send<I>(
     io: I,
-    request: Request<Empty<Bytes>>,
+    request: Request<Full<Bytes>>,
     heartbeat: &Heartbeat,
 ) -> Result<(u16, Vec<u8>), String>
 where
@@ -215,7 +244,7 @@ async fn read_limited(mut body: Incoming, heartbeat: &Heartbeat) -> Vec<u8> {
 async fn tls_exchange(
     stream: tokio::net::TcpStream,
     host: &str,
-    request: Request<Empty<Bytes>>,
+    request: Request<Full<Bytes>>,
     heartbeat: &Heartbeat,
 ) -> Result<(u16, Vec<u8>), String> {
     use std::sync::{Arc, OnceLock};
@@ -248,7 +277,7 @@ async fn tls_exchange(
 async fn tls_exchange(
     _stream: tokio::net::TcpStream,
     _host: &str,
-    _request: Request<Empty<Bytes>>,
+    _request: Request<Full<Bytes>>,
     _heartbeat: &Heartbeat,
 ) -> Result<(u16, Vec<u8>), String> {
     Err("this build has no TLS support".into())
@@ -263,7 +292,10 @@ mod tests {
         assert_eq!(describe_statuses(&[]), "2xx");
         assert_eq!(describe_statuses(&[200]), "200");
         assert_eq!(describe_statuses(&[200, 204]), "200 or 204");
-        assert_eq!(describe_statuses(&(200..400).collect::<Vec<_>>()), "200–399");
+        assert_eq!(
+            describe_statuses(&(200..400).collect::<Vec<_>>()),
+            "200–399"
+        );
     }
 
     #[test]

@@ -1,9 +1,24 @@
-//! `bootgate sidecar`.
+//! `bootgate sidecar`: the guard alone, as a native sidecar next to the model server.
 
+use super::load;
+use crate::checks::{Shared, secret};
 use crate::cli::SidecarArgs;
 use crate::exit::Exit;
+use crate::redact::Redactor;
+use crate::signals::Stop;
 
-pub async fn run(_args: SidecarArgs) -> Exit {
-    eprintln!("bootgate sidecar: not available yet");
-    Exit::Failed
+pub async fn run(args: SidecarArgs) -> Exit {
+    let mut stop = Stop::install();
+    let Ok((config, _graph)) = load(&args.config.config) else {
+        return Exit::BadInput;
+    };
+    let redactor = Redactor::new(config.sensitive.iter().cloned());
+    // Secret files may be echoed back by the model server; learn them before the first round.
+    let shared = Shared {
+        redactor: redactor.clone(),
+        placeholders: config.placeholders.clone(),
+        watch_hub: Default::default(),
+    };
+    secret::remember_files(&config.checks, &shared).await;
+    crate::guard::run(&config, redactor, &mut stop).await
 }

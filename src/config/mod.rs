@@ -5,6 +5,7 @@
 
 mod env;
 mod expand;
+pub mod guard;
 mod parse;
 pub mod units;
 mod yaml;
@@ -33,6 +34,7 @@ pub struct Config {
     /// Values that mean "nobody filled this in"; `...` inside one matches anything.
     pub placeholders: Vec<String>,
     pub checks: Vec<CheckSpec>,
+    pub guard: GuardSpec,
     /// Every value that must never be shown: env secrets and `${VAR}` substitutions.
     pub sensitive: Vec<String>,
 }
@@ -110,6 +112,83 @@ pub struct HttpSpec {
     /// Accepted status codes; empty means any 2xx.
     pub status: Vec<u16>,
     pub body_contains: Option<Text>,
+}
+
+/// What the guard (`bootgate sidecar`) serves and how it decides readiness.
+#[derive(Debug, Clone)]
+pub struct GuardSpec {
+    /// `[::]:8081` by default: the kubelet probes the pod IP, not localhost.
+    pub listen: String,
+    /// Shown in status and metrics: model version, prompt version, index hash.
+    pub pins: Vec<(String, String)>,
+    /// How long to keep answering probes (with 503) after SIGTERM.
+    pub drain: Duration,
+    pub sentinel: Option<SentinelSpec>,
+}
+
+impl Default for GuardSpec {
+    fn default() -> Self {
+        GuardSpec {
+            listen: guard::DEFAULT_LISTEN.to_string(),
+            pins: Vec::new(),
+            drain: guard::DEFAULT_DRAIN,
+            sentinel: None,
+        }
+    }
+}
+
+/// The production-path query, run in rounds on its own schedule.
+#[derive(Debug, Clone)]
+pub struct SentinelSpec {
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive passing rounds before ready.
+    pub success_threshold: u32,
+    /// Consecutive failing rounds before unready.
+    pub failure_threshold: u32,
+    /// Before the first ready, the passing streak must have begun at least this long ago.
+    pub hold: Duration,
+    /// Share of a round's queries that must pass.
+    pub min_pass: f64,
+    pub queries: Vec<QuerySpec>,
+}
+
+impl Default for SentinelSpec {
+    fn default() -> Self {
+        SentinelSpec {
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            success_threshold: 2,
+            failure_threshold: 3,
+            hold: Duration::from_secs(30),
+            min_pass: 1.0,
+            queries: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct QuerySpec {
+    pub name: String,
+    pub method: String,
+    pub url: Text,
+    pub headers: Vec<(String, Text)>,
+    pub body: Option<Text>,
+    /// Accepted status codes; empty means any 2xx.
+    pub status: Vec<u16>,
+    pub body_contains: Option<Text>,
+    /// JSON pointer → expectation on the value there.
+    pub json: Vec<(String, JsonExpect)>,
+    pub max_latency: Option<Duration>,
+    /// Set when a `${VAR}` the query uses is unset: every round fails it with this reason.
+    pub missing_input: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonExpect {
+    Equals(String),
+    Contains(String),
+    Exists(bool),
 }
 
 /// One problem found in the config, with where it is.

@@ -16,6 +16,10 @@ const TOP_KEYS: &[&str] = &[
     "placeholders",
     "defaults",
     "checks",
+    "listen",
+    "pins",
+    "drain",
+    "sentinel",
 ];
 const DEFAULTS_KEYS: &[&str] = &["attempt_timeout", "max_interval", "stall_after"];
 const COMMON_KEYS: &[&str] = &[
@@ -38,14 +42,14 @@ const ON_FAIL: &[&str] = &["require", "warn"];
 const EXPECT_KEYS: &[&str] = &["status", "body_contains"];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
-struct Ctx<'a> {
-    env: &'a dyn Environment,
-    problems: Vec<Diagnostic>,
-    sensitive: Vec<String>,
+pub(super) struct Ctx<'a> {
+    pub(super) env: &'a dyn Environment,
+    pub(super) problems: Vec<Diagnostic>,
+    pub(super) sensitive: Vec<String>,
 }
 
 impl Ctx<'_> {
-    fn problem(&mut self, pos: Pos, field: &str, message: impl Into<String>) {
+    pub(super) fn problem(&mut self, pos: Pos, field: &str, message: impl Into<String>) {
         self.problems.push(Diagnostic {
             pos: Some(pos),
             field: field.to_string(),
@@ -55,14 +59,14 @@ impl Ctx<'_> {
 }
 
 /// A mapping being read: remembers which keys were used so the rest can be reported.
-struct Fields<'n> {
-    entries: &'n [(String, Pos, Node)],
-    used: Vec<bool>,
-    field: String,
+pub(super) struct Fields<'n> {
+    pub(super) entries: &'n [(String, Pos, Node)],
+    pub(super) used: Vec<bool>,
+    pub(super) field: String,
 }
 
 impl<'n> Fields<'n> {
-    fn of(node: &'n Node, field: &str, cx: &mut Ctx<'_>) -> Option<Self> {
+    pub(super) fn of(node: &'n Node, field: &str, cx: &mut Ctx<'_>) -> Option<Self> {
         match &node.value {
             Value::Map(entries) => Some(Fields {
                 entries,
@@ -85,7 +89,7 @@ impl<'n> Fields<'n> {
         }
     }
 
-    fn get(&mut self, key: &str) -> Option<&'n Node> {
+    pub(super) fn get(&mut self, key: &str) -> Option<&'n Node> {
         let i = self.entries.iter().position(|(k, _, _)| k == key)?;
         self.used[i] = true;
         match &self.entries[i].2.value {
@@ -94,7 +98,7 @@ impl<'n> Fields<'n> {
         }
     }
 
-    fn path(&self, key: &str) -> String {
+    pub(super) fn path(&self, key: &str) -> String {
         if self.field.is_empty() {
             key.to_string()
         } else {
@@ -104,7 +108,7 @@ impl<'n> Fields<'n> {
 
     /// Reports every key not read, with the closest allowed key and, when the key belongs to
     /// another kind of check, which one.
-    fn finish(self, allowed: &[&str], cx: &mut Ctx<'_>, kind: Option<&str>) {
+    pub(super) fn finish(self, allowed: &[&str], cx: &mut Ctx<'_>, kind: Option<&str>) {
         for ((key, pos, _), used) in self.entries.iter().zip(self.used) {
             if used {
                 continue;
@@ -128,7 +132,7 @@ impl<'n> Fields<'n> {
     }
 }
 
-fn scalar<'n>(node: &'n Node, field: &str, cx: &mut Ctx<'_>) -> Option<&'n str> {
+pub(super) fn scalar<'n>(node: &'n Node, field: &str, cx: &mut Ctx<'_>) -> Option<&'n str> {
     match &node.value {
         Value::Scalar(s) => Some(s),
         _ => {
@@ -142,7 +146,7 @@ fn scalar<'n>(node: &'n Node, field: &str, cx: &mut Ctx<'_>) -> Option<&'n str> 
     }
 }
 
-fn duration(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<Duration> {
+pub(super) fn duration(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<Duration> {
     let text = scalar(node, field, cx)?;
     match parse_duration(text) {
         Ok(d) if d.is_zero() => {
@@ -157,7 +161,7 @@ fn duration(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<Duration> {
     }
 }
 
-fn boolean(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<bool> {
+pub(super) fn boolean(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<bool> {
     match scalar(node, field, cx)? {
         "true" => Some(true),
         "false" => Some(false),
@@ -172,7 +176,7 @@ fn boolean(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<bool> {
     }
 }
 
-fn string_list(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Vec<(String, Pos)> {
+pub(super) fn string_list(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Vec<(String, Pos)> {
     match &node.value {
         Value::Scalar(s) => vec![(s.clone(), node.pos)],
         Value::Seq(items) => items
@@ -238,10 +242,13 @@ pub(super) fn config(
         f.finish(DEFAULTS_KEYS, &mut cx, None);
     }
 
+    // Read first: with a sentinel, a config may declare no gate checks at all.
+    let guard = super::guard::read(&mut top, &mut cx);
+    let needs_checks = guard.sentinel.is_none();
     let mut checks = Vec::new();
     match top.get("checks") {
         Some(node) => match &node.value {
-            Value::Map(entries) if entries.is_empty() => cx.problem(
+            Value::Map(entries) if entries.is_empty() && needs_checks => cx.problem(
                 node.pos,
                 "checks",
                 "no checks declared; a gate with nothing to check would pass anything",
@@ -259,11 +266,12 @@ pub(super) fn config(
                 "expected a mapping of check names to checks",
             ),
         },
-        None => cx.problem(
+        None if needs_checks => cx.problem(
             root.pos,
             "checks",
             "no checks declared; add e.g. `checks: {api-key: {kind: secret, env: API_KEY}}`",
         ),
+        None => {}
     }
     top.finish(TOP_KEYS, &mut cx, None);
 
@@ -291,6 +299,7 @@ pub(super) fn config(
         state_dir,
         placeholders,
         checks,
+        guard,
         sensitive: cx.sensitive,
     })
 }
@@ -333,13 +342,13 @@ fn valid_check_name(name: &str) -> bool {
 
 /// Expands `${VAR}`s in one string field; an unset variable is recorded as the check's missing
 /// input rather than a config error.
-struct Expander<'a> {
-    check_field: String,
-    missing: &'a mut Option<String>,
+pub(super) struct Expander<'a> {
+    pub(super) check_field: String,
+    pub(super) missing: &'a mut Option<String>,
 }
 
 impl Expander<'_> {
-    fn text(&mut self, node: &Node, key: &str, cx: &mut Ctx<'_>) -> Option<Text> {
+    pub(super) fn text(&mut self, node: &Node, key: &str, cx: &mut Ctx<'_>) -> Option<Text> {
         let field = format!("{}.{key}", self.check_field);
         let written = scalar(node, &field, cx)?.to_string();
         match expand(&written, cx.env) {
@@ -480,7 +489,12 @@ fn check(
     })
 }
 
-fn required<'n>(f: &mut Fields<'n>, key: &str, pos: Pos, cx: &mut Ctx<'_>) -> Option<&'n Node> {
+pub(super) fn required<'n>(
+    f: &mut Fields<'n>,
+    key: &str,
+    pos: Pos,
+    cx: &mut Ctx<'_>,
+) -> Option<&'n Node> {
     let node = f.get(key);
     if node.is_none() {
         cx.problem(pos, &f.field, format!("missing `{key}`"));

@@ -6,12 +6,17 @@
 #[macro_export]
 macro_rules! assert_contains {
     ($haystack:expr, $needle:expr) => {{
-        let haystack: &str = $haystack.as_ref();
-        let needle: &str = $needle.as_ref();
-        assert!(
-            haystack.contains(needle),
-            "expected to find {needle:?} in:\n{haystack}"
-        );
+        // Bound by `match` so temporaries (a `format!` needle) live through the assertion.
+        match (&$haystack, &$needle) {
+            (haystack, needle) => {
+                let haystack: &str = haystack.as_ref();
+                let needle: &str = needle.as_ref();
+                assert!(
+                    haystack.contains(needle),
+                    "expected to find {needle:?} in:\n{haystack}"
+                );
+            }
+        }
     }};
 }
 

@@ -1,0 +1,271 @@
+//! The guard's part of the config: where to listen, the pins to show, the drain, and the
+//! sentinel — the production-path query whose answers decide readiness.
+
+use std::time::Duration;
+
+use super::parse::{Ctx, Expander, Fields, duration, required, scalar, string_list};
+use super::yaml::{Node, Value};
+use super::{GuardSpec, JsonExpect, QuerySpec, SentinelSpec};
+
+pub const DEFAULT_LISTEN: &str = "[::]:8081";
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
+
+const SENTINEL_KEYS: &[&str] = &[
+    "interval",
+    "timeout",
+    "success_threshold",
+    "failure_threshold",
+    "hold",
+    "min_pass",
+    "queries",
+];
+const QUERY_KEYS: &[&str] = &["name", "method", "url", "headers", "body", "expect"];
+const EXPECT_KEYS: &[&str] = &["status", "body_contains", "json", "max_latency"];
+const JSON_KEYS: &[&str] = &["equals", "contains", "exists"];
+
+pub(super) fn read(top: &mut Fields<'_>, cx: &mut Ctx<'_>) -> GuardSpec {
+    let listen = top
+        .get("listen")
+        .and_then(|n| scalar(n, "listen", cx))
+        .map_or_else(|| DEFAULT_LISTEN.to_string(), str::to_string);
+    if listen
+        .rsplit_once(':')
+        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+    {
+        cx.problems.push(super::Diagnostic {
+            pos: None,
+            field: "listen".into(),
+            message: format!("`{listen}` needs a port: e.g. \"[::]:8081\" or \"0.0.0.0:8081\""),
+        });
+    }
+    let drain = top
+        .get("drain")
+        .and_then(|n| duration(n, "drain", cx))
+        .unwrap_or(DEFAULT_DRAIN);
+    let mut pins = Vec::new();
+    if let Some(node) = top.get("pins")
+        && let Some(mut f) = Fields::of(node, "pins", cx)
+    {
+        for (key, _, value) in f.entries {
+            if let Some(v) = scalar(value, &format!("pins.{key}"), cx) {
+                pins.push((key.clone(), v.to_string()));
+            }
+        }
+        f.used.iter_mut().for_each(|u| *u = true);
+        f.finish(&[], cx, None);
+    }
+    let sentinel = top.get("sentinel").and_then(|n| sentinel(n, cx));
+    GuardSpec {
+        listen,
+        pins,
+        drain,
+        sentinel,
+    }
+}
+
+fn count(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<u32> {
+    let text = scalar(node, field, cx)?;
+    match text.parse::<u32>() {
+        Ok(n) if n >= 1 => Some(n),
+        _ => {
+            cx.problem(
+                node.pos,
+                field,
+                format!("expected a whole number of at least 1, found `{text}`"),
+            );
+            None
+        }
+    }
+}
+
+fn sentinel(node: &Node, cx: &mut Ctx<'_>) -> Option<SentinelSpec> {
+    let mut f = Fields::of(node, "sentinel", cx)?;
+    let mut spec = SentinelSpec::default();
+    if let Some(n) = f.get("interval") {
+        spec.interval = duration(n, &f.path("interval"), cx).unwrap_or(spec.interval);
+    }
+    if let Some(n) = f.get("timeout") {
+        spec.timeout = duration(n, &f.path("timeout"), cx).unwrap_or(spec.timeout);
+    }
+    if let Some(n) = f.get("hold") {
+        // Zero is a valid hold: no wait beyond the success threshold.
+        let field = f.path("hold");
+        spec.hold = match scalar(n, &field, cx) {
+            Some("0") | Some("0s") => Duration::ZERO,
+            _ => duration(n, &field, cx).unwrap_or(spec.hold),
+        };
+    }
+    if let Some(n) = f.get("success_threshold") {
+        spec.success_threshold = count(n, &f.path("success_threshold"), cx).unwrap_or(1);
+    }
+    if let Some(n) = f.get("failure_threshold") {
+        spec.failure_threshold = count(n, &f.path("failure_threshold"), cx).unwrap_or(1);
+    }
+    if let Some(n) = f.get("min_pass") {
+        let field = f.path("min_pass");
+        match scalar(n, &field, cx).map(str::parse::<f64>) {
+            Some(Ok(share)) if (0.0..=1.0).contains(&share) && share > 0.0 => spec.min_pass = share,
+            Some(_) => cx.problem(
+                n.pos,
+                &field,
+                "expected a share between 0 (exclusive) and 1, e.g. 1.0 or 0.5",
+            ),
+            None => {}
+        }
+    }
+    match f.get("queries") {
+        Some(Node {
+            value: Value::Seq(items),
+            ..
+        }) => {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(q) = query(item, i, cx) {
+                    if spec
+                        .queries
+                        .iter()
+                        .any(|other: &QuerySpec| other.name == q.name)
+                    {
+                        cx.problem(
+                            item.pos,
+                            &format!("sentinel.queries[{i}].name"),
+                            format!("`{}` is used twice", q.name),
+                        );
+                    }
+                    spec.queries.push(q);
+                }
+            }
+        }
+        Some(other) => cx.problem(other.pos, "sentinel.queries", "expected a list of queries"),
+        None => {}
+    }
+    if spec.queries.is_empty() {
+        cx.problem(
+            node.pos,
+            "sentinel.queries",
+            "a sentinel needs at least one query",
+        );
+    }
+    f.finish(SENTINEL_KEYS, cx, None);
+    Some(spec)
+}
+
+fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
+    let field = format!("sentinel.queries[{index}]");
+    let mut f = Fields::of(node, &field, cx)?;
+    let name = match f.get("name") {
+        Some(n) => scalar(n, &f.path("name"), cx)?.to_string(),
+        None => format!("query-{}", index + 1),
+    };
+    let mut missing = None;
+    let mut ex = Expander {
+        check_field: field.clone(),
+        missing: &mut missing,
+    };
+    let url = ex.text(required(&mut f, "url", node.pos, cx)?, "url", cx)?;
+    if !url.value.is_empty()
+        && let Err(message) = crate::checks::http::validate_url(&url.value)
+    {
+        cx.problem(
+            node.pos,
+            &f.path("url"),
+            format!("`{}`: {message}", url.written),
+        );
+    }
+    let method = f
+        .get("method")
+        .and_then(|n| scalar(n, &f.path("method"), cx))
+        .map_or_else(|| "GET".to_string(), str::to_ascii_uppercase);
+    let mut headers = Vec::new();
+    if let Some(n) = f.get("headers")
+        && let Some(mut hf) = Fields::of(n, &f.path("headers"), cx)
+    {
+        for (header, _, value) in hf.entries {
+            if let Some(text) = ex.text(value, &format!("headers.{header}"), cx) {
+                headers.push((header.clone(), text));
+            }
+        }
+        hf.used.iter_mut().for_each(|u| *u = true);
+        hf.finish(&[], cx, None);
+    }
+    let body = f.get("body").and_then(|n| ex.text(n, "body", cx));
+    let mut spec = QuerySpec {
+        name,
+        method,
+        url,
+        headers,
+        body,
+        status: Vec::new(),
+        body_contains: None,
+        json: Vec::new(),
+        max_latency: None,
+        missing_input: None,
+    };
+    if let Some(n) = f.get("expect")
+        && let Some(mut ef) = Fields::of(n, &f.path("expect"), cx)
+    {
+        if let Some(s) = ef.get("status") {
+            let sf = ef.path("status");
+            for (code, pos) in string_list(s, &sf, cx) {
+                match code.parse::<u16>() {
+                    Ok(c) if (100..=599).contains(&c) => spec.status.push(c),
+                    _ => cx.problem(pos, &sf, format!("`{code}` is not an HTTP status code")),
+                }
+            }
+        }
+        spec.body_contains = ef
+            .get("body_contains")
+            .and_then(|b| ex.text(b, "expect.body_contains", cx));
+        if let Some(m) = ef.get("max_latency") {
+            spec.max_latency = duration(m, &ef.path("max_latency"), cx);
+        }
+        if let Some(j) = ef.get("json") {
+            spec.json = json_expectations(j, &ef.path("json"), cx);
+        }
+        ef.finish(EXPECT_KEYS, cx, None);
+    }
+    f.finish(QUERY_KEYS, cx, None);
+    spec.missing_input = missing;
+    Some(spec)
+}
+
+fn json_expectations(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Vec<(String, JsonExpect)> {
+    let Some(mut f) = Fields::of(node, field, cx) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (pointer, pos, rule) in f.entries {
+        if !pointer.is_empty() && !pointer.starts_with('/') {
+            cx.problem(
+                *pos,
+                field,
+                format!("`{pointer}` is not a JSON pointer: write it like /choices/0/text"),
+            );
+            continue;
+        }
+        let rf = format!("{field}.{pointer}");
+        let Some(mut r) = Fields::of(rule, &rf, cx) else {
+            continue;
+        };
+        let expect = if let Some(n) = r.get("equals") {
+            scalar(n, &r.path("equals"), cx).map(|v| JsonExpect::Equals(v.to_string()))
+        } else if let Some(n) = r.get("contains") {
+            scalar(n, &r.path("contains"), cx).map(|v| JsonExpect::Contains(v.to_string()))
+        } else if let Some(n) = r.get("exists") {
+            super::parse::boolean(n, &r.path("exists"), cx).map(JsonExpect::Exists)
+        } else {
+            cx.problem(
+                rule.pos,
+                &rf,
+                format!("expected one of: {}", JSON_KEYS.join(", ")),
+            );
+            None
+        };
+        r.finish(JSON_KEYS, cx, None);
+        if let Some(expect) = expect {
+            out.push((pointer.clone(), expect));
+        }
+    }
+    f.used.iter_mut().for_each(|u| *u = true);
+    f.finish(&[], cx, None);
+    out
+}

@@ -1,0 +1,85 @@
+//! `/metrics`: Prometheus text from prometheus-client.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+pub struct Metrics {
+    registry: Registry,
+    pub ready: Gauge,
+    pub check_up: Family<Labels, Gauge>,
+    pub transitions: Family<Labels, Counter>,
+    pub rounds: Family<Labels, Counter>,
+    pub latency: Family<Labels, Histogram, fn() -> Histogram>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 5 ms to ~20 s: a one-token completion on a warm server to a cold, overloaded one.
+    Histogram::new(exponential_buckets(0.005, 2.0, 13))
+}
+
+pub fn label(key: &str, value: &str) -> Labels {
+    vec![(key.to_string(), value.to_string())]
+}
+
+impl Metrics {
+    pub fn new(pins: &[(String, String)]) -> Self {
+        let mut registry = Registry::default();
+        let ready = Gauge::default();
+        registry.register(
+            "bootgate_ready",
+            "1 when the pod may take traffic",
+            ready.clone(),
+        );
+        let check_up = Family::<Labels, Gauge>::default();
+        registry.register(
+            "bootgate_check_up",
+            "1 when a check passes, 0 when it fails",
+            check_up.clone(),
+        );
+        let transitions = Family::<Labels, Counter>::default();
+        registry.register(
+            "bootgate_transitions",
+            "Readiness transitions, by the phase entered",
+            transitions.clone(),
+        );
+        let rounds = Family::<Labels, Counter>::default();
+        registry.register(
+            "bootgate_sentinel_rounds",
+            "Sentinel rounds, by result",
+            rounds.clone(),
+        );
+        let latency =
+            Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "bootgate_sentinel_latency_seconds",
+            "Sentinel query latency, by query",
+            latency.clone(),
+        );
+        let build = Family::<Labels, Gauge>::default();
+        let mut labels = label("version", env!("CARGO_PKG_VERSION"));
+        labels.extend(pins.iter().cloned());
+        build.get_or_create(&labels).set(1);
+        registry.register("bootgate_build_info", "Version and configured pins", build);
+        Metrics {
+            registry,
+            ready,
+            check_up,
+            transitions,
+            rounds,
+            latency,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Encoding into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,186 @@
+//! The production-path query: real requests to the model server, judged on status, body,
+//! JSON values and latency, run in rounds that never overlap.
+
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::checks::http::{Outgoing, fetch};
+use crate::config::{JsonExpect, QuerySpec, SentinelSpec, units::human_duration};
+use crate::heartbeat::Heartbeat;
+use crate::redact::Redactor;
+
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    pub name: String,
+    pub latency: Duration,
+    /// Why it failed; `None` when it passed.
+    pub failure: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Round {
+    pub started: Instant,
+    pub ended: Instant,
+    pub passed: bool,
+    pub results: Vec<QueryResult>,
+}
+
+impl Round {
+    /// One line on why the round failed, naming the failing queries.
+    pub fn reason(&self) -> String {
+        let failures: Vec<String> = self
+            .results
+            .iter()
+            .filter_map(|r| r.failure.as_ref().map(|f| format!("{}: {f}", r.name)))
+            .collect();
+        if failures.is_empty() {
+            "all queries passed".into()
+        } else {
+            failures.join("; ")
+        }
+    }
+}
+
+/// Runs every query at once, each under the round's timeout.
+pub async fn round(spec: &SentinelSpec, redactor: &Redactor) -> Round {
+    let started = Instant::now();
+    let mut running = JoinSet::new();
+    for (i, query) in spec.queries.iter().enumerate() {
+        let query = query.clone();
+        let timeout = spec.timeout;
+        let redactor = redactor.clone();
+        running.spawn(async move { (i, run_query(&query, timeout, &redactor).await) });
+    }
+    let mut results: Vec<Option<QueryResult>> = vec![None; spec.queries.len()];
+    while let Some(done) = running.join_next().await {
+        if let Ok((i, result)) = done {
+            results[i] = Some(result);
+        }
+    }
+    let results: Vec<QueryResult> = results
+        .into_iter()
+        .zip(&spec.queries)
+        .map(|(r, q)| {
+            r.unwrap_or_else(|| QueryResult {
+                name: q.name.clone(),
+                latency: Duration::ZERO,
+                failure: Some("the query did not finish".into()),
+            })
+        })
+        .collect();
+    let passing = results.iter().filter(|r| r.failure.is_none()).count();
+    let passed = !results.is_empty() && passing as f64 / results.len() as f64 >= spec.min_pass;
+    Round {
+        started,
+        ended: Instant::now(),
+        passed,
+        results,
+    }
+}
+
+async fn run_query(query: &QuerySpec, timeout: Duration, redactor: &Redactor) -> QueryResult {
+    let started = Instant::now();
+    let failure = match &query.missing_input {
+        Some(missing) => Some(missing.clone()),
+        None => match tokio::time::timeout(timeout, ask(query, redactor)).await {
+            Ok(Ok(())) => None,
+            Ok(Err(reason)) => Some(reason),
+            Err(_) => Some(format!("no answer within {}", human_duration(timeout))),
+        },
+    };
+    let latency = started.elapsed();
+    let failure = failure.or_else(|| {
+        query.max_latency.filter(|max| latency > *max).map(|max| {
+            format!(
+                "answered in {}, over max_latency {}",
+                human_duration(latency),
+                human_duration(max)
+            )
+        })
+    });
+    QueryResult {
+        name: query.name.clone(),
+        latency,
+        failure: failure.map(|f| redactor.clean(&f)),
+    }
+}
+
+async fn ask(query: &QuerySpec, redactor: &Redactor) -> Result<(), String> {
+    let headers: Vec<(&str, &str)> = query
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.value.as_str()))
+        .collect();
+    let request = Outgoing {
+        url: &query.url.value,
+        method: &query.method,
+        headers: &headers,
+        body: query.body.as_ref().map(|b| b.value.as_str()),
+    };
+    let (status, body) = fetch(&request, &Heartbeat::default()).await?;
+    let text = String::from_utf8_lossy(&body);
+    let status_ok = if query.status.is_empty() {
+        (200..300).contains(&status)
+    } else {
+        query.status.contains(&status)
+    };
+    if !status_ok {
+        return Err(format!("status {status}: {}", redactor.excerpt(&text)));
+    }
+    if let Some(needle) = &query.body_contains
+        && !text.contains(needle.value.as_str())
+    {
+        return Err(format!("the body lacks `{}`", needle.written));
+    }
+    if !query.json.is_empty() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("the body is not JSON ({e})"))?;
+        for (pointer, expect) in &query.json {
+            check_json(&doc, pointer, expect)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_json(doc: &serde_json::Value, pointer: &str, expect: &JsonExpect) -> Result<(), String> {
+    let found = doc.pointer(pointer);
+    // Strings compare by their text, other values by their JSON form: `4` equals 4 and "4".
+    let text = found.map(|v| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    match (expect, text) {
+        (JsonExpect::Exists(true), Some(_)) | (JsonExpect::Exists(false), None) => Ok(()),
+        (JsonExpect::Exists(true), None) => Err(format!("{pointer} is missing")),
+        (JsonExpect::Exists(false), Some(_)) => Err(format!("{pointer} is present")),
+        (JsonExpect::Equals(want), Some(got)) if got == *want => Ok(()),
+        (JsonExpect::Contains(want), Some(got)) if got.contains(want.as_str()) => Ok(()),
+        (JsonExpect::Equals(want), Some(_)) => Err(format!("{pointer} is not `{want}`")),
+        (JsonExpect::Contains(want), Some(_)) => Err(format!("{pointer} lacks `{want}`")),
+        (_, None) => Err(format!("{pointer} is missing")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_expectations() {
+        let doc: serde_json::Value =
+            serde_json::from_str(r#"{"choices": [{"text": " 4", "index": 0}]}"#).unwrap();
+        assert!(check_json(&doc, "/choices/0/text", &JsonExpect::Contains("4".into())).is_ok());
+        assert!(check_json(&doc, "/choices/0/index", &JsonExpect::Equals("0".into())).is_ok());
+        assert!(check_json(&doc, "/choices/1", &JsonExpect::Exists(false)).is_ok());
+        assert_eq!(
+            check_json(&doc, "/choices/0/text", &JsonExpect::Equals("4".into())),
+            Err("/choices/0/text is not `4`".into())
+        );
+        assert_eq!(
+            check_json(&doc, "/usage", &JsonExpect::Exists(true)),
+            Err("/usage is missing".into())
+        );
+    }
+}

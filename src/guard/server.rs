@@ -1,0 +1,304 @@
+//! The probe server. Every answer comes from the cached [`Snapshot`]: a readiness answer never
+//! waits on a check or the sentinel, so a slow model cannot make the kubelet's probe time out.
+//!
+//! Routes (GET and HEAD only):
+//! - `/livez`: 200 while bootgate itself runs.
+//! - `/startupz`: 200 once the server is up.
+//! - `/readyz`: kube-apiserver's format — `ok`; `?verbose` lists `[+]name ok` lines and ends
+//!   `readyz check passed`; a failure is always verbose, ends `readyz check failed`, and answers
+//!   503; `?exclude=name` skips a check.
+//! - `/readyz/<name>`: that check alone: `ok`, or 503 `<name> failed: <reason>` (the reason only
+//!   to loopback clients).
+//! - `/metrics`: Prometheus text.
+
+use std::convert::Infallible;
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use super::metrics::Metrics;
+
+/// Probes and scrapes are tiny; anything bigger is not for us.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// A client that dribbles its headers (slowloris) is cut off after this.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// The kubelet opens one connection per probe; this bounds what a misbehaving client can hold.
+const MAX_CONNECTIONS: usize = 256;
+
+/// One line of `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub name: String,
+    pub ok: bool,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub lines: Vec<Line>,
+}
+
+pub struct Shared {
+    pub snapshot: RwLock<Snapshot>,
+    pub metrics: Metrics,
+}
+
+impl Shared {
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
+        self.snapshot.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Binds the listen address; `[::]` falls back to `0.0.0.0` where IPv6 is off.
+pub async fn bind(listen: &str) -> std::io::Result<TcpListener> {
+    match TcpListener::bind(listen).await {
+        Ok(l) => Ok(l),
+        Err(e) if listen.starts_with("[::]:") => {
+            let port = &listen["[::]:".len()..];
+            TcpListener::bind(format!("0.0.0.0:{port}"))
+                .await
+                .map_err(|_| e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(_) => continue,
+            },
+            _ = stop.changed() => return,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Full: dropping the stream closes it at once rather than queueing probes.
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let answer = respond(&req, &shared, peer);
+                async move { Ok::<_, Infallible>(answer) }
+            });
+            let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BYTES)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            drop(slot);
+        });
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+pub fn respond(
+    req: &Request<Incoming>,
+    shared: &Shared,
+    peer: SocketAddr,
+) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let path = req.uri().path();
+    let query = req.uri().query().unwrap_or("");
+    match path {
+        "/livez" | "/startupz" => text(StatusCode::OK, "ok"),
+        "/readyz" => readyz(&shared.read(), query),
+        "/metrics" => {
+            let mut response = text(StatusCode::OK, shared.metrics.render());
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            response
+        }
+        _ => match path.strip_prefix("/readyz/") {
+            Some(name) => one_check(&shared.read(), name, peer.ip().is_loopback()),
+            None => text(StatusCode::NOT_FOUND, "404 page not found\n"),
+        },
+    }
+}
+
+/// The kube-apiserver's `/readyz`, byte for byte, except that not ready is 503 (not 500).
+pub fn readyz(snapshot: &Snapshot, query: &str) -> Response<Full<Bytes>> {
+    let mut verbose = false;
+    let mut excluded: Vec<&str> = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "verbose" => verbose = true,
+            "exclude" => excluded.push(value),
+            _ => {}
+        }
+    }
+    let mut out = String::new();
+    let mut failed = false;
+    for line in &snapshot.lines {
+        if let Some(i) = excluded.iter().position(|e| *e == line.name) {
+            excluded.remove(i);
+            let _ = writeln!(out, "[+]{} excluded: ok", line.name);
+        } else if line.ok {
+            let _ = writeln!(out, "[+]{} ok", line.name);
+        } else {
+            failed = true;
+            let _ = writeln!(out, "[-]{} failed: reason withheld", line.name);
+        }
+    }
+    if !excluded.is_empty() {
+        excluded.sort_unstable();
+        excluded.dedup();
+        let names: Vec<String> = excluded.iter().map(|n| format!("{n:?}")).collect();
+        let _ = writeln!(
+            out,
+            "warn: some health checks cannot be excluded: no matches for {}",
+            names.join(",")
+        );
+    }
+    if failed {
+        out.push_str("readyz check failed\n");
+        return text(StatusCode::SERVICE_UNAVAILABLE, out);
+    }
+    if !verbose {
+        return text(StatusCode::OK, "ok");
+    }
+    out.push_str("readyz check passed\n");
+    text(StatusCode::OK, out)
+}
+
+fn one_check(snapshot: &Snapshot, name: &str, local: bool) -> Response<Full<Bytes>> {
+    match snapshot.lines.iter().find(|l| l.name == name) {
+        Some(line) if line.ok => text(StatusCode::OK, "ok"),
+        Some(line) => {
+            // Anyone who can reach the pod IP can ask; reasons are for the pod's own eyes.
+            let reason = if local {
+                line.reason.as_str()
+            } else {
+                "reason withheld"
+            };
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{name} failed: {reason}\n"),
+            )
+        }
+        None => text(StatusCode::NOT_FOUND, format!("no check named {name:?}\n")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn snapshot(lines: &[(&str, bool)]) -> Snapshot {
+        Snapshot {
+            lines: lines
+                .iter()
+                .map(|(n, ok)| Line {
+                    name: n.to_string(),
+                    ok: *ok,
+                    reason: format!("{n} is broken"),
+                })
+                .collect(),
+        }
+    }
+
+    fn body(response: Response<Full<Bytes>>) -> (u16, String) {
+        let status = response.status().as_u16();
+        let Ok(collected) = block_on(response.into_body().collect());
+        let bytes = collected.to_bytes();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn matches_the_apiserver_byte_for_byte() {
+        let ok = snapshot(&[("ping", true), ("sentinel", true)]);
+        assert_eq!(body(readyz(&ok, "")), (200, "ok".into()));
+        assert_eq!(
+            body(readyz(&ok, "verbose")),
+            (
+                200,
+                "[+]ping ok\n[+]sentinel ok\nreadyz check passed\n".into()
+            )
+        );
+        let bad = snapshot(&[("ping", true), ("sentinel", false)]);
+        assert_eq!(
+            body(readyz(&bad, "")),
+            (
+                503,
+                "[+]ping ok\n[-]sentinel failed: reason withheld\nreadyz check failed\n".into()
+            )
+        );
+        assert_eq!(
+            body(readyz(&bad, "exclude=sentinel&verbose")),
+            (
+                200,
+                "[+]ping ok\n[+]sentinel excluded: ok\nreadyz check passed\n".into()
+            )
+        );
+        assert_eq!(
+            body(readyz(&ok, "verbose&exclude=nope&exclude=bar")),
+            (
+                200,
+                "[+]ping ok\n[+]sentinel ok\nwarn: some health checks cannot be excluded: no matches for \"bar\",\"nope\"\nreadyz check passed\n".into()
+            )
+        );
+    }
+
+    #[test]
+    fn one_check_tells_its_reason_only_locally() {
+        let bad = snapshot(&[("sentinel", false)]);
+        assert_eq!(
+            body(one_check(&bad, "sentinel", true)),
+            (503, "sentinel failed: sentinel is broken\n".into())
+        );
+        assert_eq!(
+            body(one_check(&bad, "sentinel", false)),
+            (503, "sentinel failed: reason withheld\n".into())
+        );
+        assert_eq!(body(one_check(&bad, "nope", true)).0, 404);
+    }
+}

@@ -1,0 +1,247 @@
+//! `bootgate probe` and `bootgate wait` end to end: the real binary, loopback servers, files
+//! and signals.
+
+#[macro_use]
+mod common;
+
+use std::net::TcpListener;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn url(port: u16, path: &str) -> String {
+    format!("http://127.0.0.1:{port}{path}")
+}
+
+/// A server that accepts connections and holds them open without ever answering.
+fn silent_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            match stream {
+                Ok(stream) => held.push(stream),
+                Err(_) => continue,
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn probe_200_exits_0_silently() {
+    let scene = Scene::new();
+    let server = HttpServer::start(200, "ok");
+    let done = scene.run(&["probe", &url(server.port, "/readyz")], &[]);
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    assert_eq!(done.stdout, "");
+    assert_eq!(done.stderr, "");
+    let requests = server.requests.lock().unwrap();
+    assert_eq!(requests.len(), 1, "one GET");
+    assert!(
+        requests[0].starts_with("GET /readyz HTTP/1.1\r\n"),
+        "{}",
+        requests[0]
+    );
+    assert!(
+        !scene.state_dir().exists(),
+        "a probe writes nothing to disk"
+    );
+}
+
+#[test]
+fn probe_302_counts_as_success_as_with_the_kubelet() {
+    let scene = Scene::new();
+    let server = HttpServer::start(302, "");
+    let done = scene.run(&["probe", &url(server.port, "/")], &[]);
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    assert_eq!(done.stderr, "");
+}
+
+#[test]
+fn probe_503_exits_1_with_the_status_and_body_on_one_line() {
+    let scene = Scene::new();
+    let server = HttpServer::start(503, "model still loading\n");
+    let target = url(server.port, "/readyz");
+    let done = scene.run(&["probe", &target], &[]);
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    assert_eq!(done.stdout, "");
+    assert_eq!(
+        done.stderr,
+        format!("probe {target}: status 503, want 200–399: model still loading\n")
+    );
+}
+
+#[test]
+fn probe_connection_refused_exits_1() {
+    let scene = Scene::new();
+    let target = url(free_port(), "/readyz");
+    let done = scene.run(&["probe", &target], &[]);
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    let said = format!("probe {target}: ");
+    assert_contains!(done.stderr, said);
+    assert_contains!(done.stderr, "refused");
+    assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
+}
+
+#[test]
+fn timing_probe_of_a_server_that_never_answers_ends_at_its_timeout() {
+    let scene = Scene::new();
+    let target = url(silent_server(), "/readyz");
+    let done = scene.run(&["probe", &target, "--timeout", "300ms"], &[]);
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    let said = format!("probe {target}: ");
+    assert_contains!(done.stderr, said);
+    assert_contains!(done.stderr, "timed out after 300ms");
+    assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
+    assert!(
+        done.elapsed < Duration::from_secs(2),
+        "took {:?}",
+        done.elapsed
+    );
+}
+
+#[test]
+fn probe_of_a_url_that_is_not_http_exits_2() {
+    let scene = Scene::new();
+    let done = scene.run(&["probe", "ftp://x/"], &[]);
+    assert_eq!(done.code(), Some(2), "{}", done.stderr);
+    assert_contains!(done.stderr, "ftp://x/: must start with http:// or https://");
+}
+
+#[test]
+fn wait_marker_created_later_exits_0() {
+    let scene = Scene::new();
+    let marker = scene.path("state/ready");
+    let mut wait = scene.spawn(
+        &[
+            "wait",
+            "--marker",
+            marker.to_str().unwrap(),
+            "--timeout",
+            "30s",
+        ],
+        &[],
+    );
+    wait.wait_for_line("waiting for marker");
+    std::fs::create_dir_all(marker.parent().unwrap()).unwrap();
+    std::fs::write(&marker, "2026-01-01T00:00:00Z\n").unwrap();
+    let (status, _) = wait.wait();
+    let stderr = wait.full_stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_contains!(stderr, "marker passed");
+}
+
+#[test]
+fn timing_wait_marker_that_never_appears_exits_1_naming_the_path() {
+    let scene = Scene::new();
+    let marker = scene.path("ready");
+    let done = scene.run(
+        &[
+            "wait",
+            "--marker",
+            marker.to_str().unwrap(),
+            "--timeout",
+            "300ms",
+        ],
+        &[],
+    );
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    assert_contains!(done.stderr, "timeout 300ms passed");
+    let said = format!("{} does not exist", marker.display());
+    assert_contains!(done.stderr, said);
+    assert!(
+        done.elapsed < Duration::from_secs(2),
+        "took {:?}",
+        done.elapsed
+    );
+}
+
+#[test]
+fn wait_url_retries_until_the_server_answers_200() {
+    let scene = Scene::new();
+    let port = free_port();
+    let target = url(port, "/healthz");
+    let mut wait = scene.spawn(&["wait", "--url", &target, "--timeout", "30s"], &[]);
+    // Nothing listens yet: refused, then the server comes up loading, then ready.
+    wait.wait_for_line("waiting for url");
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the waited-for port");
+    let server = HttpServer::script(listener, &[(503, "loading"), (200, "ok")]);
+    let (status, _) = wait.wait();
+    let stderr = wait.full_stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_contains!(stderr, "status 503, want 200–399: loading");
+    assert_contains!(stderr, "url passed (status 200)");
+    assert_eq!(server.requests.lock().unwrap().len(), 2, "{stderr}");
+}
+
+#[test]
+fn timing_wait_url_with_nothing_listening_exits_1_at_the_timeout() {
+    let scene = Scene::new();
+    let target = url(free_port(), "/");
+    let done = scene.run(&["wait", "--url", &target, "--timeout", "300ms"], &[]);
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    assert_contains!(done.stderr, "timeout 300ms passed");
+    let said = format!("GET {target}: connection refused");
+    assert_contains!(done.stderr, said);
+    assert!(
+        done.elapsed < Duration::from_secs(2),
+        "took {:?}",
+        done.elapsed
+    );
+}
+
+#[test]
+fn wait_url_that_is_not_http_exits_2() {
+    let scene = Scene::new();
+    let done = scene.run(&["wait", "--url", "ftp://x/"], &[]);
+    assert_eq!(done.code(), Some(2), "{}", done.stderr);
+    assert_contains!(
+        done.stderr,
+        "--url ftp://x/: must start with http:// or https://"
+    );
+}
+
+#[test]
+fn timing_sigterm_while_waiting_exits_3_within_a_second() {
+    let scene = Scene::new();
+    let marker = scene.path("ready");
+    let mut wait = scene.spawn(
+        &[
+            "wait",
+            "--marker",
+            marker.to_str().unwrap(),
+            "--timeout",
+            "60s",
+        ],
+        &[],
+    );
+    wait.wait_for_line("waiting for marker");
+    wait.signal("TERM");
+    let sent = Instant::now();
+    let (status, exited) = wait.wait();
+    assert_eq!(status.code(), Some(3), "{}", wait.full_stderr());
+    assert!(
+        exited - sent < Duration::from_secs(1),
+        "took {:?}",
+        exited - sent
+    );
+    let stderr = wait.full_stderr();
+    assert_contains!(stderr, "SIGTERM received");
+}
+
+#[test]
+fn wait_needs_exactly_one_of_url_and_marker() {
+    let scene = Scene::new();
+    let neither = scene.run(&["wait", "--timeout", "1s"], &[]);
+    assert_eq!(neither.code(), Some(2), "{}", neither.stderr);
+    assert_contains!(neither.stderr, "--url");
+    let both = scene.run(
+        &["wait", "--url", "http://127.0.0.1:1/", "--marker", "ready"],
+        &[],
+    );
+    assert_eq!(both.code(), Some(2), "{}", both.stderr);
+    assert_contains!(both.stderr, "cannot be used with");
+}
