@@ -29,6 +29,12 @@ const SHUTDOWN: &str = "shutdown";
 pub async fn run(config: &Config, redactor: Redactor, stop: &mut Stop) -> Exit {
     let spec = &config.guard;
     let marker = config.state_dir.join(READY);
+    if let Err(e) = std::fs::create_dir_all(&config.state_dir) {
+        tracing::warn!(
+            "cannot create {}: {e}; no ready marker",
+            config.state_dir.display()
+        );
+    }
     // The gate's marker meant "gate passed"; from here on it means "serving".
     let _ = std::fs::remove_file(&marker);
     let shared = Arc::new(Shared {
@@ -62,6 +68,7 @@ pub async fn run(config: &Config, redactor: Redactor, stop: &mut Stop) -> Exit {
             None => Readiness::new(1, 1, std::time::Duration::ZERO),
         },
         last_reason: "no sentinel round has finished yet".into(),
+        failing: None,
     };
     for line in guard.read().lines.iter().filter(|l| l.name != SENTINEL) {
         shared
@@ -121,6 +128,8 @@ struct Guard<'a> {
     marker: &'a Path,
     readiness: Readiness,
     last_reason: String,
+    /// The failure last logged, so a failing sentinel logs once per new reason, not per round.
+    failing: Option<String>,
 }
 
 impl Guard<'_> {
@@ -139,36 +148,44 @@ impl Guard<'_> {
                 .observe(q.latency.as_secs_f64());
         }
         self.last_reason = round.reason();
+        if round.passed {
+            if self.failing.take().is_some() {
+                tracing::info!("sentinel passing again");
+            }
+        } else if self.failing.as_deref() != Some(self.last_reason.as_str()) {
+            tracing::info!("sentinel failing: {}", self.last_reason);
+            self.failing = Some(self.last_reason.clone());
+        }
         let change = self
             .readiness
             .round(round.passed, round.started, round.ended);
         self.apply(change);
     }
 
-    /// Logs and counts a transition, moves the marker, and republishes the snapshot.
+    /// Republishes the snapshot and, on a transition, moves the marker, counts it and logs it
+    /// — in that order: once the log says a transition happened, probes and the marker agree.
     fn apply(&mut self, change: Option<Transition>) {
-        if let Some(t) = &change {
-            tracing::info!("readiness: {} -> {}: {}", t.from, t.to, t.reason);
-            self.shared
-                .metrics
-                .transitions
-                .get_or_create(&label("to", &t.to.to_string()))
-                .inc();
-            let ready = t.to == Phase::Ready;
-            self.shared.metrics.ready.set(i64::from(ready));
-            let moved = if ready {
-                crate::report::status::write_atomically(self.marker, b"ready\n")
-            } else {
-                match std::fs::remove_file(self.marker) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                    _ => Ok(()),
-                }
-            };
-            if let Err(e) = moved {
-                tracing::warn!("cannot update {}: {e}", self.marker.display());
-            }
-        }
         self.publish();
+        let Some(t) = change else { return };
+        let ready = t.to == Phase::Ready;
+        let moved = if ready {
+            crate::report::status::write_atomically(self.marker, b"ready\n")
+        } else {
+            match std::fs::remove_file(self.marker) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        };
+        if let Err(e) = moved {
+            tracing::warn!("cannot update {}: {e}", self.marker.display());
+        }
+        let metrics = &self.shared.metrics;
+        metrics.ready.set(i64::from(ready));
+        metrics
+            .transitions
+            .get_or_create(&label("to", &t.to.to_string()))
+            .inc();
+        tracing::info!("readiness: {} -> {}: {}", t.from, t.to, t.reason);
     }
 
     fn publish(&self) {

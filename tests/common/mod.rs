@@ -306,3 +306,27 @@ pub fn kubelet_secret(dir: &Path, key: &str, value: &str, generation: u32) {
         symlink(format!("..data/{key}"), &visible).expect("symlink key");
     }
 }
+
+/// A GET over a fresh connection, as the kubelet probes: status, headers and body.
+pub fn get(port: u16, path: &str) -> (u16, String, String) {
+    request(port, "GET", path)
+}
+
+pub fn request(port: u16, method: &str, path: &str) -> (u16, String, String) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read the answer");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}

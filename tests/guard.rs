@@ -1,0 +1,329 @@
+//! `bootgate sidecar` end to end: a fake model server on loopback, real probes, real signals.
+
+#[macro_use]
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// What the fake model server does with the next completion request.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Behaviour {
+    Answer(u16),
+    /// Holds the request open, far past the sentinel's timeout.
+    Hang,
+}
+
+struct FakeModel {
+    behaviour: Arc<Mutex<Behaviour>>,
+    answered_200: Arc<Mutex<Option<Instant>>>,
+    requests: Arc<AtomicUsize>,
+}
+
+impl FakeModel {
+    fn serve(listener: TcpListener, first: Behaviour) -> FakeModel {
+        let model = FakeModel {
+            behaviour: Arc::new(Mutex::new(first)),
+            answered_200: Arc::new(Mutex::new(None)),
+            requests: Arc::new(AtomicUsize::new(0)),
+        };
+        let (behaviour, answered_200, requests) = (
+            model.behaviour.clone(),
+            model.answered_200.clone(),
+            model.requests.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (behaviour, answered_200, requests) =
+                    (behaviour.clone(), answered_200.clone(), requests.clone());
+                std::thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    requests.fetch_add(1, Ordering::SeqCst);
+                    let now = *behaviour.lock().unwrap();
+                    match now {
+                        Behaviour::Hang => {
+                            // The fake server's own behaviour, not a test waiting: a model
+                            // server stuck on a request.
+                            std::thread::sleep(Duration::from_secs(3));
+                        }
+                        Behaviour::Answer(status) => {
+                            let body = if status == 200 {
+                                r#"{"choices":[{"text":" 4"}]}"#
+                            } else {
+                                "model not loaded"
+                            };
+                            if status == 200 {
+                                answered_200
+                                    .lock()
+                                    .unwrap()
+                                    .get_or_insert_with(Instant::now);
+                            }
+                            let _ = write!(
+                                stream,
+                                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                        }
+                    }
+                });
+            }
+        });
+        model
+    }
+
+    fn set(&self, behaviour: Behaviour) {
+        *self.behaviour.lock().unwrap() = behaviour;
+    }
+}
+
+fn sidecar_config(model_port: u16, extra: &str) -> String {
+    format!(
+        r#"listen: "127.0.0.1:0"
+drain: 300ms
+pins: {{model_version: "1.4.2"}}
+{extra}
+sentinel:
+  interval: 50ms
+  timeout: 200ms
+  success_threshold: 2
+  failure_threshold: 2
+  hold: 400ms
+  queries:
+    - name: completion
+      method: POST
+      url: http://127.0.0.1:{model_port}/v1/completions
+      headers: {{Authorization: "Bearer ${{API_KEY}}"}}
+      body: '{{"prompt":"2+2=","max_tokens":1}}'
+      expect:
+        status: 200
+        json: {{"/choices/0/text": {{contains: "4"}}}}
+"#
+    )
+}
+
+/// Reads the guard's port from its "listening on" line.
+fn guard_port(sidecar: &mut Running) -> u16 {
+    sidecar.wait_for_line("guard listening on");
+    let log = sidecar.stderr();
+    let line = log
+        .lines()
+        .find(|l| l.contains("guard listening on"))
+        .unwrap();
+    line.rsplit(':').next().unwrap().trim().parse().unwrap()
+}
+
+fn metric(port: u16, name: &str) -> f64 {
+    let (_, _, body) = get(port, "/metrics");
+    body.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn timing_transitions_follow_thresholds_and_hold_without_flapping() {
+    let scene = Scene::new();
+    let model_port = free_port();
+    let config = scene.config(&sidecar_config(model_port, ""));
+    let mut sidecar = scene.spawn(
+        &["sidecar", "--config", config.to_str().unwrap()],
+        &[("API_KEY", "sk-sentinel-canary-42")],
+    );
+    let port = guard_port(&mut sidecar);
+
+    // 1. Nothing listens yet: starting, not ready.
+    sidecar.wait_for_line("sentinel failing: completion: connection refused");
+    assert_eq!(get(port, "/readyz").0, 503);
+    assert_eq!(
+        get(port, "/livez"),
+        (200, get(port, "/livez").1, "ok".into())
+    );
+
+    // 2. The server is up but still loading.
+    let model = FakeModel::serve(
+        TcpListener::bind(("127.0.0.1", model_port)).unwrap(),
+        Behaviour::Answer(503),
+    );
+    sidecar.wait_for_line("sentinel failing: completion: status 503: model not loaded");
+
+    // 3. It answers: ready only after two passing rounds and the 400 ms hold.
+    model.set(Behaviour::Answer(200));
+    let ready_at = sidecar.wait_for_line("readiness: starting -> ready");
+    let first_200 = model
+        .answered_200
+        .lock()
+        .unwrap()
+        .expect("a 200 was served");
+    assert!(
+        ready_at - first_200 >= Duration::from_millis(350),
+        "ready after {:?}, before the hold",
+        ready_at - first_200
+    );
+    assert_eq!(
+        get(port, "/readyz"),
+        (200, get(port, "/readyz").1, "ok".into())
+    );
+    assert!(scene.state_dir().join("ready").exists());
+
+    // 4. It hangs past the timeout: unready after two failing rounds; probes stay instant.
+    model.set(Behaviour::Hang);
+    sidecar.wait_for_line("sentinel failing: completion: no answer within 200ms");
+    let mut latencies: Vec<Duration> = (0..100)
+        .map(|_| {
+            let asked = Instant::now();
+            let _ = get(port, "/readyz");
+            asked.elapsed()
+        })
+        .collect();
+    latencies.sort();
+    let p99 = latencies[98];
+    assert!(
+        p99 < Duration::from_millis(25),
+        "/readyz p99 {p99:?} while the sentinel hangs"
+    );
+    sidecar.wait_for_line("readiness: ready -> unready");
+    assert!(!scene.state_dir().join("ready").exists());
+
+    // 5. Errors, then recovery: the threshold alone, no second hold.
+    model.set(Behaviour::Answer(500));
+    sidecar.wait_for_line("sentinel failing: completion: status 500");
+    model.set(Behaviour::Answer(200));
+    sidecar.wait_for_line("readiness: unready -> ready");
+
+    assert_eq!(
+        metric(port, "bootgate_transitions_total{to=\"ready\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric(port, "bootgate_transitions_total{to=\"unready\"}"),
+        1.0
+    );
+    assert_eq!(metric(port, "bootgate_ready"), 1.0);
+    let (_, _, metrics) = get(port, "/metrics");
+    assert_contains!(metrics, "model_version=\"1.4.2\"");
+    assert!(model.requests.load(Ordering::SeqCst) > 5);
+    sidecar.signal("TERM");
+    let (status, _) = sidecar.wait();
+    assert_eq!(status.code(), Some(0));
+    let log = sidecar.full_stderr();
+    assert_eq!(log.matches("readiness: ").count(), 4, "no flap:\n{log}");
+    assert!(!log.contains("sk-sentinel-canary-42"), "{log}");
+}
+
+#[test]
+fn readyz_bodies_and_headers_follow_the_apiserver() {
+    let scene = Scene::new();
+    let config = scene
+        .config("listen: \"127.0.0.1:0\"\ndrain: 100ms\nchecks:\n  k: {kind: secret, env: K}\n");
+    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    let port = guard_port(&mut sidecar);
+    sidecar.wait_for_line("readiness: starting -> ready");
+    let (status, head, body) = get(port, "/readyz?verbose");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "[+]sentinel ok\nreadyz check passed\n")
+    );
+    assert_contains!(head, "content-type: text/plain; charset=utf-8");
+    assert_contains!(head, "x-content-type-options: nosniff");
+    assert_eq!(get(port, "/readyz").2, "ok");
+    assert_eq!(
+        get(port, "/readyz?verbose&exclude=sentinel&exclude=nope").2,
+        "[+]sentinel excluded: ok\nwarn: some health checks cannot be excluded: no matches for \"nope\"\nreadyz check passed\n"
+    );
+    assert_eq!(
+        get(port, "/readyz/sentinel"),
+        (200, get(port, "/readyz/sentinel").1, "ok".into())
+    );
+    let (status, head, _) = request(port, "POST", "/readyz");
+    assert_eq!(status, 405);
+    assert_contains!(head, "allow: GET, HEAD");
+    let (status, head, body) = request(port, "HEAD", "/readyz");
+    assert_eq!((status, body.as_str()), (200, ""));
+    assert_contains!(head, "content-length: 2");
+    assert_eq!(get(port, "/nope").0, 404);
+    sidecar.signal("TERM");
+    assert_eq!(sidecar.wait().0.code(), Some(0));
+}
+
+#[test]
+fn timing_sigterm_turns_unready_at_once_then_drains_and_exits_0() {
+    let scene = Scene::new();
+    let config =
+        scene.config("listen: \"127.0.0.1:0\"\ndrain: 1s\nchecks:\n  k: {kind: secret, env: K}\n");
+    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    let port = guard_port(&mut sidecar);
+    sidecar.wait_for_line("readiness: starting -> ready");
+    assert!(scene.state_dir().join("ready").exists());
+    sidecar.signal("TERM");
+    let sent = Instant::now();
+    let logged = sidecar.wait_for_line("readiness: ready -> draining");
+    assert!(
+        logged - sent < Duration::from_millis(100),
+        "unready after {:?}",
+        logged - sent
+    );
+    let (status, _, body) = get(port, "/readyz");
+    assert_eq!(status, 503);
+    assert_eq!(
+        body,
+        "[-]sentinel failed: reason withheld\n[-]shutdown failed: reason withheld\nreadyz check failed\n"
+    );
+    assert!(!scene.state_dir().join("ready").exists(), "marker gone");
+    let (status, exited) = sidecar.wait();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        exited - sent >= Duration::from_millis(900),
+        "drained for {:?}",
+        exited - sent
+    );
+}
+
+#[test]
+fn a_second_signal_ends_the_drain() {
+    let scene = Scene::new();
+    let config =
+        scene.config("listen: \"127.0.0.1:0\"\ndrain: 30s\nchecks:\n  k: {kind: secret, env: K}\n");
+    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    guard_port(&mut sidecar);
+    sidecar.wait_for_line("readiness: starting -> ready");
+    sidecar.signal("TERM");
+    sidecar.wait_for_line("draining: answering 503");
+    sidecar.signal("TERM");
+    sidecar.wait_for_line("received again; exiting now");
+    assert_eq!(sidecar.wait().0.code(), Some(0));
+}
+
+#[test]
+fn gate_results_appear_as_their_own_lines() {
+    let scene = Scene::new();
+    let gate = scene.init(
+        "checks:\n  key: {kind: secret, env: K}\n  optional: {kind: tcp, address: '127.0.0.1:1', on_fail: warn}\n",
+        &[("K", "value-1")],
+    );
+    assert_eq!(gate.code(), Some(0), "{}", gate.stderr);
+    let config = scene
+        .config("listen: \"127.0.0.1:0\"\ndrain: 100ms\nchecks:\n  k: {kind: secret, env: K}\n");
+    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    let port = guard_port(&mut sidecar);
+    sidecar.wait_for_line("readiness: starting -> ready");
+    assert_eq!(
+        get(port, "/readyz?verbose").2,
+        "[+]key ok\n[+]optional ok\n[+]sentinel ok\nreadyz check passed\n"
+    );
+    sidecar.signal("TERM");
+    assert_eq!(sidecar.wait().0.code(), Some(0));
+}
