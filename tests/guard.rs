@@ -327,3 +327,96 @@ fn gate_results_appear_as_their_own_lines() {
     sidecar.signal("TERM");
     assert_eq!(sidecar.wait().0.code(), Some(0));
 }
+
+/// Answers 200 only to `Authorization: Bearer <wanted>`; otherwise 401, echoing what it got
+/// back, as many servers do.
+fn auth_server(wanted: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            let request = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+            let auth = request
+                .lines()
+                .find(|l| l.starts_with("authorization:"))
+                .unwrap_or("none")
+                .to_string();
+            let (status, body) = if auth.ends_with(&format!("bearer {wanted}")) {
+                (200, r#"{"choices":[{"text":"4"}]}"#.to_string())
+            } else {
+                (401, format!("bad credentials: {auth}"))
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn sentinel_reads_a_rotated_token_each_round_and_never_shows_it() {
+    let scene = Scene::new();
+    let model_port = auth_server("tok-new-8c1f");
+    kubelet_secret(&scene.path("secrets/api"), "token", "tok-old-5d2e", 1);
+    let config = scene.config(&format!(
+        r#"listen: "127.0.0.1:0"
+drain: 100ms
+sentinel:
+  interval: 50ms
+  timeout: 500ms
+  success_threshold: 1
+  failure_threshold: 1
+  hold: 0s
+  queries:
+    - name: completion
+      url: http://127.0.0.1:{model_port}/v1/models
+      headers: {{Authorization: {{file: '@/secrets/api/token', prefix: "Bearer "}}}}
+"#
+    ));
+    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    let port = guard_port(&mut sidecar);
+    sidecar.wait_for_line("sentinel failing: completion: status 401");
+    let (_, _, reason) = get(port, "/readyz/sentinel");
+    let (_, _, starting) = get(port, "/readyz?format=json");
+    // The Secret is rotated in place; the next round uses the new token.
+    kubelet_secret(&scene.path("secrets/api"), "token", "tok-new-8c1f", 2);
+    sidecar.wait_for_line("readiness: starting -> ready");
+    let (status, head, ready) = get(port, "/readyz?format=json");
+    assert_eq!(status, 200);
+    assert_contains!(head, "content-type: application/json");
+    let doc: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(doc["phase"], "ready");
+    assert_eq!(doc["sentinel"]["queries"][0]["ok"], true);
+    sidecar.signal("TERM");
+    assert_eq!(sidecar.wait().0.code(), Some(0));
+    let log = sidecar.full_stderr();
+    assert_contains!(reason, "status 401: bad credentials");
+    assert_contains!(starting, "\"phase\":\"starting\"");
+    for (name, text) in [
+        ("log", &log),
+        ("reason", &reason),
+        ("json", &starting),
+        ("json", &ready),
+    ] {
+        assert!(
+            !text.contains("tok-old-5d2e"),
+            "{name} leaks the old token:\n{text}"
+        );
+        assert!(
+            !text.contains("tok-new-8c1f"),
+            "{name} leaks the new token:\n{text}"
+        );
+    }
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::parse::{Ctx, Expander, Fields, duration, required, scalar, string_list};
 use super::yaml::{Node, Value};
-use super::{GuardSpec, JsonExpect, QuerySpec, SentinelSpec};
+use super::{GuardSpec, HeaderSource, JsonExpect, QuerySpec, SentinelSpec};
 
 pub const DEFAULT_LISTEN: &str = "[::]:8081";
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
@@ -54,11 +54,25 @@ pub(super) fn read(top: &mut Fields<'_>, cx: &mut Ctx<'_>) -> GuardSpec {
         f.used.iter_mut().for_each(|u| *u = true);
         f.finish(&[], cx, None);
     }
+    let mut details_for_all = false;
+    if let Some(node) = top.get("details") {
+        match scalar(node, "details", cx) {
+            Some("local") => {}
+            Some("all") => details_for_all = true,
+            Some(other) => cx.problem(
+                node.pos,
+                "details",
+                format!("unknown value `{other}`; expected local (the default) or all"),
+            ),
+            None => {}
+        }
+    }
     let sentinel = top.get("sentinel").and_then(|n| sentinel(n, cx));
     GuardSpec {
         listen,
         pins,
         drain,
+        details_for_all,
         sentinel,
     }
 }
@@ -180,8 +194,16 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
         && let Some(mut hf) = Fields::of(n, &f.path("headers"), cx)
     {
         for (header, _, value) in hf.entries {
-            if let Some(text) = ex.text(value, &format!("headers.{header}"), cx) {
-                headers.push((header.clone(), text));
+            let source = match &value.value {
+                Value::Map(_) => {
+                    header_file(value, &format!("{field}.headers.{header}"), &mut ex, cx)
+                }
+                _ => ex
+                    .text(value, &format!("headers.{header}"), cx)
+                    .map(HeaderSource::Text),
+            };
+            if let Some(source) = source {
+                headers.push((header.clone(), source));
             }
         }
         hf.used.iter_mut().for_each(|u| *u = true);
@@ -226,6 +248,24 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
     f.finish(QUERY_KEYS, cx, None);
     spec.missing_input = missing;
     Some(spec)
+}
+
+/// `{file: /var/run/secrets/api/token, prefix: "Bearer "}`.
+fn header_file(
+    node: &Node,
+    field: &str,
+    ex: &mut Expander<'_>,
+    cx: &mut Ctx<'_>,
+) -> Option<HeaderSource> {
+    let mut f = Fields::of(node, field, cx)?;
+    let path = ex.text(required(&mut f, "file", node.pos, cx)?, "file", cx)?;
+    let prefix = f
+        .get("prefix")
+        .and_then(|n| scalar(n, &f.path("prefix"), cx))
+        .unwrap_or_default()
+        .to_string();
+    f.finish(&["file", "prefix"], cx, None);
+    Some(HeaderSource::File { path, prefix })
 }
 
 fn json_expectations(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Vec<(String, JsonExpect)> {

@@ -123,6 +123,8 @@ pub struct GuardSpec {
     pub pins: Vec<(String, String)>,
     /// How long to keep answering probes (with 503) after SIGTERM.
     pub drain: Duration,
+    /// Reasons and the JSON state for every client (`details: all`), not only loopback ones.
+    pub details_for_all: bool,
     pub sentinel: Option<SentinelSpec>,
 }
 
@@ -132,6 +134,7 @@ impl Default for GuardSpec {
             listen: guard::DEFAULT_LISTEN.to_string(),
             pins: Vec::new(),
             drain: guard::DEFAULT_DRAIN,
+            details_for_all: false,
             sentinel: None,
         }
     }
@@ -172,7 +175,7 @@ pub struct QuerySpec {
     pub name: String,
     pub method: String,
     pub url: Text,
-    pub headers: Vec<(String, Text)>,
+    pub headers: Vec<(String, HeaderSource)>,
     pub body: Option<Text>,
     /// Accepted status codes; empty means any 2xx.
     pub status: Vec<u16>,
@@ -182,6 +185,14 @@ pub struct QuerySpec {
     pub max_latency: Option<Duration>,
     /// Set when a `${VAR}` the query uses is unset: every round fails it with this reason.
     pub missing_input: Option<String>,
+}
+
+/// A sentinel header's value: written in the config, or read from a file each round (a token
+/// mounted from a Secret, rotated in place).
+#[derive(Debug, Clone)]
+pub enum HeaderSource {
+    Text(Text),
+    File { path: Text, prefix: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,6 +19,7 @@ const TOP_KEYS: &[&str] = &[
     "listen",
     "pins",
     "drain",
+    "details",
     "sentinel",
 ];
 const DEFAULTS_KEYS: &[&str] = &["attempt_timeout", "max_interval", "stall_after"];

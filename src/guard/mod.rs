@@ -40,6 +40,9 @@ pub async fn run(config: &Config, redactor: Redactor, stop: &mut Stop) -> Exit {
     let shared = Arc::new(Shared {
         snapshot: RwLock::new(Snapshot {
             lines: gate_lines(&config.state_dir.join(STATUS)),
+            pins: spec.pins.clone(),
+            details_for_all: spec.details_for_all,
+            ..Snapshot::default()
         }),
         metrics: Metrics::new(&spec.pins),
     });
@@ -68,6 +71,7 @@ pub async fn run(config: &Config, redactor: Redactor, stop: &mut Stop) -> Exit {
             None => Readiness::new(1, 1, std::time::Duration::ZERO),
         },
         last_reason: "no sentinel round has finished yet".into(),
+        last_queries: Vec::new(),
         failing: None,
     };
     for line in guard.read().lines.iter().filter(|l| l.name != SENTINEL) {
@@ -128,6 +132,7 @@ struct Guard<'a> {
     marker: &'a Path,
     readiness: Readiness,
     last_reason: String,
+    last_queries: Vec<server::QueryView>,
     /// The failure last logged, so a failing sentinel logs once per new reason, not per round.
     failing: Option<String>,
 }
@@ -148,6 +153,16 @@ impl Guard<'_> {
                 .observe(q.latency.as_secs_f64());
         }
         self.last_reason = round.reason();
+        self.last_queries = round
+            .results
+            .iter()
+            .map(|q| server::QueryView {
+                name: q.name.clone(),
+                ok: q.failure.is_none(),
+                latency_ms: (q.latency.as_secs_f64() * 1e6).round() / 1e3,
+                reason: q.failure.clone(),
+            })
+            .collect();
         if round.passed {
             if self.failing.take().is_some() {
                 tracing::info!("sentinel passing again");
@@ -206,6 +221,8 @@ impl Guard<'_> {
             .snapshot
             .write()
             .unwrap_or_else(|e| e.into_inner());
+        snapshot.phase = phase.to_string();
+        snapshot.queries.clone_from(&self.last_queries);
         snapshot
             .lines
             .retain(|l| l.name != SENTINEL && l.name != SHUTDOWN);

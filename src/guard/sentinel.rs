@@ -7,7 +7,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::checks::http::{Outgoing, fetch};
-use crate::config::{JsonExpect, QuerySpec, SentinelSpec, units::human_duration};
+use crate::config::{HeaderSource, JsonExpect, QuerySpec, SentinelSpec, units::human_duration};
 use crate::heartbeat::Heartbeat;
 use crate::redact::Redactor;
 
@@ -107,11 +107,48 @@ async fn run_query(query: &QuerySpec, timeout: Duration, redactor: &Redactor) ->
     }
 }
 
+/// Header values for this round; a file-backed one is read now, so a rotated token is used at
+/// once, and its value is hidden from every output before it is sent anywhere.
+async fn header_values(
+    query: &QuerySpec,
+    redactor: &Redactor,
+) -> Result<Vec<(String, String)>, String> {
+    let mut values = Vec::with_capacity(query.headers.len());
+    for (name, source) in &query.headers {
+        let value = match source {
+            HeaderSource::Text(text) => text.value.clone(),
+            HeaderSource::File { path, prefix } => {
+                let at = std::path::PathBuf::from(&path.value);
+                let read = crate::checks::blocking(move || std::fs::read_to_string(at))
+                    .await
+                    .map_err(|f| f.reason)?;
+                let secret = read
+                    .map_err(|e| {
+                        format!(
+                            "header {name}: cannot read {}: {}",
+                            path.written,
+                            crate::checks::io_phrase(&e)
+                        )
+                    })?
+                    .trim()
+                    .to_string();
+                if secret.is_empty() {
+                    return Err(format!("header {name}: {} is empty", path.written));
+                }
+                redactor.add(secret.clone());
+                format!("{prefix}{secret}")
+            }
+        };
+        values.push((name.clone(), value));
+    }
+    Ok(values)
+}
+
 async fn ask(query: &QuerySpec, redactor: &Redactor) -> Result<(), String> {
-    let headers: Vec<(&str, &str)> = query
-        .headers
+    let owned = header_values(query, redactor).await?;
+    let headers: Vec<(&str, &str)> = owned
         .iter()
-        .map(|(n, v)| (n.as_str(), v.value.as_str()))
+        .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     let request = Outgoing {
         url: &query.url.value,

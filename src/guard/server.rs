@@ -45,9 +45,23 @@ pub struct Line {
     pub reason: String,
 }
 
+/// A sentinel query's last answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryView {
+    pub name: String,
+    pub ok: bool,
+    pub latency_ms: f64,
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub lines: Vec<Line>,
+    pub phase: String,
+    pub pins: Vec<(String, String)>,
+    pub queries: Vec<QueryView>,
+    /// `details: all`: reasons for every client, not only loopback ones.
+    pub details_for_all: bool,
 }
 
 pub struct Shared {
@@ -138,6 +152,11 @@ pub fn respond(
     let query = req.uri().query().unwrap_or("");
     match path {
         "/livez" | "/startupz" => text(StatusCode::OK, "ok"),
+        "/readyz" if wants_json(req, query) => {
+            let snapshot = shared.read();
+            let local = peer.ip().is_loopback() || snapshot.details_for_all;
+            json_state(&snapshot, local)
+        }
         "/readyz" => readyz(&shared.read(), query),
         "/metrics" => {
             let mut response = text(StatusCode::OK, shared.metrics.render());
@@ -150,10 +169,80 @@ pub fn respond(
             response
         }
         _ => match path.strip_prefix("/readyz/") {
-            Some(name) => one_check(&shared.read(), name, peer.ip().is_loopback()),
+            Some(name) => {
+                let snapshot = shared.read();
+                let local = peer.ip().is_loopback() || snapshot.details_for_all;
+                one_check(&snapshot, name, local)
+            }
             None => text(StatusCode::NOT_FOUND, "404 page not found\n"),
         },
     }
+}
+
+fn wants_json(req: &Request<Incoming>, query: &str) -> bool {
+    query.split('&').any(|p| p == "format=json")
+        || req
+            .headers()
+            .get(hyper::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json"))
+}
+
+/// The whole state as JSON: lines, phase, pins, each query's last answer. Reasons only for
+/// clients allowed details; secrets were redacted before they reached the snapshot.
+pub fn json_state(snapshot: &Snapshot, details: bool) -> Response<Full<Bytes>> {
+    let ready = snapshot.lines.iter().all(|l| l.ok);
+    let reason = |r: &str| {
+        if details {
+            serde_json::Value::from(r)
+        } else {
+            serde_json::Value::from("reason withheld")
+        }
+    };
+    let checks: Vec<serde_json::Value> = snapshot
+        .lines
+        .iter()
+        .map(|l| {
+            let mut v = serde_json::json!({"name": l.name, "ok": l.ok});
+            if !l.ok {
+                v["reason"] = reason(&l.reason);
+            }
+            v
+        })
+        .collect();
+    let queries: Vec<serde_json::Value> = snapshot
+        .queries
+        .iter()
+        .map(|q| {
+            let mut v = serde_json::json!({"name": q.name, "ok": q.ok, "latency_ms": q.latency_ms});
+            if let Some(r) = &q.reason {
+                v["reason"] = reason(r);
+            }
+            v
+        })
+        .collect();
+    let pins: serde_json::Map<String, serde_json::Value> = snapshot
+        .pins
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+        .collect();
+    let doc = serde_json::json!({
+        "ready": ready,
+        "phase": snapshot.phase,
+        "pins": pins,
+        "checks": checks,
+        "sentinel": {"queries": queries},
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut response = text(status, doc.to_string());
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 /// The kube-apiserver's `/readyz`, byte for byte, except that not ready is 503 (not 500).
@@ -228,6 +317,10 @@ mod tests {
 
     fn snapshot(lines: &[(&str, bool)]) -> Snapshot {
         Snapshot {
+            phase: "starting".into(),
+            pins: vec![("model_version".into(), "1.4.2".into())],
+            queries: Vec::new(),
+            details_for_all: false,
             lines: lines
                 .iter()
                 .map(|(n, ok)| Line {
@@ -286,6 +379,19 @@ mod tests {
                 "[+]ping ok\n[+]sentinel ok\nwarn: some health checks cannot be excluded: no matches for \"bar\",\"nope\"\nreadyz check passed\n".into()
             )
         );
+    }
+
+    #[test]
+    fn json_state_withholds_reasons_from_the_outside() {
+        let bad = snapshot(&[("ping", true), ("sentinel", false)]);
+        let (status, local) = body(json_state(&bad, true));
+        assert_eq!(status, 503);
+        let doc: serde_json::Value = serde_json::from_str(&local).unwrap();
+        assert_eq!(doc["checks"][1]["reason"], "sentinel is broken");
+        assert_eq!(doc["pins"]["model_version"], "1.4.2");
+        assert_eq!(doc["ready"], false);
+        let (_, outside) = body(json_state(&bad, false));
+        assert!(!outside.contains("is broken"), "{outside}");
     }
 
     #[test]
