@@ -420,3 +420,28 @@ sentinel:
         );
     }
 }
+
+#[test]
+fn notifies_the_service_manager_when_ready_and_when_stopping() {
+    let scene = Scene::new();
+    let socket_path = scene.path("notify.sock");
+    let manager = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    manager.set_read_timeout(Some(PATIENCE)).unwrap();
+    let config = scene
+        .config("listen: \"127.0.0.1:0\"\ndrain: 100ms\nchecks:\n  k: {kind: secret, env: K}\n");
+    let mut sidecar = scene.spawn(
+        &["sidecar", "--config", config.to_str().unwrap()],
+        &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())],
+    );
+    let mut buf = [0u8; 1024];
+    let n = manager.recv(&mut buf).expect("a READY notification");
+    let ready = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(ready.starts_with("READY=1\nSTATUS=ready: "), "{ready}");
+    sidecar.signal("TERM");
+    let n = manager.recv(&mut buf).expect("a STOPPING notification");
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..n]),
+        "STOPPING=1\nSTATUS=draining: SIGTERM received"
+    );
+    assert_eq!(sidecar.wait().0.code(), Some(0));
+}

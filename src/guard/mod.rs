@@ -2,6 +2,7 @@
 //! sentinel on its own schedule, keeps one readiness verdict, and serves it from memory.
 
 pub mod metrics;
+pub mod notify;
 pub mod readiness;
 pub mod sentinel;
 pub mod server;
@@ -72,6 +73,7 @@ pub async fn run(config: &Config, redactor: Redactor, stop: &mut Stop) -> Exit {
         },
         last_reason: "no sentinel round has finished yet".into(),
         last_queries: Vec::new(),
+        notifier: notify::Notifier::from_env(),
         failing: None,
     };
     for line in guard.read().lines.iter().filter(|l| l.name != SENTINEL) {
@@ -133,6 +135,7 @@ struct Guard<'a> {
     readiness: Readiness,
     last_reason: String,
     last_queries: Vec<server::QueryView>,
+    notifier: notify::Notifier,
     /// The failure last logged, so a failing sentinel logs once per new reason, not per round.
     failing: Option<String>,
 }
@@ -200,6 +203,12 @@ impl Guard<'_> {
             .transitions
             .get_or_create(&label("to", &t.to.to_string()))
             .inc();
+        let status = format!("STATUS={}: {}", t.to, t.reason);
+        self.notifier.send(&match t.to {
+            Phase::Ready => format!("READY=1\n{status}"),
+            Phase::Draining => format!("STOPPING=1\n{status}"),
+            Phase::Starting | Phase::Unready => status,
+        });
         tracing::info!("readiness: {} -> {}: {}", t.from, t.to, t.reason);
     }
 
