@@ -7,13 +7,13 @@ pub mod readiness;
 pub mod sentinel;
 pub mod server;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until};
 
-use crate::config::Config;
+use crate::config::{Config, GuardSpec};
 use crate::exit::Exit;
 use crate::redact::Redactor;
 use crate::signals::Stop;
@@ -27,122 +27,189 @@ const SENTINEL: &str = "sentinel";
 /// The `/readyz` line that fails while draining, as the apiserver's `shutdown` check does.
 const SHUTDOWN: &str = "shutdown";
 
+/// The `/readyz` line that fails until the gate has passed (in `run`).
+const GATE: &str = "gate";
+
+/// How a guard's watch ended.
+pub enum Ended<T> {
+    Signal(&'static str),
+    Other(T),
+}
+
+/// `bootgate sidecar`: start serving, decide readiness until a signal, drain, exit 0.
 pub async fn run(config: &Config, redactor: Redactor, stop: &mut Stop) -> Exit {
-    let spec = &config.guard;
-    let marker = config.state_dir.join(READY);
-    if let Err(e) = std::fs::create_dir_all(&config.state_dir) {
-        tracing::warn!(
-            "cannot create {}: {e}; no ready marker",
-            config.state_dir.display()
-        );
-    }
-    // The gate's marker meant "gate passed"; from here on it means "serving".
-    let _ = std::fs::remove_file(&marker);
-    let shared = Arc::new(Shared {
-        snapshot: RwLock::new(Snapshot {
-            lines: gate_lines(&config.state_dir.join(STATUS)),
-            pins: spec.pins.clone(),
-            details_for_all: spec.details_for_all,
-            ..Snapshot::default()
-        }),
-        metrics: Metrics::new(&spec.pins),
-    });
-    let listener = match server::bind(&spec.listen).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            tracing::error!("cannot listen on {}: {e}", spec.listen);
-            return Exit::Failed;
-        }
+    let mut guard = match Guard::start(config, redactor).await {
+        Ok(guard) => guard,
+        Err(exit) => return exit,
     };
-    let address = listener
-        .local_addr()
-        .map_or_else(|_| spec.listen.clone(), |a| a.to_string());
-    tracing::info!(
-        "bootgate {} guard listening on {address}",
-        env!("CARGO_PKG_VERSION")
-    );
-    let (stop_server, server_stopped) = watch::channel(false);
-    let server = tokio::spawn(server::serve(listener, shared.clone(), server_stopped));
-
-    let mut guard = Guard {
-        shared: &shared,
-        marker: &marker,
-        readiness: match &spec.sentinel {
-            Some(s) => Readiness::new(s.success_threshold, s.failure_threshold, s.hold),
-            None => Readiness::new(1, 1, std::time::Duration::ZERO),
-        },
-        last_reason: "no sentinel round has finished yet".into(),
-        last_queries: Vec::new(),
-        notifier: notify::Notifier::from_env(),
-        failing: None,
+    guard.begin();
+    let signal = match guard.watch_until(stop, std::future::pending::<()>()).await {
+        Ended::Signal(signal) => signal,
+        Ended::Other(()) => unreachable!("pending never finishes"),
     };
-    for line in guard.read().lines.iter().filter(|l| l.name != SENTINEL) {
-        shared
-            .metrics
-            .check_up
-            .get_or_create(&label("check", &line.name))
-            .set(i64::from(line.ok));
-    }
-    guard.publish();
-    if spec.sentinel.is_none() {
-        let change = guard.readiness.ready_without_sentinel();
-        guard.apply(change);
-    }
-
-    let mut next_round = Instant::now();
-    let signal = loop {
-        let round = async {
-            match &spec.sentinel {
-                Some(s) => {
-                    sleep_until(next_round).await;
-                    sentinel::round(s, &redactor).await
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            signal = stop.requested() => break signal,
-            round = round => {
-                // Rounds never overlap: the next starts an interval after this one started,
-                // or at once if this one ran longer.
-                if let Some(s) = &spec.sentinel {
-                    next_round = round.started + s.interval;
-                }
-                guard.record(&round);
-            }
-        }
-    };
-
-    let change = guard.readiness.drain(signal);
-    guard.apply(change);
+    guard.drain(signal);
     tracing::info!(
         "draining: answering 503 for {} before exiting",
-        crate::config::units::human_duration(spec.drain)
+        crate::config::units::human_duration(config.guard.drain)
     );
     tokio::select! {
-        _ = sleep(spec.drain) => {}
+        _ = sleep(config.guard.drain) => {}
         again = stop.requested() => tracing::warn!("{again} received again; exiting now"),
     }
-    let _ = stop_server.send(true);
-    let _ = server.await;
+    guard.stop().await;
     tracing::info!("drained; exiting");
     Exit::Passed
 }
 
-struct Guard<'a> {
-    shared: &'a Arc<Shared>,
-    marker: &'a Path,
+/// A running guard. Its server answers from [`Guard::start`]; readiness is decided from
+/// [`Guard::begin`], once the gate has passed.
+pub struct Guard {
+    spec: GuardSpec,
+    state_dir: PathBuf,
+    redactor: Redactor,
+    shared: Arc<Shared>,
+    marker: PathBuf,
     readiness: Readiness,
     last_reason: String,
     last_queries: Vec<server::QueryView>,
     notifier: notify::Notifier,
     /// The failure last logged, so a failing sentinel logs once per new reason, not per round.
     failing: Option<String>,
+    next_round: Instant,
+    server: tokio::task::JoinHandle<()>,
+    stop_server: watch::Sender<bool>,
 }
 
-impl Guard<'_> {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
-        self.shared.read()
+impl Guard {
+    pub async fn start(config: &Config, redactor: Redactor) -> Result<Guard, Exit> {
+        let spec = config.guard.clone();
+        let marker = config.state_dir.join(READY);
+        if let Err(e) = std::fs::create_dir_all(&config.state_dir) {
+            tracing::warn!(
+                "cannot create {}: {e}; no ready marker",
+                config.state_dir.display()
+            );
+        }
+        // The gate's marker meant "gate passed"; from here on it means "serving".
+        let _ = std::fs::remove_file(&marker);
+        let shared = Arc::new(Shared {
+            snapshot: RwLock::new(Snapshot {
+                lines: vec![Line {
+                    name: GATE.into(),
+                    ok: false,
+                    reason: "the gate has not passed yet".into(),
+                }],
+                pins: spec.pins.clone(),
+                details_for_all: spec.details_for_all,
+                ..Snapshot::default()
+            }),
+            metrics: Metrics::new(&spec.pins),
+        });
+        let listener = server::bind(&spec.listen).await.map_err(|e| {
+            tracing::error!("cannot listen on {}: {e}", spec.listen);
+            Exit::Failed
+        })?;
+        let address = listener
+            .local_addr()
+            .map_or_else(|_| spec.listen.clone(), |a| a.to_string());
+        tracing::info!(
+            "bootgate {} guard listening on {address}",
+            env!("CARGO_PKG_VERSION")
+        );
+        let (stop_server, server_stopped) = watch::channel(false);
+        let server = tokio::spawn(server::serve(listener, shared.clone(), server_stopped));
+        let readiness = match &spec.sentinel {
+            Some(s) => Readiness::new(s.success_threshold, s.failure_threshold, s.hold),
+            None => Readiness::new(1, 1, std::time::Duration::ZERO),
+        };
+        Ok(Guard {
+            spec,
+            state_dir: config.state_dir.clone(),
+            redactor,
+            shared,
+            marker,
+            readiness,
+            last_reason: "no sentinel round has finished yet".into(),
+            last_queries: Vec::new(),
+            notifier: notify::Notifier::from_env(),
+            failing: None,
+            next_round: Instant::now(),
+            server,
+            stop_server,
+        })
+    }
+
+    /// The gate has passed: show its results, answer `/startupz`, start deciding readiness.
+    pub fn begin(&mut self) {
+        let lines = gate_lines(&self.state_dir.join(STATUS));
+        for line in &lines {
+            self.shared
+                .metrics
+                .check_up
+                .get_or_create(&label("check", &line.name))
+                .set(i64::from(line.ok));
+        }
+        {
+            let mut snapshot = self
+                .shared
+                .snapshot
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            snapshot.lines = lines;
+            snapshot.started = true;
+        }
+        self.publish();
+        if self.spec.sentinel.is_none() {
+            let change = self.readiness.ready_without_sentinel();
+            self.apply(change);
+        }
+        self.next_round = Instant::now();
+    }
+
+    /// Runs sentinel rounds until a stop signal, or until `other` finishes.
+    pub async fn watch_until<T>(
+        &mut self,
+        stop: &mut Stop,
+        other: impl std::future::Future<Output = T>,
+    ) -> Ended<T> {
+        tokio::pin!(other);
+        loop {
+            let next_round = self.next_round;
+            let sentinel = self.spec.sentinel.clone();
+            let redactor = self.redactor.clone();
+            let round = async move {
+                match &sentinel {
+                    Some(s) => {
+                        sleep_until(next_round).await;
+                        sentinel::round(s, &redactor).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                signal = stop.requested() => return Ended::Signal(signal),
+                done = &mut other => return Ended::Other(done),
+                round = round => {
+                    // Rounds never overlap: the next starts an interval after this one
+                    // started, or at once if this one ran longer.
+                    if let Some(s) = &self.spec.sentinel {
+                        self.next_round = round.started + s.interval;
+                    }
+                    self.record(&round);
+                }
+            }
+        }
+    }
+
+    /// Unready at once: 503, marker removed, `STOPPING=1`.
+    pub fn drain(&mut self, signal: &str) {
+        let change = self.readiness.drain(signal);
+        self.apply(change);
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop_server.send(true);
+        let _ = self.server.await;
     }
 
     fn record(&mut self, round: &sentinel::Round) {
@@ -187,9 +254,9 @@ impl Guard<'_> {
         let Some(t) = change else { return };
         let ready = t.to == Phase::Ready;
         let moved = if ready {
-            crate::report::status::write_atomically(self.marker, b"ready\n")
+            crate::report::status::write_atomically(&self.marker, b"ready\n")
         } else {
-            match std::fs::remove_file(self.marker) {
+            match std::fs::remove_file(&self.marker) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
                 _ => Ok(()),
             }

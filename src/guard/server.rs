@@ -3,7 +3,7 @@
 //!
 //! Routes (GET and HEAD only):
 //! - `/livez`: 200 while bootgate itself runs.
-//! - `/startupz`: 200 once the server is up.
+//! - `/startupz`: 200 once the server is up and (in `run`) the gate has passed.
 //! - `/readyz`: kube-apiserver's format — `ok`; `?verbose` lists `[+]name ok` lines and ends
 //!   `readyz check passed`; a failure is always verbose, ends `readyz check failed`, and answers
 //!   503; `?exclude=name` skips a check.
@@ -62,6 +62,8 @@ pub struct Snapshot {
     pub queries: Vec<QueryView>,
     /// `details: all`: reasons for every client, not only loopback ones.
     pub details_for_all: bool,
+    /// Up and past the gate: what `/startupz` reports.
+    pub started: bool,
 }
 
 pub struct Shared {
@@ -151,7 +153,12 @@ pub fn respond(
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
     match path {
-        "/livez" | "/startupz" => text(StatusCode::OK, "ok"),
+        "/livez" => text(StatusCode::OK, "ok"),
+        "/startupz" if shared.read().started => text(StatusCode::OK, "ok"),
+        "/startupz" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting: the gate has not passed yet\n",
+        ),
         "/readyz" if wants_json(req, query) => {
             let snapshot = shared.read();
             let local = peer.ip().is_loopback() || snapshot.details_for_all;
@@ -321,6 +328,7 @@ mod tests {
             pins: vec![("model_version".into(), "1.4.2".into())],
             queries: Vec::new(),
             details_for_all: false,
+            started: true,
             lines: lines
                 .iter()
                 .map(|(n, ok)| Line {
