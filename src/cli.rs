@@ -44,6 +44,9 @@ pub enum Command {
     /// Block until an endpoint answers 200–399 or a marker file exists: exit 0, or 1 at the
     /// timeout.
     Wait(WaitArgs),
+    /// The gate, then the guard, in one process; with `-- CMD`, start the command once the gate
+    /// passes, forward signals to it, and exit with its code.
+    Run(RunArgs),
 }
 
 /// Durations on the command line read like those in the config: `1s`, `500ms`, `2m`.
@@ -55,6 +58,20 @@ fn duration(text: &str) -> Result<Duration, String> {
 pub struct SidecarArgs {
     #[command(flatten)]
     pub config: ConfigArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+
+    /// Where the gate's failure summary goes (as for `init`).
+    #[arg(long, env = "BOOTGATE_TERMINATION_LOG")]
+    pub termination_log: Option<PathBuf>,
+
+    /// The server to start once the gate passes, e.g. `-- vllm serve …`.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -5,17 +5,25 @@ use std::process::ExitCode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Every required check passed.
-    Passed = 0,
+    Passed,
     /// A check failed, an input is missing, or the deadline passed.
-    Failed = 1,
+    Failed,
     /// Bad config or arguments: nothing was run.
-    BadInput = 2,
+    BadInput,
     /// SIGTERM or SIGINT arrived before the gate finished.
-    Interrupted = 3,
+    Interrupted,
+    /// `run -- CMD`: the command's own exit code (128 + N when a signal N ended it).
+    Child(u8),
 }
 
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> ExitCode {
-        ExitCode::from(exit as u8)
+        ExitCode::from(match exit {
+            Exit::Passed => 0,
+            Exit::Failed => 1,
+            Exit::BadInput => 2,
+            Exit::Interrupted => 3,
+            Exit::Child(code) => code,
+        })
     }
 }

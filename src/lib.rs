@@ -46,6 +46,7 @@ pub fn run(cli: Cli) -> Exit {
             Command::Sidecar(args) => commands::sidecar::run(args).await,
             Command::Probe(args) => commands::probe::run(args).await,
             Command::Wait(args) => commands::wait::run(args).await,
+            Command::Run(args) => commands::run::run(args).await,
             Command::Validate(_) => unreachable!("handled above"),
         }
     });

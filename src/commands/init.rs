@@ -1,14 +1,16 @@
 //! `bootgate init`: the initContainer. Blocks until every required check passes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tokio::time::{Instant, sleep_until};
 
 use super::{Execution, execute, exit_for, load};
 use crate::cli::InitArgs;
+use crate::config::Config;
 use crate::config::units::human_duration;
 use crate::engine::Mode;
 use crate::exit::Exit;
+use crate::graph::Graph;
 use crate::redact::Redactor;
 use crate::report::{rfc3339, status::StatusWriter, termination};
 use crate::signals::Stop;
@@ -20,21 +22,51 @@ const KUBELET_TERMINATION_LOG: &str = "/dev/termination-log";
 pub async fn run(args: InitArgs) -> Exit {
     let started = Instant::now();
     let mut stop = Stop::install();
-    // Given explicitly, the path is written; the kubelet's default only when it exists.
-    let termination_log = args.termination_log.or_else(|| {
+    let termination_log = termination_log(args.termination_log);
+    let (config, graph) = match load_or_report(&args.config.config, termination_log.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
+    };
+    gate(
+        &config,
+        &graph,
+        termination_log.as_deref(),
+        started,
+        &mut stop,
+    )
+    .await
+}
+
+/// Given explicitly, the path is written; the kubelet's default only when it exists.
+pub fn termination_log(flag: Option<PathBuf>) -> Option<PathBuf> {
+    flag.or_else(|| {
         let default = PathBuf::from(KUBELET_TERMINATION_LOG);
         default.exists().then_some(default)
-    });
-    let (config, graph) = match load(&args.config.config) {
-        Ok(loaded) => loaded,
-        Err(problems) => {
-            // A typo in a ConfigMap must show in `kubectl describe pod`, not only in the log.
-            if let Some(path) = &termination_log {
-                termination::write(path, &termination::keep_tail(&problems));
-            }
-            return Exit::BadInput;
+    })
+}
+
+/// Loads the config; a typo in a ConfigMap must show in `kubectl describe pod`, not only in
+/// the log, so config errors go to the termination log too.
+pub fn load_or_report(
+    config: &Path,
+    termination_log: Option<&Path>,
+) -> Result<(Config, Graph), Exit> {
+    load(config).map_err(|problems| {
+        if let Some(path) = termination_log {
+            termination::write(path, &termination::keep_tail(&problems));
         }
-    };
+        Exit::BadInput
+    })
+}
+
+/// The gate: every required check passes, or the reason is reported and the exit says why.
+pub async fn gate(
+    config: &Config,
+    graph: &Graph,
+    termination_log: Option<&Path>,
+    started: Instant,
+    stop: &mut Stop,
+) -> Exit {
     for note in config.notes() {
         tracing::warn!("{note}");
     }
@@ -49,7 +81,7 @@ pub async fn run(args: InitArgs) -> Exit {
 
     let fail_early = |reason: String| {
         tracing::error!("{reason}");
-        if let Some(path) = &termination_log {
+        if let Some(path) = termination_log {
             termination::write(path, &format!("bootgate: {}\n", redactor.clean(&reason)));
         }
     };
@@ -79,8 +111,8 @@ pub async fn run(args: InitArgs) -> Exit {
     let mut status = StatusWriter::new(state_dir.status_path(), redactor.clone());
     let state = execute(
         Execution {
-            config: &config,
-            graph: &graph,
+            config,
+            graph,
             selected: vec![true; config.checks.len()],
             mode: Mode::Gate,
             started,
@@ -88,7 +120,7 @@ pub async fn run(args: InitArgs) -> Exit {
             log: true,
         },
         Some(&mut status),
-        &mut stop,
+        stop,
     )
     .await;
 
@@ -107,7 +139,7 @@ pub async fn run(args: InitArgs) -> Exit {
         return Exit::Passed;
     }
     let message = termination::message(&state, &redactor);
-    if let Some(path) = &termination_log {
+    if let Some(path) = termination_log {
         termination::write(path, &message);
     }
     let last = message.trim_end().lines().last().unwrap_or_default();

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod init;
 pub mod probe;
+pub mod run;
 pub mod sidecar;
 pub mod validate;
 pub mod wait;

@@ -1,0 +1,228 @@
+//! `bootgate run [-- CMD]`: the gate, then the guard, in one process — for pods without GPUs,
+//! for the server's own container, and outside Kubernetes.
+//!
+//! With a command, bootgate is its parent: it starts it once the gate passes, forwards every
+//! signal to it, reaps whatever orphans land on it (it may be PID 1), keeps guarding alongside,
+//! and exits with the command's exit code.
+
+use std::process::Command;
+
+use rustix::process::{Pid, Signal, WaitOptions, kill_process, set_child_subreaper, wait};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::time::Instant;
+
+use super::init::{gate, load_or_report, termination_log};
+use crate::cli::RunArgs;
+use crate::exit::Exit;
+use crate::guard::{Ended, Guard};
+use crate::redact::Redactor;
+use crate::signals::Stop;
+
+pub async fn run(args: RunArgs) -> Exit {
+    let started = Instant::now();
+    let mut stop = Stop::install();
+    let termination_log = termination_log(args.termination_log);
+    let (config, graph) = match load_or_report(&args.config.config, termination_log.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
+    };
+    let redactor = Redactor::new(config.sensitive.iter().cloned());
+    // Up before the gate, so /livez answers and /startupz says "not yet" while it runs.
+    let mut guard = match Guard::start(&config, redactor).await {
+        Ok(guard) => guard,
+        Err(exit) => return exit,
+    };
+    let passed = gate(
+        &config,
+        &graph,
+        termination_log.as_deref(),
+        started,
+        &mut stop,
+    )
+    .await;
+    if passed != Exit::Passed {
+        guard.stop().await;
+        return passed;
+    }
+    let Some((program, arguments)) = args.command.split_first() else {
+        guard.begin();
+        return guard_until_signal(guard, &config.guard.drain, &mut stop).await;
+    };
+    // The server starts before readiness is decided: without a sentinel, "ready" must not be
+    // said of a server that does not exist yet.
+    let mut child = match Child::start(program, arguments) {
+        Ok(child) => child,
+        Err(reason) => {
+            tracing::error!("{reason}");
+            guard.stop().await;
+            // The shell's convention for a command that cannot be found or run.
+            return Exit::Child(127);
+        }
+    };
+    guard.begin();
+    let code = match guard.watch_until(&mut stop, child.exited()).await {
+        Ended::Other(code) => {
+            tracing::info!("{program} exited with {code}");
+            code
+        }
+        Ended::Signal(name) => {
+            // The kubelet's SIGTERM is meant for the server: pass it on, stop taking traffic,
+            // and let the server finish its own shutdown.
+            child.forward(if name == "SIGINT" {
+                Signal::INT
+            } else {
+                Signal::TERM
+            });
+            guard.drain(name);
+            loop {
+                tokio::select! {
+                    code = child.exited() => break code,
+                    again = stop.requested() => {
+                        child.forward(if again == "SIGINT" { Signal::INT } else { Signal::TERM });
+                    }
+                }
+            }
+        }
+    };
+    guard.stop().await;
+    Exit::Child(code)
+}
+
+async fn guard_until_signal(
+    mut guard: Guard,
+    drain: &std::time::Duration,
+    stop: &mut Stop,
+) -> Exit {
+    let signal = match guard.watch_until(stop, std::future::pending::<()>()).await {
+        Ended::Signal(signal) => signal,
+        Ended::Other(()) => unreachable!("pending never finishes"),
+    };
+    guard.drain(signal);
+    tokio::select! {
+        _ = tokio::time::sleep(*drain) => {}
+        again = stop.requested() => tracing::warn!("{again} received again; exiting now"),
+    }
+    guard.stop().await;
+    Exit::Passed
+}
+
+/// The command, with the signal streams bootgate forwards to it and SIGCHLD for reaping.
+struct Child {
+    pid: Pid,
+    name: String,
+    children: tokio::signal::unix::Signal,
+    forwarded: Vec<(tokio::signal::unix::Signal, Signal)>,
+}
+
+impl Child {
+    fn start(program: &str, arguments: &[String]) -> Result<Child, String> {
+        // Orphans of the command (a worker whose parent died) re-parent to bootgate, which
+        // reaps them, whether or not it is PID 1.
+        let _ = set_child_subreaper(Some(rustix::process::getpid()));
+        // Listen for SIGCHLD before the child exists, so its exit cannot be missed.
+        let children =
+            signal(SignalKind::child()).map_err(|e| format!("cannot watch for SIGCHLD: {e}"))?;
+        let mut forwarded = Vec::new();
+        for (kind, sig) in [
+            (SignalKind::hangup(), Signal::HUP),
+            (SignalKind::quit(), Signal::QUIT),
+            (SignalKind::user_defined1(), Signal::USR1),
+            (SignalKind::user_defined2(), Signal::USR2),
+        ] {
+            if let Ok(stream) = signal(kind) {
+                forwarded.push((stream, sig));
+            }
+        }
+        let spawned = Command::new(program)
+            .args(arguments)
+            .spawn()
+            .map_err(|e| format!("cannot start {program}: {}", crate::checks::io_phrase(&e)))?;
+        let pid = i32::try_from(spawned.id())
+            .ok()
+            .and_then(Pid::from_raw)
+            .ok_or_else(|| format!("{program} got an invalid pid"))?;
+        // `spawned` is dropped without waiting: the reaper below collects its status.
+        tracing::info!(
+            "gate passed; started {program} (pid {})",
+            pid.as_raw_nonzero()
+        );
+        Ok(Child {
+            pid,
+            name: program.to_string(),
+            children,
+            forwarded,
+        })
+    }
+
+    fn forward(&self, sig: Signal) {
+        if let Err(e) = kill_process(self.pid, sig) {
+            tracing::warn!("cannot signal {}: {e}", self.name);
+        }
+    }
+
+    /// Reaps everything that has exited; the command's exit code once it is among them.
+    fn reap(&self) -> Option<u8> {
+        loop {
+            match wait(WaitOptions::NOHANG) {
+                Ok(Some((pid, status))) if pid == self.pid => {
+                    let code = match (status.exit_status(), status.terminating_signal()) {
+                        (Some(code), _) => code,
+                        (None, Some(sig)) => 128 + sig,
+                        (None, None) => 1,
+                    };
+                    return Some(u8::try_from(code).unwrap_or(1));
+                }
+                // An orphan that landed on us: collected so it does not linger as a zombie.
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// Forwards signals until the command exits; returns its exit code.
+    async fn exited(&mut self) -> u8 {
+        loop {
+            if let Some(code) = self.reap() {
+                return code;
+            }
+            let forward = async {
+                let waits = self.forwarded.iter_mut().map(|(stream, sig)| {
+                    let sig = *sig;
+                    Box::pin(async move {
+                        stream.recv().await;
+                        sig
+                    })
+                });
+                futures_select_all(waits).await
+            };
+            tokio::select! {
+                _ = self.children.recv() => {}
+                sig = forward => {
+                    if let Err(e) = kill_process(self.pid, sig) {
+                        tracing::warn!("cannot forward a signal to {}: {e}", self.name);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The first of several futures to finish (no futures-util for one helper).
+async fn futures_select_all<F>(futures: impl Iterator<Item = std::pin::Pin<Box<F>>>) -> Signal
+where
+    F: std::future::Future<Output = Signal>,
+{
+    let mut futures: Vec<_> = futures.collect();
+    if futures.is_empty() {
+        return std::future::pending().await;
+    }
+    std::future::poll_fn(|cx| {
+        for future in futures.iter_mut() {
+            if let std::task::Poll::Ready(sig) = future.as_mut().poll(cx) {
+                return std::task::Poll::Ready(sig);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}

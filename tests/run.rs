@@ -1,0 +1,235 @@
+//! `bootgate run`: the gate, the guard and the server's process in one, against live processes.
+
+#[macro_use]
+mod common;
+
+use common::*;
+
+const CONFIG: &str = "listen: \"127.0.0.1:0\"\ndrain: 100ms\ndeadline: 30s\nchecks:\n  flag: {kind: file, path: '@/flag'}\n";
+
+fn guard_port(run: &mut Running) -> u16 {
+    run.wait_for_line("guard listening on");
+    let log = run.stderr();
+    let line = log
+        .lines()
+        .find(|l| l.contains("guard listening on"))
+        .unwrap();
+    line.rsplit(':').next().unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn exits_with_the_commands_code() {
+    let scene = Scene::new();
+    std::fs::write(scene.path("flag"), "").unwrap();
+    let config = scene.config(CONFIG);
+    let done = scene.run(
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "echo child-ran >&2; exit 7",
+        ],
+        &[],
+    );
+    assert_eq!(done.code(), Some(7), "{}", done.stderr);
+    assert_contains!(done.stderr, "child-ran");
+}
+
+#[test]
+fn starts_the_command_only_after_the_gate_and_answers_startupz_meanwhile() {
+    let scene = Scene::new();
+    let config = scene.config(CONFIG);
+    let marker = scene.path("child-started");
+    let mut run = scene.spawn(
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            &format!("touch {}; exit 0", marker.display()),
+        ],
+        &[],
+    );
+    let port = guard_port(&mut run);
+    run.wait_for_line("waiting for flag");
+    assert_eq!(get(port, "/livez").0, 200);
+    assert_eq!(get(port, "/startupz").0, 503);
+    assert_eq!(get(port, "/readyz").0, 503);
+    assert!(!marker.exists(), "the command must wait for the gate");
+    std::fs::write(scene.path("flag"), "").unwrap();
+    let (status, _) = run.wait();
+    assert_eq!(status.code(), Some(0), "{}", run.full_stderr());
+    assert!(marker.exists());
+}
+
+#[test]
+fn a_failed_gate_never_starts_the_command() {
+    let scene = Scene::new();
+    let config =
+        scene.config("listen: \"127.0.0.1:0\"\nchecks:\n  key: {kind: secret, env: MISSING_KEY}\n");
+    let marker = scene.path("child-started");
+    let done = scene.run(
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--",
+            "touch",
+            marker.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    assert!(!marker.exists());
+}
+
+#[test]
+fn timing_sigterm_is_forwarded_and_the_commands_code_returned() {
+    let scene = Scene::new();
+    std::fs::write(scene.path("flag"), "").unwrap();
+    let config = scene.config(CONFIG);
+    let mut run = scene.spawn(
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got-term >&2; exit 143' TERM; echo child-ready >&2; while :; do sleep 0.05; done",
+        ],
+        &[],
+    );
+    let port = guard_port(&mut run);
+    run.wait_for_line("child-ready");
+    run.wait_for_line("readiness: starting -> ready");
+    assert_eq!(get(port, "/readyz").0, 200);
+    run.signal("TERM");
+    run.wait_for_line("got-term");
+    let (status, _) = run.wait();
+    assert_eq!(status.code(), Some(143), "{}", run.full_stderr());
+    assert_contains!(
+        run.full_stderr(),
+        "readiness: ready -> draining: SIGTERM received"
+    );
+}
+
+#[test]
+fn other_signals_are_forwarded_too() {
+    let scene = Scene::new();
+    std::fs::write(scene.path("flag"), "").unwrap();
+    let config = scene.config(CONFIG);
+    let mut run = scene.spawn(
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got-hup >&2; exit 11' HUP; echo child-ready >&2; while :; do sleep 0.05; done",
+        ],
+        &[],
+    );
+    run.wait_for_line("child-ready");
+    run.signal("HUP");
+    run.wait_for_line("got-hup");
+    assert_eq!(run.wait().0.code(), Some(11));
+}
+
+/// `(state, parent pid)` of every process, from /proc.
+fn processes() -> Vec<(u32, char, String)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let entry = e.ok()?;
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let (_, rest) = stat.rsplit_once(')')?;
+            let mut fields = rest.split_whitespace();
+            let state = fields.next()?.chars().next()?;
+            let parent = fields.next()?.to_string();
+            Some((pid, state, parent))
+        })
+        .collect()
+}
+
+#[test]
+fn orphans_of_the_command_are_reaped() {
+    let scene = Scene::new();
+    std::fs::write(scene.path("flag"), "").unwrap();
+    let config = scene.config(CONFIG);
+    // The outer subshell exits at once, orphaning the inner one, which sleeps a little (its
+    // workload), announces its end and exits; the command itself lingers.
+    let mut run = scene.spawn(
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "( (sleep 0.5; echo orphan-exiting >&2) & ); echo child-ready >&2; while :; do sleep 0.05; done",
+        ],
+        &[],
+    );
+    run.wait_for_line("child-ready");
+    let bootgate = run.child.id().to_string();
+    let log = run.stderr();
+    let command: u32 = log
+        .lines()
+        .find_map(|l| l.split("(pid ").nth(1))
+        .and_then(|rest| rest.trim_end_matches(')').parse().ok())
+        .expect("the command's pid in the log");
+    // The orphan now belongs to bootgate (a subreaper), not to the machine's init.
+    let adopted = processes()
+        .into_iter()
+        .any(|(pid, _, parent)| parent == bootgate && pid != command);
+    assert!(adopted, "the orphan was not re-parented onto bootgate");
+    run.wait_for_line("orphan-exiting");
+    // Reaping follows the orphan's SIGCHLD; no event reaches the test, so look until it is gone.
+    let patience = std::time::Instant::now() + PATIENCE;
+    while processes()
+        .iter()
+        .any(|(_, state, parent)| *state == 'Z' && *parent == bootgate)
+    {
+        assert!(
+            std::time::Instant::now() < patience,
+            "a zombie was left behind"
+        );
+        std::thread::yield_now();
+    }
+    run.signal("TERM");
+    assert_eq!(run.wait().0.code(), Some(143));
+}
+
+#[test]
+fn without_a_command_it_guards_until_a_signal() {
+    let scene = Scene::new();
+    std::fs::write(scene.path("flag"), "").unwrap();
+    let config = scene.config(CONFIG);
+    let mut run = scene.spawn(&["run", "--config", config.to_str().unwrap()], &[]);
+    let port = guard_port(&mut run);
+    run.wait_for_line("readiness: starting -> ready");
+    assert_eq!(get(port, "/startupz").0, 200);
+    run.signal("TERM");
+    assert_eq!(run.wait().0.code(), Some(0));
+}
+
+#[test]
+fn sigterm_during_the_gate_exits_3() {
+    let scene = Scene::new();
+    let config = scene.config(CONFIG);
+    let mut run = scene.spawn(
+        &["run", "--config", config.to_str().unwrap(), "--", "true"],
+        &[],
+    );
+    run.wait_for_line("waiting for flag");
+    run.signal("TERM");
+    assert_eq!(run.wait().0.code(), Some(3));
+}
