@@ -198,6 +198,7 @@ mod tests {
             max_interval: Duration::from_millis(100),
             stall_after: Duration::from_secs(30),
             missing_input: None,
+            watch: false,
         }
     }
 

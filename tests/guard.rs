@@ -445,3 +445,53 @@ fn notifies_the_service_manager_when_ready_and_when_stopping() {
     );
     assert_eq!(sidecar.wait().0.code(), Some(0));
 }
+
+#[test]
+fn a_watched_secret_rotated_to_empty_turns_the_pod_unready_and_back() {
+    let scene = Scene::new();
+    let model = HttpServer::start(200, "ok");
+    kubelet_secret(&scene.path("secrets/hf"), "token", "hf_first_value", 1);
+    std::fs::write(scene.path("weights.bin"), b"weights").unwrap();
+    let config = scene.config(&format!(
+        r#"listen: "127.0.0.1:0"
+drain: 100ms
+checks:
+  hf-token: {{kind: secret, file: '@/secrets/hf/token', watch: true}}
+  weights: {{kind: file, path: '@/weights.bin', watch: true}}
+sentinel:
+  interval: 50ms
+  timeout: 500ms
+  success_threshold: 1
+  failure_threshold: 1
+  hold: 0s
+  queries:
+    - {{name: health, url: "http://127.0.0.1:{}/health"}}
+"#,
+        model.port
+    ));
+    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    let port = guard_port(&mut sidecar);
+    sidecar.wait_for_line("readiness: starting -> ready");
+
+    kubelet_secret(&scene.path("secrets/hf"), "token", "", 2);
+    sidecar.wait_for_line("readiness: ready -> unready: hf-token failing");
+    let (status, _, body) = get(port, "/readyz");
+    assert_eq!(status, 503);
+    assert_contains!(body, "[-]hf-token failed: reason withheld");
+    assert_contains!(get(port, "/readyz/hf-token").2, "is empty");
+
+    kubelet_secret(&scene.path("secrets/hf"), "token", "hf_second_value", 3);
+    sidecar.wait_for_line("readiness: unready -> ready: hf-token passes again");
+
+    std::fs::remove_file(scene.path("weights.bin")).unwrap();
+    sidecar.wait_for_line("readiness: ready -> unready: weights failing");
+    assert_eq!(metric(port, "bootgate_check_up{check=\"weights\"}"), 0.0);
+
+    sidecar.signal("TERM");
+    assert_eq!(sidecar.wait().0.code(), Some(0));
+    let log = sidecar.full_stderr();
+    assert!(
+        !log.contains("hf_first_value") && !log.contains("hf_second_value"),
+        "{log}"
+    );
+}

@@ -93,6 +93,7 @@ pub(super) fn check(name: &str, kind: Kind, attempt_timeout: Duration) -> CheckS
         max_interval: DEFAULT_MAX_INTERVAL,
         stall_after: DEFAULT_STALL_AFTER,
         missing_input: None,
+        watch: false,
     }
 }
 

@@ -53,6 +53,9 @@ pub struct CheckSpec {
     pub stall_after: Duration,
     /// Set when a `${VAR}` the check uses is unset: the check fails at once with this reason.
     pub missing_input: Option<String>,
+    /// The guard keeps evaluating it after the gate: a Secret rotated to an empty value or a
+    /// deleted model file turns the pod unready.
+    pub watch: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -31,6 +31,7 @@ const COMMON_KEYS: &[&str] = &[
     "attempt_timeout",
     "max_interval",
     "stall_after",
+    "watch",
 ];
 const KINDS: &[(&str, &[&str])] = &[
     ("secret", &["env", "file"]),
@@ -447,6 +448,10 @@ fn check(
             }
         },
     };
+    let watch = match f.get("watch") {
+        Some(node) => boolean(node, &f.path("watch"), cx).unwrap_or(false),
+        None => false,
+    };
     let timeout = f
         .get("timeout")
         .and_then(|n| duration(n, &f.path("timeout"), cx));
@@ -487,6 +492,7 @@ fn check(
         max_interval: tuned.max_interval,
         stall_after: tuned.stall_after,
         missing_input,
+        watch,
     })
 }
 

@@ -6,14 +6,15 @@ pub mod notify;
 pub mod readiness;
 pub mod sentinel;
 pub mod server;
+pub mod watched;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep, sleep_until};
 
-use crate::config::{Config, GuardSpec};
+use crate::config::{CheckSpec, Config, GuardSpec};
 use crate::exit::Exit;
 use crate::redact::Redactor;
 use crate::signals::Stop;
@@ -76,8 +77,23 @@ pub struct Guard {
     /// The failure last logged, so a failing sentinel logs once per new reason, not per round.
     failing: Option<String>,
     next_round: Instant,
+    /// The phase the pod shows: the sentinel's verdict, held back by any failing watched check.
+    served: Phase,
+    watched: Vec<WatchedState>,
+    watched_specs: Vec<CheckSpec>,
+    verdicts: Option<mpsc::UnboundedReceiver<watched::Verdict>>,
+    checks: crate::checks::Shared,
     server: tokio::task::JoinHandle<()>,
     stop_server: watch::Sender<bool>,
+}
+
+/// A watched check's standing: it turns failing only after `failure_threshold` bad verdicts in
+/// a row, like the sentinel.
+struct WatchedState {
+    name: String,
+    fails: u32,
+    ok: bool,
+    reason: String,
 }
 
 impl Guard {
@@ -122,6 +138,13 @@ impl Guard {
             Some(s) => Readiness::new(s.success_threshold, s.failure_threshold, s.hold),
             None => Readiness::new(1, 1, std::time::Duration::ZERO),
         };
+        let watched_specs: Vec<CheckSpec> =
+            config.checks.iter().filter(|c| c.watch).cloned().collect();
+        let checks = crate::checks::Shared {
+            redactor: redactor.clone(),
+            placeholders: config.placeholders.clone(),
+            watch_hub: Default::default(),
+        };
         Ok(Guard {
             spec,
             state_dir: config.state_dir.clone(),
@@ -134,6 +157,19 @@ impl Guard {
             notifier: notify::Notifier::from_env(),
             failing: None,
             next_round: Instant::now(),
+            served: Phase::Starting,
+            watched: watched_specs
+                .iter()
+                .map(|s| WatchedState {
+                    name: s.name.clone(),
+                    fails: 0,
+                    ok: true,
+                    reason: String::new(),
+                })
+                .collect(),
+            watched_specs,
+            verdicts: None,
+            checks,
             server,
             stop_server,
         })
@@ -159,9 +195,24 @@ impl Guard {
             snapshot.started = true;
         }
         self.publish();
+        if !self.watched_specs.is_empty() {
+            let (send, receive) = mpsc::unbounded_channel();
+            let interval = self
+                .spec
+                .sentinel
+                .as_ref()
+                .map_or(std::time::Duration::from_secs(10), |s| s.interval);
+            watched::spawn(
+                std::mem::take(&mut self.watched_specs),
+                &self.checks,
+                interval,
+                send,
+            );
+            self.verdicts = Some(receive);
+        }
         if self.spec.sentinel.is_none() {
             let change = self.readiness.ready_without_sentinel();
-            self.apply(change);
+            self.settle(change.map(|t| t.reason));
         }
         self.next_round = Instant::now();
     }
@@ -186,9 +237,17 @@ impl Guard {
                     None => std::future::pending().await,
                 }
             };
+            let verdicts = &mut self.verdicts;
+            let verdict = async move {
+                match verdicts {
+                    Some(receive) => receive.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 signal = stop.requested() => return Ended::Signal(signal),
                 done = &mut other => return Ended::Other(done),
+                Some(verdict) = verdict => self.on_verdict(verdict),
                 round = round => {
                     // Rounds never overlap: the next starts an interval after this one
                     // started, or at once if this one ran longer.
@@ -204,7 +263,59 @@ impl Guard {
     /// Unready at once: 503, marker removed, `STOPPING=1`.
     pub fn drain(&mut self, signal: &str) {
         let change = self.readiness.drain(signal);
-        self.apply(change);
+        self.settle(change.map(|t| t.reason));
+    }
+
+    fn on_verdict(&mut self, verdict: watched::Verdict) {
+        let threshold = self
+            .spec
+            .sentinel
+            .as_ref()
+            .map_or(3, |s| s.failure_threshold);
+        let Some(state) = self.watched.get_mut(verdict.slot) else {
+            return;
+        };
+        let news = match verdict.failure {
+            None => {
+                state.fails = 0;
+                let recovered = !state.ok;
+                state.ok = true;
+                recovered.then(|| format!("{} passes again", state.name))
+            }
+            Some(reason) => {
+                state.fails += 1;
+                state.reason = reason;
+                let turned = state.ok && state.fails >= threshold;
+                if turned {
+                    state.ok = false;
+                }
+                turned.then(|| format!("{} failing: {}", state.name, state.reason))
+            }
+        };
+        self.shared
+            .metrics
+            .check_up
+            .get_or_create(&label("check", &state.name))
+            .set(i64::from(state.ok));
+        if let Some(news) = &news {
+            tracing::info!("watched check {news}");
+        }
+        self.settle(news);
+    }
+
+    /// The phase to show: draining wins; otherwise the sentinel's verdict, but never ready
+    /// while a watched check fails.
+    fn phase_to_serve(&self) -> Phase {
+        match self.readiness.phase() {
+            Phase::Ready if self.watched.iter().any(|w| !w.ok) => {
+                if self.served == Phase::Starting {
+                    Phase::Starting
+                } else {
+                    Phase::Unready
+                }
+            }
+            phase => phase,
+        }
     }
 
     pub async fn stop(self) {
@@ -244,14 +355,24 @@ impl Guard {
         let change = self
             .readiness
             .round(round.passed, round.started, round.ended);
-        self.apply(change);
+        self.settle(change.map(|t| t.reason));
     }
 
-    /// Republishes the snapshot and, on a transition, moves the marker, counts it and logs it
-    /// — in that order: once the log says a transition happened, probes and the marker agree.
-    fn apply(&mut self, change: Option<Transition>) {
+    /// Republishes the snapshot and, when the served phase changes, moves the marker, counts
+    /// the transition and logs it — in that order: once the log says a transition happened,
+    /// probes and the marker agree. `because` says why, when the caller knows.
+    fn settle(&mut self, because: Option<String>) {
         self.publish();
-        let Some(t) = change else { return };
+        let to = self.phase_to_serve();
+        if to == self.served {
+            return;
+        }
+        let t = Transition {
+            from: self.served,
+            to,
+            reason: because.unwrap_or_else(|| self.last_reason.clone()),
+        };
+        self.served = to;
         let ready = t.to == Phase::Ready;
         let moved = if ready {
             crate::report::status::write_atomically(&self.marker, b"ready\n")
@@ -297,7 +418,18 @@ impl Guard {
             .snapshot
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        snapshot.phase = phase.to_string();
+        snapshot.phase = self.phase_to_serve().to_string();
+        for w in &self.watched {
+            let line = Line {
+                name: w.name.clone(),
+                ok: w.ok,
+                reason: w.reason.clone(),
+            };
+            match snapshot.lines.iter_mut().find(|l| l.name == w.name) {
+                Some(existing) => *existing = line,
+                None => snapshot.lines.push(line),
+            }
+        }
         snapshot.queries.clone_from(&self.last_queries);
         snapshot
             .lines

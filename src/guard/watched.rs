@@ -1,0 +1,65 @@
+//! Gate checks marked `watch: true`, kept under evaluation for the life of the pod: a Secret
+//! rotated to an empty value, a model file deleted.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::{sleep, timeout};
+
+use crate::checks::{Check, Shared};
+use crate::config::CheckSpec;
+use crate::heartbeat::Heartbeat;
+
+/// File waits react through inotify; this re-check covers volumes whose remote writes it
+/// never sees, as in the gate.
+const SAFETY_RECHECK: Duration = Duration::from_secs(5);
+
+/// One evaluation of a watched check.
+pub struct Verdict {
+    /// The check's position among the watched ones.
+    pub slot: usize,
+    pub failure: Option<String>,
+}
+
+/// Starts one task per watched check; each sends a verdict after every evaluation. The tasks
+/// end when the receiver is dropped.
+pub fn spawn(
+    specs: Vec<CheckSpec>,
+    shared: &Shared,
+    interval: Duration,
+    verdicts: UnboundedSender<Verdict>,
+) {
+    for (slot, spec) in specs.into_iter().enumerate() {
+        let shared = shared.clone();
+        let verdicts = verdicts.clone();
+        tokio::spawn(async move {
+            let mut check = Check::build(&spec, &shared);
+            // A path is watched for changes; anything else is re-evaluated each interval.
+            let _ = check.prepare();
+            loop {
+                let heartbeat = Heartbeat::default();
+                let failure = match timeout(spec.attempt_timeout, check.attempt(&heartbeat)).await {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(failure)) => Some(shared.redactor.clean(&failure.reason)),
+                    Err(_) => Some("the check did not answer within its attempt_timeout".into()),
+                };
+                if verdicts.send(Verdict { slot, failure }).is_err() {
+                    return;
+                }
+                match check.watch() {
+                    Some(watch) => {
+                        tokio::select! {
+                            changed = watch.changed(&heartbeat) => {
+                                if changed.is_err() {
+                                    sleep(interval).await;
+                                }
+                            }
+                            _ = sleep(SAFETY_RECHECK) => {}
+                        }
+                    }
+                    None => sleep(interval).await,
+                }
+            }
+        });
+    }
+}
