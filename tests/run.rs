@@ -106,8 +106,7 @@ fn timing_sigterm_is_forwarded_and_the_commands_code_returned() {
         &[],
     );
     let port = guard_port(&mut run);
-    run.wait_for_line("child-ready");
-    run.wait_for_line("readiness: starting -> ready");
+    run.wait_for_all(&["child-ready", "readiness: starting -> ready"]);
     assert_eq!(get(port, "/readyz").0, 200);
     run.signal("TERM");
     run.wait_for_line("got-term");
@@ -178,7 +177,7 @@ fn orphans_of_the_command_are_reaped() {
         ],
         &[],
     );
-    run.wait_for_line("child-ready");
+    run.wait_for_all(&["child-ready", "started sh (pid"]);
     let bootgate = run.child.id().to_string();
     let log = run.stderr();
     let command: u32 = log

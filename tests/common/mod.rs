@@ -181,6 +181,26 @@ impl Running {
         }
     }
 
+    /// Blocks until each needle has appeared in some stderr line, in any order: output from
+    /// two processes (bootgate and its child) interleaves freely.
+    pub fn wait_for_all(&mut self, needles: &[&str]) {
+        let mut missing: Vec<&str> = needles.to_vec();
+        let deadline = Instant::now() + PATIENCE;
+        while !missing.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((_, line)) => missing.retain(|needle| !line.contains(needle)),
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "no stderr lines containing {missing:?}; stderr so far:\n{}",
+                        self.stderr()
+                    );
+                }
+            }
+        }
+    }
+
     /// Waits for the exit, seen as the end of stderr: the pipe closes when the process ends.
     pub fn wait(&mut self) -> (ExitStatus, Instant) {
         let deadline = Instant::now() + PATIENCE;
@@ -225,6 +245,14 @@ impl Running {
     pub fn full_stderr(&mut self) -> String {
         while self.lines.recv_timeout(PATIENCE).is_ok() {}
         self.stderr()
+    }
+}
+
+/// A test that fails must not leave bootgate running: the process goes with the handle.
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
