@@ -495,3 +495,65 @@ sentinel:
         "{log}"
     );
 }
+
+fn sentinel_at(port: u16) -> String {
+    format!(
+        r#"listen: "127.0.0.1:0"
+drain: 100ms
+sentinel:
+  interval: 50ms
+  timeout: 500ms
+  success_threshold: 1
+  failure_threshold: 1
+  hold: 0s
+  queries:
+    - {{name: health, url: "http://127.0.0.1:{port}/health"}}
+"#
+    )
+}
+
+#[test]
+fn a_configmap_update_is_applied_and_a_bad_one_rejected() {
+    let scene = Scene::new();
+    let broken = HttpServer::start(503, "down");
+    let healthy = HttpServer::start(200, "ok");
+    let volume = scene.path("config");
+    kubelet_secret(&volume, "bootgate.yaml", &sentinel_at(broken.port), 1);
+    let config = volume.join("bootgate.yaml");
+    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    let port = guard_port(&mut sidecar);
+    sidecar.wait_for_line("sentinel failing: health: status 503");
+
+    // A typo in the new ConfigMap: rejected, the old config keeps running.
+    kubelet_secret(&volume, "bootgate.yaml", "sentinel: {intervl: 1s}\n", 2);
+    sidecar.wait_for_line("config reload (the file changed) rejected:");
+    assert_eq!(get(port, "/readyz").0, 503);
+
+    // The fix: the sentinel now asks the healthy server.
+    kubelet_secret(&volume, "bootgate.yaml", &sentinel_at(healthy.port), 3);
+    sidecar.wait_for_line("config reloaded (the file changed): 1 sentinel queries");
+    sidecar.wait_for_line("readiness: starting -> ready");
+    assert_eq!(get(port, "/readyz").0, 200);
+    sidecar.signal("TERM");
+    assert_eq!(sidecar.wait().0.code(), Some(0));
+}
+
+#[test]
+fn sighup_reloads_the_config() {
+    let scene = Scene::new();
+    let broken = HttpServer::start(503, "down");
+    let healthy = HttpServer::start(200, "ok");
+    let config = scene.config(&sentinel_at(broken.port));
+    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    guard_port(&mut sidecar);
+    sidecar.wait_for_line("sentinel failing: health: status 503");
+    // With nothing changed, only SIGHUP can prompt a reload, and it says so.
+    sidecar.signal("HUP");
+    sidecar.wait_for_line("config reload (SIGHUP): unchanged");
+    std::fs::write(&config, sentinel_at(healthy.port)).unwrap();
+    sidecar.signal("HUP");
+    sidecar.wait_for_line("config reloaded");
+    sidecar.wait_for_line("readiness: starting -> ready");
+    sidecar.signal("TERM");
+    assert_eq!(sidecar.wait().0.code(), Some(0));
+}

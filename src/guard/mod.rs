@@ -44,6 +44,7 @@ pub async fn run(config: &Config, redactor: Redactor, stop: &mut Stop) -> Exit {
         Err(exit) => return exit,
     };
     guard.begin();
+    guard.reload_from(&config.source, true);
     let signal = match guard.watch_until(stop, std::future::pending::<()>()).await {
         Ended::Signal(signal) => signal,
         Ended::Other(()) => unreachable!("pending never finishes"),
@@ -83,8 +84,20 @@ pub struct Guard {
     watched_specs: Vec<CheckSpec>,
     verdicts: Option<mpsc::UnboundedReceiver<watched::Verdict>>,
     checks: crate::checks::Shared,
+    reload: Reload,
     server: tokio::task::JoinHandle<()>,
     stop_server: watch::Sender<bool>,
+}
+
+/// Where a new config comes from: the file, watched for the kubelet's `..data` swap (a
+/// ConfigMap update; nobody sends SIGHUP in Kubernetes), and SIGHUP where it is ours to take.
+#[derive(Default)]
+struct Reload {
+    path: Option<PathBuf>,
+    watch: Option<crate::checks::watch::PathWatch>,
+    hangup: Option<tokio::signal::unix::Signal>,
+    /// The text of the config in force: an unchanged file is not news.
+    applied: String,
 }
 
 /// A watched check's standing: it turns failing only after `failure_threshold` bad verdicts in
@@ -170,6 +183,7 @@ impl Guard {
             watched_specs,
             verdicts: None,
             checks,
+            reload: Reload::default(),
             server,
             stop_server,
         })
@@ -217,6 +231,105 @@ impl Guard {
         self.next_round = Instant::now();
     }
 
+    /// Reloads the guard's settings when `path` changes on disk, and on SIGHUP if `hangup`
+    /// (under `run -- CMD`, SIGHUP belongs to the command).
+    pub fn reload_from(&mut self, path: &Path, hangup: bool) {
+        self.reload.applied = std::fs::read_to_string(path).unwrap_or_default();
+        match crate::checks::watch::PathWatch::new(&self.checks.watch_hub, path) {
+            Ok(watch) => self.reload.watch = Some(watch),
+            Err(e) => tracing::warn!(
+                "cannot watch {} for changes ({}); reload with SIGHUP",
+                path.display(),
+                crate::checks::io_phrase(&e)
+            ),
+        }
+        if hangup {
+            self.reload.hangup =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        }
+        self.reload.path = Some(path.to_path_buf());
+    }
+
+    fn reload(&mut self, why: &str) {
+        let Some(path) = self.reload.path.clone() else {
+            return;
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::warn!(
+                    "config reload ({why}): cannot read {}: {}; keeping the running config",
+                    path.display(),
+                    crate::checks::io_phrase(&e)
+                );
+                return;
+            }
+        };
+        if text == self.reload.applied {
+            // A person who sends SIGHUP wants to hear back; file events repeat and need not.
+            if why == "SIGHUP" {
+                tracing::info!("config reload (SIGHUP): unchanged");
+            }
+            return;
+        }
+        let parsed = crate::config::from_str(&text, &path, &crate::config::ProcessEnv)
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                crate::graph::Graph::build(&c.checks)
+                    .map(|_| c)
+                    .map_err(|e| e.to_string())
+            });
+        let config = match parsed {
+            Ok(config) => config,
+            Err(problems) => {
+                let first = problems.lines().next().unwrap_or_default();
+                let more = problems.lines().count().saturating_sub(1);
+                let more = if more > 0 {
+                    format!(" (and {more} more)")
+                } else {
+                    String::new()
+                };
+                tracing::warn!(
+                    "config reload ({why}) rejected: {}{more}; keeping the running config",
+                    self.redactor.clean(first)
+                );
+                return;
+            }
+        };
+        self.reload.applied = text;
+        for value in &config.sensitive {
+            self.redactor.add(value.clone());
+        }
+        let new = config.guard;
+        if new.listen != self.spec.listen {
+            tracing::warn!(
+                "listen changed to {}; that takes a restart, still on {}",
+                new.listen,
+                self.spec.listen
+            );
+        }
+        if let Some(s) = &new.sentinel {
+            self.readiness
+                .retune(s.success_threshold, s.failure_threshold, s.hold);
+        }
+        {
+            let mut snapshot = self
+                .shared
+                .snapshot
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            snapshot.pins.clone_from(&new.pins);
+            snapshot.details_for_all = new.details_for_all;
+        }
+        let queries = new.sentinel.as_ref().map_or(0, |s| s.queries.len());
+        self.spec.sentinel = new.sentinel;
+        self.spec.pins = new.pins;
+        self.spec.details_for_all = new.details_for_all;
+        self.spec.drain = new.drain;
+        self.next_round = Instant::now();
+        tracing::info!("config reloaded ({why}): {queries} sentinel queries");
+    }
+
     /// Runs sentinel rounds until a stop signal, or until `other` finishes.
     pub async fn watch_until<T>(
         &mut self,
@@ -237,6 +350,35 @@ impl Guard {
                     None => std::future::pending().await,
                 }
             };
+            let reload = &mut self.reload;
+            let reloaded = async move {
+                let hangup = async {
+                    match &mut reload.hangup {
+                        Some(signal) => {
+                            signal.recv().await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                let changed = async {
+                    match &mut reload.watch {
+                        Some(watch) => {
+                            if watch
+                                .changed(&crate::heartbeat::Heartbeat::default())
+                                .await
+                                .is_err()
+                            {
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = hangup => "SIGHUP",
+                    _ = changed => "the file changed",
+                }
+            };
             let verdicts = &mut self.verdicts;
             let verdict = async move {
                 match verdicts {
@@ -248,6 +390,7 @@ impl Guard {
                 signal = stop.requested() => return Ended::Signal(signal),
                 done = &mut other => return Ended::Other(done),
                 Some(verdict) = verdict => self.on_verdict(verdict),
+                why = reloaded => self.reload(why),
                 round = round => {
                     // Rounds never overlap: the next starts an interval after this one
                     // started, or at once if this one ran longer.

@@ -64,6 +64,13 @@ impl Readiness {
         self.phase
     }
 
+    /// New thresholds from a reloaded config; the phase and the current streak stand.
+    pub fn retune(&mut self, success_threshold: u32, failure_threshold: u32, hold: Duration) {
+        self.success_threshold = success_threshold.max(1);
+        self.failure_threshold = failure_threshold.max(1);
+        self.hold = hold;
+    }
+
     fn go(&mut self, to: Phase, reason: String) -> Option<Transition> {
         let from = self.phase;
         self.phase = to;
