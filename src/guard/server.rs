@@ -159,12 +159,15 @@ pub fn respond(
             StatusCode::SERVICE_UNAVAILABLE,
             "starting: the gate has not passed yet\n",
         ),
-        "/readyz" if wants_json(req, query) => {
+        "/readyz" => {
             let snapshot = shared.read();
-            let local = peer.ip().is_loopback() || snapshot.details_for_all;
-            json_state(&snapshot, local)
+            // The whole state is for the pod's own eyes; anyone else gets the plain answer.
+            if wants_json(req, query) && (peer.ip().is_loopback() || snapshot.details_for_all) {
+                json_state(&snapshot, true)
+            } else {
+                readyz(&snapshot, query)
+            }
         }
-        "/readyz" => readyz(&shared.read(), query),
         "/metrics" => {
             let mut response = text(StatusCode::OK, shared.metrics.render());
             response.headers_mut().insert(
@@ -195,8 +198,8 @@ fn wants_json(req: &Request<Incoming>, query: &str) -> bool {
             .is_some_and(|v| v.contains("application/json"))
 }
 
-/// The whole state as JSON: lines, phase, pins, each query's last answer. Reasons only for
-/// clients allowed details; secrets were redacted before they reached the snapshot.
+/// The whole state as JSON: lines, phase, pins, each query's last answer. `details` says
+/// whether reasons are shown; secrets were redacted before they reached the snapshot.
 pub fn json_state(snapshot: &Snapshot, details: bool) -> Response<Full<Bytes>> {
     let ready = snapshot.lines.iter().all(|l| l.ok);
     let reason = |r: &str| {
