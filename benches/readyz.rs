@@ -880,15 +880,17 @@ fn rss_section(report: &mut Report, tools: &Tools, rate_hint: f64) {
         mib(peak)
     ));
     report.line("");
+    // A leak shows as growth while the same load goes on; the warm-up's burst of 64
+    // simultaneous connections sets the allocator's working set once, and is shown beside it.
     report.verdict(
-        "RSS growth over ≥ 1,000,000 requests (fresh → end)",
+        "RSS growth over ≥ 1,000,000 requests (after warm-up → end)",
         if enough {
-            format!("{growth:+.3} MiB (after warm-up: {warm_growth:+.3} MiB)")
+            format!("{warm_growth:+.3} MiB (from fresh, warm-up included: {growth:+.3} MiB)")
         } else {
             format!("only {sent} requests in {} s", RSS_TIME_CAP.as_secs())
         },
         &format!("< {TARGET_RSS_GROWTH_MIB} MiB"),
-        enough && growth < TARGET_RSS_GROWTH_MIB,
+        enough && warm_growth < TARGET_RSS_GROWTH_MIB,
     );
 }
 
