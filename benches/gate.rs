@@ -11,17 +11,19 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tempfile::TempDir;
+
+mod support;
+use support::*;
 
 /// The binary under test, built by cargo with the bench profile (which inherits release).
 const BIN: &str = env!("CARGO_BIN_EXE_bootgate");
@@ -32,8 +34,6 @@ const LATENCY_TRIALS: usize = 20;
 const MAX_OFFSET_MS: u64 = 1000;
 /// Pollers have no "I am waiting" log line worth trusting; give their loop time to start.
 const POLLER_SETTLE: Duration = Duration::from_millis(50);
-/// How long any process may take to say it is waiting before we call the run broken.
-const STARTUP_LIMIT: Duration = Duration::from_secs(10);
 const IDLE_WINDOW: Duration = Duration::from_secs(10);
 const READY_RUNS: usize = 50;
 const ENGINE_RUNS: usize = 10;
@@ -42,7 +42,7 @@ const SECRET_VALUE: &str = "abc123";
 const MIB: f64 = 1024.0 * 1024.0;
 
 fn main() {
-    let mut report = Report::default();
+    let mut report = Report::new("bench-report.md");
     let mut rng = Rng::from_env_or_clock();
 
     machine_facts(&mut report, &rng);
@@ -56,60 +56,6 @@ fn main() {
 
 // ---------------------------------------------------------------------------------------------
 // Report
-
-/// The Markdown report: printed line by line as it grows, plus a verdict table at the end.
-#[derive(Default)]
-struct Report {
-    text: String,
-    verdicts: Vec<Verdict>,
-}
-
-struct Verdict {
-    figure: String,
-    result: String,
-    target: String,
-    met: bool,
-}
-
-impl Report {
-    fn line(&mut self, line: impl AsRef<str>) {
-        let line = line.as_ref();
-        println!("{line}");
-        self.text.push_str(line);
-        self.text.push('\n');
-    }
-
-    fn verdict(&mut self, figure: &str, result: String, target: &str, met: bool) {
-        self.verdicts.push(Verdict {
-            figure: figure.to_string(),
-            result,
-            target: target.to_string(),
-            met,
-        });
-    }
-
-    fn finish(mut self) {
-        let loadavg = fs::read_to_string("/proc/loadavg").unwrap_or_default();
-        self.line(format!("loadavg at end: {}", loadavg.trim()));
-        self.line("");
-        self.line("## Targets");
-        self.line("");
-        self.line("| figure | result | target | met |");
-        self.line("|---|---|---|---|");
-        let verdicts = std::mem::take(&mut self.verdicts);
-        for v in &verdicts {
-            let mark = if v.met { "yes" } else { "**NO**" };
-            self.line(format!(
-                "| {} | {} | {} | {mark} |",
-                v.figure, v.result, v.target
-            ));
-        }
-        let path = Path::new("target").join("bench-report.md");
-        fs::create_dir_all("target").expect("create target/ for the report");
-        fs::write(&path, &self.text).expect("write target/bench-report.md");
-        eprintln!("report written to {}", path.display());
-    }
-}
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
@@ -144,23 +90,6 @@ fn machine_facts(report: &mut Report, rng: &Rng) {
     report.line(format!("- clock ticks per second: {}", clock_ticks()));
     report.line(format!("- random seed: {}", rng.seed));
     report.line("");
-}
-
-/// The trimmed stdout of a small helper command, or a note that it failed.
-fn command_output(program: &str, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| format!("({program} failed)"))
-}
-
-fn clock_ticks() -> u64 {
-    command_output("getconf", &["CLK_TCK"])
-        .parse()
-        .expect("`getconf CLK_TCK` prints a number")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,15 +236,6 @@ fn write_config(dir: &Path, deadline: &str, checks: &[String]) -> PathBuf {
     path
 }
 
-/// A port nothing listens on: the kernel picks a free one, and we let it go again.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to pick a port");
-    listener
-        .local_addr()
-        .expect("local address of a bound listener")
-        .port()
-}
-
 fn latency_section(report: &mut Report, rng: &mut Rng) {
     let python = python_executable();
     report.line("## 1. Reaction latency (dependency ready → process exited)");
@@ -392,16 +312,6 @@ fn poller_trial(dep: Dep, rng: &mut Rng, python: &str) -> Duration {
     latency
 }
 
-/// The real interpreter behind `python3`: a pyenv shim would add ~100 ms of bash to its startup.
-fn python_executable() -> String {
-    let path = command_output("python3", &["-c", "import sys; print(sys.executable)"]);
-    assert!(
-        Path::new(&path).is_file(),
-        "python3 is needed for the http poller; asking it for its executable gave {path:?}"
-    );
-    path
-}
-
 /// `bootgate init --config CONFIG`, with no `BOOTGATE_*` leaking in from our environment.
 fn gate_command(config: &Path) -> Command {
     let mut cmd = Command::new(BIN);
@@ -416,110 +326,6 @@ fn gate_command(config: &Path) -> Command {
 
 // ---------------------------------------------------------------------------------------------
 // A child process whose stderr lines we watch
-
-/// A running child whose stderr is read line by line on a thread, so that "it is waiting now"
-/// is an event we block on rather than a guess, and so a chatty child never fills its pipe.
-struct Watched {
-    what: &'static str,
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-    reader: Option<JoinHandle<()>>,
-}
-
-impl Watched {
-    fn spawn(mut cmd: Command, what: &'static str) -> Watched {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what} ({cmd:?}): {e}"));
-        let stderr = child.stderr.take().expect("stderr was piped");
-        let (tx, lines) = mpsc::channel();
-        let reader = thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // The receiver may be gone once we stop caring; keep draining the pipe anyway.
-                let _ = tx.send(line);
-            }
-        });
-        Watched {
-            what,
-            child,
-            lines,
-            seen: Vec::new(),
-            reader: Some(reader),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Blocks until a stderr line contains `needle`; panics with the log if it never comes.
-    fn wait_for_line(&mut self, needle: &str) {
-        let deadline = Instant::now() + STARTUP_LIMIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(needle);
-                    self.seen.push(line);
-                    if found {
-                        return;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => self.fail(&format!(
-                    "no stderr line containing {needle:?} within {STARTUP_LIMIT:?}"
-                )),
-                Err(RecvTimeoutError::Disconnected) => {
-                    let status = self.child.wait().ok();
-                    self.fail(&format!(
-                        "it exited ({status:?}) before printing a line containing {needle:?}"
-                    ))
-                }
-            }
-        }
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        self.child
-            .wait()
-            .unwrap_or_else(|e| panic!("waiting for {} failed: {e}", self.what))
-    }
-
-    /// Sends SIGTERM through `kill(1)` (the crate forbids unsafe code, so no libc) and reaps it.
-    fn terminate(&mut self) -> ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("run kill(1)");
-        assert!(sent.success(), "kill -TERM {} failed", self.pid());
-        self.wait()
-    }
-
-    fn expect_success(&mut self, status: ExitStatus) {
-        if !status.success() {
-            self.fail(&format!("it exited with {status}, not 0"));
-        }
-    }
-
-    /// Panics with everything the child wrote to stderr, since that is where its reason is.
-    fn fail(&mut self, problem: &str) -> ! {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-        self.seen.extend(self.lines.try_iter());
-        panic!(
-            "{} (pid {}): {problem}\n--- its stderr ---\n{}",
-            self.what,
-            self.child.id(),
-            self.seen.join("\n")
-        );
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // A tiny HTTP server

@@ -13,17 +13,19 @@
 //! have; a wrong one panics, because a benchmark that quietly times failures is worse than none.
 
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+mod support;
+use support::*;
 
 /// The binary under test, built by cargo with the bench profile (which inherits release).
 const BIN: &str = env!("CARGO_BIN_EXE_bootgate");
@@ -46,8 +48,6 @@ const RSS_WARM_UP: Duration = Duration::from_secs(2);
 /// Row 4: the sentinel interval under test and the window the CPU is measured over.
 const SENTINEL_INTERVAL: &str = "10s";
 const IDLE_WINDOW: Duration = Duration::from_secs(30);
-/// How long any server may take to say it is ready before we call the run broken.
-const STARTUP_LIMIT: Duration = Duration::from_secs(10);
 /// How long past its own `-d` a wrk run may take before we kill it and call the run broken.
 const WRK_GRACE: Duration = Duration::from_secs(15);
 /// apt-get fetches over the network; a stuck mirror must not hang the bench.
@@ -65,7 +65,7 @@ const TARGET_RSS_GROWTH_MIB: f64 = 1.0;
 const TARGET_IDLE_MS_PER_MIN: f64 = 20.0;
 
 fn main() {
-    let mut report = Report::default();
+    let mut report = Report::new("bench-readyz.md");
     let tools = Tools::find();
 
     machine_facts(&mut report, &tools);
@@ -87,60 +87,6 @@ fn main() {
 
 // ---------------------------------------------------------------------------------------------
 // Report
-
-/// The Markdown report: printed line by line as it grows, plus a verdict table at the end.
-#[derive(Default)]
-struct Report {
-    text: String,
-    verdicts: Vec<Verdict>,
-}
-
-struct Verdict {
-    figure: String,
-    result: String,
-    target: String,
-    met: bool,
-}
-
-impl Report {
-    fn line(&mut self, line: impl AsRef<str>) {
-        let line = line.as_ref();
-        println!("{line}");
-        self.text.push_str(line);
-        self.text.push('\n');
-    }
-
-    fn verdict(&mut self, figure: &str, result: String, target: &str, met: bool) {
-        self.verdicts.push(Verdict {
-            figure: figure.to_string(),
-            result,
-            target: target.to_string(),
-            met,
-        });
-    }
-
-    fn finish(mut self) {
-        let loadavg = fs::read_to_string("/proc/loadavg").unwrap_or_default();
-        self.line(format!("loadavg at end: {}", loadavg.trim()));
-        self.line("");
-        self.line("## Targets");
-        self.line("");
-        self.line("| figure | result | target | met |");
-        self.line("|---|---|---|---|");
-        let verdicts = std::mem::take(&mut self.verdicts);
-        for v in &verdicts {
-            let mark = if v.met { "yes" } else { "**NO**" };
-            self.line(format!(
-                "| {} | {} | {} | {mark} |",
-                v.figure, v.result, v.target
-            ));
-        }
-        let path = Path::new("target").join("bench-readyz.md");
-        fs::create_dir_all("target").expect("create target/ for the report");
-        fs::write(&path, &self.text).expect("write target/bench-readyz.md");
-        eprintln!("report written to {}", path.display());
-    }
-}
 
 /// Latency the way wrk's figures deserve: µs below a millisecond, else ms.
 fn lat(d: Duration) -> String {
@@ -226,22 +172,6 @@ fn apt_get(args: &[&str]) -> bool {
     }
 }
 
-/// Waits for `child` at most `limit`; past that it is killed and `None` comes back.
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("poll a child process") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -282,16 +212,6 @@ fn pinning() -> (bool, String) {
     (true, "server on CPU 0, wrk on CPU 1 (`taskset -c`)".into())
 }
 
-/// The real interpreter behind `python3`: a pyenv shim would put bash in front of the baseline.
-fn python_executable() -> String {
-    let path = command_output("python3", &["-c", "import sys; print(sys.executable)"]);
-    assert!(
-        Path::new(&path).is_file(),
-        "python3 is needed for the baseline endpoint; asking it for its executable gave {path:?}"
-    );
-    path
-}
-
 fn machine_facts(report: &mut Report, tools: &Tools) {
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -324,17 +244,6 @@ fn machine_facts(report: &mut Report, tools: &Tools) {
         python_version.lines().next().unwrap_or("")
     ));
     report.line("");
-}
-
-/// The trimmed stdout of a small helper command, or a note that it failed.
-fn command_output(program: &str, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| format!("({program} failed)"))
 }
 
 #[derive(Clone, Copy)]
@@ -470,15 +379,6 @@ sys.stderr.write("listening\n")
 sys.stderr.flush()
 server.serve_forever()
 "#;
-
-/// A port nothing listens on: the kernel picks a free one, and we let it go again.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to pick a port");
-    listener
-        .local_addr()
-        .expect("local address of a bound listener")
-        .port()
-}
 
 /// One plain GET before any load: a server that answers 503 or 404 would be timed for nothing.
 fn expect_ok(endpoint: &Endpoint) {
@@ -785,12 +685,6 @@ fn stat_times(pid: u32) -> [u64; 2] {
     fields
         .try_into()
         .expect("/proc/PID/stat has fields 14 and 15")
-}
-
-fn clock_ticks() -> u64 {
-    command_output("getconf", &["CLK_TCK"])
-        .parse()
-        .expect("`getconf CLK_TCK` prints a number")
 }
 
 fn wrk_row(report: &mut Report, row: &str, label: &str, run: &Row) {
@@ -1112,107 +1006,3 @@ impl Drop for ModelServer {
 
 // ---------------------------------------------------------------------------------------------
 // A child process whose stderr lines we watch
-
-/// A running child whose stderr is read line by line on a thread, so that "it is ready now"
-/// is an event we block on rather than a guess, and so a chatty child never fills its pipe.
-struct Watched {
-    what: &'static str,
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-    reader: Option<JoinHandle<()>>,
-}
-
-impl Watched {
-    fn spawn(mut cmd: Command, what: &'static str) -> Watched {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what} ({cmd:?}): {e}"));
-        let stderr = child.stderr.take().expect("stderr was piped");
-        let (tx, lines) = mpsc::channel();
-        let reader = thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // The receiver may be gone once we stop caring; keep draining the pipe anyway.
-                let _ = tx.send(line);
-            }
-        });
-        Watched {
-            what,
-            child,
-            lines,
-            seen: Vec::new(),
-            reader: Some(reader),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Blocks until a stderr line contains `needle`; panics with the log if it never comes.
-    fn wait_for_line(&mut self, needle: &str) {
-        let deadline = Instant::now() + STARTUP_LIMIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(needle);
-                    self.seen.push(line);
-                    if found {
-                        return;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => self.fail(&format!(
-                    "no stderr line containing {needle:?} within {STARTUP_LIMIT:?}"
-                )),
-                Err(RecvTimeoutError::Disconnected) => {
-                    let status = self.child.wait().ok();
-                    self.fail(&format!(
-                        "it exited ({status:?}) before printing a line containing {needle:?}"
-                    ))
-                }
-            }
-        }
-    }
-
-    /// Sends SIGTERM through `kill(1)` (the crate forbids unsafe code, so no libc) and reaps it,
-    /// giving it STARTUP_LIMIT to go: a server that ignores SIGTERM must not hang the bench.
-    fn terminate(&mut self) -> ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("run kill(1)");
-        assert!(sent.success(), "kill -TERM {} failed", self.pid());
-        match wait_bounded(&mut self.child, STARTUP_LIMIT) {
-            Some(status) => status,
-            None => self.fail(&format!(
-                "it was still running {STARTUP_LIMIT:?} after SIGTERM"
-            )),
-        }
-    }
-
-    fn expect_success(&mut self, status: ExitStatus) {
-        if !status.success() {
-            self.fail(&format!("it exited with {status}, not 0"));
-        }
-    }
-
-    /// Panics with everything the child wrote to stderr, since that is where its reason is.
-    fn fail(&mut self, problem: &str) -> ! {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-        self.seen.extend(self.lines.try_iter());
-        panic!(
-            "{} (pid {}): {problem}\n--- its stderr ---\n{}",
-            self.what,
-            self.child.id(),
-            self.seen.join("\n")
-        );
-    }
-}

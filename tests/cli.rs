@@ -14,11 +14,9 @@ fn validate_prints_levels_that_run_at_once() {
     let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(0), "{}", done.stderr);
     assert_contains!(done.stdout, "valid — 6 checks, deadline 10m00s");
-    assert!(
-        done.stdout
-            .contains("  1. openai-key, hf-token, vector-db, registry, migrations\n  2. weights\n"),
-        "{}",
-        done.stdout
+    assert_contains!(
+        done.stdout,
+        "  1. openai-key, hf-token, vector-db, registry, migrations\n  2. weights\n"
     );
 }
 
@@ -187,10 +185,8 @@ fn validate_refuses_an_alias_bomb_and_an_empty_gate_and_notes_long_timeouts() {
     let config = scene.config("deadline: 1m\nchecks:\n  s: {kind: secret, env: X, timeout: 5m}\n");
     let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(0));
-    assert!(
-        done.stdout
-            .contains("note: checks.s.timeout 5m00s is longer than the deadline 1m00s"),
-        "{}",
-        done.stdout
+    assert_contains!(
+        done.stdout,
+        "note: checks.s.timeout 5m00s is longer than the deadline 1m00s"
     );
 }

@@ -89,12 +89,7 @@ fn dependencies_run_in_order() {
     );
     let done = scene.run(&["init", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(0), "{}", done.stderr);
-    assert!(
-        done.stderr
-            .contains("second passed (exit 0) after 1 attempt"),
-        "{}",
-        done.stderr
-    );
+    assert_contains!(done.stderr, "second passed (exit 0) after 1 attempt");
 }
 
 #[test]
@@ -136,11 +131,9 @@ fn unknown_dependency_gets_did_you_mean() {
     let config = scene.config("checks:\n  hf-token: {kind: secret, env: X}\n  w: {kind: secret, env: X, after: [hf-tokn]}\n");
     let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(2));
-    assert!(
-        done.stderr
-            .contains(":3:37: checks.w.after: no check named `hf-tokn` (did you mean hf-token?)"),
-        "{}",
-        done.stderr
+    assert_contains!(
+        done.stderr,
+        ":3:37: checks.w.after: no check named `hf-tokn` (did you mean hf-token?)"
     );
 }
 
@@ -402,11 +395,9 @@ fn variables_are_expanded_in_paths() {
         scene.config("state_dir: '/run/${X}'\nchecks:\n  e: {kind: secret, env: '${X}'}\n");
     let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(2));
-    assert!(
-        done.stderr
-            .contains("set BOOTGATE_STATE_DIR in the environment instead"),
-        "{}",
-        done.stderr
+    assert_contains!(
+        done.stderr,
+        "set BOOTGATE_STATE_DIR in the environment instead"
     );
     assert_contains!(done.stderr, "is not a variable name");
 }
@@ -468,11 +459,9 @@ fn http_body_expectation_is_checked() {
     let done = scene.run(&["check", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(0), "{}{}", done.stdout, done.stderr);
     assert_contains!(done.stdout, "✔ ok ");
-    assert!(
-        done.stdout
-            .contains("status 200 but the body lacks `serving`: warming up (warn only)"),
-        "{}",
-        done.stdout
+    assert_contains!(
+        done.stdout,
+        "status 200 but the body lacks `serving`: warming up (warn only)"
     );
 }
 
@@ -562,12 +551,7 @@ fn bad_arguments_and_unreadable_config_exit_2() {
     assert_eq!(scene.run(&["init", "--no-such-flag"], &[]).code(), Some(2));
     let done = scene.run(&["init", "--config", "/nonexistent/bootgate.yaml"], &[]);
     assert_eq!(done.code(), Some(2));
-    assert!(
-        done.stderr
-            .contains("cannot read config /nonexistent/bootgate.yaml"),
-        "{}",
-        done.stderr
-    );
+    assert_contains!(done.stderr, "cannot read config /nonexistent/bootgate.yaml");
 }
 
 #[test]

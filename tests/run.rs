@@ -7,6 +7,24 @@ use common::*;
 
 const CONFIG: &str = "listen: \"127.0.0.1:0\"\ndrain: 100ms\ndeadline: 30s\nchecks:\n  flag: {kind: file, path: '@/flag'}\n";
 
+/// `bootgate run -- sh -c SCRIPT` with the gate already satisfied.
+fn run_script(scene: &Scene, script: &str) -> Running {
+    std::fs::write(scene.path("flag"), "").unwrap();
+    let config = scene.config(CONFIG);
+    scene.spawn(
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+        &[],
+    )
+}
+
 fn guard_port(run: &mut Running) -> u16 {
     run.wait_for_line("guard listening on");
     let log = run.stderr();
@@ -91,19 +109,9 @@ fn a_failed_gate_never_starts_the_command() {
 #[test]
 fn timing_sigterm_is_forwarded_and_the_commands_code_returned() {
     let scene = Scene::new();
-    std::fs::write(scene.path("flag"), "").unwrap();
-    let config = scene.config(CONFIG);
-    let mut run = scene.spawn(
-        &[
-            "run",
-            "--config",
-            config.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            "trap 'echo got-term >&2; exit 143' TERM; echo child-ready >&2; while :; do sleep 0.05; done",
-        ],
-        &[],
+    let mut run = run_script(
+        &scene,
+        "trap 'echo got-term >&2; exit 143' TERM; echo child-ready >&2; while :; do sleep 0.05; done",
     );
     let port = guard_port(&mut run);
     run.wait_for_all(&["child-ready", "readiness: starting -> ready"]);
@@ -121,19 +129,9 @@ fn timing_sigterm_is_forwarded_and_the_commands_code_returned() {
 #[test]
 fn other_signals_are_forwarded_too() {
     let scene = Scene::new();
-    std::fs::write(scene.path("flag"), "").unwrap();
-    let config = scene.config(CONFIG);
-    let mut run = scene.spawn(
-        &[
-            "run",
-            "--config",
-            config.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            "trap 'echo got-hup >&2; exit 11' HUP; echo child-ready >&2; while :; do sleep 0.05; done",
-        ],
-        &[],
+    let mut run = run_script(
+        &scene,
+        "trap 'echo got-hup >&2; exit 11' HUP; echo child-ready >&2; while :; do sleep 0.05; done",
     );
     run.wait_for_line("child-ready");
     run.signal("HUP");
@@ -161,21 +159,11 @@ fn processes() -> Vec<(u32, char, String)> {
 #[test]
 fn orphans_of_the_command_are_reaped() {
     let scene = Scene::new();
-    std::fs::write(scene.path("flag"), "").unwrap();
-    let config = scene.config(CONFIG);
     // The outer subshell exits at once, orphaning the inner one, which sleeps a little (its
     // workload), announces its end and exits; the command itself lingers.
-    let mut run = scene.spawn(
-        &[
-            "run",
-            "--config",
-            config.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            "( (sleep 0.5; echo orphan-exiting >&2) & ); echo child-ready >&2; while :; do sleep 0.05; done",
-        ],
-        &[],
+    let mut run = run_script(
+        &scene,
+        "( (sleep 0.5; echo orphan-exiting >&2) & ); echo child-ready >&2; while :; do sleep 0.05; done",
     );
     run.wait_for_all(&["child-ready", "started sh (pid"]);
     let bootgate = run.child.id().to_string();

@@ -1,0 +1,242 @@
+//! What both benchmarks need: a Markdown report with verdicts, a child process whose stderr
+//! lines are awaited as events, and a few machine facts.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How long a child may take to print the line we wait for, or to go after SIGTERM.
+pub const STARTUP_LIMIT: Duration = Duration::from_secs(10);
+
+/// The Markdown report: printed line by line as it grows, plus a verdict table at the end.
+pub struct Report {
+    /// The file under `target/` the whole report is written to at the end.
+    file: &'static str,
+    text: String,
+    verdicts: Vec<Verdict>,
+}
+
+pub struct Verdict {
+    figure: String,
+    result: String,
+    target: String,
+    met: bool,
+}
+
+impl Report {
+    pub fn new(file: &'static str) -> Report {
+        Report {
+            file,
+            text: String::new(),
+            verdicts: Vec::new(),
+        }
+    }
+
+    pub fn line(&mut self, line: impl AsRef<str>) {
+        let line = line.as_ref();
+        println!("{line}");
+        self.text.push_str(line);
+        self.text.push('\n');
+    }
+
+    pub fn verdict(&mut self, figure: &str, result: String, target: &str, met: bool) {
+        self.verdicts.push(Verdict {
+            figure: figure.to_string(),
+            result,
+            target: target.to_string(),
+            met,
+        });
+    }
+
+    pub fn finish(mut self) {
+        let loadavg = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        self.line(format!("loadavg at end: {}", loadavg.trim()));
+        self.line("");
+        self.line("## Targets");
+        self.line("");
+        self.line("| figure | result | target | met |");
+        self.line("|---|---|---|---|");
+        let verdicts = std::mem::take(&mut self.verdicts);
+        for v in &verdicts {
+            let mark = if v.met { "yes" } else { "**NO**" };
+            self.line(format!(
+                "| {} | {} | {} | {mark} |",
+                v.figure, v.result, v.target
+            ));
+        }
+        let path = Path::new("target").join(self.file);
+        fs::create_dir_all("target").expect("create target/ for the report");
+        fs::write(&path, &self.text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        eprintln!("report written to {}", path.display());
+    }
+}
+
+/// A running child whose stderr is read line by line on a thread, so that "it is ready now"
+/// is an event we block on rather than a guess, and so a chatty child never fills its pipe.
+pub struct Watched {
+    what: &'static str,
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Watched {
+    pub fn spawn(mut cmd: Command, what: &'static str) -> Watched {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what} ({cmd:?}): {e}"));
+        let stderr = child.stderr.take().expect("stderr was piped");
+        let (tx, lines) = mpsc::channel();
+        let reader = thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // The receiver may be gone once we stop caring; keep draining the pipe anyway.
+                let _ = tx.send(line);
+            }
+        });
+        Watched {
+            what,
+            child,
+            lines,
+            seen: Vec::new(),
+            reader: Some(reader),
+        }
+    }
+
+    /// Waits for a child that is expected to end by itself.
+    pub fn wait(&mut self) -> ExitStatus {
+        self.child
+            .wait()
+            .unwrap_or_else(|e| panic!("waiting for {} failed: {e}", self.what))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Blocks until a stderr line contains `needle`; panics with the log if it never comes.
+    pub fn wait_for_line(&mut self, needle: &str) {
+        let deadline = Instant::now() + STARTUP_LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => self.fail(&format!(
+                    "no stderr line containing {needle:?} within {STARTUP_LIMIT:?}"
+                )),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().ok();
+                    self.fail(&format!(
+                        "it exited ({status:?}) before printing a line containing {needle:?}"
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Sends SIGTERM through `kill(1)` (the crate forbids unsafe code, so no libc) and reaps it,
+    /// giving it STARTUP_LIMIT to go: a server that ignores SIGTERM must not hang the bench.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill(1)");
+        assert!(sent.success(), "kill -TERM {} failed", self.pid());
+        match wait_bounded(&mut self.child, STARTUP_LIMIT) {
+            Some(status) => status,
+            None => self.fail(&format!(
+                "it was still running {STARTUP_LIMIT:?} after SIGTERM"
+            )),
+        }
+    }
+
+    pub fn expect_success(&mut self, status: ExitStatus) {
+        if !status.success() {
+            self.fail(&format!("it exited with {status}, not 0"));
+        }
+    }
+
+    /// Panics with everything the child wrote to stderr, since that is where its reason is.
+    pub fn fail(&mut self, problem: &str) -> ! {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.seen.extend(self.lines.try_iter());
+        panic!(
+            "{} (pid {}): {problem}\n--- its stderr ---\n{}",
+            self.what,
+            self.child.id(),
+            self.seen.join("\n")
+        );
+    }
+}
+
+/// Waits for `child` at most `limit`; past that it is killed and `None` comes back.
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("poll a child process") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The trimmed stdout of a small helper command, or a note that it failed.
+pub fn command_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| format!("({program} failed)"))
+}
+
+/// A port nothing listens on: the kernel picks a free one, and we let it go again.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to pick a port");
+    listener
+        .local_addr()
+        .expect("local address of a bound listener")
+        .port()
+}
+
+pub fn clock_ticks() -> u64 {
+    command_output("getconf", &["CLK_TCK"])
+        .parse()
+        .expect("`getconf CLK_TCK` prints a number")
+}
+
+/// The real interpreter behind `python3`: a pyenv shim would put bash in front of the baseline.
+pub fn python_executable() -> String {
+    let path = command_output("python3", &["-c", "import sys; print(sys.executable)"]);
+    assert!(
+        Path::new(&path).is_file(),
+        "python3 is needed for the comparison; asking it for its executable gave {path:?}"
+    );
+    path
+}
