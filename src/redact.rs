@@ -36,8 +36,20 @@ impl Redactor {
         } else {
             Vec::new()
         };
+        // A server may echo a secret inside JSON: escaped the way serde does, or with `/` as
+        // `\/` (PHP's default). Those forms are hidden as well.
+        let mut escaped = Vec::new();
+        if let Ok(json) = serde_json::to_string(&value) {
+            let inner = json[1..json.len() - 1].to_string();
+            if inner.contains('/') {
+                escaped.push(inner.replace('/', "\\/"));
+            }
+            if inner != value {
+                escaped.push(inner);
+            }
+        }
         let mut values = self.values.write().unwrap_or_else(|e| e.into_inner());
-        for value in std::iter::once(value).chain(lines) {
+        for value in std::iter::once(value).chain(lines).chain(escaped) {
             if !value.is_empty() && !values.contains(&value) {
                 // Longest first, so a secret that contains another is hidden whole.
                 let at = values.partition_point(|v| v.len() >= value.len());
@@ -136,6 +148,19 @@ mod tests {
         assert_eq!(
             r.excerpt("only line-two-secret quoted"),
             "only [redacted] quoted"
+        );
+    }
+
+    #[test]
+    fn secrets_escaped_inside_json_are_hidden_too() {
+        let r = Redactor::new(["tok/en\"x".to_string()]);
+        assert_eq!(
+            r.clean(r#"{"echo":"tok\/en\"x"}"#),
+            r#"{"echo":"[redacted]"}"#
+        );
+        assert_eq!(
+            r.clean(r#"{"echo":"tok/en\"x"}"#),
+            r#"{"echo":"[redacted]"}"#
         );
     }
 

@@ -125,6 +125,12 @@ fn guard_port(sidecar: &mut Running) -> u16 {
     line.rsplit(':').next().unwrap().trim().parse().unwrap()
 }
 
+/// Status and body of one probe (headers carry a `date` that changes by the second).
+fn status_and_body(port: u16, path: &str) -> (u16, String) {
+    let (status, _, body) = get(port, path);
+    (status, body)
+}
+
 fn metric(port: u16, name: &str) -> f64 {
     let (_, _, body) = get(port, "/metrics");
     body.lines()
@@ -148,10 +154,7 @@ fn timing_transitions_follow_thresholds_and_hold_without_flapping() {
     // 1. Nothing listens yet: starting, not ready.
     sidecar.wait_for_line("sentinel failing: completion: connection refused");
     assert_eq!(get(port, "/readyz").0, 503);
-    assert_eq!(
-        get(port, "/livez"),
-        (200, get(port, "/livez").1, "ok".into())
-    );
+    assert_eq!(status_and_body(port, "/livez"), (200, "ok".into()));
 
     // 2. The server is up but still loading.
     let model = FakeModel::serve(
@@ -173,10 +176,7 @@ fn timing_transitions_follow_thresholds_and_hold_without_flapping() {
         "ready after {:?}, before the hold",
         ready_at - first_200
     );
-    assert_eq!(
-        get(port, "/readyz"),
-        (200, get(port, "/readyz").1, "ok".into())
-    );
+    assert_eq!(status_and_body(port, "/readyz"), (200, "ok".into()));
     assert!(scene.state_dir().join("ready").exists());
 
     // 4. It hangs past the timeout: unready after two failing rounds; probes stay instant.
@@ -245,8 +245,8 @@ fn readyz_bodies_and_headers_follow_the_apiserver() {
         "[+]sentinel excluded: ok\nwarn: some health checks cannot be excluded: no matches for \"nope\"\nreadyz check passed\n"
     );
     assert_eq!(
-        get(port, "/readyz/sentinel"),
-        (200, get(port, "/readyz/sentinel").1, "ok".into())
+        status_and_body(port, "/readyz/sentinel"),
+        (200, "ok".into())
     );
     let (status, head, _) = request(port, "POST", "/readyz");
     assert_eq!(status, 405);
@@ -554,6 +554,64 @@ fn sighup_reloads_the_config() {
     sidecar.signal("HUP");
     sidecar.wait_for_line("config reloaded");
     sidecar.wait_for_line("readiness: starting -> ready");
+    sidecar.signal("TERM");
+    assert_eq!(sidecar.wait().0.code(), Some(0));
+}
+
+/// Answers 200 after `delay`: a model that is slow but fine.
+fn slow_server(delay: Duration) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                seen.fetch_add(1, Ordering::SeqCst);
+                // The fake model's own slowness, not a test waiting.
+                std::thread::sleep(delay);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+            });
+        }
+    });
+    (port, requests)
+}
+
+#[test]
+fn other_events_never_cancel_a_slow_round() {
+    let scene = Scene::new();
+    let (model_port, requests) = slow_server(Duration::from_millis(600));
+    let neighbour = TcpListener::bind("127.0.0.1:0").unwrap();
+    // The watched tcp check is re-evaluated every sentinel interval (50 ms), far more often
+    // than the 600 ms round takes.
+    let config = scene.config(&format!(
+        r#"listen: "127.0.0.1:0"
+drain: 100ms
+checks:
+  neighbour: {{kind: tcp, address: "127.0.0.1:{}", watch: true}}
+sentinel:
+  interval: 50ms
+  timeout: 3s
+  success_threshold: 1
+  failure_threshold: 1
+  hold: 0s
+  queries:
+    - {{name: slow, url: "http://127.0.0.1:{model_port}/health"}}
+"#,
+        neighbour.local_addr().unwrap().port()
+    ));
+    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    sidecar.wait_for_line("readiness: starting -> ready");
+    // The first round, plus at most the next one, due 50 ms after the first began. Cancelled
+    // rounds would have sent one every 50 ms and never finished.
+    let sent = requests.load(Ordering::SeqCst);
+    assert!(sent <= 2, "the round was sent {sent} times");
     sidecar.signal("TERM");
     assert_eq!(sidecar.wait().0.code(), Some(0));
 }

@@ -163,31 +163,28 @@ fn orphans_of_the_command_are_reaped() {
     // workload), announces its end and exits; the command itself lingers.
     let mut run = run_script(
         &scene,
-        "( (sleep 0.5; echo orphan-exiting >&2) & ); echo child-ready >&2; while :; do sleep 0.05; done",
+        "( (sh -c 'echo orphan-pid $$ >&2; sleep 0.5; echo orphan-exiting >&2') & ); echo child-ready >&2; while :; do sleep 0.05; done",
     );
-    run.wait_for_all(&["child-ready", "started sh (pid"]);
-    let bootgate = run.child.id().to_string();
+    run.wait_for_all(&["child-ready", "orphan-pid "]);
     let log = run.stderr();
-    let command: u32 = log
+    let orphan: u32 = log
         .lines()
-        .find_map(|l| l.split("(pid ").nth(1))
-        .and_then(|rest| rest.trim_end_matches(')').parse().ok())
-        .expect("the command's pid in the log");
+        .find_map(|l| l.strip_prefix("orphan-pid "))
+        .and_then(|pid| pid.trim().parse().ok())
+        .expect("the orphan's pid");
+    let bootgate = run.child.id().to_string();
     // The orphan now belongs to bootgate (a subreaper), not to the machine's init.
     let adopted = processes()
         .into_iter()
-        .any(|(pid, _, parent)| parent == bootgate && pid != command);
+        .any(|(pid, _, parent)| pid == orphan && parent == bootgate);
     assert!(adopted, "the orphan was not re-parented onto bootgate");
     run.wait_for_line("orphan-exiting");
-    // Reaping follows the orphan's SIGCHLD; no event reaches the test, so look until it is gone.
+    // Reaped means gone from /proc altogether, not a zombie; no event reaches the test.
     let patience = std::time::Instant::now() + PATIENCE;
-    while processes()
-        .iter()
-        .any(|(_, state, parent)| *state == 'Z' && *parent == bootgate)
-    {
+    while std::path::Path::new(&format!("/proc/{orphan}")).exists() {
         assert!(
             std::time::Instant::now() < patience,
-            "a zombie was left behind"
+            "the orphan was never reaped"
         );
         std::thread::yield_now();
     }
@@ -219,4 +216,102 @@ fn sigterm_during_the_gate_exits_3() {
     run.wait_for_line("waiting for flag");
     run.signal("TERM");
     assert_eq!(run.wait().0.code(), Some(3));
+}
+
+#[test]
+fn secret_files_the_gate_learned_stay_hidden_in_the_guard() {
+    let scene = Scene::new();
+    kubelet_secret(&scene.path("secrets/hf"), "token", "hf_RunCanary98765", 1);
+    // A model server whose error page repeats the token it was configured with.
+    let model = HttpServer::start(500, "invalid HF token hf_RunCanary98765");
+    let config = scene.config(&format!(
+        r#"listen: "127.0.0.1:0"
+drain: 100ms
+checks:
+  hf-token: {{kind: secret, file: '@/secrets/hf/token'}}
+sentinel:
+  interval: 50ms
+  timeout: 1s
+  success_threshold: 1
+  failure_threshold: 1
+  hold: 0s
+  queries:
+    - {{name: completion, url: "http://127.0.0.1:{}/v1/models"}}
+"#,
+        model.port
+    ));
+    let mut run = scene.spawn(&["run", "--config", config.to_str().unwrap()], &[]);
+    let port = guard_port(&mut run);
+    run.wait_for_line("sentinel failing: completion: status 500");
+    let (_, _, reason) = get(port, "/readyz/sentinel");
+    let (_, _, json) = get(port, "/readyz?format=json");
+    run.signal("TERM");
+    assert_eq!(run.wait().0.code(), Some(0));
+    assert_contains!(reason, "invalid HF token [redacted]");
+    for (name, text) in [
+        ("log", run.full_stderr()),
+        ("reason", reason),
+        ("json", json),
+    ] {
+        assert!(
+            !text.contains("hf_RunCanary98765"),
+            "{name} leaks the token:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn the_reaper_leaves_watched_exec_checks_to_tokio() {
+    let scene = Scene::new();
+    std::fs::write(scene.path("flag"), "").unwrap();
+    let model = HttpServer::start(200, "ok");
+    let runs = scene.path("runs");
+    let config = scene.config(&format!(
+        r#"listen: "127.0.0.1:0"
+drain: 100ms
+checks:
+  flag: {{kind: file, path: '@/flag'}}
+  alive: {{kind: exec, command: [sh, -c, 'echo ran >> @/runs'], watch: true}}
+sentinel:
+  interval: 20ms
+  timeout: 1s
+  success_threshold: 1
+  failure_threshold: 1
+  hold: 0s
+  queries:
+    - {{name: health, url: "http://127.0.0.1:{}/health"}}
+"#,
+        model.port
+    ));
+    let mut run = scene.spawn(
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "while :; do sleep 0.05; done",
+        ],
+        &[],
+    );
+    run.wait_for_line("readiness: starting -> ready");
+    // Many evaluations, each a child that exits while bootgate reaps orphans on SIGCHLD.
+    let patience = std::time::Instant::now() + PATIENCE;
+    while std::fs::read_to_string(&runs)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 30
+    {
+        assert!(
+            std::time::Instant::now() < patience,
+            "the exec check stopped running"
+        );
+        std::thread::yield_now();
+    }
+    run.signal("TERM");
+    run.wait();
+    let log = run.full_stderr();
+    assert!(!log.contains("alive failing"), "{log}");
 }

@@ -19,6 +19,41 @@ const TAIL_BYTES: usize = 4096;
 /// A grandchild may keep the pipes open after the command exits; do not wait on it for long.
 const DRAIN_GRACE: Duration = Duration::from_millis(100);
 
+/// Processes this crate's exec checks own: tokio reaps them itself, so `run`'s orphan reaper
+/// must leave them alone.
+static OWNED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether `pid` is a running exec check's command.
+pub fn owns(pid: u32) -> bool {
+    OWNED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&pid)
+}
+
+/// Holds a pid in [`OWNED`] for as long as the attempt that spawned it lives.
+struct Owned(Option<u32>);
+
+impl Owned {
+    fn new(pid: Option<u32>) -> Owned {
+        if let Some(pid) = pid {
+            OWNED.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+        }
+        Owned(pid)
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            OWNED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|p| *p != pid);
+        }
+    }
+}
+
 pub struct ExecCheck {
     argv: Vec<Text>,
     redactor: Redactor,
@@ -52,6 +87,8 @@ impl ExecCheck {
                     io_phrase(&e)
                 )),
             })?;
+        // Registered before any await, so the reaper (on this same thread) cannot see it first.
+        let _owned = Owned::new(child.id());
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         // The pipes are read while the command runs: one that fills a pipe buffer would

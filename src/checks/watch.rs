@@ -207,22 +207,29 @@ impl PathWatch {
         wanted
     }
 
+    /// Aims the watch at what [`PathWatch::wanted`] says now, and again until that stops
+    /// changing: a directory created while the watch moved (`llama` appearing as the watch goes
+    /// from `/models`'s parent to `/models`) would otherwise go unseen, and so would the file
+    /// then written inside it.
     fn arm(&mut self) -> io::Result<()> {
-        let wanted = self.wanted();
-        // The same paths are not enough: a directory replaced by a rename keeps its path, and
-        // the kernel dropped the watch on the old one.
-        let unchanged = wanted.iter().eq(self.watching.iter().map(|(_, p)| p))
-            && self
-                .watching
-                .iter()
-                .all(|(wd, _)| self.hub.still_watching(wd, self.id));
-        if unchanged {
-            return Ok(());
-        }
-        self.disarm();
-        for dir in wanted {
-            let wd = self.hub.subscribe(&dir, self.id, &self.wake)?;
-            self.watching.push((wd, dir));
+        // Each pass moves the watch at least one level down; a path has only so many levels.
+        for _ in 0..=self.target.components().count() {
+            let wanted = self.wanted();
+            // The same paths are not enough: a directory replaced by a rename keeps its path,
+            // and the kernel dropped the watch on the old one.
+            let unchanged = wanted.iter().eq(self.watching.iter().map(|(_, p)| p))
+                && self
+                    .watching
+                    .iter()
+                    .all(|(wd, _)| self.hub.still_watching(wd, self.id));
+            if unchanged {
+                return Ok(());
+            }
+            self.disarm();
+            for dir in wanted {
+                let wd = self.hub.subscribe(&dir, self.id, &self.wake)?;
+                self.watching.push((wd, dir));
+            }
         }
         Ok(())
     }

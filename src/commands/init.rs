@@ -27,10 +27,12 @@ pub async fn run(args: InitArgs) -> Exit {
         Ok(loaded) => loaded,
         Err(exit) => return exit,
     };
+    let redactor = Redactor::new(config.sensitive.iter().cloned());
     gate(
         &config,
         &graph,
         termination_log.as_deref(),
+        redactor.clone(),
         started,
         &mut stop,
     )
@@ -60,17 +62,19 @@ pub fn load_or_report(
 }
 
 /// The gate: every required check passes, or the reason is reported and the exit says why.
+/// `redactor` is shared with whatever runs after the gate (the guard under `run`): the secret
+/// files the gate learns must stay hidden there too.
 pub async fn gate(
     config: &Config,
     graph: &Graph,
     termination_log: Option<&Path>,
+    redactor: Redactor,
     started: Instant,
     stop: &mut Stop,
 ) -> Exit {
     for note in config.notes() {
         tracing::warn!("{note}");
     }
-    let redactor = Redactor::new(config.sensitive.iter().cloned());
     tracing::info!(
         "bootgate {}: {} checks, deadline {}, config {}",
         env!("CARGO_PKG_VERSION"),

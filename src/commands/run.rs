@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use rustix::process::{Pid, Signal, WaitOptions, kill_process, set_child_subreaper, wait};
+use rustix::process::{Pid, Signal, WaitOptions, kill_process, set_child_subreaper, waitpid};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
@@ -28,7 +28,7 @@ pub async fn run(args: RunArgs) -> Exit {
     };
     let redactor = Redactor::new(config.sensitive.iter().cloned());
     // Up before the gate, so /livez answers and /startupz says "not yet" while it runs.
-    let mut guard = match Guard::start(&config, redactor).await {
+    let mut guard = match Guard::start(&config, redactor.clone()).await {
         Ok(guard) => guard,
         Err(exit) => return exit,
     };
@@ -36,6 +36,7 @@ pub async fn run(args: RunArgs) -> Exit {
         &config,
         &graph,
         termination_log.as_deref(),
+        redactor.clone(),
         started,
         &mut stop,
     )
@@ -47,7 +48,7 @@ pub async fn run(args: RunArgs) -> Exit {
     let Some((program, arguments)) = args.command.split_first() else {
         guard.begin();
         guard.reload_from(&config.source, true);
-        return guard_until_signal(guard, &config.guard.drain, &mut stop).await;
+        return guard_until_signal(guard, &mut stop).await;
     };
     // The server starts before readiness is decided: without a sentinel, "ready" must not be
     // said of a server that does not exist yet.
@@ -91,18 +92,14 @@ pub async fn run(args: RunArgs) -> Exit {
     Exit::Child(code)
 }
 
-async fn guard_until_signal(
-    mut guard: Guard,
-    drain: &std::time::Duration,
-    stop: &mut Stop,
-) -> Exit {
+async fn guard_until_signal(mut guard: Guard, stop: &mut Stop) -> Exit {
     let signal = match guard.watch_until(stop, std::future::pending::<()>()).await {
         Ended::Signal(signal) => signal,
         Ended::Other(()) => unreachable!("pending never finishes"),
     };
     guard.drain(signal);
     tokio::select! {
-        _ = tokio::time::sleep(*drain) => {}
+        _ = tokio::time::sleep(guard.drain_period()) => {}
         again = stop.requested() => tracing::warn!("{again} received again; exiting now"),
     }
     guard.stop().await;
@@ -163,22 +160,28 @@ impl Child {
         }
     }
 
-    /// Reaps everything that has exited; the command's exit code once it is among them.
+    /// Reaps the orphans that landed on bootgate, then the command: its exit code once it has
+    /// exited. Never `waitpid(-1)`: that would steal the exit status of an exec check's
+    /// process from tokio.
     fn reap(&self) -> Option<u8> {
-        loop {
-            match wait(WaitOptions::NOHANG) {
-                Ok(Some((pid, status))) if pid == self.pid => {
-                    let code = match (status.exit_status(), status.terminating_signal()) {
-                        (Some(code), _) => code,
-                        (None, Some(sig)) => 128 + sig,
-                        (None, None) => 1,
-                    };
-                    return Some(u8::try_from(code).unwrap_or(1));
-                }
-                // An orphan that landed on us: collected so it does not linger as a zombie.
-                Ok(Some(_)) => continue,
-                Ok(None) | Err(_) => return None,
+        for orphan in zombie_children() {
+            if orphan != self.pid.as_raw_nonzero().get() as u32
+                && !crate::checks::exec::owns(orphan)
+                && let Some(pid) = i32::try_from(orphan).ok().and_then(Pid::from_raw)
+            {
+                let _ = waitpid(Some(pid), WaitOptions::NOHANG);
             }
+        }
+        match waitpid(Some(self.pid), WaitOptions::NOHANG) {
+            Ok(Some((_, status))) => {
+                let code = match (status.exit_status(), status.terminating_signal()) {
+                    (Some(code), _) => code,
+                    (None, Some(sig)) => 128 + sig,
+                    (None, None) => 1,
+                };
+                Some(u8::try_from(code).unwrap_or(1))
+            }
+            Ok(None) | Err(_) => None,
         }
     }
 
@@ -208,6 +211,27 @@ impl Child {
             }
         }
     }
+}
+
+/// Pids of bootgate's children that have exited and wait to be reaped (state `Z` in /proc).
+fn zombie_children() -> Vec<u32> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // The command name may hold spaces and parentheses; the fields follow the last `)`.
+            let (_, rest) = stat.rsplit_once(')')?;
+            let mut fields = rest.split_whitespace();
+            let zombie = fields.next()? == "Z";
+            let parent = fields.next()?;
+            (zombie && parent == me).then_some(pid)
+        })
+        .collect()
 }
 
 /// The first of several futures to finish (no futures-util for one helper).

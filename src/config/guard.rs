@@ -46,7 +46,22 @@ pub(super) fn read(top: &mut Fields<'_>, cx: &mut Ctx<'_>) -> GuardSpec {
     if let Some(node) = top.get("pins")
         && let Some(mut f) = Fields::of(node, "pins", cx)
     {
-        for (key, _, value) in f.entries {
+        for (key, pos, value) in f.entries {
+            // Pins become labels on bootgate_build_info: a bad name would break every scrape.
+            let label_ok = key
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && key != "version";
+            if !label_ok {
+                cx.problem(
+                    *pos,
+                    "pins",
+                    format!("`{key}` cannot be a metric label: use letters, digits and _ (and not `version`)"),
+                );
+                continue;
+            }
             if let Some(v) = scalar(value, &format!("pins.{key}"), cx) {
                 pins.push((key.clone(), v.to_string()));
             }

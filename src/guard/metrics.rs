@@ -16,11 +16,19 @@ pub struct Metrics {
     pub transitions: Family<Labels, Counter>,
     pub rounds: Family<Labels, Counter>,
     pub latency: Family<Labels, Histogram, fn() -> Histogram>,
+    build: Family<Labels, Gauge>,
+    build_labels: std::sync::Mutex<Labels>,
 }
 
 fn latency_histogram() -> Histogram {
     // 5 ms to ~20 s: a one-token completion on a warm server to a cold, overloaded one.
     Histogram::new(exponential_buckets(0.005, 2.0, 13))
+}
+
+fn build_labels(pins: &[(String, String)]) -> Labels {
+    let mut labels = label("version", env!("CARGO_PKG_VERSION"));
+    labels.extend(pins.iter().cloned());
+    labels
 }
 
 pub fn label(key: &str, value: &str) -> Labels {
@@ -62,10 +70,13 @@ impl Metrics {
             latency.clone(),
         );
         let build = Family::<Labels, Gauge>::default();
-        let mut labels = label("version", env!("CARGO_PKG_VERSION"));
-        labels.extend(pins.iter().cloned());
+        let labels = build_labels(pins);
         build.get_or_create(&labels).set(1);
-        registry.register("bootgate_build_info", "Version and configured pins", build);
+        registry.register(
+            "bootgate_build_info",
+            "Version and configured pins",
+            build.clone(),
+        );
         Metrics {
             registry,
             ready,
@@ -73,7 +84,17 @@ impl Metrics {
             transitions,
             rounds,
             latency,
+            build,
+            build_labels: std::sync::Mutex::new(labels),
         }
+    }
+
+    /// New pins from a reloaded config: the old series goes, so a scrape shows one.
+    pub fn set_pins(&self, pins: &[(String, String)]) {
+        let mut current = self.build_labels.lock().unwrap_or_else(|e| e.into_inner());
+        self.build.remove(&current);
+        *current = build_labels(pins);
+        self.build.get_or_create(&current).set(1);
     }
 
     pub fn render(&self) -> String {

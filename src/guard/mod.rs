@@ -31,6 +31,8 @@ const SHUTDOWN: &str = "shutdown";
 /// The `/readyz` line that fails until the gate has passed (in `run`).
 const GATE: &str = "gate";
 
+type RoundFuture = std::pin::Pin<Box<dyn std::future::Future<Output = sentinel::Round> + Send>>;
+
 /// How a guard's watch ended.
 pub enum Ended<T> {
     Signal(&'static str),
@@ -52,10 +54,10 @@ pub async fn run(config: &Config, redactor: Redactor, stop: &mut Stop) -> Exit {
     guard.drain(signal);
     tracing::info!(
         "draining: answering 503 for {} before exiting",
-        crate::config::units::human_duration(config.guard.drain)
+        crate::config::units::human_duration(guard.drain_period())
     );
     tokio::select! {
-        _ = sleep(config.guard.drain) => {}
+        _ = sleep(guard.drain_period()) => {}
         again = stop.requested() => tracing::warn!("{again} received again; exiting now"),
     }
     guard.stop().await;
@@ -98,6 +100,8 @@ struct Reload {
     hangup: Option<tokio::signal::unix::Signal>,
     /// The text of the config in force: an unchanged file is not news.
     applied: String,
+    /// The last text refused, so one bad ConfigMap is reported once, not on every event.
+    rejected: String,
 }
 
 /// A watched check's standing: it turns failing only after `failure_threshold` bad verdicts in
@@ -191,6 +195,8 @@ impl Guard {
 
     /// The gate has passed: show its results, answer `/startupz`, start deciding readiness.
     pub fn begin(&mut self) {
+        // Under `run` the gate has just written its own marker; from here on it means serving.
+        let _ = std::fs::remove_file(&self.marker);
         let lines = gate_lines(&self.state_dir.join(STATUS));
         for line in &lines {
             self.shared
@@ -250,9 +256,10 @@ impl Guard {
         self.reload.path = Some(path.to_path_buf());
     }
 
-    fn reload(&mut self, why: &str) {
+    /// Applies a changed config file; true when something new took effect.
+    fn reload(&mut self, why: &str) -> bool {
         let Some(path) = self.reload.path.clone() else {
-            return;
+            return false;
         };
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -262,15 +269,15 @@ impl Guard {
                     path.display(),
                     crate::checks::io_phrase(&e)
                 );
-                return;
+                return false;
             }
         };
-        if text == self.reload.applied {
+        if text == self.reload.applied || text == self.reload.rejected {
             // A person who sends SIGHUP wants to hear back; file events repeat and need not.
             if why == "SIGHUP" {
                 tracing::info!("config reload (SIGHUP): unchanged");
             }
-            return;
+            return false;
         }
         let parsed = crate::config::from_str(&text, &path, &crate::config::ProcessEnv)
             .map_err(|e| e.to_string())
@@ -293,7 +300,8 @@ impl Guard {
                     "config reload ({why}) rejected: {}{more}; keeping the running config",
                     self.redactor.clean(first)
                 );
-                return;
+                self.reload.rejected = text;
+                return false;
             }
         };
         self.reload.applied = text;
@@ -319,6 +327,7 @@ impl Guard {
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
             snapshot.pins.clone_from(&new.pins);
+            self.shared.metrics.set_pins(&new.pins);
             snapshot.details_for_all = new.details_for_all;
         }
         let queries = new.sentinel.as_ref().map_or(0, |s| s.queries.len());
@@ -328,6 +337,12 @@ impl Guard {
         self.spec.drain = new.drain;
         self.next_round = Instant::now();
         tracing::info!("config reloaded ({why}): {queries} sentinel queries");
+        if self.spec.sentinel.is_none() {
+            // With the sentinel gone, readiness is the gate's again.
+            let change = self.readiness.ready_without_sentinel();
+            self.settle(change.map(|t| t.reason));
+        }
+        true
     }
 
     /// Runs sentinel rounds until a stop signal, or until `other` finishes.
@@ -337,16 +352,17 @@ impl Guard {
         other: impl std::future::Future<Output = T>,
     ) -> Ended<T> {
         tokio::pin!(other);
+        // The round in flight outlives the loop's other wake-ups (a watched check's verdict, a
+        // config event): dropping it would cancel a slow round and send the model server the
+        // same query again.
+        let mut in_flight: Option<RoundFuture> = None;
         loop {
-            let next_round = self.next_round;
-            let sentinel = self.spec.sentinel.clone();
-            let redactor = self.redactor.clone();
-            let round = async move {
-                match &sentinel {
-                    Some(s) => {
-                        sleep_until(next_round).await;
-                        sentinel::round(s, &redactor).await
-                    }
+            if in_flight.is_none() {
+                in_flight = self.next_round_future();
+            }
+            let round = async {
+                match &mut in_flight {
+                    Some(round) => round.await,
                     None => std::future::pending().await,
                 }
             };
@@ -390,8 +406,14 @@ impl Guard {
                 signal = stop.requested() => return Ended::Signal(signal),
                 done = &mut other => return Ended::Other(done),
                 Some(verdict) = verdict => self.on_verdict(verdict),
-                why = reloaded => self.reload(why),
+                why = reloaded => {
+                    // A new sentinel starts over; an unchanged file leaves the round alone.
+                    if self.reload(why) {
+                        in_flight = None;
+                    }
+                }
                 round = round => {
+                    in_flight = None;
                     // Rounds never overlap: the next starts an interval after this one
                     // started, or at once if this one ran longer.
                     if let Some(s) = &self.spec.sentinel {
@@ -401,6 +423,16 @@ impl Guard {
                 }
             }
         }
+    }
+
+    fn next_round_future(&self) -> Option<RoundFuture> {
+        let sentinel = self.spec.sentinel.clone()?;
+        let redactor = self.redactor.clone();
+        let at = self.next_round;
+        Some(Box::pin(async move {
+            sleep_until(at).await;
+            sentinel::round(&sentinel, &redactor).await
+        }))
     }
 
     /// Unready at once: 503, marker removed, `STOPPING=1`.
@@ -459,6 +491,11 @@ impl Guard {
             }
             phase => phase,
         }
+    }
+
+    /// How long to keep answering after a stop signal (reloadable).
+    pub fn drain_period(&self) -> std::time::Duration {
+        self.spec.drain
     }
 
     pub async fn stop(self) {

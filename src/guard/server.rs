@@ -162,7 +162,9 @@ pub fn respond(
         "/readyz" => {
             let snapshot = shared.read();
             // The whole state is for the pod's own eyes; anyone else gets the plain answer.
-            if wants_json(req, query) && (peer.ip().is_loopback() || snapshot.details_for_all) {
+            if wants_json(req, query)
+                && (peer.ip().to_canonical().is_loopback() || snapshot.details_for_all)
+            {
                 json_state(&snapshot, true)
             } else {
                 readyz(&snapshot, query)
@@ -181,7 +183,7 @@ pub fn respond(
         _ => match path.strip_prefix("/readyz/") {
             Some(name) => {
                 let snapshot = shared.read();
-                let local = peer.ip().is_loopback() || snapshot.details_for_all;
+                let local = peer.ip().to_canonical().is_loopback() || snapshot.details_for_all;
                 one_check(&snapshot, name, local)
             }
             None => text(StatusCode::NOT_FOUND, "404 page not found\n"),
@@ -258,12 +260,18 @@ pub fn json_state(snapshot: &Snapshot, details: bool) -> Response<Full<Bytes>> {
 /// The kube-apiserver's `/readyz`, byte for byte, except that not ready is 503 (not 500).
 pub fn readyz(snapshot: &Snapshot, query: &str) -> Response<Full<Bytes>> {
     let mut verbose = false;
-    let mut excluded: Vec<&str> = Vec::new();
+    let mut excluded: Vec<String> = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
             "verbose" => verbose = true,
-            "exclude" => excluded.push(value),
+            // The apiserver keeps excludes in a set, decoded: `a&a` is one name, `%61` is `a`.
+            "exclude" => {
+                let name = percent_decode(value);
+                if !excluded.contains(&name) {
+                    excluded.push(name);
+                }
+            }
             _ => {}
         }
     }
@@ -299,6 +307,37 @@ pub fn readyz(snapshot: &Snapshot, query: &str) -> Response<Full<Bytes>> {
     }
     out.push_str("readyz check passed\n");
     text(StatusCode::OK, out)
+}
+
+/// `%XX` escapes and `+` as in a query string; anything malformed is kept as written.
+fn percent_decode(text: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = match bytes[i] {
+            b'%' if i + 2 < bytes.len() => hex(bytes[i + 1]).zip(hex(bytes[i + 2])),
+            _ => None,
+        };
+        match (decoded, bytes[i]) {
+            (Some((high, low)), _) => {
+                out.push(high << 4 | low);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, b) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn one_check(snapshot: &Snapshot, name: &str, local: bool) -> Response<Full<Bytes>> {
@@ -403,6 +442,17 @@ mod tests {
         assert_eq!(doc["ready"], false);
         let (_, outside) = body(json_state(&bad, false));
         assert!(!outside.contains("is broken"), "{outside}");
+    }
+
+    #[test]
+    fn excludes_are_decoded_and_counted_once() {
+        assert_eq!(percent_decode("%61b%2Fc+d"), "ab/c d");
+        assert_eq!(percent_decode("%zz%é%"), "%zz%é%");
+        let ok = snapshot(&[("a", true)]);
+        assert_eq!(
+            body(readyz(&ok, "verbose&exclude=%61&exclude=a")),
+            (200, "[+]a excluded: ok\nreadyz check passed\n".into())
+        );
     }
 
     #[test]
