@@ -1,7 +1,9 @@
 //! bootgate: keeps GPU model-serving pods from taking traffic before they can really serve it.
 //!
-//! The flow runs one way: config → graph → engine → state → views (log, status.json,
-//! termination message, report). See `docs/architecture.md`.
+//! Two halves. The gate (`init`, `check`): config → graph → engine → state → views (log,
+//! status.json, termination message, report). The guard (`sidecar`, `run`): sentinel rounds →
+//! readiness state machine → a snapshot that the probe server answers from. See
+//! `docs/architecture.md`.
 
 pub mod checks;
 pub mod cli;
