@@ -585,23 +585,6 @@ fn sample(idler: &Idler) -> CpuSample {
     }
 }
 
-/// Fields 14–17 of /proc/PID/stat: utime, stime, cutime, cstime (clock ticks).
-fn stat_times(pid: u32) -> [u64; 4] {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
-        .unwrap_or_else(|e| panic!("read /proc/{pid}/stat: {e}"));
-    // The command name (field 2) may hold spaces; fields after its closing paren are plain.
-    let rest = &stat[stat.rfind(')').expect("/proc/PID/stat has `(comm)`") + 1..];
-    let fields: Vec<u64> = rest
-        .split_whitespace()
-        .skip(11) // fields 3..=13
-        .take(4)
-        .map(|f| f.parse().expect("numeric time field in /proc/PID/stat"))
-        .collect();
-    fields
-        .try_into()
-        .expect("/proc/PID/stat has fields 14 to 17")
-}
-
 /// Run time of every live thread of `pid`, in ns, from schedstat (absent on some kernels).
 fn sched_ns(pid: u32) -> Option<u64> {
     let mut total = 0;

@@ -662,29 +662,12 @@ struct ServerSample {
 
 impl ServerSample {
     fn take(pid: u32) -> ServerSample {
-        let [utime, stime] = stat_times(pid);
+        let [utime, stime, _, _] = stat_times(pid);
         ServerSample {
             ticks: utime + stime,
             run_delay_ns: schedstat_sum(pid, 1),
         }
     }
-}
-
-/// Fields 14 and 15 of /proc/PID/stat: utime and stime of the whole process (clock ticks).
-fn stat_times(pid: u32) -> [u64; 2] {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
-        .unwrap_or_else(|e| panic!("read /proc/{pid}/stat: {e}"));
-    // The command name (field 2) may hold spaces; fields after its closing paren are plain.
-    let rest = &stat[stat.rfind(')').expect("/proc/PID/stat has `(comm)`") + 1..];
-    let fields: Vec<u64> = rest
-        .split_whitespace()
-        .skip(11) // fields 3..=13
-        .take(2)
-        .map(|f| f.parse().expect("numeric time field in /proc/PID/stat"))
-        .collect();
-    fields
-        .try_into()
-        .expect("/proc/PID/stat has fields 14 and 15")
 }
 
 fn wrk_row(report: &mut Report, row: &str, label: &str, run: &Row) {

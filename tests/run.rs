@@ -3,6 +3,9 @@
 #[macro_use]
 mod common;
 
+use std::io::{BufRead, BufReader};
+use std::process::Command;
+
 use common::*;
 
 const CONFIG: &str = "listen: \"127.0.0.1:0\"\ndrain: 100ms\ndeadline: 30s\nchecks:\n  flag: {kind: file, path: '@/flag'}\n";
@@ -229,16 +232,14 @@ fn secret_files_the_gate_learned_stay_hidden_in_the_guard() {
 drain: 100ms
 checks:
   hf-token: {{kind: secret, file: '@/secrets/hf/token'}}
-sentinel:
-  interval: 50ms
-  timeout: 1s
-  success_threshold: 1
-  failure_threshold: 1
-  hold: 0s
-  queries:
-    - {{name: completion, url: "http://127.0.0.1:{}/v1/models"}}
-"#,
-        model.port
+{sentinel}"#,
+        sentinel = fast_sentinel(
+            "1s",
+            &format!(
+                "{{name: completion, url: \"http://127.0.0.1:{}/v1/models\"}}",
+                model.port
+            )
+        )
     ));
     let mut run = scene.spawn(&["run", "--config", config.to_str().unwrap()], &[]);
     let port = guard_port(&mut run);
@@ -248,16 +249,14 @@ sentinel:
     run.signal("TERM");
     assert_eq!(run.wait().0.code(), Some(0));
     assert_contains!(reason, "invalid HF token [redacted]");
-    for (name, text) in [
-        ("log", run.full_stderr()),
-        ("reason", reason),
-        ("json", json),
-    ] {
-        assert!(
-            !text.contains("hf_RunCanary98765"),
-            "{name} leaks the token:\n{text}"
-        );
-    }
+    assert_hides(
+        &["hf_RunCanary98765"],
+        &[
+            ("log", &run.full_stderr()),
+            ("reason", &reason),
+            ("json", &json),
+        ],
+    );
 }
 
 #[test]
@@ -265,23 +264,44 @@ fn the_reaper_leaves_watched_exec_checks_to_tokio() {
     let scene = Scene::new();
     std::fs::write(scene.path("flag"), "").unwrap();
     let model = HttpServer::start(200, "ok");
+    // Each evaluation writes a line to a FIFO: the test counts them as they come.
     let runs = scene.path("runs");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&runs)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Held open for writing too, so a read waits for the next line instead of seeing EOF
+    // between two evaluations.
+    let fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&runs)
+        .unwrap();
+    let (tx, evaluations) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(fifo).lines() {
+            if line.is_err() || tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
     let config = scene.config(&format!(
         r#"listen: "127.0.0.1:0"
 drain: 100ms
 checks:
   flag: {{kind: file, path: '@/flag'}}
   alive: {{kind: exec, command: [sh, -c, 'echo ran >> @/runs'], watch: true}}
-sentinel:
-  interval: 20ms
-  timeout: 1s
-  success_threshold: 1
-  failure_threshold: 1
-  hold: 0s
-  queries:
-    - {{name: health, url: "http://127.0.0.1:{}/health"}}
-"#,
-        model.port
+{sentinel}"#,
+        sentinel = fast_sentinel(
+            "1s",
+            &format!(
+                "{{name: health, url: \"http://127.0.0.1:{}/health\"}}",
+                model.port
+            )
+        )
     ));
     let mut run = scene.spawn(
         &[
@@ -297,18 +317,10 @@ sentinel:
     );
     run.wait_for_line("readiness: starting -> ready");
     // Many evaluations, each a child that exits while bootgate reaps orphans on SIGCHLD.
-    let patience = std::time::Instant::now() + PATIENCE;
-    while std::fs::read_to_string(&runs)
-        .unwrap_or_default()
-        .lines()
-        .count()
-        < 30
-    {
-        assert!(
-            std::time::Instant::now() < patience,
-            "the exec check stopped running"
-        );
-        std::thread::yield_now();
+    for _ in 0..30 {
+        evaluations
+            .recv_timeout(PATIENCE)
+            .expect("the exec check stopped running");
     }
     run.signal("TERM");
     run.wait();

@@ -30,6 +30,20 @@ fn silent_server() -> u16 {
     port
 }
 
+/// `bootgate wait --marker PATH --timeout T`, started.
+fn wait_for_marker(scene: &Scene, marker: &std::path::Path, timeout: &str) -> Running {
+    scene.spawn(
+        &[
+            "wait",
+            "--marker",
+            marker.to_str().unwrap(),
+            "--timeout",
+            timeout,
+        ],
+        &[],
+    )
+}
+
 #[test]
 fn probe_200_exits_0_silently() {
     let scene = Scene::new();
@@ -115,16 +129,7 @@ fn probe_of_a_url_that_is_not_http_exits_2() {
 fn wait_marker_created_later_exits_0() {
     let scene = Scene::new();
     let marker = scene.path("state/ready");
-    let mut wait = scene.spawn(
-        &[
-            "wait",
-            "--marker",
-            marker.to_str().unwrap(),
-            "--timeout",
-            "30s",
-        ],
-        &[],
-    );
+    let mut wait = wait_for_marker(&scene, &marker, "30s");
     wait.wait_for_line("waiting for marker");
     std::fs::create_dir_all(marker.parent().unwrap()).unwrap();
     std::fs::write(&marker, "2026-01-01T00:00:00Z\n").unwrap();
@@ -208,16 +213,7 @@ fn wait_url_that_is_not_http_exits_2() {
 fn timing_sigterm_while_waiting_exits_3_within_a_second() {
     let scene = Scene::new();
     let marker = scene.path("ready");
-    let mut wait = scene.spawn(
-        &[
-            "wait",
-            "--marker",
-            marker.to_str().unwrap(),
-            "--timeout",
-            "60s",
-        ],
-        &[],
-    );
+    let mut wait = wait_for_marker(&scene, &marker, "60s");
     wait.wait_for_line("waiting for marker");
     wait.signal("TERM");
     let sent = Instant::now();

@@ -90,6 +90,7 @@ pub struct Plan<'a> {
     pub redactor: Redactor,
 }
 
+#[derive(Clone)]
 struct Sink {
     tx: UnboundedSender<Event>,
 }
@@ -133,9 +134,7 @@ pub async fn run(plan: Plan<'_>, checks: Vec<Check>, events: UnboundedSender<Eve
                 index: i,
                 spec: plan.specs[i].clone(),
                 mode: plan.mode,
-                sink: Sink {
-                    tx: sink.tx.clone(),
-                },
+                sink: sink.clone(),
                 redactor: plan.redactor.clone(),
             };
             tasks.spawn(async move { (i, driver.drive(check).await) });

@@ -256,6 +256,22 @@ impl Drop for Running {
     }
 }
 
+/// Asserts that no secret appears in any of the named outputs, naming the one that leaks.
+pub fn assert_hides(secrets: &[&str], outputs: &[(&str, &str)]) {
+    for (name, text) in outputs {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{name} leaks {secret:?}:\n{text}");
+        }
+    }
+}
+
+/// A `sentinel:` block that decides fast: 50 ms rounds, one round to turn, no hold.
+pub fn fast_sentinel(timeout: &str, query: &str) -> String {
+    format!(
+        "sentinel:\n  interval: 50ms\n  timeout: {timeout}\n  success_threshold: 1\n  failure_threshold: 1\n  hold: 0s\n  queries:\n    - {query}\n"
+    )
+}
+
 /// A loopback HTTP/1.1 server answering every request with the same response, and recording
 /// the requests it got.
 pub struct HttpServer {
