@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::checks::Facts;
 use crate::config::{CheckSpec, OnFail};
 use crate::engine::{Event, EventKind};
 
@@ -16,6 +17,8 @@ pub enum Phase {
     Running,
     Passed,
     Failed,
+    /// Failed, with `on_fail: degrade`: the gate passed and the server runs in safe mode.
+    Degraded,
     Skipped,
     Cancelled,
 }
@@ -55,6 +58,9 @@ pub struct CheckState {
     pub started_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_ms: Option<f64>,
+    /// What a gpu check last saw, GPU by GPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<Facts>,
 }
 
 #[derive(Debug, Serialize)]
@@ -124,6 +130,7 @@ impl GateState {
                     polling: false,
                     started_ms: None,
                     finished_ms: None,
+                    gpu: None,
                 })
                 .collect(),
         }
@@ -156,8 +163,12 @@ impl GateState {
                 attempt,
                 reason,
                 progress,
+                facts,
             } => {
                 check.attempts = *attempt;
+                if facts.is_some() {
+                    check.gpu.clone_from(facts);
+                }
                 check.progress.clone_from(progress);
                 let news = check.last_error.as_deref() != Some(reason.as_str());
                 check.last_error = Some(reason.clone());
@@ -172,16 +183,34 @@ impl GateState {
                 check.polling = true;
                 Some(Change::Polling)
             }
-            EventKind::Passed { attempts, detail } => {
+            EventKind::Passed {
+                attempts,
+                detail,
+                facts,
+            } => {
                 check.state = Phase::Passed;
+                if facts.is_some() {
+                    check.gpu.clone_from(facts);
+                }
                 check.attempts = *attempts;
                 check.progress = None;
                 check.detail = Some(detail.clone());
                 check.finished_ms = Some(at);
                 Some(Change::Passed)
             }
-            EventKind::Failed { attempts, reason } => {
-                check.state = Phase::Failed;
+            EventKind::Failed {
+                attempts,
+                reason,
+                facts,
+            } => {
+                check.state = if check.on_fail == OnFail::Degrade {
+                    Phase::Degraded
+                } else {
+                    Phase::Failed
+                };
+                if facts.is_some() {
+                    check.gpu.clone_from(facts);
+                }
                 check.attempts = check.attempts.max(*attempts);
                 if check.last_error.as_deref() == Some(reason.as_str()) {
                     check.reason = None;
@@ -192,7 +221,12 @@ impl GateState {
                 Some(Change::Failed)
             }
             EventKind::Skipped { blocked_by } => {
-                check.state = Phase::Skipped;
+                // A degrade check that could not run leaves the server without it all the same.
+                check.state = if check.on_fail == OnFail::Degrade {
+                    Phase::Degraded
+                } else {
+                    Phase::Skipped
+                };
                 check.reason = Some(format!(
                     "not run: it runs after {blocked_by}, which did not pass"
                 ));
@@ -218,7 +252,9 @@ impl CheckState {
     /// Why it did not pass, in one line: the ending reason and the last error seen before it.
     pub fn why(&self) -> String {
         match (&self.reason, &self.last_error) {
-            (Some(r), Some(e)) if self.state == Phase::Failed => format!("{r}; last error: {e}"),
+            (Some(r), Some(e)) if matches!(self.state, Phase::Failed | Phase::Degraded) => {
+                format!("{r}; last error: {e}")
+            }
             (Some(r), _) => r.clone(),
             (None, Some(e)) => e.clone(),
             (None, None) => "no attempt finished".into(),

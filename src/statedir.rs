@@ -73,7 +73,7 @@ impl StateDir {
         lock.set_len(0).map_err(io_err)?;
         lock.rewind().map_err(io_err)?;
         lock.write_all(owner.as_bytes()).map_err(io_err)?;
-        for stale in [READY, STATUS] {
+        for stale in [READY, STATUS, crate::report::safe_mode::FILE] {
             match std::fs::remove_file(path.join(stale)) {
                 Ok(()) => tracing::info!("removed stale {stale} from an earlier run"),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -114,17 +114,6 @@ sentinel:
     )
 }
 
-/// Reads the guard's port from its "listening on" line.
-fn guard_port(sidecar: &mut Running) -> u16 {
-    sidecar.wait_for_line("guard listening on");
-    let log = sidecar.stderr();
-    let line = log
-        .lines()
-        .find(|l| l.contains("guard listening on"))
-        .unwrap();
-    line.rsplit(':').next().unwrap().trim().parse().unwrap()
-}
-
 /// Status and body of one probe (headers carry a `date` that changes by the second).
 fn status_and_body(port: u16, path: &str) -> (u16, String) {
     let (status, _, body) = get(port, path);

@@ -28,16 +28,6 @@ fn run_script(scene: &Scene, script: &str) -> Running {
     )
 }
 
-fn guard_port(run: &mut Running) -> u16 {
-    run.wait_for_line("guard listening on");
-    let log = run.stderr();
-    let line = log
-        .lines()
-        .find(|l| l.contains("guard listening on"))
-        .unwrap();
-    line.rsplit(':').next().unwrap().trim().parse().unwrap()
-}
-
 #[test]
 fn exits_with_the_commands_code() {
     let scene = Scene::new();

@@ -3,6 +3,7 @@
 
 pub mod exec;
 pub mod file;
+pub mod gpu;
 pub mod http;
 pub mod secret;
 pub mod tcp;
@@ -53,6 +54,9 @@ impl Failure {
 /// A passed attempt's one-line summary, e.g. `1.2 GiB`.
 pub type Attempt = Result<String, Failure>;
 
+/// The structured part of what a check saw, kept beside the one-line summary.
+pub type Facts = std::sync::Arc<gpu::inventory::Inventory>;
+
 /// What every check may need from the run around it.
 #[derive(Clone)]
 pub struct Shared {
@@ -67,6 +71,7 @@ pub enum Check {
     Tcp(tcp::TcpCheck),
     Http(http::HttpCheck),
     Exec(exec::ExecCheck),
+    Gpu(gpu::GpuCheck),
     /// A `${VAR}` the check needs is unset: it fails at once, like a missing env secret.
     MissingInput(String),
 }
@@ -82,6 +87,7 @@ impl Check {
             Kind::Tcp { address } => Check::Tcp(tcp::TcpCheck::new(address)),
             Kind::Http(h) => Check::Http(http::HttpCheck::new(h, shared)),
             Kind::Exec { command } => Check::Exec(exec::ExecCheck::new(command, shared)),
+            Kind::Gpu(spec) => Check::Gpu(gpu::GpuCheck::new(spec)),
         }
     }
 
@@ -93,7 +99,39 @@ impl Check {
             Check::Tcp(c) => c.attempt().await,
             Check::Http(c) => c.attempt(heartbeat).await,
             Check::Exec(c) => c.attempt(heartbeat).await,
+            Check::Gpu(c) => c.attempt().await,
             Check::MissingInput(reason) => Err(Failure::fatal(reason.clone())),
+        }
+    }
+
+    /// What the last attempt saw beyond its summary.
+    pub fn facts(&self) -> Option<Facts> {
+        match self {
+            Check::Gpu(c) => c.facts(),
+            _ => None,
+        }
+    }
+
+    /// Starts listening for events that fail the check between evaluations (a GPU's XIDs).
+    pub fn listen(&mut self) {
+        if let Check::Gpu(c) = self {
+            c.watch_xids();
+        }
+    }
+
+    /// Completes when a listened-for event has failed the check.
+    pub async fn heard(&self) {
+        match self {
+            Check::Gpu(c) => c.xid_fired().await,
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// True when the check failed for good: no later attempt can pass it.
+    pub fn settled(&self) -> bool {
+        match self {
+            Check::Gpu(c) => c.latched(),
+            _ => false,
         }
     }
 

@@ -12,7 +12,8 @@ use crate::engine::Mode;
 use crate::exit::Exit;
 use crate::graph::Graph;
 use crate::redact::Redactor;
-use crate::report::{rfc3339, status::StatusWriter, termination};
+use crate::report::status::{StatusWriter, write_atomically};
+use crate::report::{rfc3339, safe_mode, termination};
 use crate::signals::Stop;
 use crate::state::Outcome;
 use crate::statedir::StateDir;
@@ -37,6 +38,22 @@ pub async fn run(args: InitArgs) -> Exit {
         &mut stop,
     )
     .await
+    .exit
+}
+
+/// How the gate ended, and the environment a degraded gate asks of the server.
+pub struct Gated {
+    pub exit: Exit,
+    pub safe_mode: Vec<(&'static str, String)>,
+}
+
+impl From<Exit> for Gated {
+    fn from(exit: Exit) -> Gated {
+        Gated {
+            exit,
+            safe_mode: Vec::new(),
+        }
+    }
 }
 
 /// Given explicitly, the path is written; the kubelet's default only when it exists.
@@ -71,7 +88,7 @@ pub async fn gate(
     redactor: Redactor,
     started: Instant,
     stop: &mut Stop,
-) -> Exit {
+) -> Gated {
     for note in config.notes() {
         tracing::warn!("{note}");
     }
@@ -93,7 +110,7 @@ pub async fn gate(
         dir = StateDir::acquire(&config.state_dir) => dir,
         signal = stop.requested() => {
             fail_early(format!("{signal} received while waiting for the state_dir lock"));
-            return Exit::Interrupted;
+            return Exit::Interrupted.into();
         }
         _ = sleep_until(started + config.deadline) => {
             fail_early(format!(
@@ -101,14 +118,14 @@ pub async fn gate(
                 human_duration(config.deadline),
                 config.state_dir.display()
             ));
-            return Exit::Failed;
+            return Exit::Failed.into();
         }
     };
     let state_dir = match state_dir {
         Ok(dir) => dir,
         Err(e) => {
             fail_early(e.to_string());
-            return Exit::Failed;
+            return Exit::Failed.into();
         }
     };
 
@@ -129,7 +146,28 @@ pub async fn gate(
     .await;
 
     let elapsed = human_duration(started.elapsed());
+    let degraded = safe_mode::degraded(&state);
+    let env_file = safe_mode::render(&degraded, std::time::SystemTime::now(), &redactor);
+    if let Err(e) = write_atomically(&state_dir.path.join(safe_mode::FILE), env_file.as_bytes()) {
+        fail_early(format!(
+            "cannot write {}: {e}",
+            state_dir.path.join(safe_mode::FILE).display()
+        ));
+        return Exit::Failed.into();
+    }
     if state.outcome == Outcome::Passed {
+        for d in &degraded {
+            tracing::warn!(
+                "degraded: {}: {}{}",
+                d.name,
+                redactor.clean(&d.reason),
+                if d.gpu {
+                    "; the server runs in CPU safe mode"
+                } else {
+                    ""
+                }
+            );
+        }
         if let Err(e) =
             state_dir.mark_ready(&format!("{}\n", rfc3339(std::time::SystemTime::now())))
         {
@@ -137,10 +175,13 @@ pub async fn gate(
                 "cannot write the ready marker in {}: {e}",
                 state_dir.path.display()
             ));
-            return Exit::Failed;
+            return Exit::Failed.into();
         }
         tracing::info!("gate passed in {elapsed}");
-        return Exit::Passed;
+        return Gated {
+            exit: Exit::Passed,
+            safe_mode: safe_mode::variables(&degraded),
+        };
     }
     let message = termination::message(&state, &redactor);
     if let Some(path) = termination_log {
@@ -148,5 +189,5 @@ pub async fn gate(
     }
     let last = message.trim_end().lines().last().unwrap_or_default();
     tracing::error!("gate did not pass after {elapsed}: {last}");
-    exit_for(state.outcome)
+    exit_for(state.outcome).into()
 }

@@ -32,7 +32,7 @@ pub async fn run(args: RunArgs) -> Exit {
         Ok(guard) => guard,
         Err(exit) => return exit,
     };
-    let passed = gate(
+    let gated = gate(
         &config,
         &graph,
         termination_log.as_deref(),
@@ -41,9 +41,9 @@ pub async fn run(args: RunArgs) -> Exit {
         &mut stop,
     )
     .await;
-    if passed != Exit::Passed {
+    if gated.exit != Exit::Passed {
         guard.stop().await;
-        return passed;
+        return gated.exit;
     }
     let Some((program, arguments)) = args.command.split_first() else {
         guard.begin();
@@ -52,7 +52,7 @@ pub async fn run(args: RunArgs) -> Exit {
     };
     // The server starts before readiness is decided: without a sentinel, "ready" must not be
     // said of a server that does not exist yet.
-    let mut child = match Child::start(program, arguments) {
+    let mut child = match Child::start(program, arguments, &gated.safe_mode) {
         Ok(child) => child,
         Err(reason) => {
             tracing::error!("{reason}");
@@ -115,7 +115,11 @@ struct Child {
 }
 
 impl Child {
-    fn start(program: &str, arguments: &[String]) -> Result<Child, String> {
+    fn start(
+        program: &str,
+        arguments: &[String],
+        safe_mode: &[(&'static str, String)],
+    ) -> Result<Child, String> {
         // Orphans of the command (a worker whose parent died) re-parent to bootgate, which
         // reaps them, whether or not it is PID 1.
         let _ = set_child_subreaper(Some(rustix::process::getpid()));
@@ -135,6 +139,7 @@ impl Child {
         }
         let spawned = Command::new(program)
             .args(arguments)
+            .envs(safe_mode.iter().map(|(k, v)| (k, v)))
             .spawn()
             .map_err(|e| format!("cannot start {program}: {}", crate::checks::io_phrase(&e)))?;
         let pid = i32::try_from(spawned.id())

@@ -5,6 +5,7 @@
 
 mod env;
 mod expand;
+pub mod gpu;
 pub mod guard;
 mod parse;
 pub mod units;
@@ -62,6 +63,8 @@ pub struct CheckSpec {
 #[serde(rename_all = "lowercase")]
 pub enum OnFail {
     Require,
+    /// The gate passes without it; the server is told to run in a safe mode (`state_dir/env`).
+    Degrade,
     Warn,
 }
 
@@ -79,6 +82,7 @@ pub enum Kind {
     Tcp { address: Text },
     Http(HttpSpec),
     Exec { command: Vec<Text> },
+    Gpu(GpuSpec),
 }
 
 impl Kind {
@@ -89,6 +93,7 @@ impl Kind {
             Kind::Tcp { .. } => "tcp",
             Kind::Http(_) => "http",
             Kind::Exec { .. } => "exec",
+            Kind::Gpu(_) => "gpu",
         }
     }
 }
@@ -115,6 +120,31 @@ pub struct HttpSpec {
     /// Accepted status codes; empty means any 2xx.
     pub status: Vec<u16>,
     pub body_contains: Option<Text>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GpuSpec {
+    /// At least this many usable GPUs; every visible GPU must be usable.
+    pub count: u32,
+    pub cuda: Option<crate::checks::gpu::cuda::CudaVersion>,
+    pub cuda_compat: crate::checks::gpu::cuda::Compat,
+    pub driver: Option<crate::checks::gpu::cuda::DriverVersion>,
+    /// Per GPU.
+    pub free_memory: Option<u64>,
+    pub mig: MigPolicy,
+    /// `libnvidia-ml.so.1` through the loader's search when unset.
+    pub library: Option<Text>,
+    /// XIDs the guard lets pass: the application ones and any the user adds.
+    pub ignore_xids: Vec<u64>,
+    /// XIDs that are fatal even when listed as ignored.
+    pub fatal_xids: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigPolicy {
+    Disabled,
+    Enabled,
+    Any,
 }
 
 /// What the guard (`bootgate sidecar`) serves and how it decides readiness.
@@ -279,6 +309,20 @@ pub fn from_str(text: &str, path: &Path, env: &dyn Environment) -> Result<Config
     parse::config(&root, path, env).map_err(invalid)
 }
 
+/// Loads `text` with only `vars` in the environment; problems come back as a list.
+#[cfg(test)]
+pub(crate) fn load_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, Vec<Diagnostic>> {
+    let env: std::collections::BTreeMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    match from_str(text, Path::new("bootgate.yaml"), &env) {
+        Ok(c) => Ok(c),
+        Err(LoadError::Invalid { problems, .. }) => Err(problems),
+        Err(e) => panic!("{e}"),
+    }
+}
+
 impl CheckSpec {
     /// What the check looks at, as written: never with `${VAR}` values filled in.
     pub fn target(&self) -> String {
@@ -293,6 +337,10 @@ impl CheckSpec {
                 .map(|arg| arg.written.as_str())
                 .collect::<Vec<_>>()
                 .join(" "),
+            Kind::Gpu(g) => match &g.library {
+                Some(library) => format!("{} GPU(s) via {}", g.count, library.written),
+                None => format!("{} GPU(s)", g.count),
+            },
         }
     }
 }
@@ -312,6 +360,13 @@ impl Config {
                     units::human_duration(timeout)
                 ));
             }
+            if check.on_fail == OnFail::Degrade && check.timeout.is_none_or(|t| t >= self.deadline)
+            {
+                notes.push(format!(
+                    "checks.{}: on_fail: degrade needs a timeout shorter than the deadline {deadline}, or a check that keeps failing fails the gate at the deadline instead of degrading",
+                    check.name
+                ));
+            }
             if check.attempt_timeout > self.deadline {
                 notes.push(format!(
                     "checks.{}.attempt_timeout {} is longer than the deadline {deadline}; the deadline comes first",
@@ -319,6 +374,9 @@ impl Config {
                     units::human_duration(check.attempt_timeout)
                 ));
             }
+        }
+        if !cfg!(feature = "nvml") && self.checks.iter().any(|c| matches!(c.kind, Kind::Gpu(_))) {
+            notes.push(crate::checks::gpu::NO_NVML.to_string());
         }
         notes
     }

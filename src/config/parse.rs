@@ -39,8 +39,11 @@ const KINDS: &[(&str, &[&str])] = &[
     ("tcp", &["address"]),
     ("http", &["url", "method", "headers", "expect"]),
     ("exec", &["command"]),
+    ("gpu", super::gpu::KEYS),
 ];
-const ON_FAIL: &[&str] = &["require", "warn"];
+const ON_FAIL: &[&str] = &["require", "degrade", "warn"];
+/// NVML is slow to ask and a driver takes seconds to load: no point asking ten times a second.
+const GPU_MAX_INTERVAL: Duration = Duration::from_secs(1);
 const EXPECT_KEYS: &[&str] = &["status", "body_contains"];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
@@ -420,7 +423,7 @@ fn check(
             cx.problem(
                 pos,
                 &field,
-                "missing `kind` (secret, file, tcp, http or exec)",
+                "missing `kind` (secret, file, tcp, http, exec or gpu)",
             );
             return None;
         }
@@ -434,13 +437,14 @@ fn check(
         None => OnFail::Require,
         Some(node) => match scalar(node, &f.path("on_fail"), cx)? {
             "require" => OnFail::Require,
+            "degrade" => OnFail::Degrade,
             "warn" => OnFail::Warn,
             other => {
                 cx.problem(
                     node.pos,
                     &f.path("on_fail"),
                     format!(
-                        "unknown value `{other}`{}; expected require or warn",
+                        "unknown value `{other}`{}; expected require, degrade or warn",
                         suggest::hint(other, ON_FAIL.iter().copied())
                     ),
                 );
@@ -455,7 +459,11 @@ fn check(
     let timeout = f
         .get("timeout")
         .and_then(|n| duration(n, &f.path("timeout"), cx));
-    let tuned = read_defaults(&mut f, *defaults, cx);
+    let own_max_interval = f.entries.iter().any(|(k, _, _)| k == "max_interval");
+    let mut tuned = read_defaults(&mut f, *defaults, cx);
+    if kind_name == "gpu" && !own_max_interval {
+        tuned.max_interval = tuned.max_interval.max(GPU_MAX_INTERVAL);
+    }
 
     let mut missing_input = None;
     let mut ex = Expander {
@@ -467,6 +475,7 @@ fn check(
         "file" => file(&mut f, pos, &mut ex, cx),
         "tcp" => tcp(&mut f, pos, &mut ex, cx),
         "http" => http(&mut f, pos, &mut ex, cx),
+        "gpu" => super::gpu::read(&mut f, &mut ex, cx),
         _ => exec(&mut f, pos, &mut ex, cx),
     };
     let allowed: Vec<&str> = COMMON_KEYS
@@ -698,25 +707,11 @@ fn exec(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use super::super::from_str;
+    use super::super::load_with;
     use super::*;
 
     fn load(text: &str) -> Result<Config, Vec<Diagnostic>> {
         load_with(text, &[])
-    }
-
-    fn load_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, Vec<Diagnostic>> {
-        let env: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        match from_str(text, Path::new("bootgate.yaml"), &env) {
-            Ok(c) => Ok(c),
-            Err(LoadError::Invalid { problems, .. }) => Err(problems),
-            Err(e) => panic!("{e}"),
-        }
     }
 
     const ISSUE_EXAMPLE: &str = include_str!("../../tests/fixtures/example.yaml");

@@ -11,7 +11,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 
-use crate::checks::{Check, Failure};
+use crate::checks::{Check, Facts, Failure};
 use crate::config::{CheckSpec, OnFail, units::human_duration};
 use crate::graph::Graph;
 use crate::heartbeat::Heartbeat;
@@ -29,6 +29,7 @@ pub enum EventKind {
         attempt: u32,
         reason: String,
         progress: Option<String>,
+        facts: Option<Facts>,
     },
     /// The attempt stopped beating; it was cancelled and is started again.
     Stalled {
@@ -42,10 +43,12 @@ pub enum EventKind {
     Passed {
         attempts: u32,
         detail: String,
+        facts: Option<Facts>,
     },
     Failed {
         attempts: u32,
         reason: String,
+        facts: Option<Facts>,
     },
     /// Never started: something it runs after failed.
     Skipped {
@@ -121,8 +124,12 @@ pub async fn run(plan: Plan<'_>, checks: Vec<Check>, events: UnboundedSender<Eve
     let mut done = vec![false; n];
     let mut running = vec![false; n];
     let is_required = |i: usize| plan.specs[i].on_fail == OnFail::Require;
-    let mut required_left = (0..n)
-        .filter(|&i| plan.selected[i] && is_required(i))
+    // The gate waits for every check whose result it acts on: a required one, and a degrade
+    // one, whose failure the server must hear of before it starts. Only warnings are left
+    // running when the gate passes.
+    let must_decide = |i: usize| plan.specs[i].on_fail != OnFail::Warn;
+    let mut undecided = (0..n)
+        .filter(|&i| plan.selected[i] && must_decide(i))
         .count();
     let mut any_required_failed = false;
     let mut tasks = JoinSet::new();
@@ -146,7 +153,7 @@ pub async fn run(plan: Plan<'_>, checks: Vec<Check>, events: UnboundedSender<Eve
     for i in roots {
         start(i, &mut tasks, &mut running);
     }
-    if required_left == 0 && plan.mode == Mode::Gate {
+    if undecided == 0 && plan.mode == Mode::Gate {
         cancel_rest(&plan, &done, &running, &sink, "the gate passed");
         return Verdict::Passed;
     }
@@ -165,7 +172,7 @@ pub async fn run(plan: Plan<'_>, checks: Vec<Check>, events: UnboundedSender<Eve
                 let reason = format!("deadline {} passed", human_duration(plan.deadline_len));
                 for i in 0..n {
                     if running[i] && !done[i] {
-                        sink.emit(i, EventKind::Failed { attempts: 0, reason: reason.clone() });
+                        sink.emit(i, EventKind::Failed { attempts: 0, reason: reason.clone(), facts: None });
                         done[i] = true;
                     }
                 }
@@ -181,10 +188,10 @@ pub async fn run(plan: Plan<'_>, checks: Vec<Check>, events: UnboundedSender<Eve
         };
         done[i] = true;
         running[i] = false;
+        if must_decide(i) {
+            undecided -= 1;
+        }
         if passed {
-            if is_required(i) {
-                required_left -= 1;
-            }
             for &d in &plan.graph.dependents[i] {
                 if plan.selected[d] {
                     waiting_on[d] -= 1;
@@ -195,7 +202,12 @@ pub async fn run(plan: Plan<'_>, checks: Vec<Check>, events: UnboundedSender<Eve
             }
         } else {
             any_required_failed |= is_required(i);
-            any_required_failed |= skip_dependents(&plan, i, &mut done, &sink);
+            for skipped in skip_dependents(&plan, i, &mut done, &sink) {
+                any_required_failed |= is_required(skipped);
+                if must_decide(skipped) {
+                    undecided -= 1;
+                }
+            }
         }
         if plan.mode == Mode::Gate {
             if any_required_failed {
@@ -203,29 +215,29 @@ pub async fn run(plan: Plan<'_>, checks: Vec<Check>, events: UnboundedSender<Eve
                 cancel_rest(&plan, &done, &running, &sink, "a required check failed");
                 return Verdict::Failed;
             }
-            if required_left == 0 {
+            if undecided == 0 {
                 tasks.abort_all();
                 cancel_rest(&plan, &done, &running, &sink, "the gate passed");
                 return Verdict::Passed;
             }
         }
     }
-    if any_required_failed || required_left > 0 {
+    if any_required_failed || undecided > 0 {
         Verdict::Failed
     } else {
         Verdict::Passed
     }
 }
 
-/// Marks everything downstream of a failed check as skipped; true if a required one was.
-fn skip_dependents(plan: &Plan<'_>, failed: usize, done: &mut [bool], sink: &Sink) -> bool {
-    let mut required_skipped = false;
+/// Marks everything downstream of a failed check as skipped, and says which.
+fn skip_dependents(plan: &Plan<'_>, failed: usize, done: &mut [bool], sink: &Sink) -> Vec<usize> {
+    let mut skipped = Vec::new();
     let mut stack = vec![failed];
     while let Some(i) = stack.pop() {
         for &d in &plan.graph.dependents[i] {
             if plan.selected[d] && !done[d] {
                 done[d] = true;
-                required_skipped |= plan.specs[d].on_fail == OnFail::Require;
+                skipped.push(d);
                 sink.emit(
                     d,
                     EventKind::Skipped {
@@ -236,7 +248,7 @@ fn skip_dependents(plan: &Plan<'_>, failed: usize, done: &mut [bool], sink: &Sin
             }
         }
     }
-    required_skipped
+    skipped
 }
 
 fn cancel_rest(plan: &Plan<'_>, done: &[bool], running: &[bool], sink: &Sink, reason: &str) {
@@ -303,19 +315,30 @@ impl Driver {
                     continue;
                 }
                 Some(Ok(detail)) => {
-                    self.emit(EventKind::Passed { attempts, detail });
+                    let facts = check.facts();
+                    self.emit(EventKind::Passed {
+                        attempts,
+                        detail,
+                        facts,
+                    });
                     return true;
                 }
                 Some(Err(failure)) => {
                     let reason = self.redactor.clean(&failure.reason);
+                    let facts = check.facts();
                     if !failure.retry || self.mode == Mode::Once {
-                        self.emit(EventKind::Failed { attempts, reason });
+                        self.emit(EventKind::Failed {
+                            attempts,
+                            reason,
+                            facts,
+                        });
                         return false;
                     }
                     self.emit(EventKind::AttemptFailed {
                         attempt: attempts,
                         reason,
                         progress: failure.progress,
+                        facts,
                     });
                 }
             }
@@ -364,6 +387,7 @@ impl Driver {
         self.emit(EventKind::Failed {
             attempts,
             reason: format!("timeout {} passed", human_duration(limit)),
+            facts: None,
         });
         false
     }

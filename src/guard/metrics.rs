@@ -13,6 +13,7 @@ pub struct Metrics {
     registry: Registry,
     pub ready: Gauge,
     pub check_up: Family<Labels, Gauge>,
+    pub degraded: Family<Labels, Gauge>,
     pub transitions: Family<Labels, Counter>,
     pub rounds: Family<Labels, Counter>,
     pub latency: Family<Labels, Histogram, fn() -> Histogram>,
@@ -50,6 +51,12 @@ impl Metrics {
             "1 when a check passes, 0 when it fails",
             check_up.clone(),
         );
+        let degraded = Family::<Labels, Gauge>::default();
+        registry.register(
+            "bootgate_degraded",
+            "1 when a check failed with on_fail: degrade and the server runs in a safe mode",
+            degraded.clone(),
+        );
         let transitions = Family::<Labels, Counter>::default();
         registry.register(
             "bootgate_transitions",
@@ -81,6 +88,7 @@ impl Metrics {
             registry,
             ready,
             check_up,
+            degraded,
             transitions,
             rounds,
             latency,

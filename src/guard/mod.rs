@@ -131,6 +131,7 @@ impl Guard {
                     name: GATE.into(),
                     ok: false,
                     reason: "the gate has not passed yet".into(),
+                    degraded: false,
                 }],
                 pins: spec.pins.clone(),
                 details_for_all: spec.details_for_all,
@@ -203,7 +204,17 @@ impl Guard {
                 .metrics
                 .check_up
                 .get_or_create(&label("check", &line.name))
-                .set(i64::from(line.ok));
+                .set(i64::from(line.ok && !line.degraded));
+            if line.degraded {
+                self.shared
+                    .metrics
+                    .degraded
+                    .get_or_create(&label("check", &line.name))
+                    .set(1);
+                // The server runs without what it checks; watching it again means nothing.
+                self.watched_specs.retain(|s| s.name != line.name);
+                self.watched.retain(|w| w.name != line.name);
+            }
         }
         {
             let mut snapshot = self
@@ -460,7 +471,7 @@ impl Guard {
             Some(reason) => {
                 state.fails += 1;
                 state.reason = reason;
-                let turned = state.ok && state.fails >= threshold;
+                let turned = state.ok && (state.fails >= threshold || verdict.decisive);
                 if turned {
                     state.ok = false;
                 }
@@ -604,6 +615,7 @@ impl Guard {
                 name: w.name.clone(),
                 ok: w.ok,
                 reason: w.reason.clone(),
+                degraded: false,
             };
             match snapshot.lines.iter_mut().find(|l| l.name == w.name) {
                 Some(existing) => *existing = line,
@@ -618,12 +630,14 @@ impl Guard {
             name: SENTINEL.into(),
             ok: sentinel_ok,
             reason,
+            degraded: false,
         });
         if phase == Phase::Draining {
             snapshot.lines.push(Line {
                 name: SHUTDOWN.into(),
                 ok: false,
                 reason: "the process is shutting down".into(),
+                degraded: false,
             });
         }
     }
@@ -647,6 +661,7 @@ fn gate_lines(status: &Path) -> Vec<Line> {
                     let name = c["name"].as_str()?.to_string();
                     let passed = c["state"] == "passed";
                     let warn = c["on_fail"] == "warn";
+                    let degraded = c["state"] == "degraded";
                     let reason = c["reason"]
                         .as_str()
                         .or(c["last_error"].as_str())
@@ -654,8 +669,9 @@ fn gate_lines(status: &Path) -> Vec<Line> {
                         .to_string();
                     Some(Line {
                         name,
-                        ok: passed || warn,
+                        ok: passed || warn || degraded,
                         reason,
+                        degraded,
                     })
                 })
                 .collect()

@@ -43,6 +43,9 @@ pub struct Line {
     pub name: String,
     pub ok: bool,
     pub reason: String,
+    /// A gate check that failed with `on_fail: degrade`: ok for readiness, but the server
+    /// runs in a safe mode.
+    pub degraded: bool,
 }
 
 /// A sentinel query's last answer.
@@ -281,6 +284,8 @@ pub fn readyz(snapshot: &Snapshot, query: &str) -> Response<Full<Bytes>> {
         if let Some(i) = excluded.iter().position(|e| *e == line.name) {
             excluded.remove(i);
             let _ = writeln!(out, "[+]{} excluded: ok", line.name);
+        } else if line.ok && line.degraded {
+            let _ = writeln!(out, "[+]{} ok (degraded)", line.name);
         } else if line.ok {
             let _ = writeln!(out, "[+]{} ok", line.name);
         } else {
@@ -377,6 +382,7 @@ mod tests {
                     name: n.to_string(),
                     ok: *ok,
                     reason: format!("{n} is broken"),
+                    degraded: false,
                 })
                 .collect(),
         }

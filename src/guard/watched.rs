@@ -19,6 +19,8 @@ pub struct Verdict {
     /// The check's position among the watched ones.
     pub slot: usize,
     pub failure: Option<String>,
+    /// The failure is final (a fatal XID): unready now, without waiting for the threshold.
+    pub decisive: bool,
 }
 
 /// Starts one task per watched check; each sends a verdict after every evaluation. The tasks
@@ -36,6 +38,7 @@ pub fn spawn(
             let mut check = Check::build(&spec, &shared);
             // A path is watched for changes; anything else is re-evaluated each interval.
             let _ = check.prepare();
+            check.listen();
             loop {
                 let heartbeat = Heartbeat::default();
                 let failure = match timeout(spec.attempt_timeout, check.attempt(&heartbeat)).await {
@@ -43,7 +46,19 @@ pub fn spawn(
                     Ok(Err(failure)) => Some(shared.redactor.clean(&failure.reason)),
                     Err(_) => Some("the check did not answer within its attempt_timeout".into()),
                 };
-                if verdicts.send(Verdict { slot, failure }).is_err() {
+                let decisive = check.settled();
+                if verdicts
+                    .send(Verdict {
+                        slot,
+                        failure,
+                        decisive,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+                if decisive {
+                    // Nothing can change it now; the verdict stands for the life of the pod.
                     return;
                 }
                 match check.watch() {
@@ -57,7 +72,12 @@ pub fn spawn(
                             _ = sleep(SAFETY_RECHECK) => {}
                         }
                     }
-                    None => sleep(interval).await,
+                    None => {
+                        tokio::select! {
+                            _ = sleep(interval) => {}
+                            _ = check.heard() => {}
+                        }
+                    }
                 }
             }
         });

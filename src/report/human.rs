@@ -8,7 +8,7 @@ use crate::state::{GateState, Phase};
 pub fn render(state: &GateState) -> String {
     let width = state.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     let mut out = String::new();
-    let (mut passed, mut failed, mut warned, mut not_run) = (0, 0, 0, 0);
+    let (mut passed, mut failed, mut warned, mut not_run, mut degraded) = (0, 0, 0, 0, 0);
     for c in &state.checks {
         let warn = c.on_fail == OnFail::Warn;
         let (mark, text) = match c.state {
@@ -17,6 +17,13 @@ pub fn render(state: &GateState) -> String {
                 (
                     "✔",
                     format!("{} — {}", c.target, c.detail.as_deref().unwrap_or("ok")),
+                )
+            }
+            Phase::Degraded => {
+                degraded += 1;
+                (
+                    "!",
+                    format!("{} (degraded: the server runs in safe mode)", c.why()),
                 )
             }
             Phase::Skipped | Phase::Cancelled | Phase::Pending if c.last_error.is_none() => {
@@ -37,6 +44,11 @@ pub fn render(state: &GateState) -> String {
             _ => String::new(),
         };
         let _ = writeln!(out, "{mark} {:width$}  {text}{elapsed}", c.name);
+        if let Some(gpu) = &c.gpu {
+            for line in gpu.lines() {
+                let _ = writeln!(out, "  {:width$}    {line}", "");
+            }
+        }
     }
     let _ = write!(out, "\n{passed} passed, {failed} failed");
     if warned > 0 {
@@ -45,6 +57,9 @@ pub fn render(state: &GateState) -> String {
             ", {warned} warning{}",
             if warned == 1 { "" } else { "s" }
         );
+    }
+    if degraded > 0 {
+        let _ = write!(out, ", {degraded} degraded");
     }
     if not_run > 0 {
         let _ = write!(out, ", {not_run} not run");

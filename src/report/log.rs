@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::config::OnFail;
 use crate::state::{Change, CheckState};
 
 pub fn log_change(check: &CheckState, change: &Change) {
@@ -27,7 +28,11 @@ pub fn log_change(check: &CheckState, change: &Change) {
             check.attempts,
             if check.attempts == 1 { "" } else { "s" }
         ),
-        Change::Failed => tracing::error!("{name} failed: {}", check.why()),
+        Change::Failed => match check.on_fail {
+            OnFail::Require => tracing::error!("{name} failed: {}", check.why()),
+            OnFail::Degrade => tracing::warn!("{name} failed; degrading: {}", check.why()),
+            OnFail::Warn => tracing::warn!("{name} failed (warn only): {}", check.why()),
+        },
         Change::Skipped | Change::Cancelled => {
             tracing::info!("{name}: {}", check.reason.as_deref().unwrap_or("not run"))
         }

@@ -3,6 +3,7 @@
 
 pub mod human;
 pub mod log;
+pub mod safe_mode;
 pub mod status;
 pub mod termination;
 

@@ -32,15 +32,15 @@ pub fn message(state: &GateState, redactor: &Redactor) -> String {
     for c in &state.checks {
         let rank = match (c.state, c.on_fail) {
             (Phase::Passed, _) => continue,
-            (_, OnFail::Warn) => 0,
+            (_, OnFail::Warn) | (Phase::Degraded, _) => 0,
             (Phase::Pending | Phase::Skipped | Phase::Cancelled, _) if c.last_error.is_none() => 1,
             (Phase::Skipped | Phase::Cancelled, _) => 2,
             _ => 3,
         };
-        let label = if c.on_fail == OnFail::Warn {
-            " (warn)"
-        } else {
-            ""
+        let label = match (c.state, c.on_fail) {
+            (_, OnFail::Warn) => " (warn)",
+            (Phase::Degraded, _) => " (degraded)",
+            _ => "",
         };
         ranked.push((rank, format!("{}{label}: {}", c.name, c.why())));
     }

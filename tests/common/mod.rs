@@ -20,6 +20,8 @@ macro_rules! assert_contains {
     }};
 }
 
+pub mod fake_nvml;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -254,6 +256,20 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The port the guard of a `run` or `sidecar` with `listen: "127.0.0.1:0"` bound.
+pub fn guard_port(running: &mut Running) -> u16 {
+    running.wait_for_line("guard listening on");
+    let log = running.stderr();
+    let line = log
+        .lines()
+        .find(|l| l.contains("guard listening on"))
+        .expect("the line just seen");
+    line.rsplit(':')
+        .next()
+        .and_then(|port| port.trim().parse().ok())
+        .expect("a port at the end of the line")
 }
 
 /// Asserts that no secret appears in any of the named outputs, naming the one that leaks.

@@ -1,0 +1,237 @@
+//! The `gpu` check's part of the config: how many GPUs, which CUDA, how much free memory, which
+//! MIG mode, and which XIDs the guard treats as fatal.
+
+use super::parse::{Ctx, Expander, Fields, scalar, string_list};
+use super::units::parse_size;
+use super::{GpuSpec, Kind, MigPolicy};
+use crate::checks::gpu::cuda::{Compat, CudaVersion, DriverVersion};
+use crate::suggest;
+
+pub const KEYS: &[&str] = &[
+    "count",
+    "cuda",
+    "cuda_compat",
+    "driver",
+    "free_memory",
+    "mig",
+    "library",
+    "ignore_xids",
+    "fatal_xids",
+];
+
+/// The XIDs NVIDIA's device plugin ignores: application errors (13 graphics engine exception,
+/// 31 memory page fault, 43 stopped processing, 45 preemptive cleanup, 68 video processor
+/// exception, 109 context switch timeout), not a sick GPU.
+pub const APPLICATION_XIDS: [u64; 6] = [13, 31, 43, 45, 68, 109];
+
+/// Where the library is looked for when the config names none.
+pub const LIBRARY_VAR: &str = "BOOTGATE_NVML_LIBRARY";
+
+pub(super) fn read(f: &mut Fields<'_>, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
+    let mut ok = true;
+    let count = match f.get("count") {
+        Some(node) => {
+            let field = f.path("count");
+            match scalar(node, &field, cx)?.parse::<u32>() {
+                Ok(n) if (1..=64).contains(&n) => n,
+                _ => {
+                    cx.problem(node.pos, &field, "expected a whole number from 1 to 64");
+                    ok = false;
+                    1
+                }
+            }
+        }
+        None => 1,
+    };
+    let cuda = match f.get("cuda") {
+        Some(node) => {
+            let field = f.path("cuda");
+            let text = scalar(node, &field, cx)?;
+            let parsed = CudaVersion::parse(text);
+            if parsed.is_none() {
+                cx.problem(
+                    node.pos,
+                    &field,
+                    format!("`{text}` is not a CUDA version; write it as \"12.4\" (quoted)"),
+                );
+                ok = false;
+            }
+            parsed
+        }
+        None => None,
+    };
+    let cuda_compat = match f.get("cuda_compat") {
+        None => Compat::Strict,
+        Some(node) => {
+            let field = f.path("cuda_compat");
+            match scalar(node, &field, cx)? {
+                "strict" => Compat::Strict,
+                "minor" => Compat::Minor,
+                other => {
+                    cx.problem(
+                        node.pos,
+                        &field,
+                        format!(
+                            "unknown value `{other}`{}; expected strict or minor",
+                            suggest::hint(other, ["strict", "minor"])
+                        ),
+                    );
+                    ok = false;
+                    Compat::Strict
+                }
+            }
+        }
+    };
+    let driver = match f.get("driver") {
+        Some(node) => {
+            let field = f.path("driver");
+            let text = scalar(node, &field, cx)?;
+            let parsed = DriverVersion::parse(text);
+            if parsed.is_none() {
+                cx.problem(
+                    node.pos,
+                    &field,
+                    format!("`{text}` is not a driver version; write it as \"550.54\" (quoted)"),
+                );
+                ok = false;
+            }
+            parsed
+        }
+        None => None,
+    };
+    let free_memory = match f.get("free_memory") {
+        Some(node) => {
+            let field = f.path("free_memory");
+            match parse_size(scalar(node, &field, cx)?) {
+                Ok(size) => Some(size),
+                Err(e) => {
+                    cx.problem(node.pos, &field, e);
+                    ok = false;
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let mig = match f.get("mig") {
+        None => MigPolicy::Any,
+        Some(node) => {
+            let field = f.path("mig");
+            match scalar(node, &field, cx)? {
+                "disabled" => MigPolicy::Disabled,
+                "enabled" => MigPolicy::Enabled,
+                "any" => MigPolicy::Any,
+                other => {
+                    cx.problem(
+                        node.pos,
+                        &field,
+                        format!(
+                            "unknown value `{other}`{}; expected disabled, enabled or any",
+                            suggest::hint(other, ["disabled", "enabled", "any"])
+                        ),
+                    );
+                    ok = false;
+                    MigPolicy::Any
+                }
+            }
+        }
+    };
+    let library = match f.get("library") {
+        Some(node) => Some(ex.text(node, "library", cx)?),
+        None => cx
+            .env
+            .var(LIBRARY_VAR)
+            .filter(|v| !v.is_empty())
+            .map(|v| super::Text {
+                written: v.clone(),
+                value: v,
+            }),
+    };
+    let mut xids = |key: &str, cx: &mut Ctx<'_>| -> Vec<u64> {
+        let Some(node) = f.get(key) else {
+            return Vec::new();
+        };
+        let field = f.path(key);
+        string_list(node, &field, cx)
+            .into_iter()
+            .filter_map(|(text, pos)| match text.parse::<u64>() {
+                Ok(xid) if xid > 0 => Some(xid),
+                _ => {
+                    cx.problem(pos, &field, format!("`{text}` is not an XID number"));
+                    None
+                }
+            })
+            .collect()
+    };
+    let mut ignore_xids = APPLICATION_XIDS.to_vec();
+    ignore_xids.extend(xids("ignore_xids", cx));
+    let fatal_xids = xids("fatal_xids", cx);
+    ok.then_some(Kind::Gpu(GpuSpec {
+        count,
+        cuda,
+        cuda_compat,
+        driver,
+        free_memory,
+        mig,
+        library,
+        ignore_xids,
+        fatal_xids,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Kind, load_with as load};
+    use super::*;
+
+    #[test]
+    fn reads_every_field() {
+        let config = load(
+            "checks:\n  gpu:\n    kind: gpu\n    count: 2\n    cuda: \"12.4\"\n    cuda_compat: minor\n    driver: \"550.54\"\n    free_memory: 70GiB\n    mig: disabled\n    on_fail: degrade\n    ignore_xids: [94]\n    fatal_xids: [43]\n",
+            &[(LIBRARY_VAR, "/opt/nvidia/libnvidia-ml.so.1")],
+        )
+        .unwrap();
+        let check = &config.checks[0];
+        assert_eq!(check.on_fail, super::super::OnFail::Degrade);
+        // NVML is not asked ten times a second.
+        assert_eq!(check.max_interval, std::time::Duration::from_secs(1));
+        let Kind::Gpu(gpu) = &check.kind else {
+            panic!("not a gpu check")
+        };
+        assert_eq!(gpu.count, 2);
+        assert_eq!(gpu.cuda.unwrap().to_string(), "12.4");
+        assert_eq!(gpu.cuda_compat, Compat::Minor);
+        assert_eq!(gpu.free_memory, Some(70 << 30));
+        assert_eq!(gpu.mig, MigPolicy::Disabled);
+        assert_eq!(
+            gpu.library.as_ref().unwrap().value,
+            "/opt/nvidia/libnvidia-ml.so.1"
+        );
+        assert!(gpu.ignore_xids.contains(&13) && gpu.ignore_xids.contains(&94));
+        assert_eq!(gpu.fatal_xids, [43]);
+    }
+
+    #[test]
+    fn bad_values_are_named_with_a_hint() {
+        let problems = load(
+            "checks:\n  gpu:\n    kind: gpu\n    count: 0\n    cuda: 12.x\n    mig: disabeld\n    driver: latest\n    ignore_xids: [abc]\n    cuda_compta: minor\n",
+            &[],
+        )
+        .unwrap_err();
+        let text: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "checks.gpu.count: expected a whole number from 1 to 64",
+                "checks.gpu.cuda: `12.x` is not a CUDA version; write it as \"12.4\" (quoted)",
+                "checks.gpu.driver: `latest` is not a driver version; write it as \"550.54\" (quoted)",
+                "checks.gpu.mig: unknown value `disabeld` (did you mean disabled?); expected disabled, enabled or any",
+                "checks.gpu.ignore_xids: `abc` is not an XID number",
+                "checks.gpu: unknown key `cuda_compta` (did you mean cuda_compat?); expected one of: kind, after, on_fail, timeout, attempt_timeout, max_interval, stall_after, watch, count, cuda, cuda_compat, driver, free_memory, mig, library, ignore_xids, fatal_xids",
+            ]
+        );
+    }
+}
