@@ -338,8 +338,8 @@ impl CheckSpec {
                 .collect::<Vec<_>>()
                 .join(" "),
             Kind::Gpu(g) => match &g.library {
-                Some(library) => format!("{} GPU(s) via {}", g.count, library.written),
-                None => format!("{} GPU(s)", g.count),
+                Some(library) => format!("NVML at {}", library.written),
+                None => "NVML".to_string(),
             },
         }
     }
