@@ -195,6 +195,8 @@ mod tests {
         assert_eq!(check.on_fail, super::super::OnFail::Degrade);
         // NVML is not asked ten times a second.
         assert_eq!(check.max_interval, std::time::Duration::from_secs(1));
+        // nvmlInit on many GPUs without persistence mode takes seconds.
+        assert_eq!(check.attempt_timeout, std::time::Duration::from_secs(60));
         let Kind::Gpu(gpu) = &check.kind else {
             panic!("not a gpu check")
         };

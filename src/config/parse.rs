@@ -44,6 +44,8 @@ const KINDS: &[(&str, &[&str])] = &[
 const ON_FAIL: &[&str] = &["require", "degrade", "warn"];
 /// NVML is slow to ask and a driver takes seconds to load: no point asking ten times a second.
 const GPU_MAX_INTERVAL: Duration = Duration::from_secs(1);
+/// Without persistence mode the driver initialises every GPU on `nvmlInit`: seconds each.
+const GPU_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 const EXPECT_KEYS: &[&str] = &["status", "body_contains"];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
@@ -459,10 +461,16 @@ fn check(
     let timeout = f
         .get("timeout")
         .and_then(|n| duration(n, &f.path("timeout"), cx));
-    let own_max_interval = f.entries.iter().any(|(k, _, _)| k == "max_interval");
+    let own = |key: &str| f.entries.iter().any(|(k, _, _)| k == key);
+    let (own_max_interval, own_attempt_timeout) = (own("max_interval"), own("attempt_timeout"));
     let mut tuned = read_defaults(&mut f, *defaults, cx);
-    if kind_name == "gpu" && !own_max_interval {
-        tuned.max_interval = tuned.max_interval.max(GPU_MAX_INTERVAL);
+    if kind_name == "gpu" {
+        if !own_max_interval {
+            tuned.max_interval = tuned.max_interval.max(GPU_MAX_INTERVAL);
+        }
+        if !own_attempt_timeout {
+            tuned.attempt_timeout = tuned.attempt_timeout.max(GPU_ATTEMPT_TIMEOUT);
+        }
     }
 
     let mut missing_input = None;
