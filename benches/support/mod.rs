@@ -55,7 +55,15 @@ impl Report {
         });
     }
 
-    pub fn finish(mut self) {
+    /// Writes the whole report to `target/<file>`, relative to the working directory (the
+    /// package root under `cargo bench`).
+    pub fn finish(self) {
+        self.finish_in(Path::new("target"));
+    }
+
+    /// Like [`Report::finish`], into `dir`: for a bench that follows the binary's target
+    /// directory (`CARGO_TARGET_DIR`) rather than the working directory's.
+    pub fn finish_in(mut self, dir: &Path) {
         let loadavg = fs::read_to_string("/proc/loadavg").unwrap_or_default();
         self.line(format!("loadavg at end: {}", loadavg.trim()));
         self.line("");
@@ -71,8 +79,9 @@ impl Report {
                 v.figure, v.result, v.target
             ));
         }
-        let path = Path::new("target").join(self.file);
-        fs::create_dir_all("target").expect("create target/ for the report");
+        let path = dir.join(self.file);
+        fs::create_dir_all(dir)
+            .unwrap_or_else(|e| panic!("create {} for the report: {e}", dir.display()));
         fs::write(&path, &self.text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
         eprintln!("report written to {}", path.display());
     }
