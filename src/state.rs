@@ -243,6 +243,15 @@ impl GateState {
     }
 
     pub fn finish(&mut self, outcome: Outcome) {
+        // Degraded means "the gate passed without it"; a gate that did not pass degraded
+        // nothing.
+        if outcome != Outcome::Passed {
+            for check in &mut self.checks {
+                if check.state == Phase::Degraded {
+                    check.state = Phase::Failed;
+                }
+            }
+        }
         self.outcome = outcome;
         self.elapsed_ms = self.ms(Instant::now());
     }

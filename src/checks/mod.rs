@@ -127,11 +127,11 @@ impl Check {
         }
     }
 
-    /// True when the check failed for good: no later attempt can pass it.
-    pub fn settled(&self) -> bool {
+    /// Why the check failed for good, when it has: no later attempt can pass it.
+    pub fn settled(&self) -> Option<String> {
         match self {
             Check::Gpu(c) => c.latched(),
-            _ => false,
+            _ => None,
         }
     }
 

@@ -20,5 +20,13 @@ pub async fn run(args: SidecarArgs) -> Exit {
         watch_hub: Default::default(),
     };
     secret::remember_files(&config.checks, &shared).await;
+    for check in &config.checks {
+        if check.watch && matches!(check.kind, crate::config::Kind::Gpu(_)) {
+            tracing::warn!(
+                "checks.{}: a sidecar sees only the GPUs requested for its own container, not the server's; run the XID watch in the server container (bootgate run -- <server>) or share a DRA claim (docs/gpu.md)",
+                check.name
+            );
+        }
+    }
     crate::guard::run(&config, redactor, &mut stop).await
 }

@@ -236,4 +236,23 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn degrade_without_a_way_to_degrade_is_noted() {
+        let config = load(
+            "checks:\n  gpu: {kind: gpu, on_fail: degrade}\n  warmup: {kind: tcp, address: \"127.0.0.1:8000\", after: [gpu]}\n",
+            &[],
+        )
+        .unwrap();
+        let notes = config.notes();
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes[0].starts_with(
+                "checks.gpu: on_fail: degrade needs a timeout shorter than the deadline 10m"
+            ),
+            "{}",
+            notes[0]
+        );
+        assert!(notes[1].starts_with("checks.warmup runs after gpu (on_fail: degrade): if gpu degrades, warmup is skipped and the gate fails"), "{}", notes[1]);
+    }
 }

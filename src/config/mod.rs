@@ -367,6 +367,18 @@ impl Config {
                     check.name
                 ));
             }
+            for (after, _) in &check.after {
+                let degrades = self
+                    .checks
+                    .iter()
+                    .any(|c| c.name == *after && c.on_fail == OnFail::Degrade);
+                if degrades && check.on_fail == OnFail::Require {
+                    notes.push(format!(
+                        "checks.{} runs after {after} (on_fail: degrade): if {after} degrades, {} is skipped and the gate fails; make {} degrade too, or drop the `after`",
+                        check.name, check.name, check.name
+                    ));
+                }
+            }
             if check.attempt_timeout > self.deadline {
                 notes.push(format!(
                     "checks.{}.attempt_timeout {} is longer than the deadline {deadline}; the deadline comes first",

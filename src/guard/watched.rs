@@ -41,12 +41,19 @@ pub fn spawn(
             check.listen();
             loop {
                 let heartbeat = Heartbeat::default();
-                let failure = match timeout(spec.attempt_timeout, check.attempt(&heartbeat)).await {
+                let mut failure = match timeout(spec.attempt_timeout, check.attempt(&heartbeat))
+                    .await
+                {
                     Ok(Ok(_)) => None,
                     Ok(Err(failure)) => Some(shared.redactor.clean(&failure.reason)),
                     Err(_) => Some("the check did not answer within its attempt_timeout".into()),
                 };
-                let decisive = check.settled();
+                // Read after the attempt: an event that arrived during it still counts.
+                let settled = check.settled();
+                let decisive = settled.is_some();
+                if let Some(reason) = settled {
+                    failure = Some(shared.redactor.clean(&reason));
+                }
                 if verdicts
                     .send(Verdict {
                         slot,

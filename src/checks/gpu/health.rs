@@ -176,6 +176,12 @@ pub fn evaluate(reading: Reading, spec: &GpuSpec) -> GpuFacts {
                 human_bytes(need)
             )),
             Some(_) => {}
+            // A MIG parent's memory is per instance, and unprivileged containers cannot read
+            // the aggregate.
+            None if reading.mig.is_some_and(|m| m.enabled) => warnings.push(
+                "free memory not checked: with MIG enabled it belongs to the MIG instances"
+                    .to_string(),
+            ),
             None if reading.broken.is_none() => fatal(
                 &mut problems,
                 format!(
@@ -279,6 +285,27 @@ mod tests {
             }),
             GpuVerdict::Unusable
         );
+    }
+
+    #[test]
+    fn unreadable_memory_fails_unless_mig_owns_it() {
+        let need = GpuSpec {
+            free_memory: Some(1 << 30),
+            ..spec()
+        };
+        let plain = evaluate(Reading::default(), &need);
+        assert_eq!(plain.verdict, GpuVerdict::Unusable);
+        let mig = evaluate(
+            Reading {
+                mig: Some(Mig {
+                    enabled: true,
+                    pending_enabled: true,
+                }),
+                ..Reading::default()
+            },
+            &need,
+        );
+        assert_eq!(mig.verdict, GpuVerdict::Warning, "{:?}", mig.problems);
     }
 
     #[test]

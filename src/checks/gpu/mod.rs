@@ -21,9 +21,16 @@ use crate::config::GpuSpec;
 pub const NO_NVML: &str = "this bootgate build has no NVML support (built without the `nvml` \
                            feature): use the default build for gpu checks";
 
+#[cfg(feature = "nvml")]
+type Observation = (inventory::Inventory, Attempt);
+
 pub struct GpuCheck {
     spec: Arc<GpuSpec>,
     last: Option<Facts>,
+    /// An NVML call still running from an attempt that was given up (timed out or stalled):
+    /// the next attempt waits for it rather than start a second one beside a hung driver.
+    #[cfg(feature = "nvml")]
+    in_flight: Option<tokio::task::JoinHandle<Observation>>,
     #[cfg(feature = "nvml")]
     xids: Option<xid::XidWatch>,
 }
@@ -34,6 +41,8 @@ impl GpuCheck {
             spec: Arc::new(spec.clone()),
             last: None,
             #[cfg(feature = "nvml")]
+            in_flight: None,
+            #[cfg(feature = "nvml")]
             xids: None,
         }
     }
@@ -41,14 +50,24 @@ impl GpuCheck {
     pub async fn attempt(&mut self) -> Attempt {
         #[cfg(feature = "nvml")]
         {
-            if let Some(reason) = self.xids.as_ref().and_then(xid::XidWatch::latched) {
+            if let Some(reason) = self.latched() {
                 return Err(super::Failure::fatal(reason));
             }
             let spec = Arc::clone(&self.spec);
             // NVML calls block, for seconds when a driver initialises many GPUs.
-            let (inventory, verdict) = super::blocking(move || nvml::observe(&spec)).await?;
-            self.last = inventory.map(Arc::new);
-            verdict
+            let call = self
+                .in_flight
+                .get_or_insert_with(|| tokio::task::spawn_blocking(move || nvml::observe(&spec)));
+            let finished = call.await;
+            self.in_flight = None;
+            let (inventory, verdict) =
+                finished.map_err(|_| super::Failure::retry("the NVML call was cancelled"))?;
+            self.last = Some(Arc::new(inventory));
+            // An XID that arrived while NVML was being asked outranks what it said.
+            match self.latched() {
+                Some(reason) => Err(super::Failure::fatal(reason)),
+                None => verdict,
+            }
         }
         #[cfg(not(feature = "nvml"))]
         {
@@ -61,9 +80,14 @@ impl GpuCheck {
         self.last.clone()
     }
 
-    /// Starts watching for critical XIDs (in the guard; an init container is gone before any
-    /// event could matter).
+    /// Turns the check into the guard's: health and XIDs only. Free memory is the server's
+    /// own by now, and the driver cannot change under a running pod.
     pub fn watch_xids(&mut self) {
+        let mut watching = (*self.spec).clone();
+        watching.free_memory = None;
+        watching.cuda = None;
+        watching.driver = None;
+        self.spec = Arc::new(watching);
         #[cfg(feature = "nvml")]
         {
             self.xids = Some(xid::XidWatch::start(&self.spec));
@@ -79,12 +103,12 @@ impl GpuCheck {
         std::future::pending().await
     }
 
-    /// True once a fatal XID was seen: a verdict no later attempt can overturn.
-    pub fn latched(&self) -> bool {
+    /// The fatal XID seen, if any: a verdict no later attempt can overturn.
+    pub fn latched(&self) -> Option<String> {
         #[cfg(feature = "nvml")]
         if let Some(xids) = &self.xids {
-            return xids.latched().is_some();
+            return xids.latched();
         }
-        false
+        None
     }
 }

@@ -35,11 +35,12 @@ pub fn open(library: Option<&str>) -> Result<Nvml, Failure> {
 }
 
 /// One look at the driver and every GPU, judged against the spec.
-pub fn observe(spec: &GpuSpec) -> (Option<Inventory>, Result<String, Failure>) {
+/// Without NVML the inventory is empty: a GPU seen by an earlier attempt is not vouched for.
+pub fn observe(spec: &GpuSpec) -> (Inventory, Result<String, Failure>) {
     let library = spec.library.as_ref().map(|l| l.value.as_str());
     let nvml = match open(library) {
         Ok(nvml) => nvml,
-        Err(failure) => return (None, Err(failure)),
+        Err(failure) => return (Inventory::default(), Err(failure)),
     };
     let mut inventory = Inventory::default();
     let mut problems: Vec<String> = Vec::new();
@@ -94,11 +95,12 @@ pub fn observe(spec: &GpuSpec) -> (Option<Inventory>, Result<String, Failure>) {
         }
     }
 
-    let visible = match nvml.device_count() {
-        Ok(n) => n,
+    let (visible, counted) = match nvml.device_count() {
+        Ok(n) => (n, true),
         Err(e) => {
-            let failure = explain::init(&e, library);
-            return (Some(inventory), Err(failure));
+            transient = false;
+            problems.push(format!("cannot count the GPUs: {}", explain::describe(&e)));
+            (0, false)
         }
     };
     inventory.visible = visible;
@@ -122,7 +124,9 @@ pub fn observe(spec: &GpuSpec) -> (Option<Inventory>, Result<String, Failure>) {
         .iter()
         .filter(|g| g.problems.is_empty())
         .count() as u32;
-    if visible < spec.count {
+    if !counted {
+        // Already said: the count is unknown, not short.
+    } else if visible < spec.count {
         transient = false;
         problems.push(format!(
             "need {} GPU{}, {visible} visible: request nvidia.com/gpu: {} for this container",
@@ -149,7 +153,7 @@ pub fn observe(spec: &GpuSpec) -> (Option<Inventory>, Result<String, Failure>) {
         } else {
             Failure::fatal(reason)
         };
-        return (Some(inventory), Err(failure));
+        return (inventory, Err(failure));
     }
     let mut summary = format!("{visible} GPU{}", plural(visible));
     if let Some(name) = inventory.gpus.first().and_then(|g| g.name.as_ref()) {
@@ -162,7 +166,7 @@ pub fn observe(spec: &GpuSpec) -> (Option<Inventory>, Result<String, Failure>) {
     if !warnings.is_empty() {
         summary.push_str(&format!("; warning: {}", warnings.join("; ")));
     }
-    (Some(inventory), Ok(summary))
+    (inventory, Ok(summary))
 }
 
 fn plural(n: u32) -> &'static str {
@@ -213,8 +217,13 @@ fn read_gpu(nvml: &Nvml, index: u32) -> Reading {
             total: m.total,
             free: m.free,
         }),
-        // Drivers before R510 have no nvmlDeviceGetMemoryInfo_v2.
-        Err(NvmlError::FailedToLoadSymbol(_)) => match raw::memory_info_v1(&device) {
+        // Drivers before R510 have no nvmlDeviceGetMemoryInfo_v2; some answer it with "not
+        // supported" or an argument version mismatch.
+        Err(
+            NvmlError::FailedToLoadSymbol(_)
+            | NvmlError::NotSupported
+            | NvmlError::UnexpectedVariant(25),
+        ) => match raw::memory_info_v1(&device) {
             Ok(m) => Some(m),
             Err(e) => note_memory(&mut reading, e),
         },

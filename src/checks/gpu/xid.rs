@@ -17,6 +17,8 @@ use tokio::sync::Notify;
 use super::nvml::open;
 use crate::config::GpuSpec;
 
+/// NVML's `nvmlEventDataUnknown`: an XID the driver could not name.
+const UNKNOWN_XID: u64 = 999;
 /// How long one wait blocks: also how soon the thread notices the guard is gone.
 const WAIT: Duration = Duration::from_millis(500);
 /// How long to wait before trying NVML again after it could not be started.
@@ -105,22 +107,50 @@ fn watch(library: Option<&str>, policy: &Policy, latch: &Weak<Latch>) {
     }
 }
 
-/// An event set with every GPU that supports critical-XID events registered.
+/// An event set with every GPU that supports critical-XID events registered. A GPU that
+/// cannot be registered is left out with a warning (the health check judges the GPU itself);
+/// registering frees the set on failure, so the set is then built again without it.
 fn register(nvml: &Nvml) -> Result<Option<EventSet<'_>>, NvmlError> {
-    let mut set = nvml.create_event_set()?;
-    let mut any = false;
-    for index in 0..nvml.device_count()? {
-        let device = nvml.device_by_index(index)?;
-        // Registering a type the GPU lacks fails and frees the set, so ask first.
-        let mask = device.supported_event_types()? & EventTypes::CRITICAL_XID_ERROR;
-        if mask.is_empty() {
-            tracing::warn!("XID watch: GPU {index} is too old for XID events");
-            continue;
+    let mut left_out: Vec<u32> = Vec::new();
+    'build: loop {
+        let mut set = nvml.create_event_set()?;
+        let mut any = false;
+        for index in 0..nvml.device_count()? {
+            if left_out.contains(&index) {
+                continue;
+            }
+            let supported = nvml
+                .device_by_index(index)
+                .and_then(|device| device.supported_event_types().map(|types| (device, types)));
+            let (device, types) = match supported {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::warn!("XID watch: GPU {index}: {e}; not watching it");
+                    left_out.push(index);
+                    continue;
+                }
+            };
+            // Registering a type the GPU lacks fails, so ask first.
+            let mask = types & EventTypes::CRITICAL_XID_ERROR;
+            if mask.is_empty() {
+                tracing::warn!(
+                    "XID watch: GPU {index} does not report XID events; not watching it"
+                );
+                left_out.push(index);
+                continue;
+            }
+            match device.register_events(mask, set) {
+                Ok(registered) => set = registered,
+                Err(e) => {
+                    tracing::warn!("XID watch: GPU {index}: {}; not watching it", e.error);
+                    left_out.push(index);
+                    continue 'build;
+                }
+            }
+            any = true;
         }
-        set = device.register_events(mask, set).map_err(|e| e.error)?;
-        any = true;
+        return Ok(any.then_some(set));
     }
-    Ok(any.then_some(set))
 }
 
 fn wait_for_xids(set: &EventSet<'_>, policy: &Policy, latch: &Weak<Latch>) {
@@ -135,8 +165,11 @@ fn wait_for_xids(set: &EventSet<'_>, policy: &Policy, latch: &Weak<Latch>) {
                 return;
             }
         };
-        let Some(XidError::Value(xid)) = event.event_data else {
-            continue;
+        // The device plugin counts an XID the driver cannot name as critical; so does this.
+        let xid = match event.event_data {
+            Some(XidError::Value(xid)) => xid,
+            Some(XidError::Unknown) => UNKNOWN_XID,
+            None => continue,
         };
         let index = event
             .device
@@ -188,6 +221,7 @@ fn meaning(xid: u64) -> &'static str {
         119 => "GSP RPC timeout",
         120 => "GSP error",
         140 => "unrecovered ECC error",
+        UNKNOWN_XID => "unknown to the driver",
         _ => "critical error",
     }
 }
