@@ -245,14 +245,16 @@ mod tests {
         )
         .unwrap();
         let notes = config.notes();
-        assert_eq!(notes.len(), 2, "{notes:?}");
+        let noted = |start: &str| notes.iter().any(|n| n.starts_with(start));
         assert!(
-            notes[0].starts_with(
-                "checks.gpu: on_fail: degrade needs a timeout shorter than the deadline 10m"
-            ),
-            "{}",
-            notes[0]
+            noted("checks.gpu: on_fail: degrade needs a timeout shorter than the deadline 10m"),
+            "{notes:?}"
         );
-        assert!(notes[1].starts_with("checks.warmup runs after gpu (on_fail: degrade): if gpu degrades, warmup is skipped and the gate fails"), "{}", notes[1]);
+        assert!(
+            noted(
+                "checks.warmup runs after gpu (on_fail: degrade): if gpu degrades, warmup is skipped and the gate fails"
+            ),
+            "{notes:?}"
+        );
     }
 }

@@ -112,3 +112,21 @@ impl GpuCheck {
         None
     }
 }
+
+#[cfg(all(test, not(feature = "nvml")))]
+mod tests {
+    use super::*;
+    use crate::config::{Kind, load_with};
+
+    #[tokio::test]
+    async fn a_build_without_nvml_says_so() {
+        let config = load_with("checks:\n  gpu: {kind: gpu}\n", &[]).unwrap();
+        assert!(config.notes().contains(&NO_NVML.to_string()));
+        let Kind::Gpu(spec) = &config.checks[0].kind else {
+            panic!("not a gpu check");
+        };
+        let failure = GpuCheck::new(spec).attempt().await.unwrap_err();
+        assert_eq!(failure.reason, NO_NVML);
+        assert!(!failure.retry);
+    }
+}
