@@ -377,7 +377,12 @@ fn degrade_passes_the_gate_in_cpu_safe_mode() {
     assert_eq!(scene.status()["checks"][0]["state"], "degraded");
     let (code, _, body) = get(port, "/readyz?verbose");
     assert_eq!(code, 200, "{body}");
-    assert_contains!(body, "[+]gpu ok (degraded)");
+    assert_contains!(
+        body,
+        format!(
+            "[+]gpu ok (degraded)\n    GPU 0 ({UUID0}) NVIDIA H100 80GB HBM3, 79.6 GiB free of 79.6 GiB: ok\n"
+        )
+    );
     let (_, _, metrics) = get(port, "/metrics");
     assert_contains!(metrics, "bootgate_degraded{check=\"gpu\"} 1");
 }
@@ -416,6 +421,12 @@ fn a_fatal_xid_turns_the_guard_unready_and_application_xids_do_not() {
     let (code, _, body) = get(port, "/readyz/gpu");
     assert_eq!(code, 503);
     assert_eq!(body, format!("gpu failed: {reason}\n"));
+    let (code, _, body) = get(port, "/readyz?verbose");
+    assert_eq!(code, 503);
+    assert_contains!(
+        body,
+        format!("[-]gpu failed: reason withheld\n    GPU 0 ({UUID0}) NVIDIA H100 80GB HBM3")
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep, sleep_until};
 
+use crate::checks::gpu::inventory::Inventory;
 use crate::config::{CheckSpec, Config, GuardSpec};
 use crate::exit::Exit;
 use crate::redact::Redactor;
@@ -111,6 +112,7 @@ struct WatchedState {
     fails: u32,
     ok: bool,
     reason: String,
+    details: Vec<String>,
 }
 
 impl Guard {
@@ -132,6 +134,7 @@ impl Guard {
                     ok: false,
                     reason: "the gate has not passed yet".into(),
                     degraded: false,
+                    details: Vec::new(),
                 }],
                 pins: spec.pins.clone(),
                 details_for_all: spec.details_for_all,
@@ -183,6 +186,7 @@ impl Guard {
                     fails: 0,
                     ok: true,
                     reason: String::new(),
+                    details: Vec::new(),
                 })
                 .collect(),
             watched_specs,
@@ -461,6 +465,9 @@ impl Guard {
         let Some(state) = self.watched.get_mut(verdict.slot) else {
             return;
         };
+        if let Some(details) = verdict.details {
+            state.details = details;
+        }
         let news = match verdict.failure {
             None => {
                 state.fails = 0;
@@ -616,6 +623,7 @@ impl Guard {
                 ok: w.ok,
                 reason: w.reason.clone(),
                 degraded: false,
+                details: w.details.clone(),
             };
             match snapshot.lines.iter_mut().find(|l| l.name == w.name) {
                 Some(existing) => *existing = line,
@@ -631,6 +639,7 @@ impl Guard {
             ok: sentinel_ok,
             reason,
             degraded: false,
+            details: Vec::new(),
         });
         if phase == Phase::Draining {
             snapshot.lines.push(Line {
@@ -638,6 +647,7 @@ impl Guard {
                 ok: false,
                 reason: "the process is shutting down".into(),
                 degraded: false,
+                details: Vec::new(),
             });
         }
     }
@@ -667,11 +677,15 @@ fn gate_lines(status: &Path) -> Vec<Line> {
                         .or(c["last_error"].as_str())
                         .unwrap_or("did not pass")
                         .to_string();
+                    let details = serde_json::from_value::<Inventory>(c["gpu"].clone())
+                        .map(|gpu| gpu.lines())
+                        .unwrap_or_default();
                     Some(Line {
                         name,
                         ok: passed || warn || degraded,
                         reason,
                         degraded,
+                        details,
                     })
                 })
                 .collect()

@@ -46,6 +46,8 @@ pub struct Line {
     /// A gate check that failed with `on_fail: degrade`: ok for readiness, but the server
     /// runs in a safe mode.
     pub degraded: bool,
+    /// What the check saw, a line each (a gpu check's GPUs); shown where reasons are.
+    pub details: Vec<String>,
 }
 
 /// A sentinel query's last answer.
@@ -170,7 +172,8 @@ pub fn respond(
             {
                 json_state(&snapshot, true)
             } else {
-                readyz(&snapshot, query)
+                let local = peer.ip().to_canonical().is_loopback() || snapshot.details_for_all;
+                readyz(&snapshot, query, local)
             }
         }
         "/metrics" => {
@@ -222,6 +225,12 @@ pub fn json_state(snapshot: &Snapshot, details: bool) -> Response<Full<Bytes>> {
             if !l.ok {
                 v["reason"] = reason(&l.reason);
             }
+            if l.degraded {
+                v["degraded"] = true.into();
+            }
+            if details && !l.details.is_empty() {
+                v["details"] = l.details.clone().into();
+            }
             v
         })
         .collect();
@@ -261,7 +270,7 @@ pub fn json_state(snapshot: &Snapshot, details: bool) -> Response<Full<Bytes>> {
 }
 
 /// The kube-apiserver's `/readyz`, byte for byte, except that not ready is 503 (not 500).
-pub fn readyz(snapshot: &Snapshot, query: &str) -> Response<Full<Bytes>> {
+pub fn readyz(snapshot: &Snapshot, query: &str, local: bool) -> Response<Full<Bytes>> {
     let mut verbose = false;
     let mut excluded: Vec<String> = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -291,6 +300,12 @@ pub fn readyz(snapshot: &Snapshot, query: &str) -> Response<Full<Bytes>> {
         } else {
             failed = true;
             let _ = writeln!(out, "[-]{} failed: reason withheld", line.name);
+        }
+        // Indented, so a reader of `[+]`/`[-]` lines skips them; for the pod's own eyes only.
+        if local {
+            for detail in &line.details {
+                let _ = writeln!(out, "    {detail}");
+            }
         }
     }
     if !excluded.is_empty() {
@@ -383,6 +398,7 @@ mod tests {
                     ok: *ok,
                     reason: format!("{n} is broken"),
                     degraded: false,
+                    details: Vec::new(),
                 })
                 .collect(),
         }
@@ -405,9 +421,9 @@ mod tests {
     #[test]
     fn matches_the_apiserver_byte_for_byte() {
         let ok = snapshot(&[("ping", true), ("sentinel", true)]);
-        assert_eq!(body(readyz(&ok, "")), (200, "ok".into()));
+        assert_eq!(body(readyz(&ok, "", false)), (200, "ok".into()));
         assert_eq!(
-            body(readyz(&ok, "verbose")),
+            body(readyz(&ok, "verbose", false)),
             (
                 200,
                 "[+]ping ok\n[+]sentinel ok\nreadyz check passed\n".into()
@@ -415,21 +431,21 @@ mod tests {
         );
         let bad = snapshot(&[("ping", true), ("sentinel", false)]);
         assert_eq!(
-            body(readyz(&bad, "")),
+            body(readyz(&bad, "", false)),
             (
                 503,
                 "[+]ping ok\n[-]sentinel failed: reason withheld\nreadyz check failed\n".into()
             )
         );
         assert_eq!(
-            body(readyz(&bad, "exclude=sentinel&verbose")),
+            body(readyz(&bad, "exclude=sentinel&verbose", false)),
             (
                 200,
                 "[+]ping ok\n[+]sentinel excluded: ok\nreadyz check passed\n".into()
             )
         );
         assert_eq!(
-            body(readyz(&ok, "verbose&exclude=nope&exclude=bar")),
+            body(readyz(&ok, "verbose&exclude=nope&exclude=bar", false)),
             (
                 200,
                 "[+]ping ok\n[+]sentinel ok\nwarn: some health checks cannot be excluded: no matches for \"bar\",\"nope\"\nreadyz check passed\n".into()
@@ -456,7 +472,7 @@ mod tests {
         assert_eq!(percent_decode("%zz%é%"), "%zz%é%");
         let ok = snapshot(&[("a", true)]);
         assert_eq!(
-            body(readyz(&ok, "verbose&exclude=%61&exclude=a")),
+            body(readyz(&ok, "verbose&exclude=%61&exclude=a", false)),
             (200, "[+]a excluded: ok\nreadyz check passed\n".into())
         );
     }

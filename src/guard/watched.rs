@@ -21,6 +21,8 @@ pub struct Verdict {
     pub failure: Option<String>,
     /// The failure is final (a fatal XID): unready now, without waiting for the threshold.
     pub decisive: bool,
+    /// What the check saw, a line each, when it says (a gpu check's GPUs).
+    pub details: Option<Vec<String>>,
 }
 
 /// Starts one task per watched check; each sends a verdict after every evaluation. The tasks
@@ -54,14 +56,13 @@ pub fn spawn(
                 if let Some(reason) = settled {
                     failure = Some(shared.redactor.clean(&reason));
                 }
-                if verdicts
-                    .send(Verdict {
-                        slot,
-                        failure,
-                        decisive,
-                    })
-                    .is_err()
-                {
+                let verdict = Verdict {
+                    slot,
+                    failure,
+                    decisive,
+                    details: check.facts().map(|facts| facts.lines()),
+                };
+                if verdicts.send(verdict).is_err() {
                     return;
                 }
                 if decisive {

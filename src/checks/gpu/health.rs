@@ -208,7 +208,7 @@ pub fn evaluate(reading: Reading, spec: &GpuSpec) -> GpuFacts {
         verdict,
         problems,
         warnings,
-        unknown: reading.unknown,
+        unknown: reading.unknown.into_iter().map(String::from).collect(),
         transient,
     }
 }

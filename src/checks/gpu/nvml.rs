@@ -52,7 +52,7 @@ pub fn observe(spec: &GpuSpec) -> (Inventory, Result<String, Failure>) {
     inventory.driver = driver.as_ref().ok().cloned();
     let (cuda, source) = cuda_version(&nvml, parsed_driver.as_ref());
     inventory.cuda = cuda.map(|c| c.to_string());
-    inventory.cuda_source = cuda.map(|_| source);
+    inventory.cuda_source = cuda.map(|_| source.to_string());
 
     if let Some(min) = &spec.driver {
         match (&parsed_driver, &driver) {
