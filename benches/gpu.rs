@@ -375,15 +375,7 @@ fn timed(mut cmd: Command, what: &str) -> (Duration, Output) {
 // Machine facts
 
 fn machine_facts(report: &mut Report, fake: &Path, python: &Python) {
-    let cpu = fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, model)| model.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
+    let cpu = cpu_model();
     let loadavg = fs::read_to_string("/proc/loadavg").unwrap_or_default();
     report.line("# bootgate gpu check benchmark");
     report.line("");
@@ -664,28 +656,4 @@ fn summary_section(report: &mut Report, rows: &[Row], python: &Python) {
         ));
     }
     report.line("");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Small statistics
-
-struct Stats {
-    median: Duration,
-    p90: Duration,
-}
-
-impl Stats {
-    fn of(mut samples: Vec<Duration>) -> Stats {
-        assert!(!samples.is_empty(), "no samples to summarise");
-        samples.sort();
-        let n = samples.len();
-        let median = if n % 2 == 1 {
-            samples[n / 2]
-        } else {
-            (samples[n / 2 - 1] + samples[n / 2]) / 2
-        };
-        // Nearest rank: the smallest sample with at least 90 % of samples at or below it.
-        let p90 = samples[(n * 9).div_ceil(10) - 1];
-        Stats { median, p90 }
-    }
 }

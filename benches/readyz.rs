@@ -213,15 +213,7 @@ fn pinning() -> (bool, String) {
 }
 
 fn machine_facts(report: &mut Report, tools: &Tools) {
-    let cpu = fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, model)| model.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
+    let cpu = cpu_model();
     let loadavg = fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let python_version = command_output(&tools.python, &["-c", "import sys; print(sys.version)"]);
     report.line("# bootgate `/readyz` benchmark");

@@ -1,4 +1,4 @@
-//! What both benchmarks need: a Markdown report with verdicts, a child process whose stderr
+//! What the benchmarks share: a Markdown report with verdicts, a child process whose stderr
 //! lines are awaited as events, and a few machine facts.
 
 #![allow(dead_code)]
@@ -265,4 +265,44 @@ pub fn stat_times(pid: u32) -> [u64; 4] {
     fields
         .try_into()
         .expect("/proc/PID/stat has fields 14 to 17")
+}
+
+/// A sample's median, 90th percentile and worst.
+pub struct Stats {
+    pub median: Duration,
+    pub p90: Duration,
+    pub max: Duration,
+}
+
+impl Stats {
+    pub fn of(mut samples: Vec<Duration>) -> Stats {
+        assert!(!samples.is_empty(), "no samples to summarise");
+        samples.sort();
+        let n = samples.len();
+        let median = if n % 2 == 1 {
+            samples[n / 2]
+        } else {
+            (samples[n / 2 - 1] + samples[n / 2]) / 2
+        };
+        // Nearest rank: the smallest sample with at least 90 % of samples at or below it.
+        let p90 = samples[(n * 9).div_ceil(10) - 1];
+        Stats {
+            median,
+            p90,
+            max: samples[n - 1],
+        }
+    }
+}
+
+/// The CPU's model name, from /proc/cpuinfo.
+pub fn cpu_model() -> String {
+    fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, model)| model.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
