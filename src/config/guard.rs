@@ -10,7 +10,7 @@ use super::{GuardSpec, HeaderSource, JsonExpect, QuerySpec, SentinelSpec};
 pub const DEFAULT_LISTEN: &str = "[::]:8081";
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
 
-const SENTINEL_KEYS: &[&str] = &[
+pub(super) const SENTINEL_KEYS: &[&str] = &[
     "interval",
     "timeout",
     "success_threshold",
@@ -19,9 +19,9 @@ const SENTINEL_KEYS: &[&str] = &[
     "min_pass",
     "queries",
 ];
-const QUERY_KEYS: &[&str] = &["name", "method", "url", "headers", "body", "expect"];
-const EXPECT_KEYS: &[&str] = &["status", "body_contains", "json", "max_latency"];
-const JSON_KEYS: &[&str] = &["equals", "contains", "exists"];
+pub(super) const QUERY_KEYS: &[&str] = &["name", "method", "url", "headers", "body", "expect"];
+pub(super) const EXPECT_KEYS: &[&str] = &["status", "body_contains", "json", "max_latency"];
+pub(super) const JSON_KEYS: &[&str] = &["equals", "contains", "exists"];
 
 pub(super) fn read(top: &mut Fields<'_>, cx: &mut Ctx<'_>) -> GuardSpec {
     let listen = top

@@ -8,6 +8,8 @@ mod expand;
 pub mod gpu;
 pub mod guard;
 mod parse;
+#[cfg(test)]
+mod reference;
 pub mod units;
 mod yaml;
 

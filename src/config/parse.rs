@@ -10,7 +10,7 @@ use super::yaml::{Node, Pos, Value};
 use super::*;
 use crate::suggest;
 
-const TOP_KEYS: &[&str] = &[
+pub(super) const TOP_KEYS: &[&str] = &[
     "deadline",
     "state_dir",
     "placeholders",
@@ -22,8 +22,8 @@ const TOP_KEYS: &[&str] = &[
     "details",
     "sentinel",
 ];
-const DEFAULTS_KEYS: &[&str] = &["attempt_timeout", "max_interval", "stall_after"];
-const COMMON_KEYS: &[&str] = &[
+pub(super) const DEFAULTS_KEYS: &[&str] = &["attempt_timeout", "max_interval", "stall_after"];
+pub(super) const COMMON_KEYS: &[&str] = &[
     "kind",
     "after",
     "on_fail",
@@ -33,7 +33,7 @@ const COMMON_KEYS: &[&str] = &[
     "stall_after",
     "watch",
 ];
-const KINDS: &[(&str, &[&str])] = &[
+pub(super) const KINDS: &[(&str, &[&str])] = &[
     ("secret", &["env", "file"]),
     ("file", &["path", "min_size", "non_empty"]),
     ("tcp", &["address"]),
@@ -46,7 +46,7 @@ const ON_FAIL: &[&str] = &["require", "degrade", "warn"];
 const GPU_MAX_INTERVAL: Duration = Duration::from_secs(1);
 /// Without persistence mode the driver initialises every GPU on `nvmlInit`: seconds each.
 const GPU_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
-const EXPECT_KEYS: &[&str] = &["status", "body_contains"];
+pub(super) const EXPECT_KEYS: &[&str] = &["status", "body_contains"];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 pub(super) struct Ctx<'a> {
