@@ -88,7 +88,7 @@ def workloads(docs: list[dict]) -> list[dict]:
 
 
 def containers(spec: dict) -> list[dict]:
-    return spec.get("initContainers", []) + spec.get("containers", [])
+    return (spec.get("initContainers") or []) + (spec.get("containers") or [])
 
 
 def is_sidecar(container: dict) -> bool:
@@ -146,9 +146,11 @@ def bootgate_containers(spec: dict) -> tuple[dict | None, dict | None]:
     gate = guard = None
     for container in containers(spec):
         argv = container.get("command", []) + container.get("args", [])
-        if "init" in argv and any("bootgate" in a for a in argv + [container.get("image", "")]):
+        # Other sidecars take `sidecar` arguments too (istio-proxy): it must be bootgate's.
+        ours = any("bootgate" in a for a in argv + [container.get("image", "")])
+        if ours and "init" in argv:
             gate = container
-        if "sidecar" in argv:
+        if ours and "sidecar" in argv:
             guard = container
     return gate, guard
 
@@ -242,5 +244,13 @@ def assert_bootgate_wiring(test: unittest.TestCase, docs: list[dict], spec: dict
     test.assertEqual(gate.get("terminationMessagePolicy"), "FallbackToLogsOnError")
     state = [m for m in gate.get("volumeMounts", []) if m["mountPath"] == "/run/bootgate"]
     test.assertTrue(state, "the gate writes /run/bootgate")
-    server_mounts = [m["name"] for c in spec["containers"] for m in c.get("volumeMounts", [])]
-    test.assertIn(state[0]["name"], server_mounts, "the server reads the gate's state_dir")
+    servers = [c for c in spec["containers"] if c["name"] != guard["name"]]
+    test.assertTrue(servers, "no server container")
+    # The server is one of them; others (an exporter) need not read it.
+    readers = [
+        c["name"]
+        for c in servers
+        if (state[0]["name"], "/run/bootgate")
+        in {(m["name"], m["mountPath"]) for m in c.get("volumeMounts", [])}
+    ]
+    test.assertTrue(readers, "no server container reads the gate's state_dir at /run/bootgate")
