@@ -55,7 +55,7 @@ TWO_GPUS_PINNED = {
 
 def require_helm() -> None:
     if helm_python is None:
-        raise unittest.SkipTest("helm_python missing: run with target/py-tools/bin/python (scripts/py-tools)")
+        support.unavailable("helm_python missing: run with target/py-tools/bin/python (scripts/py-tools)")
 
 
 def load_chart(directory: Path):
@@ -318,6 +318,15 @@ class ExampleChartTest(Charts):
             self.assertNotIn(GPU, container.get("resources", {}).get("limits", {}), container["name"])
         (config_map,) = of_kind(docs, "ConfigMap")
         self.assertNotIn("gpu", yaml.safe_load(config_map["data"]["bootgate.yaml"])["checks"])
+
+    def test_a_gpu_check_wanting_more_gpus_than_the_pod_requests_is_refused(self):
+        with self.assertRaises(helm_python.HelmError) as refused:
+            render(self.chart, {"server": {"gpus": 0}})
+        self.assertIn("bootgate.config.checks.gpu wants 1 GPU(s) but server.gpus is 0", str(refused.exception))
+        with self.assertRaises(helm_python.HelmError):
+            render(self.chart, {"server": {"gpus": 1}, "bootgate": {"config": {"checks": {"gpu": {"count": 2}}}}})
+        # Disabled, the config is not used.
+        render(self.chart, {"server": {"gpus": 0}, "bootgate": {"enabled": False}})
 
     def test_the_default_tag_is_the_library_charts_app_version(self):
         app_version = yaml.safe_load((LIBRARY / "Chart.yaml").read_text())["appVersion"]

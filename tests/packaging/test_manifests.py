@@ -123,7 +123,14 @@ def shipped_config(test: unittest.TestCase, docs: list[dict], spec: dict, contai
     return yaml.safe_load(support.mounted_config(test, spec, container, docs))
 
 
-def assert_contract(test: unittest.TestCase, docs: list[dict], spec: dict, native: bool) -> None:
+def assert_contract(
+    test: unittest.TestCase,
+    docs: list[dict],
+    spec: dict,
+    native: bool,
+    hf_volume: str = HF_VOLUME,
+    token_in_server: bool = True,
+) -> None:
     """The contract shared with the Helm charts, beyond what support.assert_bootgate_wiring
     checks: names, image, arguments, volumes, the server's side, and where the config's paths
     point. Candidates for support.py."""
@@ -150,7 +157,7 @@ def assert_contract(test: unittest.TestCase, docs: list[dict], spec: dict, nativ
     env = {e["name"]: e.get("value") for e in gate.get("env", [])}
     test.assertEqual(env.get("NVIDIA_DRIVER_CAPABILITIES"), "utility")
     test.assertNotIn("NVIDIA_VISIBLE_DEVICES", env, "the device plugin sets it")
-    test.assertEqual(volume_at(gate, HF_DIR), HF_VOLUME)
+    test.assertEqual(volume_at(gate, HF_DIR), hf_volume)
 
     # The guard: a small native sidecar (or app container) on its own named port.
     test.assertEqual(support.is_sidecar(guard), native)
@@ -171,7 +178,7 @@ def assert_contract(test: unittest.TestCase, docs: list[dict], spec: dict, nativ
     state = volumes[STATE_VOLUME]["emptyDir"]
     test.assertEqual(state.get("medium"), "Memory")
     test.assertLessEqual(quantity(state["sizeLimit"]), 16 * 2**20, "a small state_dir")
-    test.assertEqual(volumes[HF_VOLUME]["secret"], {"secretName": HF_SECRET, "optional": True})
+    test.assertEqual(volumes[hf_volume]["secret"], {"secretName": HF_SECRET, "optional": True})
     test.assertIn("configMap", volumes[CONFIG_VOLUME])
 
     # The server: vLLM on one GPU, port 8000, the gate's state and the token mounted, and a
@@ -180,7 +187,8 @@ def assert_contract(test: unittest.TestCase, docs: list[dict], spec: dict, nativ
     test.assertEqual(gpus(server), 1)
     test.assertIn(SERVER_PORT, [p["containerPort"] for p in server.get("ports", [])])
     test.assertEqual(volume_at(server, STATE_DIR), STATE_VOLUME, "the server reads the gate's state")
-    test.assertEqual(volume_at(server, HF_DIR), HF_VOLUME, "the server reads the token")
+    if token_in_server:
+        test.assertEqual(volume_at(server, HF_DIR), hf_volume, "the server reads the token")
     pre_stop = server["lifecycle"]["preStop"]
     test.assertEqual(list(pre_stop), ["exec"], "an exec hook: the sleep action needs 1.30")
     command = pre_stop["exec"]["command"]
@@ -245,6 +253,8 @@ class Form:
 
     native = True
     versions = support.NATIVE_VERSIONS
+    hf_volume = HF_VOLUME
+    token_in_server = True
 
     def documents(self) -> list[dict]:
         raise NotImplementedError
@@ -269,7 +279,14 @@ class Form:
         docs = self.documents()
         for doc in deployments(docs):
             with self.subTest(workload=doc["metadata"]["name"]):
-                assert_contract(self, docs, support.pod_spec(doc), native=self.native)
+                assert_contract(
+                    self,
+                    docs,
+                    support.pod_spec(doc),
+                    native=self.native,
+                    hf_volume=self.hf_volume,
+                    token_in_server=self.token_in_server,
+                )
 
     def test_service(self):
         docs = self.documents()
@@ -337,6 +354,10 @@ class Classic(Directory, unittest.TestCase):
 class Applied(Form):
     """The Component applied to plain Deployments: what it must add, and leave alone."""
 
+    # Prefixed, so it never takes over a Deployment's own volume; only the gate reads it.
+    hf_volume = "bootgate-hf-token"
+    token_in_server = False
+
     def plain(self) -> list[dict]:
         """The Deployments as they were before the Component."""
         raise NotImplementedError
@@ -355,19 +376,20 @@ class Applied(Form):
                     self.assertEqual(now_mounts[: len(was_mounts)], was_mounts, "its own mounts kept, first")
                     added = {m["mountPath"]: m["name"] for m in now_mounts[len(was_mounts) :]}
                     if i == 0:
-                        self.assertEqual(added, {STATE_DIR: STATE_VOLUME, HF_DIR: HF_VOLUME})
+                        self.assertEqual(added, {STATE_DIR: STATE_VOLUME})
                     else:
                         self.assertEqual(added, {}, "only the first container is the server")
-                # The Deployment's own init containers and volumes stay, after bootgate's.
+                # The Deployment's own init containers stay, and run first: a model download
+                # finishes before the gate looks for the model.
                 inits = [c["name"] for c in new["initContainers"]]
                 own = [c["name"] for c in old.get("initContainers", [])]
-                self.assertEqual(inits, [GATE["name"], GUARD["name"]] + own)
+                self.assertEqual(inits, own + [GATE["name"], GUARD["name"]])
                 for c in old.get("initContainers", []):
                     self.assertEqual(find(new["initContainers"], c["name"]), c)
                 for v in old.get("volumes", []):
                     self.assertEqual(find(new["volumes"], v["name"]), v)
                 self.assertEqual(
-                    [v["name"] for v in new["volumes"]][:3], [CONFIG_VOLUME, STATE_VOLUME, HF_VOLUME]
+                    [v["name"] for v in new["volumes"]][:3], [CONFIG_VOLUME, STATE_VOLUME, self.hf_volume]
                 )
                 lists = ("initContainers", "containers", "volumes")
                 self.assertEqual(without(new, *lists), without(old, *lists), "the pod's own settings")
@@ -387,6 +409,7 @@ class Applied(Form):
             self.assertEqual(gate, native_gate)
             if "/models" not in gate_mounts:
                 del native_mounts["/models"]
+            native_mounts[HF_DIR] = {**native_mounts[HF_DIR], "name": self.hf_volume}
             self.assertEqual(gate_mounts, native_mounts)
 
     def test_no_local_config_in_the_output(self):
@@ -436,7 +459,7 @@ class KustomizeExample(Applied, unittest.TestCase):
         gate = find(spec["initContainers"], GATE["name"])
         self.assertEqual(mounts(gate).get("/models"), {"name": "models", "mountPath": "/models", "readOnly": True})
         config = shipped_config(self, self.documents(), spec, gate)
-        self.assertEqual(config["checks"]["weights"]["path"], "/models/llama/model.safetensors")
+        self.assertEqual(config["checks"]["weights"]["path"], "/models/llama/config.json")
         # The example replaces the Component's config with its own, plus the weights check.
         generic = yaml.safe_load((COMPONENT / "bootgate.yaml").read_text())
         self.assertEqual(without(config["checks"], "weights"), generic["checks"])
@@ -537,7 +560,10 @@ spec:
           lifecycle: {preStop: {exec: {command: [sleep, "10"]}}}
           resources: {limits: {nvidia.com/gpu: 1}}
           securityContext: *restricted
-          volumeMounts: [{name: models, mountPath: /models, readOnly: true}]
+          # Its own token volume, under the name the native manifests use: left as it is.
+          volumeMounts:
+            - {name: models, mountPath: /models, readOnly: true}
+            - {name: hf-token, mountPath: /secrets/hf, readOnly: true}
         - name: exporter
           image: example.org/exporter:1
           ports: [{name: metrics, containerPort: 9400}]
@@ -545,6 +571,8 @@ spec:
       volumes:
         - name: models
           emptyDir: {}
+        - name: hf-token
+          secret: {secretName: my-hf}
 ---
 # Source: llama/templates/service.yaml
 apiVersion: v1
@@ -587,7 +615,9 @@ class PostRenderer(Applied, unittest.TestCase):
         spec = support.pod_spec(deployments(docs)[0])
         support.assert_api_server_rules(self, spec)
         support.assert_bootgate_wiring(self, docs, spec, native=True)
-        assert_contract(self, docs, spec, native=True)
+        assert_contract(
+            self, docs, spec, native=True, hf_volume=self.hf_volume, token_in_server=self.token_in_server
+        )
 
     def test_runs_under_dash(self):
         dash = shutil.which("dash")
