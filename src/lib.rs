@@ -9,6 +9,7 @@ pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod digest;
 pub mod engine;
 pub mod exit;
 pub mod graph;
