@@ -47,6 +47,9 @@ pub enum Command {
     /// The gate, then the guard, in one process; with `-- CMD`, start the command once the gate
     /// passes, forward signals to it, and exit with its code.
     Run(RunArgs),
+    /// Check prompt templates for undeclared variables: findings as `file:line:col: …`; exit
+    /// 0 when clean, 1 with findings, 2 when an input cannot be read.
+    Lint(LintArgs),
 }
 
 /// Durations on the command line read like those in the config: `1s`, `500ms`, `2m`.
@@ -98,6 +101,17 @@ pub struct WaitArgs {
     /// Give up after this long.
     #[arg(long, default_value = "120s", value_parser = duration)]
     pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The vars file: a YAML mapping of each template variable to its default.
+    #[arg(long, value_name = "FILE")]
+    pub vars: Option<PathBuf>,
+
+    /// Template files or globs (`prompts/**/*.j2`; quote them so the shell leaves them be).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
 }
 
 #[derive(Debug, Args)]

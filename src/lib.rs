@@ -15,6 +15,7 @@ pub mod exit;
 pub mod graph;
 pub mod guard;
 pub mod heartbeat;
+pub mod lint;
 pub mod redact;
 pub mod report;
 pub mod signals;
@@ -30,6 +31,9 @@ pub fn run(cli: Cli) -> Exit {
     init_logging(cli.log_format);
     if let Command::Validate(args) = cli.command {
         return commands::validate::run(args);
+    }
+    if let Command::Lint(args) = cli.command {
+        return commands::lint::run(args);
     }
     // One thread is plenty for waiting on a handful of sockets and files, and keeps RSS small.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -50,7 +54,7 @@ pub fn run(cli: Cli) -> Exit {
             Command::Probe(args) => commands::probe::run(args).await,
             Command::Wait(args) => commands::wait::run(args).await,
             Command::Run(args) => commands::run::run(args).await,
-            Command::Validate(_) => unreachable!("handled above"),
+            Command::Validate(_) | Command::Lint(_) => unreachable!("handled above"),
         }
     });
     // A DNS lookup stuck in a blocking thread must not hold up the exit.

@@ -5,6 +5,7 @@ pub mod exec;
 pub mod file;
 pub mod gpu;
 pub mod http;
+pub mod prompt;
 pub mod secret;
 pub mod tcp;
 pub mod watch;
@@ -72,6 +73,7 @@ pub enum Check {
     Http(http::HttpCheck),
     Exec(exec::ExecCheck),
     Gpu(gpu::GpuCheck),
+    Prompt(prompt::PromptCheck),
     /// A `${VAR}` the check needs is unset: it fails at once, like a missing env secret.
     MissingInput(String),
 }
@@ -88,6 +90,7 @@ impl Check {
             Kind::Http(h) => Check::Http(http::HttpCheck::new(h, shared)),
             Kind::Exec { command } => Check::Exec(exec::ExecCheck::new(command, shared)),
             Kind::Gpu(spec) => Check::Gpu(gpu::GpuCheck::new(spec)),
+            Kind::Prompt(spec) => Check::Prompt(prompt::PromptCheck::new(spec, shared)),
         }
     }
 
@@ -100,6 +103,7 @@ impl Check {
             Check::Http(c) => c.attempt(heartbeat).await,
             Check::Exec(c) => c.attempt(heartbeat).await,
             Check::Gpu(c) => c.attempt().await,
+            Check::Prompt(c) => c.attempt().await,
             Check::MissingInput(reason) => Err(Failure::fatal(reason.clone())),
         }
     }
@@ -141,6 +145,7 @@ impl Check {
         match self {
             Check::Secret(c) => c.watch(),
             Check::File(c) => c.watch(),
+            Check::Prompt(c) => c.watch(),
             _ => None,
         }
     }
@@ -151,6 +156,7 @@ impl Check {
         match self {
             Check::Secret(c) => c.prepare(),
             Check::File(c) => c.prepare(),
+            Check::Prompt(c) => c.prepare(),
             _ => Ok(()),
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod init;
+pub mod lint;
 pub mod probe;
 pub mod run;
 pub mod sidecar;

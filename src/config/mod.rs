@@ -8,10 +8,11 @@ mod expand;
 pub mod gpu;
 pub mod guard;
 mod parse;
+pub mod prompt;
 #[cfg(test)]
 mod reference;
 pub mod units;
-mod yaml;
+pub(crate) mod yaml;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -85,6 +86,7 @@ pub enum Kind {
     Http(HttpSpec),
     Exec { command: Vec<Text> },
     Gpu(GpuSpec),
+    Prompt(PromptSpec),
 }
 
 impl Kind {
@@ -96,6 +98,7 @@ impl Kind {
             Kind::Http(_) => "http",
             Kind::Exec { .. } => "exec",
             Kind::Gpu(_) => "gpu",
+            Kind::Prompt(_) => "prompt",
         }
     }
 }
@@ -140,6 +143,15 @@ pub struct GpuSpec {
     pub ignore_xids: Vec<u64>,
     /// XIDs that are fatal even when listed as ignored.
     pub fatal_xids: Vec<u64>,
+}
+
+/// Prompt templates whose every variable must be declared.
+#[derive(Debug, Clone)]
+pub struct PromptSpec {
+    /// Files or globs.
+    pub paths: Vec<Text>,
+    /// The vars file: each variable the templates may use, with its default.
+    pub vars: Option<Text>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -343,6 +355,12 @@ impl CheckSpec {
                 Some(library) => format!("NVML at {}", library.written),
                 None => "NVML".to_string(),
             },
+            Kind::Prompt(p) => p
+                .paths
+                .iter()
+                .map(|path| path.written.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 }

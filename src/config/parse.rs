@@ -40,6 +40,7 @@ pub(super) const KINDS: &[(&str, &[&str])] = &[
     ("http", &["url", "method", "headers", "expect"]),
     ("exec", &["command"]),
     ("gpu", super::gpu::KEYS),
+    ("prompt", super::prompt::KEYS),
 ];
 const ON_FAIL: &[&str] = &["require", "degrade", "warn"];
 /// NVML is slow to ask and a driver takes seconds to load: no point asking ten times a second.
@@ -425,7 +426,7 @@ fn check(
             cx.problem(
                 pos,
                 &field,
-                "missing `kind` (secret, file, tcp, http, exec or gpu)",
+                "missing `kind` (secret, file, tcp, http, exec, gpu or prompt)",
             );
             return None;
         }
@@ -484,6 +485,7 @@ fn check(
         "tcp" => tcp(&mut f, pos, &mut ex, cx),
         "http" => http(&mut f, pos, &mut ex, cx),
         "gpu" => super::gpu::read(&mut f, &mut ex, cx),
+        "prompt" => super::prompt::read(&mut f, pos, &mut ex, cx),
         _ => exec(&mut f, pos, &mut ex, cx),
     };
     let allowed: Vec<&str> = COMMON_KEYS
