@@ -16,6 +16,7 @@ pub mod graph;
 pub mod guard;
 pub mod heartbeat;
 pub mod lint;
+pub mod manifest;
 pub mod redact;
 pub mod report;
 pub mod signals;
