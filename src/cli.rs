@@ -50,6 +50,46 @@ pub enum Command {
     /// Check prompt templates for undeclared variables: findings as `file:line:col: …`; exit
     /// 0 when clean, 1 with findings, 2 when an input cannot be read.
     Lint(LintArgs),
+    /// Write a manifest for a model directory, or verify a directory against one: exit 0 when
+    /// it matches, 1 when it does not, 2 on bad input.
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ManifestCommand {
+    /// Hash every file under DIR and write the manifest (sorted, stable) to stdout or FILE.
+    Generate(GenerateArgs),
+    /// Check the files of a model directory against a manifest (sizes, then sha256).
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The model directory.
+    pub dir: PathBuf,
+
+    /// A pin to declare, `key=value` (repeatable): `--pin model_version=1.4.2`.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub pin: Vec<String>,
+
+    /// Write here instead of stdout; a file inside DIR is left out of the manifest.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The manifest (YAML or JSON).
+    pub file: PathBuf,
+
+    /// The model directory; the manifest's own directory when not given.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Files under the directory that the manifest does not list are a mismatch.
+    #[arg(long)]
+    pub exact: bool,
 }
 
 /// Durations on the command line read like those in the config: `1s`, `500ms`, `2m`.

@@ -33,6 +33,9 @@ pub fn run(cli: Cli) -> Exit {
     if let Command::Validate(args) = cli.command {
         return commands::validate::run(args);
     }
+    if let Command::Manifest(args) = cli.command {
+        return commands::manifest::run(args);
+    }
     if let Command::Lint(args) = cli.command {
         return commands::lint::run(args);
     }
@@ -55,7 +58,9 @@ pub fn run(cli: Cli) -> Exit {
             Command::Probe(args) => commands::probe::run(args).await,
             Command::Wait(args) => commands::wait::run(args).await,
             Command::Run(args) => commands::run::run(args).await,
-            Command::Validate(_) | Command::Lint(_) => unreachable!("handled above"),
+            Command::Validate(_) | Command::Lint(_) | Command::Manifest(_) => {
+                unreachable!("handled above")
+            }
         }
     });
     // A DNS lookup stuck in a blocking thread must not hold up the exit.

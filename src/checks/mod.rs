@@ -5,6 +5,7 @@ pub mod exec;
 pub mod file;
 pub mod gpu;
 pub mod http;
+pub mod manifest;
 pub mod prompt;
 pub mod secret;
 pub mod tcp;
@@ -64,6 +65,11 @@ pub struct Shared {
     pub redactor: Redactor,
     pub placeholders: Vec<String>,
     pub watch_hub: watch::Hub,
+    /// The gate's state directory: where the manifest check keeps its verification cache.
+    pub state_dir: std::path::PathBuf,
+    /// Each attempt must reach a verdict (`bootgate check`, the guard's rounds): work that
+    /// would otherwise be reported as progress between attempts is finished within one.
+    pub once: bool,
 }
 
 pub enum Check {
@@ -74,6 +80,7 @@ pub enum Check {
     Exec(exec::ExecCheck),
     Gpu(gpu::GpuCheck),
     Prompt(prompt::PromptCheck),
+    Manifest(manifest::ManifestCheck),
     /// A `${VAR}` the check needs is unset: it fails at once, like a missing env secret.
     MissingInput(String),
 }
@@ -91,6 +98,9 @@ impl Check {
             Kind::Exec { command } => Check::Exec(exec::ExecCheck::new(command, shared)),
             Kind::Gpu(spec) => Check::Gpu(gpu::GpuCheck::new(spec)),
             Kind::Prompt(spec) => Check::Prompt(prompt::PromptCheck::new(spec, shared)),
+            Kind::Manifest(m) => {
+                Check::Manifest(manifest::ManifestCheck::new(&spec.name, m, shared))
+            }
         }
     }
 
@@ -104,6 +114,7 @@ impl Check {
             Check::Exec(c) => c.attempt(heartbeat).await,
             Check::Gpu(c) => c.attempt().await,
             Check::Prompt(c) => c.attempt().await,
+            Check::Manifest(c) => c.attempt(heartbeat).await,
             Check::MissingInput(reason) => Err(Failure::fatal(reason.clone())),
         }
     }

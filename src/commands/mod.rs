@@ -3,6 +3,7 @@
 pub mod check;
 pub mod init;
 pub mod lint;
+pub mod manifest;
 pub mod probe;
 pub mod run;
 pub mod sidecar;
@@ -75,6 +76,8 @@ pub async fn execute(
         redactor: run.redactor.clone(),
         placeholders: config.placeholders.clone(),
         watch_hub: Default::default(),
+        state_dir: config.state_dir.clone(),
+        once: run.mode == Mode::Once,
     };
     crate::checks::secret::remember_files(&config.checks, &shared).await;
     let checks = config

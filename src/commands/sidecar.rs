@@ -18,6 +18,8 @@ pub async fn run(args: SidecarArgs) -> Exit {
         redactor: redactor.clone(),
         placeholders: config.placeholders.clone(),
         watch_hub: Default::default(),
+        state_dir: config.state_dir.clone(),
+        once: true,
     };
     secret::remember_files(&config.checks, &shared).await;
     for check in &config.checks {

@@ -7,6 +7,7 @@ mod env;
 mod expand;
 pub mod gpu;
 pub mod guard;
+pub mod manifest;
 mod parse;
 pub mod prompt;
 #[cfg(test)]
@@ -87,6 +88,7 @@ pub enum Kind {
     Exec { command: Vec<Text> },
     Gpu(GpuSpec),
     Prompt(PromptSpec),
+    Manifest(ManifestSpec),
 }
 
 impl Kind {
@@ -99,6 +101,7 @@ impl Kind {
             Kind::Exec { .. } => "exec",
             Kind::Gpu(_) => "gpu",
             Kind::Prompt(_) => "prompt",
+            Kind::Manifest(_) => "manifest",
         }
     }
 }
@@ -152,6 +155,38 @@ pub struct PromptSpec {
     pub paths: Vec<Text>,
     /// The vars file: each variable the templates may use, with its default.
     pub vars: Option<Text>,
+}
+
+/// A model directory against its manifest: pinned versions and file checksums.
+#[derive(Debug, Clone)]
+pub struct ManifestSpec {
+    pub manifest: Text,
+    /// The model directory the manifest's file names are relative to.
+    pub root: Text,
+    /// Pin name → where the runtime's value comes from.
+    pub effective: Vec<(String, EffectiveSource)>,
+    pub drift: crate::manifest::pin::Drift,
+    /// Files the manifest does not list are a mismatch.
+    pub exact: bool,
+    /// Remember digests in `state_dir` keyed by `stat`.
+    pub cache: bool,
+    /// A mismatch passes, loudly.
+    pub force: bool,
+}
+
+/// Where the runtime value of a pin comes from.
+#[derive(Debug, Clone)]
+pub enum EffectiveSource {
+    /// The SHA-256 of a file (relative paths are under `root`).
+    Sha256Of(Text),
+    Env(String),
+    /// The value at a JSON pointer in a JSON file.
+    Json {
+        path: Text,
+        pointer: String,
+    },
+    /// A file's content, trimmed.
+    File(Text),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,6 +396,7 @@ impl CheckSpec {
                 .map(|path| path.written.as_str())
                 .collect::<Vec<_>>()
                 .join(" "),
+            Kind::Manifest(m) => m.manifest.written.clone(),
         }
     }
 }
@@ -399,7 +435,8 @@ impl Config {
                     ));
                 }
             }
-            if check.attempt_timeout > self.deadline {
+            // A manifest attempt is long by design (a whole hash under `bootgate check`).
+            if check.attempt_timeout > self.deadline && !matches!(check.kind, Kind::Manifest(_)) {
                 notes.push(format!(
                     "checks.{}.attempt_timeout {} is longer than the deadline {deadline}; the deadline comes first",
                     check.name,

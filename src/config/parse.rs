@@ -41,12 +41,16 @@ pub(super) const KINDS: &[(&str, &[&str])] = &[
     ("exec", &["command"]),
     ("gpu", super::gpu::KEYS),
     ("prompt", super::prompt::KEYS),
+    ("manifest", super::manifest::KEYS),
 ];
 const ON_FAIL: &[&str] = &["require", "degrade", "warn"];
 /// NVML is slow to ask and a driver takes seconds to load: no point asking ten times a second.
 const GPU_MAX_INTERVAL: Duration = Duration::from_secs(1);
 /// Without persistence mode the driver initialises every GPU on `nvmlInit`: seconds each.
 const GPU_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// A manifest attempt reports hashing progress every second while the gate waits, but under
+/// `bootgate check` (one attempt) it hashes the whole model: tens of GB at storage speed.
+const MANIFEST_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub(super) const EXPECT_KEYS: &[&str] = &["status", "body_contains"];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
@@ -426,7 +430,7 @@ fn check(
             cx.problem(
                 pos,
                 &field,
-                "missing `kind` (secret, file, tcp, http, exec, gpu or prompt)",
+                "missing `kind` (secret, file, tcp, http, exec, gpu, prompt or manifest)",
             );
             return None;
         }
@@ -473,6 +477,9 @@ fn check(
             tuned.attempt_timeout = tuned.attempt_timeout.max(GPU_ATTEMPT_TIMEOUT);
         }
     }
+    if kind_name == "manifest" && !own_attempt_timeout {
+        tuned.attempt_timeout = tuned.attempt_timeout.max(MANIFEST_ATTEMPT_TIMEOUT);
+    }
 
     let mut missing_input = None;
     let mut ex = Expander {
@@ -486,6 +493,7 @@ fn check(
         "http" => http(&mut f, pos, &mut ex, cx),
         "gpu" => super::gpu::read(&mut f, &mut ex, cx),
         "prompt" => super::prompt::read(&mut f, pos, &mut ex, cx),
+        "manifest" => super::manifest::read(&mut f, pos, &mut ex, cx),
         _ => exec(&mut f, pos, &mut ex, cx),
     };
     let allowed: Vec<&str> = COMMON_KEYS

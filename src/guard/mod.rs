@@ -165,6 +165,8 @@ impl Guard {
             redactor: redactor.clone(),
             placeholders: config.placeholders.clone(),
             watch_hub: Default::default(),
+            state_dir: config.state_dir.clone(),
+            once: true,
         };
         Ok(Guard {
             spec,

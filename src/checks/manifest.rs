@@ -1,0 +1,390 @@
+//! `manifest`: the runtime is what the model's manifest declares — each pin against its
+//! effective value, each file's size and SHA-256.
+//!
+//! Cheap first: the manifest, the pins and every file's `stat` are judged before a byte is
+//! hashed. A missing file or manifest is waited for (a download in progress). A wrong size, a
+//! wrong checksum, an extra file or a pin mismatch fails at once: downloaders write under a
+//! temporary name and rename when done, so a file at its final name with the wrong content
+//! will not fix itself, and waiting would only hide the reason behind the deadline.
+//!
+//! Hashing runs on its own threads across attempts: while the gate waits, each attempt
+//! returns within a second with the bytes done, the rate and the ETA as progress, so
+//! status.json shows it and the stall watchdog sees a live check. A line is logged every
+//! [`LOG_EVERY`]. Under `bootgate check` the one attempt hashes to the end.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep};
+
+use super::{Attempt, Failure, Shared, blocking, human_bytes, io_phrase};
+use crate::config::{EffectiveSource, ManifestSpec};
+use crate::digest::{Digest, HashError, Progress, VerifyCache, sha256_file, sha256_files};
+use crate::heartbeat::Heartbeat;
+use crate::manifest::file::{self, Manifest};
+use crate::manifest::pin::{Pin, Verdict};
+use crate::manifest::verify::{self, HashJob, Line, render, short};
+
+/// How long one attempt waits on the hash before reporting progress.
+const SLICE: Duration = Duration::from_secs(1);
+/// How often a long hash is logged.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+pub struct ManifestCheck {
+    name: String,
+    spec: ManifestSpec,
+    state_dir: PathBuf,
+    once: bool,
+    job: Option<Job>,
+}
+
+/// A hash under way, and what the cheap phase already knew.
+struct Job {
+    progress: Arc<Progress>,
+    total: u64,
+    started: Instant,
+    logged: Option<Instant>,
+    handle: JoinHandle<Hashed>,
+    judged: Judged,
+}
+
+type Hashed = (
+    Vec<HashJob>,
+    Vec<(PathBuf, Result<Digest, HashError>)>,
+    Option<VerifyCache>,
+);
+
+/// What the manifest, the pins and `stat` said.
+struct Judged {
+    /// Mismatches that waiting will not fix.
+    wrong: Vec<Line>,
+    /// Absent files and values: a download may still bring them.
+    waiting: Vec<Line>,
+    drifted: Vec<String>,
+    pins: usize,
+    files: usize,
+    bytes: u64,
+    cached: usize,
+}
+
+impl ManifestCheck {
+    pub fn new(name: &str, spec: &ManifestSpec, shared: &Shared) -> Self {
+        ManifestCheck {
+            name: name.to_string(),
+            spec: spec.clone(),
+            state_dir: shared.state_dir.clone(),
+            once: shared.once,
+            job: None,
+        }
+    }
+
+    pub async fn attempt(&mut self, heartbeat: &Heartbeat) -> Attempt {
+        if self.job.is_none() {
+            let spec = self.spec.clone();
+            let state_dir = self.state_dir.clone();
+            let (judged, jobs, cache) = blocking(move || prepare(&spec, &state_dir)).await??;
+            if !judged.wrong.is_empty() || !judged.waiting.is_empty() || jobs.is_empty() {
+                return self.verdict(judged, cache);
+            }
+            let progress = Arc::new(Progress::new());
+            let total = jobs.iter().map(|j| j.meta.len()).sum();
+            let hashing = progress.clone();
+            let handle = tokio::task::spawn_blocking(move || {
+                let paths = jobs.iter().map(|j| j.path.clone()).collect();
+                let results = sha256_files(paths, &hashing);
+                (jobs, results, cache)
+            });
+            self.job = Some(Job {
+                progress,
+                total,
+                started: Instant::now(),
+                logged: None,
+                handle,
+                judged,
+            });
+        }
+        let until = Instant::now() + SLICE;
+        loop {
+            heartbeat.beat();
+            let Some(job) = self.job.as_mut() else {
+                return Err(Failure::retry("the hash was lost; starting again"));
+            };
+            if job.handle.is_finished() {
+                break;
+            }
+            let text = verify::progress_text(job.progress.done(), job.total, job.started.elapsed());
+            if job.logged.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
+                job.logged = Some(Instant::now());
+                tracing::info!("{}: hashing {text}", self.name);
+            }
+            if !self.once && Instant::now() >= until {
+                return Err(Failure::retry(format!(
+                    "hashing {} of {} files",
+                    human_bytes(job.total),
+                    job.judged.files
+                ))
+                .with_progress(text));
+            }
+            sleep(Duration::from_millis(50)).await;
+        }
+        let Some(job) = self.job.take() else {
+            return Err(Failure::retry("the hash was lost; starting again"));
+        };
+        let mut judged = job.judged;
+        let (jobs, results, mut cache) = job
+            .handle
+            .await
+            .map_err(|_| Failure::retry("the hashing thread failed; starting again"))?;
+        judged
+            .wrong
+            .extend(verify::judge_hashes(&jobs, results, cache.as_mut()));
+        self.verdict(judged, cache)
+    }
+
+    fn verdict(&self, judged: Judged, cache: Option<VerifyCache>) -> Attempt {
+        // `check` may run before any gate made the state directory.
+        if let Some(mut cache) = cache
+            && let Err(e) = cache
+                .path()
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| cache.save())
+        {
+            tracing::warn!(
+                "{}: cannot save the verification cache {}: {}",
+                self.name,
+                cache.path().display(),
+                io_phrase(&e)
+            );
+        }
+        if !judged.wrong.is_empty() {
+            let mut lines = judged.wrong;
+            lines.extend(judged.waiting);
+            let reason = format!(
+                "{} does not match the runtime:\n{}",
+                self.spec.manifest.written,
+                render(&lines)
+            );
+            if self.spec.force {
+                tracing::warn!(
+                    "{}: FORCED past {} mismatch{} (force: true): {reason}",
+                    self.name,
+                    lines.len(),
+                    if lines.len() == 1 { "" } else { "es" }
+                );
+                return Ok(format!(
+                    "forced: {} mismatch{} ignored",
+                    lines.len(),
+                    if lines.len() == 1 { "" } else { "es" }
+                ));
+            }
+            return Err(Failure::fatal(reason));
+        }
+        if !judged.waiting.is_empty() {
+            return Err(Failure::retry(format!(
+                "waiting for {}:\n{}",
+                self.spec.root.written,
+                render(&judged.waiting)
+            )));
+        }
+        let mut summary = format!(
+            "{} pin{}, {} file{} ({}) match",
+            judged.pins,
+            if judged.pins == 1 { "" } else { "s" },
+            judged.files,
+            if judged.files == 1 { "" } else { "s" },
+            human_bytes(judged.bytes)
+        );
+        if self.spec.cache {
+            summary.push_str(&format!(
+                "; {} of {} from cache",
+                judged.cached, judged.files
+            ));
+        }
+        if !judged.drifted.is_empty() {
+            summary.push_str(&format!("; {}", judged.drifted.join("; ")));
+        }
+        Ok(summary)
+    }
+}
+
+/// A timed-out or abandoned check must not leave threads reading a 100 GB model behind it.
+impl Drop for ManifestCheck {
+    fn drop(&mut self) {
+        if let Some(job) = &self.job {
+            job.progress.cancel();
+        }
+    }
+}
+
+type Prepared = (Judged, Vec<HashJob>, Option<VerifyCache>);
+
+/// Everything short of the hashes: the manifest, the pins, every file's `stat`, the cache.
+fn prepare(spec: &ManifestSpec, state_dir: &Path) -> Result<Prepared, Failure> {
+    let manifest_path = Path::new(&spec.manifest.value);
+    let manifest = match file::read(manifest_path) {
+        Ok(m) => m,
+        Err(file::ReadError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Failure::retry(format!(
+                "{} does not exist",
+                spec.manifest.written
+            )));
+        }
+        Err(e @ file::ReadError::Io { .. }) => return Err(Failure::retry(e.to_string())),
+        Err(e) => return Err(Failure::fatal(e.to_string())),
+    };
+    let root = Path::new(&spec.root.value);
+    let mut judged = Judged {
+        wrong: Vec::new(),
+        waiting: Vec::new(),
+        drifted: Vec::new(),
+        pins: manifest.pins.len(),
+        files: manifest.files.len(),
+        bytes: 0,
+        cached: 0,
+    };
+    judge_pins(spec, &manifest, root, &mut judged);
+    let cache = spec.cache.then(|| {
+        let cache = VerifyCache::load(state_dir);
+        if let Some(why) = cache.ignored() {
+            tracing::warn!("verification cache set aside: {why}");
+        }
+        cache
+    });
+    let survey = verify::survey(
+        &manifest,
+        root,
+        spec.exact,
+        Some(manifest_path),
+        cache.as_ref(),
+    );
+    judged.wrong.extend(survey.wrong);
+    judged.waiting.extend(survey.missing);
+    judged.bytes = survey.bytes;
+    judged.cached = survey.cached;
+    Ok((judged, survey.hash, cache))
+}
+
+fn judge_pins(spec: &ManifestSpec, manifest: &Manifest, root: &Path, judged: &mut Judged) {
+    for (name, _) in &spec.effective {
+        if !manifest.pins.iter().any(|p| p.name == *name) {
+            judged.wrong.push(Line::new(
+                name,
+                "has an effective source, but the manifest does not pin it",
+            ));
+        }
+    }
+    for pin in &manifest.pins {
+        let Some((_, source)) = spec.effective.iter().find(|(n, _)| *n == pin.name) else {
+            judged.wrong.push(Line::new(
+                &pin.name,
+                format!(
+                    "declared {}  runtime unknown: add effective.{} to the check",
+                    short(&pin.declared),
+                    pin.name
+                ),
+            ));
+            continue;
+        };
+        let runtime = match effective(source, root) {
+            Ok(value) => value,
+            Err(Missing::Waiting(why)) => {
+                judged.waiting.push(Line::new(&pin.name, why));
+                continue;
+            }
+            Err(Missing::Wrong(why)) => {
+                judged.wrong.push(Line::new(&pin.name, why));
+                continue;
+            }
+        };
+        // A digest written in capitals is the same digest.
+        let declared_pin = match (&pin.pin, source) {
+            (Pin::Exact(d), EffectiveSource::Sha256Of(_)) => Pin::Exact(d.to_ascii_lowercase()),
+            (p, _) => p.clone(),
+        };
+        match declared_pin.judge(&runtime, spec.drift) {
+            Verdict::Match => {}
+            Verdict::Drifted(why) => judged.drifted.push(format!("{}: {why}", pin.name)),
+            Verdict::Mismatch(why) => {
+                let plain = format!("declared {}, runtime {}", pin.declared, runtime.trim());
+                let note = why
+                    .strip_prefix(&plain)
+                    .map(|rest| rest.trim_start_matches([':', ' ']).to_string())
+                    .unwrap_or(why);
+                let mut text = format!(
+                    "declared {}  runtime {}",
+                    short(&pin.declared),
+                    short(runtime.trim())
+                );
+                if !note.is_empty() {
+                    text.push_str(&format!("  ({note})"));
+                }
+                judged.wrong.push(Line::new(&pin.name, text));
+            }
+        }
+    }
+}
+
+enum Missing {
+    Waiting(String),
+    Wrong(String),
+}
+
+fn under(root: &Path, path: &str) -> PathBuf {
+    root.join(path)
+}
+
+/// The runtime's value for a pin.
+fn effective(source: &EffectiveSource, root: &Path) -> Result<String, Missing> {
+    let not_found = |shown: &str, e: &std::io::Error| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Missing::Waiting(format!("runtime unknown: {shown} does not exist"))
+        } else {
+            Missing::Waiting(format!(
+                "runtime unknown: cannot read {shown}: {}",
+                io_phrase(e)
+            ))
+        }
+    };
+    match source {
+        EffectiveSource::Env(var) => match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => Ok(v),
+            // The environment is fixed for a container's life: waiting cannot help.
+            _ => Err(Missing::Wrong(format!(
+                "runtime unknown: env {var} is not set"
+            ))),
+        },
+        EffectiveSource::File(path) => std::fs::read_to_string(under(root, &path.value))
+            .map(|text| text.trim().to_string())
+            .map_err(|e| not_found(&path.written, &e)),
+        EffectiveSource::Sha256Of(path) => sha256_file(&under(root, &path.value), &Progress::new())
+            .map(|d| d.to_hex())
+            .map_err(|e| match e {
+                HashError::Io(io) => not_found(&path.written, &io),
+                other => Missing::Waiting(format!(
+                    "runtime unknown: cannot hash {}: {other}",
+                    path.written
+                )),
+            }),
+        EffectiveSource::Json { path, pointer } => {
+            let text = std::fs::read_to_string(under(root, &path.value))
+                .map_err(|e| not_found(&path.written, &e))?;
+            let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                Missing::Wrong(format!(
+                    "runtime unknown: {} is not JSON: {e}",
+                    path.written
+                ))
+            })?;
+            match json.pointer(pointer) {
+                Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                Some(serde_json::Value::Null) | None => Err(Missing::Wrong(format!(
+                    "runtime unknown: {} has no {pointer}",
+                    path.written
+                ))),
+                Some(other) => Ok(other.to_string()),
+            }
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The `manifest` check's part of the config: which manifest, which model directory, where each
+//! pin's runtime value comes from, and how much version drift is tolerated.
+
+use std::path::Path;
+
+use super::parse::{Ctx, Expander, Fields, boolean, required, scalar, string_list};
+use super::yaml::{Pos, Value};
+use super::{EffectiveSource, Kind, ManifestSpec, Text};
+use crate::manifest::pin::Drift;
+use crate::suggest;
+
+pub const KEYS: &[&str] = &[
+    "manifest",
+    "root",
+    "effective",
+    "ignore_versions",
+    "exact",
+    "cache",
+    "force",
+];
+/// The ways to say where a pin's runtime value comes from.
+pub const SOURCE_KEYS: &[&str] = &["sha256_of", "env", "json", "pointer", "file", "check"];
+const DRIFTS: &[&str] = &["patch", "minor"];
+
+pub(super) fn read(
+    f: &mut Fields<'_>,
+    pos: Pos,
+    ex: &mut Expander<'_>,
+    cx: &mut Ctx<'_>,
+) -> Option<Kind> {
+    let manifest = required(f, "manifest", pos, cx).and_then(|n| ex.text(n, "manifest", cx));
+    let root = match f.get("root") {
+        Some(node) => ex.text(node, "root", cx),
+        None => None,
+    };
+    let mut ok = true;
+    let mut effective = Vec::new();
+    if let Some(node) = f.get("effective")
+        && let Some(mut ef) = Fields::of(node, &f.path("effective"), cx)
+    {
+        for (name, _, body) in ef.entries {
+            let field = format!("{}.{name}", ef.field);
+            match source(name, body, &field, ex, cx) {
+                Some(s) => effective.push((name.clone(), s)),
+                None => ok = false,
+            }
+        }
+        ef.used.iter_mut().for_each(|u| *u = true);
+        ef.finish(&[], cx, None);
+    }
+    let mut drift = Drift::None;
+    if let Some(node) = f.get("ignore_versions") {
+        let field = f.path("ignore_versions");
+        for (text, at) in string_list(node, &field, cx) {
+            match text.as_str() {
+                "patch" => drift = drift.max(Drift::Patch),
+                "minor" => drift = drift.max(Drift::Minor),
+                other => {
+                    cx.problem(
+                        at,
+                        &field,
+                        format!(
+                            "unknown value `{other}`{}; expected patch or minor (a major drift is never tolerated)",
+                            suggest::hint(other, DRIFTS.iter().copied())
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+    }
+    let mut flag = |key: &str, cx: &mut Ctx<'_>| match f.get(key) {
+        Some(node) => boolean(node, &f.path(key), cx).unwrap_or_else(|| {
+            ok = false;
+            false
+        }),
+        None => false,
+    };
+    let exact = flag("exact", cx);
+    let cache = flag("cache", cx);
+    let force = flag("force", cx);
+    let manifest = manifest?;
+    // The manifest usually sits in the model directory it describes.
+    let root = root.unwrap_or_else(|| {
+        let parent = |s: &str| {
+            Path::new(s)
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| ".".into())
+        };
+        Text {
+            written: parent(&manifest.written),
+            value: parent(&manifest.value),
+        }
+    });
+    ok.then_some(Kind::Manifest(ManifestSpec {
+        manifest,
+        root,
+        effective,
+        drift,
+        exact,
+        cache,
+        force,
+    }))
+}
+
+fn source(
+    name: &str,
+    body: &super::yaml::Node,
+    field: &str,
+    ex: &mut Expander<'_>,
+    cx: &mut Ctx<'_>,
+) -> Option<EffectiveSource> {
+    let Value::Map(entries) = &body.value else {
+        cx.problem(
+            body.pos,
+            field,
+            format!(
+                "expected one of {{sha256_of: FILE}}, {{env: VAR}}, {{json: FILE, pointer: /key}}, {{file: FILE}}; found {}",
+                body.type_name()
+            ),
+        );
+        return None;
+    };
+    let mut sf = Fields {
+        entries,
+        used: vec![false; entries.len()],
+        field: field.to_string(),
+    };
+    let key = |k: &str| format!("effective.{name}.{k}");
+    let given: Vec<&str> = ["sha256_of", "env", "json", "file", "check"]
+        .into_iter()
+        .filter(|k| entries.iter().any(|(e, _, _)| e == k))
+        .collect();
+    let found = match given.as_slice() {
+        ["sha256_of"] => {
+            let node = sf.get("sha256_of")?;
+            Some(EffectiveSource::Sha256Of(ex.text(
+                node,
+                &key("sha256_of"),
+                cx,
+            )?))
+        }
+        ["env"] => {
+            let node = sf.get("env")?;
+            let var = scalar(node, &sf.path("env"), cx)?.to_string();
+            if var.is_empty() || var.contains(['$', '{', '}', '=']) {
+                cx.problem(
+                    node.pos,
+                    &sf.path("env"),
+                    format!("`{var}` is not a variable name: write the name itself, e.g. env: MODEL_VERSION"),
+                );
+                return None;
+            }
+            Some(EffectiveSource::Env(var))
+        }
+        ["json"] => {
+            let node = sf.get("json")?;
+            let path = ex.text(node, &key("json"), cx)?;
+            let pointer = match sf.get("pointer") {
+                Some(p) => scalar(p, &sf.path("pointer"), cx)?.to_string(),
+                None => {
+                    cx.problem(
+                        body.pos,
+                        field,
+                        "missing `pointer` (a JSON pointer, e.g. /transformers_version)",
+                    );
+                    return None;
+                }
+            };
+            if !pointer.starts_with('/') {
+                cx.problem(
+                    body.pos,
+                    &sf.path("pointer"),
+                    format!(
+                        "`{pointer}` is not a JSON pointer; it starts with `/`, e.g. /{pointer}"
+                    ),
+                );
+                return None;
+            }
+            Some(EffectiveSource::Json { path, pointer })
+        }
+        ["file"] => {
+            let node = sf.get("file")?;
+            Some(EffectiveSource::File(ex.text(node, &key("file"), cx)?))
+        }
+        ["check"] => {
+            sf.get("check");
+            cx.problem(
+                body.pos,
+                field,
+                "`check:` (a value another check discovered) is not supported yet; read the value with env, file or json",
+            );
+            return None;
+        }
+        [] => {
+            cx.problem(
+                body.pos,
+                field,
+                "say where the value comes from: sha256_of, env, json (with pointer) or file",
+            );
+            return None;
+        }
+        _ => {
+            cx.problem(
+                body.pos,
+                field,
+                format!("give one source, not {}", given.join(" and ")),
+            );
+            return None;
+        }
+    };
+    sf.finish(SOURCE_KEYS, cx, None);
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{EffectiveSource, Kind, load_with as load};
+    use super::*;
+
+    #[test]
+    fn reads_every_field() {
+        let config = load(
+            "checks:\n  m:\n    kind: manifest\n    manifest: ${MODELS}/llama/bootgate-manifest.yaml\n    effective:\n      tokenizer_sha256: {sha256_of: tokenizer.json}\n      model_version: {env: MODEL_VER}\n      transformers: {json: config.json, pointer: /transformers_version}\n      build: {file: /etc/build-id}\n    ignore_versions: [patch, minor]\n    exact: true\n    cache: true\n",
+            &[("MODELS", "/models")],
+        )
+        .unwrap();
+        let Kind::Manifest(m) = &config.checks[0].kind else {
+            panic!("not a manifest check")
+        };
+        assert_eq!(m.manifest.value, "/models/llama/bootgate-manifest.yaml");
+        assert_eq!(m.root.value, "/models/llama");
+        assert_eq!(m.root.written, "${MODELS}/llama");
+        assert_eq!(m.drift, Drift::Minor);
+        assert!(m.exact && m.cache && !m.force);
+        assert_eq!(m.effective.len(), 4);
+        assert!(matches!(&m.effective[1].1, EffectiveSource::Env(v) if v == "MODEL_VER"));
+        assert!(
+            matches!(&m.effective[2].1, EffectiveSource::Json { pointer, .. } if pointer == "/transformers_version")
+        );
+        assert_eq!(
+            config.checks[0].target(),
+            "${MODELS}/llama/bootgate-manifest.yaml"
+        );
+    }
+
+    #[test]
+    fn bad_sources_are_named() {
+        let problems = load(
+            "checks:\n  m:\n    kind: manifest\n    manifest: m.yaml\n    effective:\n      cuda: {check: gpu}\n      a: {env: X, file: y}\n      b: {json: c.json}\n      c: {json: c.json, pointer: v}\n      d: {sha256_of: t, pointr: x}\n      e: 1\n    ignore_versions: [pach]\n    exact: yes\n",
+            &[],
+        )
+        .unwrap_err();
+        let text: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "checks.m.effective.cuda: `check:` (a value another check discovered) is not supported yet; read the value with env, file or json",
+                "checks.m.effective.a: give one source, not env and file",
+                "checks.m.effective.b: missing `pointer` (a JSON pointer, e.g. /transformers_version)",
+                "checks.m.effective.c.pointer: `v` is not a JSON pointer; it starts with `/`, e.g. /v",
+                "checks.m.effective.d: unknown key `pointr` (did you mean pointer?); expected one of: sha256_of, env, json, pointer, file, check",
+                "checks.m.effective.e: expected one of {sha256_of: FILE}, {env: VAR}, {json: FILE, pointer: /key}, {file: FILE}; found a scalar",
+                "checks.m.ignore_versions: unknown value `pach` (did you mean patch?); expected patch or minor (a major drift is never tolerated)",
+                "checks.m.exact: expected true or false, found `yes`",
+            ]
+        );
+    }
+}
