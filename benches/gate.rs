@@ -14,7 +14,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
@@ -56,10 +56,6 @@ fn main() {
 
 // ---------------------------------------------------------------------------------------------
 // Report
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Machine facts
@@ -644,7 +640,7 @@ fn ready_section(report: &mut Report) {
     );
     let floor = Stats::of(
         (0..READY_RUNS)
-            .map(|_| time_to_exit(Command::new("/bin/true"), "/bin/true"))
+            .map(|_| timed(Command::new("/bin/true"), "/bin/true").0)
             .collect(),
     );
     drop((tcp, http));
@@ -689,29 +685,7 @@ fn time_gate_run(config: &Path, env: &[(&str, &str)]) -> Duration {
     let mut cmd = gate_command(config);
     cmd.env("BOOTGATE_STATE_DIR", state.path());
     cmd.envs(env.iter().copied());
-    time_to_exit(cmd, "bootgate init (all ready)")
-}
-
-/// Spawn → exit wall time; stderr is collected only to explain a failure.
-fn time_to_exit(mut cmd: Command, what: &str) -> Duration {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let start = Instant::now();
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let out = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("waiting for {what} failed: {e}"));
-    let took = start.elapsed();
-    assert!(
-        out.status.success(),
-        "{what} exited with {}, not 0\n--- its stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    took
+    timed(cmd, "bootgate init (all ready)").0
 }
 
 // ---------------------------------------------------------------------------------------------

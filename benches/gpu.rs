@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
@@ -90,16 +90,6 @@ fn main() {
     timing_section(&mut report, &rows, &python);
     summary_section(&mut report, &rows, &python);
     report.finish_in(&target);
-}
-
-/// Milliseconds, with two decimals below 10 ms, where a tenth would hide the difference.
-fn ms(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 10.0 {
-        format!("{ms:.2} ms")
-    } else {
-        format!("{ms:.1} ms")
-    }
 }
 
 fn ratio(slow: Duration, fast: Duration) -> String {
@@ -346,29 +336,6 @@ fn clean_env(cmd: &mut Command, gpus: u32) {
         }
     }
     cmd.env("FAKE_NVML_GPUS", gpus.to_string());
-}
-
-/// Spawn → exit wall time and the output; panics unless it exits 0.
-fn timed(mut cmd: Command, what: &str) -> (Duration, Output) {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let start = Instant::now();
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what} ({cmd:?}): {e}"));
-    let out = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("waiting for {what} failed: {e}"));
-    let took = start.elapsed();
-    assert!(
-        out.status.success(),
-        "{what} exited with {}, not 0\n--- its stdout ---\n{}\n--- its stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (took, out)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, sleep};
+use tokio::time::{Instant, interval};
 
 use super::{Attempt, Failure, Shared, blocking, human_bytes, io_phrase};
 use crate::config::{EffectiveSource, ManifestSpec};
@@ -29,6 +29,8 @@ use crate::manifest::verify::{self, HashJob, Line, render, short};
 
 /// How long one attempt waits on the hash before reporting progress.
 const SLICE: Duration = Duration::from_secs(1);
+/// How often a running hash beats the heartbeat and checks the slice.
+const BEAT: Duration = Duration::from_millis(250);
 /// How often a long hash is logged.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -106,14 +108,17 @@ impl ManifestCheck {
             });
         }
         let until = Instant::now() + SLICE;
-        loop {
-            heartbeat.beat();
+        // The verdict the moment the hash ends; beats and progress on a ticker meanwhile.
+        let mut tick = interval(BEAT);
+        let hashed = loop {
             let Some(job) = self.job.as_mut() else {
                 return Err(Failure::retry("the hash was lost; starting again"));
             };
-            if job.handle.is_finished() {
-                break;
+            tokio::select! {
+                finished = &mut job.handle => break finished,
+                _ = tick.tick() => {}
             }
+            heartbeat.beat();
             let text = verify::progress_text(job.progress.done(), job.total, job.started.elapsed());
             if job.logged.is_none_or(|at| at.elapsed() >= LOG_EVERY) {
                 job.logged = Some(Instant::now());
@@ -127,16 +132,13 @@ impl ManifestCheck {
                 ))
                 .with_progress(text));
             }
-            sleep(Duration::from_millis(50)).await;
-        }
+        };
         let Some(job) = self.job.take() else {
             return Err(Failure::retry("the hash was lost; starting again"));
         };
         let mut judged = job.judged;
-        let (jobs, results, mut cache) = job
-            .handle
-            .await
-            .map_err(|_| Failure::retry("the hashing thread failed; starting again"))?;
+        let (jobs, results, mut cache) =
+            hashed.map_err(|_| Failure::retry("the hashing thread failed; starting again"))?;
         judged
             .wrong
             .extend(verify::judge_hashes(&jobs, results, cache.as_mut()));

@@ -72,6 +72,18 @@ pub struct Shared {
     pub once: bool,
 }
 
+impl Shared {
+    pub fn new(config: &crate::config::Config, redactor: Redactor, once: bool) -> Shared {
+        Shared {
+            redactor,
+            placeholders: config.placeholders.clone(),
+            watch_hub: Default::default(),
+            state_dir: config.state_dir.clone(),
+            once,
+        }
+    }
+}
+
 pub enum Check {
     Secret(secret::SecretCheck),
     File(file::FileCheck),

@@ -72,13 +72,7 @@ pub async fn execute(
     let config = run.config;
     let mut state = GateState::new(&config.checks, &run.selected, config.deadline);
     state.started = run.started;
-    let shared = Shared {
-        redactor: run.redactor.clone(),
-        placeholders: config.placeholders.clone(),
-        watch_hub: Default::default(),
-        state_dir: config.state_dir.clone(),
-        once: run.mode == Mode::Once,
-    };
+    let shared = Shared::new(config, run.redactor.clone(), run.mode == Mode::Once);
     crate::checks::secret::remember_files(&config.checks, &shared).await;
     let checks = config
         .checks

@@ -14,13 +14,7 @@ pub async fn run(args: SidecarArgs) -> Exit {
     };
     let redactor = Redactor::new(config.sensitive.iter().cloned());
     // Secret files may be echoed back by the model server; learn them before the first round.
-    let shared = Shared {
-        redactor: redactor.clone(),
-        placeholders: config.placeholders.clone(),
-        watch_hub: Default::default(),
-        state_dir: config.state_dir.clone(),
-        once: true,
-    };
+    let shared = Shared::new(&config, redactor.clone(), true);
     secret::remember_files(&config.checks, &shared).await;
     for check in &config.checks {
         if check.watch && matches!(check.kind, crate::config::Kind::Gpu(_)) {

@@ -1,11 +1,10 @@
 //! The `gpu` check's part of the config: how many GPUs, which CUDA, how much free memory, which
 //! MIG mode, and which XIDs the guard treats as fatal.
 
-use super::parse::{Ctx, Expander, Fields, scalar, string_list};
+use super::parse::{Ctx, Expander, Fields, choice, scalar, string_list};
 use super::units::parse_size;
 use super::{GpuSpec, Kind, MigPolicy};
 use crate::checks::gpu::cuda::{Compat, CudaVersion, DriverVersion};
-use crate::suggest;
 
 pub const KEYS: &[&str] = &[
     "count",
@@ -64,22 +63,19 @@ pub(super) fn read(f: &mut Fields<'_>, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) 
         None => Compat::Strict,
         Some(node) => {
             let field = f.path("cuda_compat");
-            match scalar(node, &field, cx)? {
-                "strict" => Compat::Strict,
-                "minor" => Compat::Minor,
-                other => {
-                    cx.problem(
-                        node.pos,
-                        &field,
-                        format!(
-                            "unknown value `{other}`{}; expected strict or minor",
-                            suggest::hint(other, ["strict", "minor"])
-                        ),
-                    );
-                    ok = false;
-                    Compat::Strict
-                }
-            }
+            let options = [("strict", Compat::Strict), ("minor", Compat::Minor)];
+            choice(
+                scalar(node, &field, cx)?,
+                node.pos,
+                &field,
+                &options,
+                "",
+                cx,
+            )
+            .unwrap_or_else(|| {
+                ok = false;
+                Compat::Strict
+            })
         }
     };
     let driver = match f.get("driver") {
@@ -117,23 +113,23 @@ pub(super) fn read(f: &mut Fields<'_>, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) 
         None => MigPolicy::Any,
         Some(node) => {
             let field = f.path("mig");
-            match scalar(node, &field, cx)? {
-                "disabled" => MigPolicy::Disabled,
-                "enabled" => MigPolicy::Enabled,
-                "any" => MigPolicy::Any,
-                other => {
-                    cx.problem(
-                        node.pos,
-                        &field,
-                        format!(
-                            "unknown value `{other}`{}; expected disabled, enabled or any",
-                            suggest::hint(other, ["disabled", "enabled", "any"])
-                        ),
-                    );
-                    ok = false;
-                    MigPolicy::Any
-                }
-            }
+            let options = [
+                ("disabled", MigPolicy::Disabled),
+                ("enabled", MigPolicy::Enabled),
+                ("any", MigPolicy::Any),
+            ];
+            choice(
+                scalar(node, &field, cx)?,
+                node.pos,
+                &field,
+                &options,
+                "",
+                cx,
+            )
+            .unwrap_or_else(|| {
+                ok = false;
+                MigPolicy::Any
+            })
         }
     };
     let library = match f.get("library") {

@@ -3,11 +3,10 @@
 
 use std::path::Path;
 
-use super::parse::{Ctx, Expander, Fields, boolean, required, scalar, string_list};
+use super::parse::{Ctx, Expander, Fields, boolean, choice, required, scalar, string_list};
 use super::yaml::{Pos, Value};
 use super::{EffectiveSource, Kind, ManifestSpec, Text};
 use crate::manifest::pin::Drift;
-use crate::suggest;
 
 pub const KEYS: &[&str] = &[
     "manifest",
@@ -20,7 +19,6 @@ pub const KEYS: &[&str] = &[
 ];
 /// The ways to say where a pin's runtime value comes from.
 pub const SOURCE_KEYS: &[&str] = &["sha256_of", "env", "json", "pointer", "file", "check"];
-const DRIFTS: &[&str] = &["patch", "minor"];
 
 pub(super) fn read(
     f: &mut Fields<'_>,
@@ -51,21 +49,12 @@ pub(super) fn read(
     let mut drift = Drift::None;
     if let Some(node) = f.get("ignore_versions") {
         let field = f.path("ignore_versions");
+        let options = [("patch", Drift::Patch), ("minor", Drift::Minor)];
         for (text, at) in string_list(node, &field, cx) {
-            match text.as_str() {
-                "patch" => drift = drift.max(Drift::Patch),
-                "minor" => drift = drift.max(Drift::Minor),
-                other => {
-                    cx.problem(
-                        at,
-                        &field,
-                        format!(
-                            "unknown value `{other}`{}; expected patch or minor (a major drift is never tolerated)",
-                            suggest::hint(other, DRIFTS.iter().copied())
-                        ),
-                    );
-                    ok = false;
-                }
+            let note = " (a major drift is never tolerated)";
+            match choice(&text, at, &field, &options, note, cx) {
+                Some(named) => drift = drift.max(named),
+                None => ok = false,
             }
         }
     }

@@ -43,14 +43,33 @@ pub(super) const KINDS: &[(&str, &[&str])] = &[
     ("prompt", super::prompt::KEYS),
     ("manifest", super::manifest::KEYS),
 ];
-const ON_FAIL: &[&str] = &["require", "degrade", "warn"];
-/// NVML is slow to ask and a driver takes seconds to load: no point asking ten times a second.
-const GPU_MAX_INTERVAL: Duration = Duration::from_secs(1);
-/// Without persistence mode the driver initialises every GPU on `nvmlInit`: seconds each.
-const GPU_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
-/// A manifest attempt reports hashing progress every second while the gate waits, but under
-/// `bootgate check` (one attempt) it hashes the whole model: tens of GB at storage speed.
-const MANIFEST_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// The least `max_interval` and `attempt_timeout` a kind's own nature calls for, applied unless
+/// the check sets its own.
+pub(super) struct Floors {
+    pub(super) max_interval: Duration,
+    pub(super) attempt_timeout: Duration,
+}
+
+pub(super) fn floors(kind: &str) -> Floors {
+    match kind {
+        // NVML is slow to ask and a driver takes seconds to load: no point asking ten times a
+        // second. Without persistence mode `nvmlInit` initialises every GPU, seconds each.
+        "gpu" => Floors {
+            max_interval: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(60),
+        },
+        // While the gate waits an attempt reports hashing progress every second, but under
+        // `bootgate check` (one attempt) it hashes the whole model: tens of GB at storage speed.
+        "manifest" => Floors {
+            max_interval: Duration::ZERO,
+            attempt_timeout: Duration::from_secs(30 * 60),
+        },
+        _ => Floors {
+            max_interval: Duration::ZERO,
+            attempt_timeout: Duration::ZERO,
+        },
+    }
+}
 pub(super) const EXPECT_KEYS: &[&str] = &["status", "body_contains"];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
@@ -186,6 +205,36 @@ pub(super) fn boolean(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<bool
             None
         }
     }
+}
+
+/// One of a fixed set of words; anything else is reported with the closest word and the whole
+/// set (`expected a, b or c`), followed by `note`.
+pub(super) fn choice<T: Copy>(
+    text: &str,
+    pos: Pos,
+    field: &str,
+    options: &[(&str, T)],
+    note: &str,
+    cx: &mut Ctx<'_>,
+) -> Option<T> {
+    if let Some((_, value)) = options.iter().find(|(word, _)| *word == text) {
+        return Some(*value);
+    }
+    let words: Vec<&str> = options.iter().map(|(word, _)| *word).collect();
+    let expected = match words.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    cx.problem(
+        pos,
+        field,
+        format!(
+            "unknown value `{text}`{}; expected {expected}{note}",
+            suggest::hint(text, words.iter().copied())
+        ),
+    );
+    None
 }
 
 pub(super) fn string_list(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Vec<(String, Pos)> {
@@ -442,22 +491,23 @@ fn check(
         .unwrap_or_default();
     let on_fail = match f.get("on_fail") {
         None => OnFail::Require,
-        Some(node) => match scalar(node, &f.path("on_fail"), cx)? {
-            "require" => OnFail::Require,
-            "degrade" => OnFail::Degrade,
-            "warn" => OnFail::Warn,
-            other => {
-                cx.problem(
-                    node.pos,
-                    &f.path("on_fail"),
-                    format!(
-                        "unknown value `{other}`{}; expected require, degrade or warn",
-                        suggest::hint(other, ON_FAIL.iter().copied())
-                    ),
-                );
-                OnFail::Require
-            }
-        },
+        Some(node) => {
+            let field = f.path("on_fail");
+            let options = [
+                ("require", OnFail::Require),
+                ("degrade", OnFail::Degrade),
+                ("warn", OnFail::Warn),
+            ];
+            choice(
+                scalar(node, &field, cx)?,
+                node.pos,
+                &field,
+                &options,
+                "",
+                cx,
+            )
+            .unwrap_or(OnFail::Require)
+        }
     };
     let watch = match f.get("watch") {
         Some(node) => boolean(node, &f.path("watch"), cx).unwrap_or(false),
@@ -469,16 +519,12 @@ fn check(
     let own = |key: &str| f.entries.iter().any(|(k, _, _)| k == key);
     let (own_max_interval, own_attempt_timeout) = (own("max_interval"), own("attempt_timeout"));
     let mut tuned = read_defaults(&mut f, *defaults, cx);
-    if kind_name == "gpu" {
-        if !own_max_interval {
-            tuned.max_interval = tuned.max_interval.max(GPU_MAX_INTERVAL);
-        }
-        if !own_attempt_timeout {
-            tuned.attempt_timeout = tuned.attempt_timeout.max(GPU_ATTEMPT_TIMEOUT);
-        }
+    let floor = floors(&kind_name);
+    if !own_max_interval {
+        tuned.max_interval = tuned.max_interval.max(floor.max_interval);
     }
-    if kind_name == "manifest" && !own_attempt_timeout {
-        tuned.attempt_timeout = tuned.attempt_timeout.max(MANIFEST_ATTEMPT_TIMEOUT);
+    if !own_attempt_timeout {
+        tuned.attempt_timeout = tuned.attempt_timeout.max(floor.attempt_timeout);
     }
 
     let mut missing_input = None;

@@ -161,13 +161,7 @@ impl Guard {
         };
         let watched_specs: Vec<CheckSpec> =
             config.checks.iter().filter(|c| c.watch).cloned().collect();
-        let checks = crate::checks::Shared {
-            redactor: redactor.clone(),
-            placeholders: config.placeholders.clone(),
-            watch_hub: Default::default(),
-            state_dir: config.state_dir.clone(),
-            once: true,
-        };
+        let checks = crate::checks::Shared::new(config, redactor.clone(), true);
         Ok(Guard {
             spec,
             state_dir: config.state_dir.clone(),

@@ -12,9 +12,10 @@ import re
 import shlex
 import shutil
 import socket
+import queue
 import subprocess
 import tempfile
-import time
+import threading
 import tomllib
 import unittest
 from dataclasses import dataclass, field
@@ -245,17 +246,23 @@ class Dockerfile(unittest.TestCase):
                     stderr=subprocess.PIPE,
                     text=True,
                 )
+                lines: queue.Queue = queue.Queue()
+
+                def forward():
+                    for line in guard.stderr:
+                        lines.put(line)
+                    lines.put("")  # the end of stderr: the guard has exited
+
+                threading.Thread(target=forward, daemon=True).start()
                 try:
-                    deadline = time.monotonic() + 10
-                    while (done := subprocess.run(argv, capture_output=True, text=True)).returncode != 0:
-                        if guard.poll() is not None:
-                            self.fail(f"the guard exited {guard.returncode}: {guard.stderr.read()}")
-                        self.assertEqual(done.returncode, 1, f"{argv}: {done.stderr}")
-                        self.assertLess(time.monotonic(), deadline, f"never healthy: {done.stderr}")
-                        time.sleep(0.05)
+                    # Ready is an event the guard logs: "guard listening on …"; no polling.
+                    while "guard listening on" not in (line := lines.get(timeout=10)):
+                        self.assertTrue(line, f"the guard exited {guard.poll()} before listening")
+                    done = subprocess.run(argv, capture_output=True, text=True)
+                    self.assertEqual(done.returncode, 0, f"{argv}: {done.stderr}")
                 finally:
                     guard.terminate()
-                    guard.communicate(timeout=10)
+                    guard.wait(timeout=10)
                 done = subprocess.run(argv, capture_output=True, text=True)
                 self.assertEqual(done.returncode, 1, f"healthy with no guard: {done.stderr}")
 

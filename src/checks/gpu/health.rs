@@ -38,6 +38,30 @@ pub enum ComputeMode {
     ExclusiveProcess,
 }
 
+/// What stands in the way, and whether waiting can clear all of it.
+#[derive(Debug, Default)]
+pub struct Problems {
+    pub lines: Vec<String>,
+    any_fatal: bool,
+}
+
+impl Problems {
+    /// A problem no wait will fix.
+    pub fn fatal(&mut self, text: impl Into<String>) {
+        self.any_fatal = true;
+        self.lines.push(text.into());
+    }
+
+    /// A problem time may clear (memory another process holds).
+    pub fn wait(&mut self, text: impl Into<String>) {
+        self.lines.push(text.into());
+    }
+
+    pub fn transient(&self) -> bool {
+        !self.any_fatal
+    }
+}
+
 /// NVML's answers about one GPU; `None` where the query could not be answered.
 #[derive(Debug, Clone, Default)]
 pub struct Reading {
@@ -60,27 +84,19 @@ pub struct Reading {
 }
 
 pub fn evaluate(reading: Reading, spec: &GpuSpec) -> GpuFacts {
-    let mut problems = Vec::new();
+    let mut problems = Problems::default();
     let mut warnings = Vec::new();
-    let mut transient = true;
-    let mut fatal = |problems: &mut Vec<String>, text: String| {
-        transient = false;
-        problems.push(text);
-    };
     if let Some(broken) = &reading.broken {
-        fatal(&mut problems, broken.clone());
+        problems.fatal(broken.clone());
     }
     if let Some(n) = reading.uncorrectable_ecc.filter(|&n| n > 0) {
         let s = if n == 1 { "" } else { "s" };
-        fatal(
-            &mut problems,
-            format!("{n} uncorrectable ECC error{s} since boot — drain the node"),
-        );
+        problems.fatal(format!(
+            "{n} uncorrectable ECC error{s} since boot — drain the node"
+        ));
     }
     if let Some(n) = reading.retired_pages.filter(|&n| n >= RETIRED_PAGES_LIMIT) {
-        fatal(
-            &mut problems,
-            format!(
+        problems.fatal(format!(
                 "{n} retired memory pages (limit {RETIRED_PAGES_LIMIT}) — the GPU needs replacing: drain the node"
             ),
         );
@@ -90,8 +106,7 @@ pub fn evaluate(reading: Reading, spec: &GpuSpec) -> GpuFacts {
     }
     if let Some(remap) = reading.remap {
         if remap.failed {
-            fatal(
-                &mut problems,
+            problems.fatal(
                 "a row remapping failed — the GPU needs service: drain the node".to_string(),
             );
         } else if remap.pending {
@@ -105,19 +120,14 @@ pub fn evaluate(reading: Reading, spec: &GpuSpec) -> GpuFacts {
         }
     }
     match reading.recovery_action {
-        Some(1) => fatal(
-            &mut problems,
+        Some(1) => problems.fatal(
             "the driver asks for a GPU reset — drain the node and reset the GPU".to_string(),
         ),
-        Some(2) => fatal(
-            &mut problems,
-            "the driver asks for a node reboot — drain and reboot the node".to_string(),
-        ),
+        Some(2) => problems
+            .fatal("the driver asks for a node reboot — drain and reboot the node".to_string()),
         Some(3) => warnings.push("the driver asks to drain peer-to-peer traffic".to_string()),
-        Some(4) => fatal(
-            &mut problems,
-            "the driver asks to drain the GPU and reset it — drain the node".to_string(),
-        ),
+        Some(4) => problems
+            .fatal("the driver asks to drain the GPU and reset it — drain the node".to_string()),
         _ => {}
     }
     if let Some(mig) = reading.mig {
@@ -130,15 +140,12 @@ pub fn evaluate(reading: Reading, spec: &GpuSpec) -> GpuFacts {
         if let Some(wanted) = wanted
             && mig.enabled != wanted
         {
-            fatal(
-                &mut problems,
-                format!(
-                    "MIG mode is {}; this check needs it {} (mig: {})",
-                    word(mig.enabled),
-                    word(wanted),
-                    word(wanted)
-                ),
-            );
+            problems.fatal(format!(
+                "MIG mode is {}; this check needs it {} (mig: {})",
+                word(mig.enabled),
+                word(wanted),
+                word(wanted)
+            ));
         } else if mig.pending_enabled != mig.enabled {
             let text = format!(
                 "a MIG mode change is pending a GPU reset ({} now, {} after the reset)",
@@ -146,22 +153,19 @@ pub fn evaluate(reading: Reading, spec: &GpuSpec) -> GpuFacts {
                 word(mig.pending_enabled)
             );
             if wanted.is_some() {
-                fatal(&mut problems, text);
+                problems.fatal(text);
             } else {
                 warnings.push(text);
             }
         }
     } else if spec.mig == MigPolicy::Enabled {
-        fatal(
-            &mut problems,
+        problems.fatal(
             "MIG mode is unknown (the GPU or driver cannot say); this check needs it enabled"
                 .to_string(),
         );
     }
     if reading.compute_mode == Some(ComputeMode::Prohibited) {
-        fatal(
-            &mut problems,
-            format!(
+        problems.fatal(format!(
                 "compute mode is Prohibited: no process may use it — set it to Default (nvidia-smi -i {} -c DEFAULT)",
                 reading.index
             ),
@@ -169,7 +173,7 @@ pub fn evaluate(reading: Reading, spec: &GpuSpec) -> GpuFacts {
     }
     if let Some(need) = spec.free_memory {
         match reading.memory {
-            Some(memory) if memory.free < need => problems.push(format!(
+            Some(memory) if memory.free < need => problems.wait(format!(
                 "{} free of {}, needs {} — another process holds GPU memory",
                 human_bytes(memory.free),
                 human_bytes(memory.total),
@@ -182,16 +186,15 @@ pub fn evaluate(reading: Reading, spec: &GpuSpec) -> GpuFacts {
                 "free memory not checked: with MIG enabled it belongs to the MIG instances"
                     .to_string(),
             ),
-            None if reading.broken.is_none() => fatal(
-                &mut problems,
-                format!(
-                    "cannot read its free memory ({})",
-                    reading.memory_error.as_deref().unwrap_or("no answer")
-                ),
-            ),
+            None if reading.broken.is_none() => problems.fatal(format!(
+                "cannot read its free memory ({})",
+                reading.memory_error.as_deref().unwrap_or("no answer")
+            )),
             None => {}
         }
     }
+    let transient = problems.transient();
+    let problems = problems.lines;
     let verdict = if !problems.is_empty() {
         GpuVerdict::Unusable
     } else if !warnings.is_empty() {

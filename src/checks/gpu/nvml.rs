@@ -15,7 +15,7 @@ use nvml_wrapper::structs::device::FieldId;
 
 use super::cuda::{self, CudaVersion, DriverVersion, Judgement};
 use super::explain;
-use super::health::{self, ComputeMode, Memory, Mig, Reading, Remap};
+use super::health::{self, ComputeMode, Memory, Mig, Problems, Reading, Remap};
 use super::inventory::Inventory;
 use crate::checks::Failure;
 use crate::config::GpuSpec;
@@ -43,8 +43,7 @@ pub fn observe(spec: &GpuSpec) -> (Inventory, Result<String, Failure>) {
         Err(failure) => return (Inventory::default(), Err(failure)),
     };
     let mut inventory = Inventory::default();
-    let mut problems: Vec<String> = Vec::new();
-    let mut transient = true;
+    let mut problems = Problems::default();
     let mut warnings: Vec<String> = Vec::new();
 
     let driver = nvml.sys_driver_version();
@@ -58,19 +57,16 @@ pub fn observe(spec: &GpuSpec) -> (Inventory, Result<String, Failure>) {
         match (&parsed_driver, &driver) {
             (Some(have), _) if have >= min => {}
             (Some(have), _) => {
-                transient = false;
-                problems.push(format!("driver {have} is older than the required {min}"));
+                problems.fatal(format!("driver {have} is older than the required {min}"));
             }
             (None, Err(e)) => {
-                transient = false;
-                problems.push(format!(
+                problems.fatal(format!(
                     "cannot read the driver version: {}",
                     explain::describe(e)
                 ));
             }
             (None, Ok(text)) => {
-                transient = false;
-                problems.push(format!("cannot read the driver version `{text}`"));
+                problems.fatal(format!("cannot read the driver version `{text}`"));
             }
         }
     }
@@ -81,14 +77,12 @@ pub fn observe(spec: &GpuSpec) -> (Inventory, Result<String, Failure>) {
                     Judgement::Supported => {}
                     Judgement::Compatible(caveat) => warnings.push(caveat),
                     Judgement::TooOld(reason) => {
-                        transient = false;
-                        problems.push(reason);
+                        problems.fatal(reason);
                     }
                 }
             }
             None => {
-                transient = false;
-                problems.push(format!(
+                problems.fatal(format!(
                     "cannot tell which CUDA version the driver supports; this image needs CUDA {needed}"
                 ));
             }
@@ -98,8 +92,7 @@ pub fn observe(spec: &GpuSpec) -> (Inventory, Result<String, Failure>) {
     let (visible, counted) = match nvml.device_count() {
         Ok(n) => (n, true),
         Err(e) => {
-            transient = false;
-            problems.push(format!("cannot count the GPUs: {}", explain::describe(&e)));
+            problems.fatal(format!("cannot count the GPUs: {}", explain::describe(&e)));
             (0, false)
         }
     };
@@ -112,9 +105,13 @@ pub fn observe(spec: &GpuSpec) -> (Inventory, Result<String, Failure>) {
 
     for gpu in &inventory.gpus {
         for problem in &gpu.problems {
-            problems.push(format!("{}: {problem}", gpu.label()));
+            let line = format!("{}: {problem}", gpu.label());
+            if gpu.transient {
+                problems.wait(line);
+            } else {
+                problems.fatal(line);
+            }
         }
-        transient &= gpu.transient;
         for warning in &gpu.warnings {
             warnings.push(format!("{}: {warning}", gpu.label()));
         }
@@ -127,21 +124,22 @@ pub fn observe(spec: &GpuSpec) -> (Inventory, Result<String, Failure>) {
     if !counted {
         // Already said: the count is unknown, not short.
     } else if visible < spec.count {
-        transient = false;
-        problems.push(format!(
+        problems.fatal(format!(
             "need {} GPU{}, {visible} visible: request nvidia.com/gpu: {} for this container",
             spec.count,
             plural(spec.count),
             spec.count
         ));
     } else if usable < spec.count {
-        problems.push(format!(
+        problems.wait(format!(
             "need {} GPU{}, {usable} usable of {visible}",
             spec.count,
             plural(spec.count)
         ));
     }
 
+    let transient = problems.transient();
+    let problems = problems.lines;
     if !problems.is_empty() {
         // Every problem, up to a few: the termination message is all most people read.
         let mut reason = problems[..problems.len().min(MAX_REASONS)].join("; ");
