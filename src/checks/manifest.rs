@@ -40,6 +40,8 @@ pub struct ManifestCheck {
     state_dir: PathBuf,
     once: bool,
     job: Option<Job>,
+    /// The verification cache, loaded on the first attempt; with the hash while one runs.
+    cache: Option<VerifyCache>,
 }
 
 /// A hash under way, and what the cheap phase already knew.
@@ -79,6 +81,7 @@ impl ManifestCheck {
             state_dir: shared.state_dir.clone(),
             once: shared.once,
             job: None,
+            cache: None,
         }
     }
 
@@ -86,7 +89,21 @@ impl ManifestCheck {
         if self.job.is_none() {
             let spec = self.spec.clone();
             let state_dir = self.state_dir.clone();
-            let (judged, jobs, cache) = blocking(move || prepare(&spec, &state_dir)).await??;
+            // Loaded once, then kept between attempts: a download can take many.
+            let cache = self.cache.take();
+            let (cache, prepared) = blocking(move || {
+                let cache = cache.or_else(|| spec.cache.then(|| load_cache(&state_dir)));
+                let prepared = prepare(&spec, cache.as_ref());
+                (cache, prepared)
+            })
+            .await?;
+            let (judged, jobs) = match prepared {
+                Ok(prepared) => prepared,
+                Err(failure) => {
+                    self.cache = cache;
+                    return Err(failure);
+                }
+            };
             if !judged.wrong.is_empty() || !judged.waiting.is_empty() || jobs.is_empty() {
                 return self.verdict(judged, cache);
             }
@@ -145,9 +162,9 @@ impl ManifestCheck {
         self.verdict(judged, cache)
     }
 
-    fn verdict(&self, judged: Judged, cache: Option<VerifyCache>) -> Attempt {
+    fn verdict(&mut self, judged: Judged, mut cache: Option<VerifyCache>) -> Attempt {
         // `check` may run before any gate made the state directory.
-        if let Some(mut cache) = cache
+        if let Some(cache) = cache.as_mut()
             && let Err(e) = cache
                 .path()
                 .parent()
@@ -161,6 +178,7 @@ impl ManifestCheck {
                 io_phrase(&e)
             );
         }
+        self.cache = cache;
         if !judged.wrong.is_empty() {
             let mut lines = judged.wrong;
             lines.extend(judged.waiting);
@@ -221,10 +239,19 @@ impl Drop for ManifestCheck {
     }
 }
 
-type Prepared = (Judged, Vec<HashJob>, Option<VerifyCache>);
+type Prepared = (Judged, Vec<HashJob>);
 
-/// Everything short of the hashes: the manifest, the pins, every file's `stat`, the cache.
-fn prepare(spec: &ManifestSpec, state_dir: &Path) -> Result<Prepared, Failure> {
+fn load_cache(state_dir: &Path) -> VerifyCache {
+    let cache = VerifyCache::load(state_dir);
+    if let Some(why) = cache.ignored() {
+        tracing::warn!("verification cache set aside: {why}");
+    }
+    cache
+}
+
+/// Everything short of the hashes: the manifest, the pins, every file's `stat` (and what the
+/// cache already vouches for).
+fn prepare(spec: &ManifestSpec, cache: Option<&VerifyCache>) -> Result<Prepared, Failure> {
     let manifest_path = Path::new(&spec.manifest.value);
     let manifest = match file::read(manifest_path) {
         Ok(m) => m,
@@ -248,25 +275,12 @@ fn prepare(spec: &ManifestSpec, state_dir: &Path) -> Result<Prepared, Failure> {
         cached: 0,
     };
     judge_pins(spec, &manifest, root, &mut judged);
-    let cache = spec.cache.then(|| {
-        let cache = VerifyCache::load(state_dir);
-        if let Some(why) = cache.ignored() {
-            tracing::warn!("verification cache set aside: {why}");
-        }
-        cache
-    });
-    let survey = verify::survey(
-        &manifest,
-        root,
-        spec.exact,
-        Some(manifest_path),
-        cache.as_ref(),
-    );
+    let survey = verify::survey(&manifest, root, spec.exact, Some(manifest_path), cache);
     judged.wrong.extend(survey.wrong);
     judged.waiting.extend(survey.missing);
     judged.bytes = survey.bytes;
     judged.cached = survey.cached;
-    Ok((judged, survey.hash, cache))
+    Ok((judged, survey.hash))
 }
 
 fn judge_pins(spec: &ManifestSpec, manifest: &Manifest, root: &Path, judged: &mut Judged) {
@@ -334,10 +348,6 @@ enum Missing {
     Wrong(String),
 }
 
-fn under(root: &Path, path: &str) -> PathBuf {
-    root.join(path)
-}
-
 /// The runtime's value for a pin.
 fn effective(source: &EffectiveSource, root: &Path) -> Result<String, Missing> {
     let not_found = |shown: &str, e: &std::io::Error| {
@@ -358,10 +368,10 @@ fn effective(source: &EffectiveSource, root: &Path) -> Result<String, Missing> {
                 "runtime unknown: env {var} is not set"
             ))),
         },
-        EffectiveSource::File(path) => std::fs::read_to_string(under(root, &path.value))
+        EffectiveSource::File(path) => std::fs::read_to_string(root.join(&path.value))
             .map(|text| text.trim().to_string())
             .map_err(|e| not_found(&path.written, &e)),
-        EffectiveSource::Sha256Of(path) => sha256_file(&under(root, &path.value), &Progress::new())
+        EffectiveSource::Sha256Of(path) => sha256_file(&root.join(&path.value), &Progress::new())
             .map(|d| d.to_hex())
             .map_err(|e| match e {
                 HashError::Io(io) => not_found(&path.written, &io),
@@ -371,7 +381,7 @@ fn effective(source: &EffectiveSource, root: &Path) -> Result<String, Missing> {
                 )),
             }),
         EffectiveSource::Json { path, pointer } => {
-            let text = std::fs::read_to_string(under(root, &path.value))
+            let text = std::fs::read_to_string(root.join(&path.value))
                 .map_err(|e| not_found(&path.written, &e))?;
             let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
                 Missing::Wrong(format!(

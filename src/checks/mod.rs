@@ -12,6 +12,7 @@ pub mod tcp;
 pub mod watch;
 
 use std::io;
+use std::time::Duration;
 
 use crate::config::{CheckSpec, Kind};
 use crate::heartbeat::Heartbeat;
@@ -59,6 +60,10 @@ pub type Attempt = Result<String, Failure>;
 /// The structured part of what a check saw, kept beside the one-line summary.
 pub type Facts = std::sync::Arc<gpu::inventory::Inventory>;
 
+/// A file wait reacts through inotify; this re-check only covers filesystems whose remote
+/// writes inotify never sees (NFS, some CSI volumes).
+pub const SAFETY_RECHECK: Duration = Duration::from_secs(5);
+
 /// What every check may need from the run around it.
 #[derive(Clone)]
 pub struct Shared {
@@ -92,7 +97,8 @@ pub enum Check {
     Exec(exec::ExecCheck),
     Gpu(gpu::GpuCheck),
     Prompt(prompt::PromptCheck),
-    Manifest(manifest::ManifestCheck),
+    /// Boxed: it carries its verification cache between attempts.
+    Manifest(Box<manifest::ManifestCheck>),
     /// A `${VAR}` the check needs is unset: it fails at once, like a missing env secret.
     MissingInput(String),
 }
@@ -110,9 +116,9 @@ impl Check {
             Kind::Exec { command } => Check::Exec(exec::ExecCheck::new(command, shared)),
             Kind::Gpu(spec) => Check::Gpu(gpu::GpuCheck::new(spec)),
             Kind::Prompt(spec) => Check::Prompt(prompt::PromptCheck::new(spec, shared)),
-            Kind::Manifest(m) => {
-                Check::Manifest(manifest::ManifestCheck::new(&spec.name, m, shared))
-            }
+            Kind::Manifest(m) => Check::Manifest(Box::new(manifest::ManifestCheck::new(
+                &spec.name, m, shared,
+            ))),
         }
     }
 
@@ -159,6 +165,30 @@ impl Check {
         match self {
             Check::Gpu(c) => c.latched(),
             _ => None,
+        }
+    }
+
+    /// Waits until what the check looks at may have changed: a file event (re-checked every
+    /// [`SAFETY_RECHECK`] for filesystems whose remote writes inotify never sees), an event
+    /// it listens for, or else `delay`.
+    pub async fn changed(&mut self, heartbeat: &Heartbeat, delay: Duration) {
+        match self.watch() {
+            Some(watch) => {
+                tokio::select! {
+                    changed = watch.changed(heartbeat) => {
+                        if changed.is_err() {
+                            tokio::time::sleep(delay).await;
+                        }
+                    }
+                    _ = tokio::time::sleep(SAFETY_RECHECK) => {}
+                }
+            }
+            None => {
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = self.heard() => {}
+                }
+            }
         }
     }
 

@@ -67,7 +67,8 @@ pub fn expand(template: &str, env: &dyn Environment) -> Result<Expanded, ExpandE
     }
 }
 
-fn is_var_name(name: &str) -> bool {
+/// A shell variable's name: what `${…}` may hold, here and in templates.
+pub(crate) fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use super::parse::{Ctx, Expander, Fields, boolean, choice, required, scalar, string_list};
+use super::parse::{
+    Ctx, Expander, Fields, boolean, choice, required, scalar, string_list, variable_name,
+};
 use super::yaml::{Pos, Value};
 use super::{EffectiveSource, Kind, ManifestSpec, Text};
 use crate::manifest::pin::Drift;
@@ -34,7 +36,7 @@ pub(super) fn read(
     let mut ok = true;
     let mut effective = Vec::new();
     if let Some(node) = f.get("effective")
-        && let Some(mut ef) = Fields::of(node, &f.path("effective"), cx)
+        && let Some(ef) = Fields::of(node, &f.path("effective"), cx)
     {
         for (name, _, body) in ef.entries {
             let field = format!("{}.{name}", ef.field);
@@ -43,8 +45,6 @@ pub(super) fn read(
                 None => ok = false,
             }
         }
-        ef.used.iter_mut().for_each(|u| *u = true);
-        ef.finish(&[], cx, None);
     }
     let mut drift = Drift::None;
     if let Some(node) = f.get("ignore_versions") {
@@ -133,15 +133,7 @@ fn source(
         }
         ["env"] => {
             let node = sf.get("env")?;
-            let var = scalar(node, &sf.path("env"), cx)?.to_string();
-            if var.is_empty() || var.contains(['$', '{', '}', '=']) {
-                cx.problem(
-                    node.pos,
-                    &sf.path("env"),
-                    format!("`{var}` is not a variable name: write the name itself, e.g. env: MODEL_VERSION"),
-                );
-                return None;
-            }
+            let var = variable_name(node, &sf.path("env"), "MODEL_VERSION", cx)?;
             Some(EffectiveSource::Env(var))
         }
         ["json"] => {

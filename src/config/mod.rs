@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use env::{Environment, ProcessEnv};
+pub(crate) use expand::is_var_name;
 pub use yaml::Pos;
 
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);

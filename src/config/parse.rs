@@ -207,6 +207,25 @@ pub(super) fn boolean(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<bool
     }
 }
 
+/// `env:` takes a variable's name, not `${VAR}` or `VAR=value`; `example` shows one.
+pub(super) fn variable_name(
+    node: &Node,
+    field: &str,
+    example: &str,
+    cx: &mut Ctx<'_>,
+) -> Option<String> {
+    let var = scalar(node, field, cx)?;
+    if var.is_empty() || var.contains(['$', '{', '}', '=']) {
+        cx.problem(
+            node.pos,
+            field,
+            format!("`{var}` is not a variable name: write the name itself, e.g. env: {example}"),
+        );
+        return None;
+    }
+    Some(var.to_string())
+}
+
 /// One of a fixed set of words; anything else is reported with the closest word and the whole
 /// set (`expected a, b or c`), followed by `note`.
 pub(super) fn choice<T: Copy>(
@@ -587,15 +606,7 @@ fn secret(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>)
     let file = f.get("file");
     match (env, file) {
         (Some(node), None) => {
-            let var = scalar(node, &f.path("env"), cx)?.to_string();
-            if var.is_empty() || var.contains(['$', '{', '}', '=']) {
-                cx.problem(
-                    node.pos,
-                    &f.path("env"),
-                    format!("`{var}` is not a variable name: write the name itself, e.g. env: OPENAI_API_KEY"),
-                );
-                return None;
-            }
+            let var = variable_name(node, &f.path("env"), "OPENAI_API_KEY", cx)?;
             if let Some(value) = cx.env.var(&var).filter(|v| !v.is_empty()) {
                 cx.sensitive.push(value);
             }

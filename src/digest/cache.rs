@@ -18,8 +18,8 @@
 //! hashed, and the next save replaces it.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, Metadata};
-use std::io::{self, Read, Write};
+use std::fs::{self, Metadata};
+use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Digest;
 use super::sha256::open_nonblocking;
+use crate::report::status::write_atomically;
 
 /// The cache's file name in the state directory.
 pub const FILE: &str = "verify-cache.json";
@@ -240,24 +241,11 @@ fn read(path: &Path) -> Result<BTreeMap<String, Entry>, Unusable> {
     Ok(file.entries)
 }
 
-/// `path` replaced in one step: the bytes go to `<path>.tmp`, are flushed, and the temporary
-/// file is renamed over `path`. A crash leaves the old file, or a stray `.tmp` the next save
-/// overwrites.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut file = File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs::OpenOptions;
+    use std::fs::{File, OpenOptions};
+    use std::io::Write;
     use std::time::Duration;
 
     const D1: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";

@@ -89,7 +89,7 @@ pub(super) fn hash_file(
 
 /// Opens for reading with `O_NONBLOCK`: on a regular file it changes nothing, on a FIFO it
 /// makes the open return at once instead of waiting for a writer.
-pub(super) fn open_nonblocking(path: &Path) -> io::Result<File> {
+pub(crate) fn open_nonblocking(path: &Path) -> io::Result<File> {
     use rustix::fs::{Mode, OFlags};
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
     Ok(File::from(rustix::fs::open(path, flags, Mode::empty())?))

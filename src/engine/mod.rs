@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
-use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio::time::{Instant, sleep_until, timeout};
 
 use crate::checks::{Check, Facts, Failure};
 use crate::config::{CheckSpec, OnFail, units::human_duration};
@@ -17,10 +17,6 @@ use crate::graph::Graph;
 use crate::heartbeat::Heartbeat;
 use crate::redact::Redactor;
 use backoff::Backoff;
-
-/// A file wait reacts through inotify; this re-check only covers filesystems whose remote
-/// writes inotify never sees (NFS, some CSI volumes).
-const SAFETY_RECHECK: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
@@ -360,23 +356,8 @@ impl Driver {
                 }
             }
             let delay = backoff.next_delay();
-            let wait = async {
-                match check.watch() {
-                    Some(watch) => {
-                        tokio::select! {
-                            changed = watch.changed(&heartbeat) => {
-                                if changed.is_err() {
-                                    sleep(delay).await;
-                                }
-                            }
-                            _ = sleep(SAFETY_RECHECK) => {}
-                        }
-                    }
-                    None => sleep(delay).await,
-                }
-            };
             tokio::select! {
-                _ = wait => {}
+                _ = check.changed(&heartbeat, delay) => {}
                 _ = expired() => return self.time_out(attempts),
             }
         }

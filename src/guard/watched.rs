@@ -4,15 +4,11 @@
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
-use tokio::time::{sleep, timeout};
+use tokio::time::timeout;
 
 use crate::checks::{Check, Shared};
 use crate::config::CheckSpec;
 use crate::heartbeat::Heartbeat;
-
-/// File waits react through inotify; this re-check covers volumes whose remote writes it
-/// never sees, as in the gate.
-const SAFETY_RECHECK: Duration = Duration::from_secs(5);
 
 /// One evaluation of a watched check.
 pub struct Verdict {
@@ -69,24 +65,7 @@ pub fn spawn(
                     // Nothing can change it now; the verdict stands for the life of the pod.
                     return;
                 }
-                match check.watch() {
-                    Some(watch) => {
-                        tokio::select! {
-                            changed = watch.changed(&heartbeat) => {
-                                if changed.is_err() {
-                                    sleep(interval).await;
-                                }
-                            }
-                            _ = sleep(SAFETY_RECHECK) => {}
-                        }
-                    }
-                    None => {
-                        tokio::select! {
-                            _ = sleep(interval) => {}
-                            _ = check.heard() => {}
-                        }
-                    }
-                }
+                check.changed(&heartbeat, interval).await;
             }
         });
     }

@@ -7,7 +7,6 @@
 //! shell: a ConfigMap volume holds each file three times (`key`, `..data/key` and
 //! `..2024_…/key`), and `prompts/**/*.j2` must find it once.
 
-use std::io;
 use std::path::{Path, PathBuf};
 
 use super::InputError;
@@ -185,24 +184,11 @@ fn matches(atoms: &[Atom], name: &str) -> bool {
     atoms[a..].iter().all(|atom| *atom == Atom::Star)
 }
 
-/// The files `pattern` names: the path itself when it has no wildcard, else every regular
-/// file that matches, sorted.
+/// The files `pattern` names: the path itself when it has no wildcard (reading it says what
+/// is wrong with it), else every regular file that matches, sorted.
 pub(super) fn files(pattern: &str) -> Result<Vec<PathBuf>, InputError> {
     if !is_glob(pattern) {
-        let path = PathBuf::from(pattern);
-        return match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_dir() => Err(InputError::Directory(pattern.to_string())),
-            Ok(meta) if !meta.is_file() => Err(InputError::NotFile(pattern.to_string())),
-            Ok(_) => Ok(vec![path]),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(InputError::Missing {
-                what: pattern.to_string(),
-                hint: near_miss(Path::new(pattern)),
-            }),
-            Err(e) => Err(InputError::Unreadable {
-                what: pattern.to_string(),
-                reason: crate::checks::io_phrase(&e),
-            }),
-        };
+        return Ok(vec![PathBuf::from(pattern)]);
     }
     let (base, parts) = parse(pattern).map_err(|message| InputError::Pattern {
         pattern: pattern.to_string(),
@@ -409,7 +395,13 @@ mod tests {
                 dir.display()
             )
         );
-        let typo = files(&format!("{}/real/b.text", dir.display())).unwrap_err();
+        // A plain path is named as it is, and reading it says what is wrong.
+        let literal = format!("{}/real/b.text", dir.display());
+        assert_eq!(files(&literal).unwrap(), [PathBuf::from(&literal)]);
+        let typo = super::super::gather(&[literal], None)
+            .err()
+            .unwrap()
+            .remove(0);
         assert_eq!(
             typo.to_string(),
             format!(
@@ -418,7 +410,10 @@ mod tests {
                 dir.display()
             )
         );
-        let dir_given = files(&dir.join("real").display().to_string()).unwrap_err();
+        let dir_given = super::super::gather(&[dir.join("real").display().to_string()], None)
+            .err()
+            .unwrap()
+            .remove(0);
         assert!(matches!(dir_given, InputError::Directory(_)), "{dir_given}");
     }
 }

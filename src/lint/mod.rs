@@ -150,7 +150,8 @@ fn read_text(path: &Path, label: &str) -> Result<String, InputError> {
             reason: crate::checks::io_phrase(&e),
         },
     };
-    let file = std::fs::File::open(path).map_err(unreadable)?;
+    // Non-blocking, so a FIFO cannot hang the open; the check below then refuses it.
+    let file = crate::digest::open_nonblocking(path).map_err(unreadable)?;
     let meta = file.metadata().map_err(unreadable)?;
     if meta.is_dir() {
         return Err(InputError::Directory(what()));
@@ -312,6 +313,27 @@ fn lint_text(
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn a_fifo_as_the_vars_file_is_refused_not_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("vars.yaml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let template = dir.path().join("t.txt");
+        std::fs::write(&template, "hello").unwrap();
+        // A blocking open would wait here for a writer that never comes.
+        let errors = gather(&[template.display().to_string()], Some(&fifo))
+            .err()
+            .unwrap();
+        assert!(
+            errors.iter().any(|e| matches!(e, InputError::NotFile(_))),
+            "{errors:?}"
+        );
+    }
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

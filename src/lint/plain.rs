@@ -4,13 +4,7 @@
 use super::jinja::expr;
 use super::lexer::{after_opening, expression};
 use super::{Scan, Use};
-
-/// A name `${…}` can hold, as in the config: letters, digits and `_`, not starting with a digit.
-fn is_var_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
-}
+use crate::config::is_var_name;
 
 pub(super) fn scan(text: &str) -> Scan<'_> {
     let mut uses = Vec::new();

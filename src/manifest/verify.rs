@@ -75,12 +75,6 @@ pub struct Survey {
     pub bytes: u64,
 }
 
-impl Survey {
-    pub fn hash_bytes(&self) -> u64 {
-        self.hash.iter().map(|j| j.meta.len()).sum()
-    }
-}
-
 /// Compares every declared file's `stat` with the manifest; with `exact`, names files the
 /// manifest does not list. `skip` is the manifest file itself, never an extra.
 pub fn survey(
