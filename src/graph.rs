@@ -26,10 +26,7 @@ impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GraphError::Unknown(problems) => {
-                let lines: Vec<String> = problems
-                    .iter()
-                    .map(|p| format!("{}: {}", p.field, p.message))
-                    .collect();
+                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
                 f.write_str(&lines.join("\n"))
             }
             GraphError::Cycle(path) => {

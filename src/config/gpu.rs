@@ -216,10 +216,7 @@ mod tests {
             &[],
         )
         .unwrap_err();
-        let text: Vec<String> = problems
-            .iter()
-            .map(|p| format!("{}: {}", p.field, p.message))
-            .collect();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(
             text,
             [

@@ -294,6 +294,17 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+/// `field: message`, or the message alone when it concerns the whole file.
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum LoadError {
     Read {
@@ -321,11 +332,7 @@ impl fmt::Display for LoadError {
                     if let Some(pos) = p.pos {
                         write!(f, ":{pos}")?;
                     }
-                    if p.field.is_empty() {
-                        write!(f, ": {}", p.message)?;
-                    } else {
-                        write!(f, ": {}: {}", p.field, p.message)?;
-                    }
+                    write!(f, ": {p}")?;
                 }
                 Ok(())
             }
