@@ -189,4 +189,8 @@ pub struct CheckArgs {
     /// Run only this check (repeatable); checks it runs after are not run.
     #[arg(long, value_name = "NAME")]
     pub only: Vec<String>,
+
+    /// Let manifest checks pass despite mismatches, each reported as FORCED (as `force: true`).
+    #[arg(long)]
+    pub force: bool,
 }

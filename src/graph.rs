@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::config::{CheckSpec, Diagnostic};
+use crate::config::{CheckSpec, Diagnostic, EffectiveSource, Kind};
 use crate::suggest;
 
 /// Checks by index (in file order), with edges both ways.
@@ -79,7 +79,67 @@ impl Graph {
         if let Some(cycle) = graph.find_cycle() {
             return Err(GraphError::Cycle(cycle));
         }
+        let problems = graph.discovery_sources(checks);
+        if !problems.is_empty() {
+            return Err(GraphError::Unknown(problems));
+        }
         Ok(graph)
+    }
+
+    /// A pin read from another check (`effective: {check: gpu}`) needs that check to be a gpu
+    /// check, and to have run first: somewhere up the `after:` chain.
+    fn discovery_sources(&self, checks: &[CheckSpec]) -> Vec<Diagnostic> {
+        let mut problems = Vec::new();
+        for (i, check) in checks.iter().enumerate() {
+            let Kind::Manifest(m) = &check.kind else {
+                continue;
+            };
+            for (pin, source) in &m.effective {
+                let EffectiveSource::Check {
+                    check: named, pos, ..
+                } = source
+                else {
+                    continue;
+                };
+                let field = format!("checks.{}.effective.{pin}.check", check.name);
+                let problem = match self.names.iter().position(|n| n == named) {
+                    None => format!(
+                        "no check named `{named}`{}",
+                        suggest::hint(named, self.names.iter().map(String::as_str))
+                    ),
+                    Some(j) if !matches!(checks[j].kind, Kind::Gpu(_)) => format!(
+                        "{named} is a {} check; only a gpu check discovers values to pin",
+                        checks[j].kind.name()
+                    ),
+                    Some(j) if !self.runs_after(i, j) => format!(
+                        "{} must run after {named} to read what it discovered: add `after: [{named}]` to checks.{}",
+                        check.name, check.name
+                    ),
+                    Some(_) => continue,
+                };
+                problems.push(Diagnostic {
+                    pos: Some(*pos),
+                    field,
+                    message: problem,
+                });
+            }
+        }
+        problems
+    }
+
+    /// Whether `later` waits for `earlier`, directly or through others.
+    fn runs_after(&self, later: usize, earlier: usize) -> bool {
+        let mut seen = vec![false; self.len()];
+        let mut stack = self.deps[later].clone();
+        while let Some(d) = stack.pop() {
+            if d == earlier {
+                return true;
+            }
+            if !std::mem::replace(&mut seen[d], true) {
+                stack.extend(&self.deps[d]);
+            }
+        }
+        false
     }
 
     pub fn len(&self) -> usize {
@@ -251,5 +311,35 @@ mod tests {
     fn closure_of_dependencies() {
         let g = Graph::build(&[spec("a", &[]), spec("b", &["a"]), spec("c", &[])]).unwrap();
         assert_eq!(g.with_dependencies(&[1]), vec![true, true, false]);
+    }
+
+    #[test]
+    fn a_pin_read_from_another_check_needs_a_gpu_check_that_runs_first() {
+        let config = crate::config::load_with(
+            "checks:\n  gpu: {kind: gpu}\n  token: {kind: secret, env: T}\n  m:\n    kind: manifest\n    manifest: m.yaml\n    after: [token]\n    effective:\n      cuda: {check: gpu}\n      driver: {check: gpuu}\n      build: {check: token, fact: driver}\n",
+            &[],
+        )
+        .unwrap();
+        let Err(GraphError::Unknown(problems)) = Graph::build(&config.checks) else {
+            panic!("accepted");
+        };
+        let text: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {p}", p.pos.unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "9:21: checks.m.effective.cuda.check: m must run after gpu to read what it discovered: add `after: [gpu]` to checks.m",
+                "10:23: checks.m.effective.driver.check: no check named `gpuu` (did you mean gpu?)",
+                "11:22: checks.m.effective.build.check: token is a secret check; only a gpu check discovers values to pin",
+            ]
+        );
+        let fixed = crate::config::load_with(
+            "checks:\n  gpu: {kind: gpu}\n  token: {kind: secret, env: T, after: [gpu]}\n  m:\n    kind: manifest\n    manifest: m.yaml\n    after: [token]\n    effective:\n      cuda: {check: gpu}\n",
+            &[],
+        )
+        .unwrap();
+        assert!(Graph::build(&fixed.checks).is_ok());
     }
 }

@@ -58,6 +58,9 @@ pub struct CheckState {
     pub started_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_ms: Option<f64>,
+    /// Passed only because of `force`: the mismatches it was forced past. Never silent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forced: Option<String>,
     /// What a gpu check last saw, GPU by GPU.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu: Option<Facts>,
@@ -130,6 +133,7 @@ impl GateState {
                     polling: false,
                     started_ms: None,
                     finished_ms: None,
+                    forced: None,
                     gpu: None,
                 })
                 .collect(),
@@ -187,8 +191,10 @@ impl GateState {
                 attempts,
                 detail,
                 facts,
+                forced,
             } => {
                 check.state = Phase::Passed;
+                check.forced.clone_from(forced);
                 if facts.is_some() {
                     check.gpu.clone_from(facts);
                 }
@@ -250,6 +256,20 @@ impl GateState {
                 if check.state == Phase::Degraded {
                     check.state = Phase::Failed;
                 }
+            }
+        }
+        // A signal stops the checks mid-way; none of them may read as still running.
+        if outcome == Outcome::Interrupted {
+            let at = self.ms(Instant::now());
+            for check in &mut self.checks {
+                let reason = match check.state {
+                    Phase::Running => "stopped: the gate was interrupted",
+                    Phase::Pending => "not started: the gate was interrupted first",
+                    _ => continue,
+                };
+                check.state = Phase::Cancelled;
+                check.reason = Some(reason.into());
+                check.finished_ms = Some(at);
             }
         }
         self.outcome = outcome;

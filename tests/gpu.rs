@@ -361,6 +361,7 @@ fn degrade_passes_the_gate_in_cpu_safe_mode() {
     run.wait_for_all(&[
         "gpu failed; degrading: need 2 GPUs, 1 visible",
         "server sees CUDA_VISIBLE_DEVICES=[] mode=cpu",
+        "readiness: starting -> ready",
     ]);
     let env = std::fs::read_to_string(scene.state_dir().join("env")).unwrap();
     let body: Vec<&str> = env.lines().skip(1).collect();
@@ -497,4 +498,48 @@ fn the_guard_does_not_hold_the_servers_own_memory_against_the_gpu() {
     }
     assert_eq!(get(port, "/readyz").0, 200, "{}", run.stderr());
     assert!(!run.stderr().contains("gpu failing"), "{}", run.stderr());
+}
+
+#[test]
+fn a_manifest_pins_the_cuda_and_driver_the_gpu_check_discovered() {
+    let (scene, gpu) = gpu_scene(Driver::Current, "");
+    std::fs::create_dir_all(scene.path("model")).unwrap();
+    let manifest = |cuda: &str| {
+        std::fs::write(
+            scene.path("model/bootgate-manifest.yaml"),
+            format!("pins:\n  cuda: \"{cuda}\"\n  driver: \"550.54.15\"\n  gpu_count: \"1\"\nfiles: {{}}\n"),
+        )
+        .unwrap();
+    };
+    let config = format!(
+        "{gpu}  weights:\n    kind: manifest\n    manifest: @/model/bootgate-manifest.yaml\n    after: [gpu]\n    effective:\n      cuda: {{check: gpu}}\n      driver: {{check: gpu}}\n      gpu_count: {{check: gpu, fact: gpus}}\n"
+    );
+    manifest(">=12.4");
+    let done = scene.init(&config, &[]);
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    assert_contains!(done.stderr, "weights passed (3 pins, 0 files (0 B) match)");
+
+    // The image wants a newer CUDA than this driver supports: named before the server starts.
+    manifest(">=12.6");
+    let done = scene.init(&config, &[("FAKE_NVML_CUDA", "12.4")]);
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    assert_contains!(done.stderr, "cuda  declared >=12.6  runtime 12.4");
+
+    // `check --only` leaves the gpu check out: the pin says why it has no value.
+    let path = scene.config(&config);
+    let alone = scene.run(
+        &[
+            "check",
+            "--config",
+            path.to_str().unwrap(),
+            "--only",
+            "weights",
+        ],
+        &[],
+    );
+    assert_eq!(alone.code(), Some(1), "{}", alone.stdout);
+    assert_contains!(
+        alone.stdout,
+        "cuda       runtime unknown: check gpu has not run (it runs first under `init`; `check --only` leaves it out)"
+    );
 }

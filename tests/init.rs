@@ -219,6 +219,12 @@ fn timing_sigterm_while_waiting_exits_3_within_a_second() {
     );
     let status = scene.status();
     assert_eq!(status["outcome"], "interrupted");
+    // Nothing is left looking as if it still ran.
+    assert_eq!(status["checks"][0]["state"], "cancelled");
+    assert_eq!(
+        status["checks"][1]["reason"],
+        "stopped: the gate was interrupted"
+    );
 }
 
 #[test]

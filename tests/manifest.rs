@@ -179,3 +179,179 @@ fn generate_then_verify_round_trips_and_verify_names_mismatches() {
         "bad.yaml:2:7: files.a: unknown key `sise` (did you mean size?)"
     );
 }
+
+#[test]
+fn force_passes_loudly_and_is_recorded_everywhere() {
+    let scene = Scene::new();
+    model(&scene);
+    runtime(&scene, "4.45.0");
+    let mismatch = "transformers  declared 4.44.2  runtime 4.45.0";
+    let forced = format!(
+        "listen: \"127.0.0.1:0\"\ndrain: 100ms\n{}    force: true\n",
+        config("")
+    );
+    let termination = scene.path("termination-log");
+    let path = scene.config(&forced);
+    let gate = scene.run(
+        &[
+            "init",
+            "--config",
+            path.to_str().unwrap(),
+            "--termination-log",
+            termination.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(gate.code(), Some(0), "{}", gate.stderr);
+    assert_contains!(
+        gate.stderr,
+        "weights passed only because it is FORCED (force: true), past:"
+    );
+    assert_contains!(gate.stderr, mismatch);
+    let status = scene.status();
+    assert_eq!(status["checks"][0]["state"], "passed");
+    assert_contains!(status["checks"][0]["forced"].as_str().unwrap(), mismatch);
+    assert_eq!(
+        status["checks"][0]["detail"],
+        "FORCED past 1 mismatch (force: true)"
+    );
+    let message = std::fs::read_to_string(&termination).unwrap();
+    assert!(
+        message.starts_with("bootgate: gate passed after "),
+        "{message}"
+    );
+    assert_contains!(
+        message,
+        format!(
+            "only because checks were forced\nweights FORCED (force: true) past:\n{mismatch}\n"
+        )
+    );
+
+    let mut run = scene.spawn(
+        &[
+            "run",
+            "--config",
+            path.to_str().unwrap(),
+            "--",
+            "sleep",
+            "30",
+        ],
+        &[],
+    );
+    let port = guard_port(&mut run);
+    run.wait_for_line("readiness: starting -> ready");
+    let (code, _, body) = get(port, "/readyz?verbose");
+    assert_eq!(code, 200, "{body}");
+    assert_contains!(body, format!("[+]weights ok (forced)\n    {mismatch}\n"));
+    assert_eq!(get(port, "/readyz/weights").2, "ok (forced)");
+    let (_, _, json) = get(port, "/readyz?format=json");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["checks"][0]["name"], "weights");
+    assert_eq!(json["checks"][0]["forced"], true);
+    let (_, _, metrics) = get(port, "/metrics");
+    assert_contains!(metrics, "bootgate_forced{check=\"weights\"} 1");
+    assert_contains!(metrics, "bootgate_check_up{check=\"weights\"} 0");
+    drop(run);
+
+    // Without `force`, the same config fails; `check --force` passes it and says so.
+    let plain = scene.config(&config(""));
+    let refused = scene.run(&["check", "--config", plain.to_str().unwrap()], &[]);
+    assert_eq!(refused.code(), Some(1), "{}", refused.stdout);
+    assert_contains!(refused.stdout, "✖ weights");
+    let done = scene.run(
+        &["check", "--force", "--config", plain.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(done.code(), Some(0), "{}{}", done.stdout, done.stderr);
+    assert_contains!(
+        done.stdout,
+        "! weights  @/model/bootgate-manifest.yaml — FORCED past 1 mismatch (force: true)"
+            .replace('@', scene.dir.path().to_str().unwrap())
+    );
+    assert_contains!(done.stdout, format!("    {mismatch}\n"));
+    assert_contains!(done.stdout, "0 passed, 0 failed, 1 FORCED");
+}
+
+#[test]
+fn a_long_hash_reports_progress_and_stops_at_sigterm() {
+    let scene = Scene::new();
+    std::fs::create_dir_all(scene.path("model")).unwrap();
+    // Sparse: 64 GiB that takes no disk, and longer to hash than this test will wait.
+    let huge = std::fs::File::create(scene.path("model/huge.bin")).unwrap();
+    huge.set_len(64 << 30).unwrap();
+    std::fs::write(
+        scene.path("model/bootgate-manifest.yaml"),
+        format!(
+            "files:\n  huge.bin: {{size: {}, sha256: {}}}\n",
+            64u64 << 30,
+            "0".repeat(64)
+        ),
+    )
+    .unwrap();
+    let mut init = scene.spawn_init(
+        "deadline: 10m\nchecks:\n  weights:\n    kind: manifest\n    manifest: @/model/bootgate-manifest.yaml\n",
+        &[],
+    );
+    init.wait_for_line("waiting for weights: hashing 64.0 GiB in 1 file (");
+    init.signal("TERM");
+    let (status, _) = init.wait();
+    assert_eq!(status.code(), Some(3), "{}", init.stderr());
+    let log = init.stderr();
+    assert_contains!(log, "weights: hashing ");
+    let check = &scene.status()["checks"][0];
+    assert_eq!(check["state"], "cancelled", "{check}");
+    let progress = check["progress"].as_str().unwrap();
+    assert!(
+        progress.contains(" of 64.0 GiB, ") && progress.contains("/s, ETA "),
+        "{progress}"
+    );
+}
+
+#[test]
+fn pins_read_from_env_a_file_and_a_digest() {
+    let scene = Scene::new();
+    std::fs::create_dir_all(scene.path("model")).unwrap();
+    std::fs::write(scene.path("model/tokenizer.json"), "{\"v\": 1}").unwrap();
+    std::fs::write(scene.path("build-id"), "b-77\n").unwrap();
+    let digest = "51a9d8dd4e5dc6e2e0d2f4e1e4ee3e7dcad4a1e3b8a4a3f2b0e9ad8c2a3d1f40";
+    let done = scene.run(&["manifest", "generate", "model"], &[]);
+    let real = done
+        .stdout
+        .lines()
+        .find_map(|l| l.split("sha256: ").nth(1))
+        .map(|d| d.trim_matches(['}', '"', ' ']).to_string())
+        .expect("a digest");
+    assert_ne!(real, digest);
+    let manifest = |tokenizer: &str| {
+        std::fs::write(
+            scene.path("model/bootgate-manifest.yaml"),
+            format!("pins:\n  model_version: \"1.4.2\"\n  build: b-77\n  tokenizer_sha256: {tokenizer}\n"),
+        )
+        .unwrap();
+    };
+    let config = "deadline: 5s\nchecks:\n  weights:\n    kind: manifest\n    manifest: @/model/bootgate-manifest.yaml\n    effective:\n      model_version: {env: MODEL_VER}\n      build: {file: @/build-id}\n      tokenizer_sha256: {sha256_of: tokenizer.json}\n";
+    manifest(&real.to_uppercase());
+    let done = scene.init(config, &[("MODEL_VER", "1.4.2")]);
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    assert_contains!(done.stderr, "weights passed (3 pins, 0 files (0 B) match)");
+
+    manifest(digest);
+    let done = scene.init(config, &[("MODEL_VER", "1.5.0")]);
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    assert_contains!(
+        done.stderr,
+        format!(
+            "model_version     declared 1.4.2  runtime 1.5.0\n\
+             tokenizer_sha256  declared 51a9d8dd4e5d…  runtime {}…",
+            &real[..12]
+        )
+    );
+    // An unset variable will not appear later: it fails at once, not at the deadline.
+    let done = scene.init(config, &[]);
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    assert_contains!(
+        done.stderr,
+        "model_version     runtime unknown: env MODEL_VER is not set"
+    );
+    assert!(done.elapsed.as_secs() < 4, "{:?}", done.elapsed);
+}

@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, interval};
 
+use super::discovered::Discovered;
 use super::{Attempt, Failure, Shared, blocking, human_bytes, io_phrase};
 use crate::config::{EffectiveSource, ManifestSpec};
 use crate::digest::{Digest, HashError, Progress, VerifyCache, sha256_file, sha256_files};
@@ -38,10 +39,13 @@ pub struct ManifestCheck {
     name: String,
     spec: ManifestSpec,
     state_dir: PathBuf,
+    discovered: Discovered,
     once: bool,
     job: Option<Job>,
     /// The verification cache, loaded on the first attempt; with the hash while one runs.
     cache: Option<VerifyCache>,
+    /// The mismatches the last pass was forced past, a line each.
+    forced: Option<String>,
 }
 
 /// A hash under way, and what the cheap phase already knew.
@@ -79,21 +83,30 @@ impl ManifestCheck {
             name: name.to_string(),
             spec: spec.clone(),
             state_dir: shared.state_dir.clone(),
+            discovered: shared.discovered.clone(),
             once: shared.once,
             job: None,
             cache: None,
+            forced: None,
         }
+    }
+
+    /// What the last pass was forced past: kept apart from the summary so status.json, the
+    /// report and the guard can each say so loudly.
+    pub fn forced(&self) -> Option<String> {
+        self.forced.clone()
     }
 
     pub async fn attempt(&mut self, heartbeat: &Heartbeat) -> Attempt {
         if self.job.is_none() {
             let spec = self.spec.clone();
             let state_dir = self.state_dir.clone();
+            let discovered = self.discovered.clone();
             // Loaded once, then kept between attempts: a download can take many.
             let cache = self.cache.take();
             let (cache, prepared) = blocking(move || {
                 let cache = cache.or_else(|| spec.cache.then(|| load_cache(&state_dir)));
-                let prepared = prepare(&spec, cache.as_ref());
+                let prepared = prepare(&spec, cache.as_ref(), &discovered);
                 (cache, prepared)
             })
             .await?;
@@ -142,10 +155,11 @@ impl ManifestCheck {
                 tracing::info!("{}: hashing {text}", self.name);
             }
             if !self.once && Instant::now() >= until {
+                let files = job.judged.files - job.judged.cached;
                 return Err(Failure::retry(format!(
-                    "hashing {} of {} files",
+                    "hashing {} in {files} file{}",
                     human_bytes(job.total),
-                    job.judged.files
+                    if files == 1 { "" } else { "s" }
                 ))
                 .with_progress(text));
             }
@@ -179,6 +193,7 @@ impl ManifestCheck {
             );
         }
         self.cache = cache;
+        self.forced = None;
         if !judged.wrong.is_empty() {
             let mut lines = judged.wrong;
             lines.extend(judged.waiting);
@@ -188,17 +203,13 @@ impl ManifestCheck {
                 render(&lines)
             );
             if self.spec.force {
-                tracing::warn!(
-                    "{}: FORCED past {} mismatch{} (force: true): {reason}",
-                    self.name,
+                let count = format!(
+                    "{} mismatch{}",
                     lines.len(),
                     if lines.len() == 1 { "" } else { "es" }
                 );
-                return Ok(format!(
-                    "forced: {} mismatch{} ignored",
-                    lines.len(),
-                    if lines.len() == 1 { "" } else { "es" }
-                ));
+                self.forced = Some(render(&lines));
+                return Ok(format!("FORCED past {count} (force: true)"));
             }
             return Err(Failure::fatal(reason));
         }
@@ -251,7 +262,11 @@ fn load_cache(state_dir: &Path) -> VerifyCache {
 
 /// Everything short of the hashes: the manifest, the pins, every file's `stat` (and what the
 /// cache already vouches for).
-fn prepare(spec: &ManifestSpec, cache: Option<&VerifyCache>) -> Result<Prepared, Failure> {
+fn prepare(
+    spec: &ManifestSpec,
+    cache: Option<&VerifyCache>,
+    discovered: &Discovered,
+) -> Result<Prepared, Failure> {
     let manifest_path = Path::new(&spec.manifest.value);
     let manifest = match file::read(manifest_path) {
         Ok(m) => m,
@@ -274,7 +289,7 @@ fn prepare(spec: &ManifestSpec, cache: Option<&VerifyCache>) -> Result<Prepared,
         bytes: 0,
         cached: 0,
     };
-    judge_pins(spec, &manifest, root, &mut judged);
+    judge_pins(spec, &manifest, root, discovered, &mut judged);
     let survey = verify::survey(&manifest, root, spec.exact, Some(manifest_path), cache);
     judged.wrong.extend(survey.wrong);
     judged.waiting.extend(survey.missing);
@@ -283,7 +298,13 @@ fn prepare(spec: &ManifestSpec, cache: Option<&VerifyCache>) -> Result<Prepared,
     Ok((judged, survey.hash))
 }
 
-fn judge_pins(spec: &ManifestSpec, manifest: &Manifest, root: &Path, judged: &mut Judged) {
+fn judge_pins(
+    spec: &ManifestSpec,
+    manifest: &Manifest,
+    root: &Path,
+    discovered: &Discovered,
+    judged: &mut Judged,
+) {
     for (name, _) in &spec.effective {
         if !manifest.pins.iter().any(|p| p.name == *name) {
             judged.wrong.push(Line::new(
@@ -304,7 +325,7 @@ fn judge_pins(spec: &ManifestSpec, manifest: &Manifest, root: &Path, judged: &mu
             ));
             continue;
         };
-        let runtime = match effective(source, root) {
+        let runtime = match effective(source, root, discovered) {
             Ok(value) => value,
             Err(Missing::Waiting(why)) => {
                 judged.waiting.push(Line::new(&pin.name, why));
@@ -349,7 +370,11 @@ enum Missing {
 }
 
 /// The runtime's value for a pin.
-fn effective(source: &EffectiveSource, root: &Path) -> Result<String, Missing> {
+fn effective(
+    source: &EffectiveSource,
+    root: &Path,
+    discovered: &Discovered,
+) -> Result<String, Missing> {
     let not_found = |shown: &str, e: &std::io::Error| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Missing::Waiting(format!("runtime unknown: {shown} does not exist"))
@@ -380,6 +405,10 @@ fn effective(source: &EffectiveSource, root: &Path) -> Result<String, Missing> {
                     path.written
                 )),
             }),
+        // The check it names ran first (`after:`), so a value absent now will stay absent.
+        EffectiveSource::Check { check, fact, .. } => discovered
+            .value(check, *fact)
+            .map_err(|why| Missing::Wrong(format!("runtime unknown: {why}"))),
         EffectiveSource::Json { path, pointer } => {
             let text = std::fs::read_to_string(root.join(&path.value))
                 .map_err(|e| not_found(&path.written, &e))?;

@@ -1,6 +1,7 @@
 //! The kinds of precondition bootgate can wait for. Each attempt answers pass or fail with a
 //! reason a person can act on; the engine owns retries, deadlines and stalls.
 
+pub mod discovered;
 pub mod exec;
 pub mod file;
 pub mod gpu;
@@ -72,6 +73,8 @@ pub struct Shared {
     pub watch_hub: watch::Hub,
     /// The gate's state directory: where the manifest check keeps its verification cache.
     pub state_dir: std::path::PathBuf,
+    /// What checks learned that others compare (`effective: {check: gpu}`).
+    pub discovered: discovered::Discovered,
     /// Each attempt must reach a verdict (`bootgate check`, the guard's rounds): work that
     /// would otherwise be reported as progress between attempts is finished within one.
     pub once: bool,
@@ -84,6 +87,7 @@ impl Shared {
             placeholders: config.placeholders.clone(),
             watch_hub: Default::default(),
             state_dir: config.state_dir.clone(),
+            discovered: Default::default(),
             once,
         }
     }
@@ -114,7 +118,7 @@ impl Check {
             Kind::Tcp { address } => Check::Tcp(tcp::TcpCheck::new(address)),
             Kind::Http(h) => Check::Http(http::HttpCheck::new(h, shared)),
             Kind::Exec { command } => Check::Exec(exec::ExecCheck::new(command, shared)),
-            Kind::Gpu(spec) => Check::Gpu(gpu::GpuCheck::new(spec)),
+            Kind::Gpu(gpu) => Check::Gpu(gpu::GpuCheck::new(&spec.name, gpu, shared)),
             Kind::Prompt(spec) => Check::Prompt(prompt::PromptCheck::new(spec, shared)),
             Kind::Manifest(m) => Check::Manifest(Box::new(manifest::ManifestCheck::new(
                 &spec.name, m, shared,
@@ -141,6 +145,14 @@ impl Check {
     pub fn facts(&self) -> Option<Facts> {
         match self {
             Check::Gpu(c) => c.facts(),
+            _ => None,
+        }
+    }
+
+    /// The mismatches a pass was forced past (`force: true`), a line each.
+    pub fn forced(&self) -> Option<String> {
+        match self {
+            Check::Manifest(c) => c.forced(),
             _ => None,
         }
     }

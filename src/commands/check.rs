@@ -14,9 +14,12 @@ use crate::suggest;
 pub async fn run(args: CheckArgs) -> Exit {
     let started = Instant::now();
     let mut stop = Stop::install();
-    let Ok((config, graph)) = load(&args.config.config) else {
+    let Ok((mut config, graph)) = load(&args.config.config) else {
         return Exit::BadInput;
     };
+    if args.force {
+        config.force_manifests();
+    }
     let mut selected = vec![args.only.is_empty(); config.checks.len()];
     for name in &args.only {
         match graph.names.iter().position(|n| n == name) {

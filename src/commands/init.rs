@@ -168,6 +168,11 @@ pub async fn gate(
                 }
             );
         }
+        if let Some(message) = termination::forced_message(&state, &redactor)
+            && let Some(path) = termination_log
+        {
+            termination::write(path, &message);
+        }
         if let Err(e) =
             state_dir.mark_ready(&format!("{}\n", rfc3339(std::time::SystemTime::now())))
         {

@@ -7,7 +7,7 @@ use super::parse::{
     Ctx, Expander, Fields, boolean, choice, required, scalar, string_list, variable_name,
 };
 use super::yaml::{Pos, Value};
-use super::{EffectiveSource, Kind, ManifestSpec, Text};
+use super::{Discovery, EffectiveSource, Kind, ManifestSpec, Text};
 use crate::manifest::pin::Drift;
 
 pub const KEYS: &[&str] = &[
@@ -20,7 +20,15 @@ pub const KEYS: &[&str] = &[
     "force",
 ];
 /// The ways to say where a pin's runtime value comes from.
-pub const SOURCE_KEYS: &[&str] = &["sha256_of", "env", "json", "pointer", "file", "check"];
+pub const SOURCE_KEYS: &[&str] = &[
+    "sha256_of",
+    "env",
+    "json",
+    "pointer",
+    "file",
+    "check",
+    "fact",
+];
 
 pub(super) fn read(
     f: &mut Fields<'_>,
@@ -106,7 +114,7 @@ fn source(
             body.pos,
             field,
             format!(
-                "expected one of {{sha256_of: FILE}}, {{env: VAR}}, {{json: FILE, pointer: /key}}, {{file: FILE}}; found {}",
+                "expected one of {{sha256_of: FILE}}, {{env: VAR}}, {{json: FILE, pointer: /key}}, {{file: FILE}}, {{check: NAME}}; found {}",
                 body.type_name()
             ),
         );
@@ -167,19 +175,39 @@ fn source(
             Some(EffectiveSource::File(ex.text(node, &key("file"), cx)?))
         }
         ["check"] => {
-            sf.get("check");
-            cx.problem(
-                body.pos,
-                field,
-                "`check:` (a value another check discovered) is not supported yet; read the value with env, file or json",
-            );
-            return None;
+            let node = sf.get("check")?;
+            let check = scalar(node, &sf.path("check"), cx)?.to_string();
+            let fact = match sf.get("fact") {
+                Some(f) => {
+                    let text = scalar(f, &sf.path("fact"), cx)?;
+                    choice(text, f.pos, &sf.path("fact"), &Discovery::ALL, "", cx)?
+                }
+                // `cuda: {check: gpu}` says it all: the pin is named for the value.
+                None => match Discovery::ALL.iter().find(|(w, _)| *w == name) {
+                    Some((_, fact)) => *fact,
+                    None => {
+                        cx.problem(
+                            body.pos,
+                            field,
+                            format!(
+                                "say which value {check} discovered: add `fact:` (one of cuda, driver, gpus, gpu_name)"
+                            ),
+                        );
+                        return None;
+                    }
+                },
+            };
+            Some(EffectiveSource::Check {
+                check,
+                fact,
+                pos: node.pos,
+            })
         }
         [] => {
             cx.problem(
                 body.pos,
                 field,
-                "say where the value comes from: sha256_of, env, json (with pointer) or file",
+                "say where the value comes from: sha256_of, env, json (with pointer), file or check",
             );
             return None;
         }
@@ -192,7 +220,13 @@ fn source(
             return None;
         }
     };
-    sf.finish(SOURCE_KEYS, cx, None);
+    // Each source has its own keys: `pointer` beside `env` is a mistake, not a no-op.
+    let allowed: &[&str] = match &found {
+        Some(EffectiveSource::Json { .. }) => &["json", "pointer"],
+        Some(EffectiveSource::Check { .. }) => &["check", "fact"],
+        _ => &given,
+    };
+    sf.finish(allowed, cx, None);
     found
 }
 
@@ -230,7 +264,7 @@ mod tests {
     #[test]
     fn bad_sources_are_named() {
         let problems = load(
-            "checks:\n  m:\n    kind: manifest\n    manifest: m.yaml\n    effective:\n      cuda: {check: gpu}\n      a: {env: X, file: y}\n      b: {json: c.json}\n      c: {json: c.json, pointer: v}\n      d: {sha256_of: t, pointr: x}\n      e: 1\n    ignore_versions: [pach]\n    exact: yes\n",
+            "checks:\n  m:\n    kind: manifest\n    manifest: m.yaml\n    effective:\n      cuda: {check: gpu, fact: cudaa}\n      gpu_memory: {check: gpu}\n      a: {env: X, file: y}\n      b: {json: c.json}\n      c: {json: c.json, pointer: v}\n      d: {sha256_of: t, pointr: x}\n      e: 1\n    ignore_versions: [pach]\n    exact: yes\n",
             &[],
         )
         .unwrap_err();
@@ -238,12 +272,13 @@ mod tests {
         assert_eq!(
             text,
             [
-                "checks.m.effective.cuda: `check:` (a value another check discovered) is not supported yet; read the value with env, file or json",
+                "checks.m.effective.cuda.fact: unknown value `cudaa` (did you mean cuda?); expected cuda, driver, gpus or gpu_name",
+                "checks.m.effective.gpu_memory: say which value gpu discovered: add `fact:` (one of cuda, driver, gpus, gpu_name)",
                 "checks.m.effective.a: give one source, not env and file",
                 "checks.m.effective.b: missing `pointer` (a JSON pointer, e.g. /transformers_version)",
                 "checks.m.effective.c.pointer: `v` is not a JSON pointer; it starts with `/`, e.g. /v",
-                "checks.m.effective.d: unknown key `pointr` (did you mean pointer?); expected one of: sha256_of, env, json, pointer, file, check",
-                "checks.m.effective.e: expected one of {sha256_of: FILE}, {env: VAR}, {json: FILE, pointer: /key}, {file: FILE}; found a scalar",
+                "checks.m.effective.d: unknown key `pointr`; expected one of: sha256_of",
+                "checks.m.effective.e: expected one of {sha256_of: FILE}, {env: VAR}, {json: FILE, pointer: /key}, {file: FILE}, {check: NAME}; found a scalar",
                 "checks.m.ignore_versions: unknown value `pach` (did you mean patch?); expected patch or minor (a major drift is never tolerated)",
                 "checks.m.exact: expected true or false, found `yes`",
             ]

@@ -188,6 +188,41 @@ pub enum EffectiveSource {
     },
     /// A file's content, trimmed.
     File(Text),
+    /// A value another check discovered (a gpu check's CUDA version); it must run first.
+    Check {
+        check: String,
+        fact: Discovery,
+        pos: yaml::Pos,
+    },
+}
+
+/// What a gpu check learns that a manifest may pin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discovery {
+    /// The newest CUDA the driver supports, e.g. `12.4`.
+    Cuda,
+    /// The driver version, e.g. `550.54.15`.
+    Driver,
+    /// How many GPUs the container sees.
+    Gpus,
+    /// The GPUs' product name, e.g. `NVIDIA H100 80GB HBM3`.
+    GpuName,
+}
+
+impl Discovery {
+    pub const ALL: [(&'static str, Discovery); 4] = [
+        ("cuda", Discovery::Cuda),
+        ("driver", Discovery::Driver),
+        ("gpus", Discovery::Gpus),
+        ("gpu_name", Discovery::GpuName),
+    ];
+
+    pub fn word(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, d)| *d == self)
+            .map_or("", |(w, _)| w)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -410,6 +445,15 @@ impl CheckSpec {
 }
 
 impl Config {
+    /// `check --force`: every manifest check passes past its mismatches, loudly.
+    pub fn force_manifests(&mut self) {
+        for check in &mut self.checks {
+            if let Kind::Manifest(m) = &mut check.kind {
+                m.force = true;
+            }
+        }
+    }
+
     /// Settings that are valid but probably not what was meant.
     pub fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();

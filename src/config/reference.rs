@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::{gpu, guard, parse};
+use super::{gpu, guard, manifest, parse};
 
 const DOC: &str = include_str!("../../docs/configuration.md");
 
@@ -45,6 +45,10 @@ fn every_section_lists_exactly_the_keys_the_parser_accepts() {
         (
             "### A `json` expectation".to_string(),
             keys(guard::JSON_KEYS),
+        ),
+        (
+            "### A manifest's `effective` source".to_string(),
+            keys(manifest::SOURCE_KEYS),
         ),
     ];
     for (kind, accepted) in parse::KINDS {

@@ -40,6 +40,8 @@ pub enum EventKind {
         attempts: u32,
         detail: String,
         facts: Option<Facts>,
+        /// Passed only because of `force`: the mismatches it was forced past.
+        forced: Option<String>,
     },
     Failed {
         attempts: u32,
@@ -312,10 +314,12 @@ impl Driver {
                 }
                 Some(Ok(detail)) => {
                     let facts = check.facts();
+                    let forced = check.forced().map(|f| self.redactor.clean(&f));
                     self.emit(EventKind::Passed {
                         attempts,
                         detail,
                         facts,
+                        forced,
                     });
                     return true;
                 }

@@ -14,6 +14,7 @@ pub struct Metrics {
     pub ready: Gauge,
     pub check_up: Family<Labels, Gauge>,
     pub degraded: Family<Labels, Gauge>,
+    pub forced: Family<Labels, Gauge>,
     pub transitions: Family<Labels, Counter>,
     pub rounds: Family<Labels, Counter>,
     pub latency: Family<Labels, Histogram, fn() -> Histogram>,
@@ -57,6 +58,12 @@ impl Metrics {
             "1 when a check failed with on_fail: degrade and the server runs in a safe mode",
             degraded.clone(),
         );
+        let forced = Family::<Labels, Gauge>::default();
+        registry.register(
+            "bootgate_forced",
+            "1 when a gate check passed only because of force: true",
+            forced.clone(),
+        );
         let transitions = Family::<Labels, Counter>::default();
         registry.register(
             "bootgate_transitions",
@@ -89,6 +96,7 @@ impl Metrics {
             ready,
             check_up,
             degraded,
+            forced,
             transitions,
             rounds,
             latency,

@@ -22,7 +22,7 @@ use crate::signals::Stop;
 use crate::statedir::{READY, STATUS};
 use metrics::{Metrics, label};
 use readiness::{Phase, Readiness, Transition};
-use server::{Line, Shared, Snapshot};
+use server::{Caveat, Line, Shared, Snapshot};
 
 /// The `/readyz` line for the sentinel's verdict.
 const SENTINEL: &str = "sentinel";
@@ -133,7 +133,7 @@ impl Guard {
                     name: GATE.into(),
                     ok: false,
                     reason: "the gate has not passed yet".into(),
-                    degraded: false,
+                    caveat: None,
                     details: Vec::new(),
                 }],
                 pins: spec.pins.clone(),
@@ -204,13 +204,15 @@ impl Guard {
                 .metrics
                 .check_up
                 .get_or_create(&label("check", &line.name))
-                .set(i64::from(line.ok && !line.degraded));
-            if line.degraded {
-                self.shared
-                    .metrics
-                    .degraded
-                    .get_or_create(&label("check", &line.name))
-                    .set(1);
+                .set(i64::from(line.ok && line.caveat.is_none()));
+            let metrics = &self.shared.metrics;
+            let flagged = match line.caveat {
+                Some(Caveat::Forced) => &metrics.forced,
+                Some(Caveat::Degraded) => &metrics.degraded,
+                None => continue,
+            };
+            flagged.get_or_create(&label("check", &line.name)).set(1);
+            if line.caveat == Some(Caveat::Degraded) {
                 // The server runs without what it checks; watching it again means nothing.
                 self.watched_specs.retain(|s| s.name != line.name);
                 self.watched.retain(|w| w.name != line.name);
@@ -618,7 +620,7 @@ impl Guard {
                 name: w.name.clone(),
                 ok: w.ok,
                 reason: w.reason.clone(),
-                degraded: false,
+                caveat: None,
                 details: w.details.clone(),
             };
             match snapshot.lines.iter_mut().find(|l| l.name == w.name) {
@@ -634,7 +636,7 @@ impl Guard {
             name: SENTINEL.into(),
             ok: sentinel_ok,
             reason,
-            degraded: false,
+            caveat: None,
             details: Vec::new(),
         });
         if phase == Phase::Draining {
@@ -642,7 +644,7 @@ impl Guard {
                 name: SHUTDOWN.into(),
                 ok: false,
                 reason: "the process is shutting down".into(),
-                degraded: false,
+                caveat: None,
                 details: Vec::new(),
             });
         }
@@ -668,19 +670,32 @@ fn gate_lines(status: &Path) -> Vec<Line> {
                     let passed = c["state"] == "passed";
                     let warn = c["on_fail"] == "warn";
                     let degraded = c["state"] == "degraded";
+                    let forced = c["forced"].as_str();
                     let reason = c["reason"]
                         .as_str()
                         .or(c["last_error"].as_str())
                         .unwrap_or("did not pass")
                         .to_string();
-                    let details = serde_json::from_value::<Inventory>(c["gpu"].clone())
-                        .map(|gpu| gpu.lines())
+                    let mut details: Vec<String> = forced
+                        .map(|f| f.lines().map(str::to_string).collect())
                         .unwrap_or_default();
+                    details.extend(
+                        serde_json::from_value::<Inventory>(c["gpu"].clone())
+                            .map(|gpu| gpu.lines())
+                            .unwrap_or_default(),
+                    );
+                    let caveat = if degraded {
+                        Some(Caveat::Degraded)
+                    } else if passed && forced.is_some() {
+                        Some(Caveat::Forced)
+                    } else {
+                        None
+                    };
                     Some(Line {
                         name,
                         ok: passed || warn || degraded,
                         reason,
-                        degraded,
+                        caveat,
                         details,
                     })
                 })

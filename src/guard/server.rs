@@ -43,11 +43,27 @@ pub struct Line {
     pub name: String,
     pub ok: bool,
     pub reason: String,
-    /// A gate check that failed with `on_fail: degrade`: ok for readiness, but the server
-    /// runs in a safe mode.
-    pub degraded: bool,
+    /// Ok for readiness, but not cleanly: said beside `ok` wherever the line is shown.
+    pub caveat: Option<Caveat>,
     /// What the check saw, a line each (a gpu check's GPUs); shown where reasons are.
     pub details: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caveat {
+    /// A gate check that failed with `on_fail: degrade`: the server runs in a safe mode.
+    Degraded,
+    /// A gate check that passed only because of `force`.
+    Forced,
+}
+
+impl Caveat {
+    pub fn word(self) -> &'static str {
+        match self {
+            Caveat::Degraded => "degraded",
+            Caveat::Forced => "forced",
+        }
+    }
 }
 
 /// A sentinel query's last answer.
@@ -225,8 +241,8 @@ pub fn json_state(snapshot: &Snapshot, details: bool) -> Response<Full<Bytes>> {
             if !l.ok {
                 v["reason"] = reason(&l.reason);
             }
-            if l.degraded {
-                v["degraded"] = true.into();
+            if let Some(caveat) = l.caveat {
+                v[caveat.word()] = true.into();
             }
             if details && !l.details.is_empty() {
                 v["details"] = l.details.clone().into();
@@ -293,8 +309,10 @@ pub fn readyz(snapshot: &Snapshot, query: &str, local: bool) -> Response<Full<By
         if let Some(i) = excluded.iter().position(|e| *e == line.name) {
             excluded.remove(i);
             let _ = writeln!(out, "[+]{} excluded: ok", line.name);
-        } else if line.ok && line.degraded {
-            let _ = writeln!(out, "[+]{} ok (degraded)", line.name);
+        } else if line.ok
+            && let Some(caveat) = line.caveat
+        {
+            let _ = writeln!(out, "[+]{} ok ({})", line.name, caveat.word());
         } else if line.ok {
             let _ = writeln!(out, "[+]{} ok", line.name);
         } else {
@@ -362,7 +380,10 @@ fn percent_decode(text: &str) -> String {
 
 fn one_check(snapshot: &Snapshot, name: &str, local: bool) -> Response<Full<Bytes>> {
     match snapshot.lines.iter().find(|l| l.name == name) {
-        Some(line) if line.ok => text(StatusCode::OK, "ok"),
+        Some(line) if line.ok => match line.caveat {
+            Some(caveat) => text(StatusCode::OK, format!("ok ({})", caveat.word())),
+            None => text(StatusCode::OK, "ok"),
+        },
         Some(line) => {
             // Anyone who can reach the pod IP can ask; reasons are for the pod's own eyes.
             let reason = if local {
@@ -397,7 +418,7 @@ mod tests {
                     name: n.to_string(),
                     ok: *ok,
                     reason: format!("{n} is broken"),
-                    degraded: false,
+                    caveat: None,
                     details: Vec::new(),
                 })
                 .collect(),

@@ -9,9 +9,17 @@ pub fn render(state: &GateState) -> String {
     let width = state.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     let mut out = String::new();
     let (mut passed, mut failed, mut warned, mut not_run, mut degraded) = (0, 0, 0, 0, 0);
+    let mut forced = 0;
     for c in &state.checks {
         let warn = c.on_fail == OnFail::Warn;
         let (mark, text) = match c.state {
+            Phase::Passed if c.forced.is_some() => {
+                forced += 1;
+                (
+                    "!",
+                    format!("{} — {}", c.target, c.detail.as_deref().unwrap_or("FORCED")),
+                )
+            }
             Phase::Passed => {
                 passed += 1;
                 (
@@ -44,6 +52,9 @@ pub fn render(state: &GateState) -> String {
             _ => String::new(),
         };
         let _ = writeln!(out, "{mark} {:width$}  {text}{elapsed}", c.name);
+        for line in c.forced.iter().flat_map(|f| f.lines()) {
+            let _ = writeln!(out, "  {:width$}    {line}", "");
+        }
         if let Some(gpu) = &c.gpu {
             for line in gpu.lines() {
                 let _ = writeln!(out, "  {:width$}    {line}", "");
@@ -60,6 +71,9 @@ pub fn render(state: &GateState) -> String {
     }
     if degraded > 0 {
         let _ = write!(out, ", {degraded} degraded");
+    }
+    if forced > 0 {
+        let _ = write!(out, ", {forced} FORCED");
     }
     if not_run > 0 {
         let _ = write!(out, ", {not_run} not run");

@@ -22,6 +22,10 @@ pub fn log_change(check: &CheckState, change: &Change) {
             check.attempts
         ),
         Change::Polling => tracing::warn!("{name}: file events unavailable; polling instead"),
+        Change::Passed if check.forced.is_some() => tracing::warn!(
+            "{name} passed only because it is FORCED (force: true), past:\n{}",
+            check.forced.as_deref().unwrap_or_default()
+        ),
         Change::Passed => tracing::info!(
             "{name} passed ({}) after {} attempt{}",
             check.detail.as_deref().unwrap_or("ok"),

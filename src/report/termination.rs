@@ -49,6 +49,28 @@ pub fn message(state: &GateState, redactor: &Redactor) -> String {
     keep_tail(&redactor.clean(&lines.join("\n")))
 }
 
+/// A gate that passed only because checks were forced says so where `kubectl describe pod`
+/// shows it: a forced pass must never look like a clean one.
+pub fn forced_message(state: &GateState, redactor: &Redactor) -> Option<String> {
+    let forced: Vec<String> = state
+        .checks
+        .iter()
+        .filter_map(|c| {
+            let lines = c.forced.as_deref()?;
+            Some(format!("{} FORCED (force: true) past:\n{lines}", c.name))
+        })
+        .collect();
+    if forced.is_empty() {
+        return None;
+    }
+    let secs = state.elapsed_ms / 1000.0;
+    let text = format!(
+        "bootgate: gate passed after {secs:.1}s only because checks were forced\n{}",
+        forced.join("\n")
+    );
+    Some(keep_tail(&redactor.clean(&text)))
+}
+
 /// The end of `text` that fits what the kubelet keeps, newline-terminated.
 pub fn keep_tail(text: &str) -> String {
     keep_tail_within(text, KUBELET_LIMIT)

@@ -14,7 +14,8 @@ pub mod xid;
 
 use std::sync::Arc;
 
-use super::{Attempt, Facts};
+use super::discovered::Discovered;
+use super::{Attempt, Facts, Shared};
 use crate::config::GpuSpec;
 
 /// What a build without NVML answers for every gpu check.
@@ -25,8 +26,11 @@ pub const NO_NVML: &str = "this bootgate build has no NVML support (built withou
 type Observation = (inventory::Inventory, Attempt);
 
 pub struct GpuCheck {
+    name: String,
     spec: Arc<GpuSpec>,
     last: Option<Facts>,
+    /// Where what it saw is posted for checks that pin it.
+    discovered: Discovered,
     /// An NVML call still running from an attempt that was given up (timed out or stalled):
     /// the next attempt waits for it rather than start a second one beside a hung driver.
     #[cfg(feature = "nvml")]
@@ -36,10 +40,12 @@ pub struct GpuCheck {
 }
 
 impl GpuCheck {
-    pub fn new(spec: &GpuSpec) -> GpuCheck {
+    pub fn new(name: &str, spec: &GpuSpec, shared: &Shared) -> GpuCheck {
         GpuCheck {
+            name: name.to_string(),
             spec: Arc::new(spec.clone()),
             last: None,
+            discovered: shared.discovered.clone(),
             #[cfg(feature = "nvml")]
             in_flight: None,
             #[cfg(feature = "nvml")]
@@ -62,7 +68,9 @@ impl GpuCheck {
             self.in_flight = None;
             let (inventory, verdict) =
                 finished.map_err(|_| super::Failure::retry("the NVML call was cancelled"))?;
-            self.last = Some(Arc::new(inventory));
+            let facts = Arc::new(inventory);
+            self.discovered.post(&self.name, facts.clone());
+            self.last = Some(facts);
             // An XID that arrived while NVML was being asked outranks what it said.
             match self.latched() {
                 Some(reason) => Err(super::Failure::fatal(reason)),
@@ -71,7 +79,7 @@ impl GpuCheck {
         }
         #[cfg(not(feature = "nvml"))]
         {
-            let _ = (&self.spec, &mut self.last);
+            let _ = (&self.spec, &mut self.last, &self.name, &self.discovered);
             Err(super::Failure::fatal(NO_NVML))
         }
     }
@@ -125,7 +133,11 @@ mod tests {
         let Kind::Gpu(spec) = &config.checks[0].kind else {
             panic!("not a gpu check");
         };
-        let failure = GpuCheck::new(spec).attempt().await.unwrap_err();
+        let shared = Shared::new(&config, crate::redact::Redactor::default(), true);
+        let failure = GpuCheck::new("gpu", spec, &shared)
+            .attempt()
+            .await
+            .unwrap_err();
         assert_eq!(failure.reason, NO_NVML);
         assert!(!failure.retry);
     }
