@@ -441,6 +441,7 @@ fn queries_the_driver_cannot_answer_are_unknown_not_unhealthy() {
                 "NOT_SUPPORTED",
             ),
             ("FAKE_NVML_FAIL_nvmlDeviceGetRetiredPages", "DEPRECATED"),
+            ("FAKE_NVML_FAIL_nvmlDeviceGetRemappedRows", "NOT_SUPPORTED"),
             (
                 "FAKE_NVML_FAIL_nvmlDeviceGetFieldValues",
                 "FUNCTION_NOT_FOUND",
@@ -450,9 +451,10 @@ fn queries_the_driver_cannot_answer_are_unknown_not_unhealthy() {
     assert_eq!(gate.code(), Some(0), "{}", gate.stderr);
     let gpu = &scene.status()["checks"][0]["gpu"]["gpus"][0];
     assert_eq!(gpu["verdict"], "ok");
+    // Retired pages count as unknown only where remapped rows cannot stand in for them.
     assert_eq!(
         gpu["unknown"],
-        serde_json::json!(["ecc", "retired pages", "recovery action"])
+        serde_json::json!(["ecc", "retired pages", "remapped rows", "recovery action"])
     );
 }
 

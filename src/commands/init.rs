@@ -93,9 +93,10 @@ pub async fn gate(
         tracing::warn!("{note}");
     }
     tracing::info!(
-        "bootgate {}: {} checks, deadline {}, config {}",
+        "bootgate {}: {} check{}, deadline {}, config {}",
         env!("CARGO_PKG_VERSION"),
         config.checks.len(),
+        if config.checks.len() == 1 { "" } else { "s" },
         human_duration(config.deadline),
         config.source.display()
     );

@@ -12,9 +12,10 @@ pub fn run(args: ConfigArg) -> Exit {
         return Exit::BadInput;
     };
     let mut out = format!(
-        "{}: valid — {} checks, deadline {}, state_dir {}\norder (checks on one line run at once):\n",
+        "{}: valid — {} check{}, deadline {}, state_dir {}\norder (checks on one line run at once):\n",
         config.source.display(),
         config.checks.len(),
+        if config.checks.len() == 1 { "" } else { "s" },
         human_duration(config.deadline),
         config.state_dir.display()
     );

@@ -5,17 +5,18 @@
 use std::path::Path;
 
 use crate::config::OnFail;
+use crate::config::units::human_duration;
 use crate::redact::Redactor;
 use crate::state::{GateState, Outcome, Phase};
 
 const KUBELET_LIMIT: usize = 4096;
 
 pub fn message(state: &GateState, redactor: &Redactor) -> String {
-    let secs = state.elapsed_ms / 1000.0;
+    let took = elapsed(state);
     let headline = match state.outcome {
-        Outcome::DeadlineExceeded => format!("bootgate: gate deadline passed after {secs:.1}s"),
-        Outcome::Interrupted => format!("bootgate: interrupted after {secs:.1}s"),
-        _ => format!("bootgate: gate failed after {secs:.1}s"),
+        Outcome::DeadlineExceeded => format!("bootgate: gate deadline passed after {took}"),
+        Outcome::Interrupted => format!("bootgate: interrupted after {took}"),
+        _ => format!("bootgate: gate failed after {took}"),
     };
     let mut lines = vec![headline];
     let passed: Vec<&str> = state
@@ -63,12 +64,19 @@ pub fn forced_message(state: &GateState, redactor: &Redactor) -> Option<String> 
     if forced.is_empty() {
         return None;
     }
-    let secs = state.elapsed_ms / 1000.0;
     let text = format!(
-        "bootgate: gate passed after {secs:.1}s only because checks were forced\n{}",
+        "bootgate: gate passed after {} only because checks were forced\n{}",
+        elapsed(state),
         forced.join("\n")
     );
     Some(keep_tail(&redactor.clean(&text)))
+}
+
+/// `25ms`, `3.2s`, `2m05s`: as the log says it.
+fn elapsed(state: &GateState) -> String {
+    human_duration(std::time::Duration::from_secs_f64(
+        state.elapsed_ms.max(0.0) / 1000.0,
+    ))
 }
 
 /// The end of `text` that fits what the kubelet keeps, newline-terminated.
