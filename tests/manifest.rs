@@ -111,7 +111,7 @@ fn exact_names_an_extra_file() {
 }
 
 #[test]
-fn the_cache_skips_unchanged_files_and_catches_a_changed_one() {
+fn the_cache_skips_unchanged_files_and_catches_a_changed_mtime_or_ctime() {
     let scene = Scene::new();
     model(&scene);
     let config = config("    cache: true\n");
@@ -122,10 +122,27 @@ fn the_cache_skips_unchanged_files_and_catches_a_changed_one() {
     assert_eq!(done.code(), Some(0), "{}", done.stderr);
     assert_contains!(done.stderr, "4 of 4 from cache");
 
-    // Same size, new content, new mtime: the cache misses and the hash catches it.
-    let mut bytes = std::fs::read(scene.path("model/weights.bin")).unwrap();
+    // Only the mtime changes: the cache no longer vouches for the file, which is hashed again.
+    let weights = scene.path("model/weights.bin");
+    let modified = std::fs::metadata(&weights).unwrap().modified().unwrap();
+    let file = std::fs::File::options().write(true).open(&weights).unwrap();
+    file.set_modified(modified - std::time::Duration::from_secs(3600))
+        .unwrap();
+    let done = scene.init(&config, &[]);
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    assert_contains!(done.stderr, "3 of 4 from cache");
+
+    // Same size, new content, and the mtime set back to what the cache knows: the ctime,
+    // which no one can set back, still gives it away, and the hash catches it.
+    let modified = std::fs::metadata(&weights).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&weights).unwrap();
     bytes[0] ^= 1;
-    std::fs::write(scene.path("model/weights.bin"), &bytes).unwrap();
+    std::fs::write(&weights, &bytes).unwrap();
+    file.set_modified(modified).unwrap();
+    assert_eq!(
+        std::fs::metadata(&weights).unwrap().modified().unwrap(),
+        modified
+    );
     let done = scene.init(&config, &[]);
     assert_eq!(done.code(), Some(1), "{}", done.stderr);
     assert_contains!(done.stderr, "weights.bin  declared sha256 ");
