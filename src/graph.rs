@@ -17,7 +17,8 @@ pub struct Graph {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum GraphError {
-    Unknown(Vec<Diagnostic>),
+    /// Problems with a position: unknown names, values read from checks that do not run first.
+    Invalid(Vec<Diagnostic>),
     /// The names along the cycle, first name repeated at the end.
     Cycle(Vec<String>),
 }
@@ -25,7 +26,7 @@ pub enum GraphError {
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GraphError::Unknown(problems) => {
+            GraphError::Invalid(problems) => {
                 let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
                 f.write_str(&lines.join("\n"))
             }
@@ -63,7 +64,7 @@ impl Graph {
             }
         }
         if !unknown.is_empty() {
-            return Err(GraphError::Unknown(unknown));
+            return Err(GraphError::Invalid(unknown));
         }
         let mut dependents = vec![Vec::new(); checks.len()];
         for (i, ds) in deps.iter().enumerate() {
@@ -81,7 +82,7 @@ impl Graph {
         }
         let problems = graph.discovery_sources(checks);
         if !problems.is_empty() {
-            return Err(GraphError::Unknown(problems));
+            return Err(GraphError::Invalid(problems));
         }
         Ok(graph)
     }
@@ -320,7 +321,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        let Err(GraphError::Unknown(problems)) = Graph::build(&config.checks) else {
+        let Err(GraphError::Invalid(problems)) = Graph::build(&config.checks) else {
             panic!("accepted");
         };
         let text: Vec<String> = problems

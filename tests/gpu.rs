@@ -441,7 +441,6 @@ fn queries_the_driver_cannot_answer_are_unknown_not_unhealthy() {
                 "NOT_SUPPORTED",
             ),
             ("FAKE_NVML_FAIL_nvmlDeviceGetRetiredPages", "DEPRECATED"),
-            ("FAKE_NVML_FAIL_nvmlDeviceGetRemappedRows", "NOT_SUPPORTED"),
             (
                 "FAKE_NVML_FAIL_nvmlDeviceGetFieldValues",
                 "FUNCTION_NOT_FOUND",
@@ -451,10 +450,38 @@ fn queries_the_driver_cannot_answer_are_unknown_not_unhealthy() {
     assert_eq!(gate.code(), Some(0), "{}", gate.stderr);
     let gpu = &scene.status()["checks"][0]["gpu"]["gpus"][0];
     assert_eq!(gpu["verdict"], "ok");
-    // Retired pages count as unknown only where remapped rows cannot stand in for them.
     assert_eq!(
         gpu["unknown"],
-        serde_json::json!(["ecc", "retired pages", "remapped rows", "recovery action"])
+        serde_json::json!(["ecc", "retired pages", "recovery action"])
+    );
+}
+
+#[test]
+fn page_retirement_that_rows_replace_is_no_gap_and_is_one_where_they_do_not() {
+    // An H100: no page retirement by design, remapped rows instead.
+    let unsupported = [
+        ("FAKE_NVML_FAIL_nvmlDeviceGetRetiredPages", "NOT_SUPPORTED"),
+        (
+            "FAKE_NVML_FAIL_nvmlDeviceGetRetiredPagesPendingStatus",
+            "NOT_SUPPORTED",
+        ),
+    ];
+    let (scene, config) = gpu_scene(Driver::Current, "");
+    let gate = scene.init(&config, &unsupported);
+    assert_eq!(gate.code(), Some(0), "{}", gate.stderr);
+    let gpu = &scene.status()["checks"][0]["gpu"]["gpus"][0];
+    assert_eq!(gpu["verdict"], "ok");
+    assert_eq!(gpu.get("unknown"), None, "{gpu}");
+
+    // Without remapped rows to stand in, the same answers leave real gaps.
+    let mut neither = unsupported.to_vec();
+    neither.push(("FAKE_NVML_FAIL_nvmlDeviceGetRemappedRows", "NOT_SUPPORTED"));
+    let gate = scene.init(&config, &neither);
+    assert_eq!(gate.code(), Some(0), "{}", gate.stderr);
+    let gpu = &scene.status()["checks"][0]["gpu"]["gpus"][0];
+    assert_eq!(
+        gpu["unknown"],
+        serde_json::json!(["retired pages", "pending retirement", "remapped rows"])
     );
 }
 
@@ -462,16 +489,7 @@ fn queries_the_driver_cannot_answer_are_unknown_not_unhealthy() {
 fn the_guard_does_not_hold_the_servers_own_memory_against_the_gpu() {
     let model = HttpServer::start(200, "ok");
     let (scene, config) = gpu_scene(Driver::Current, "    free_memory: 70GiB\n    watch: true\n");
-    let config = format!(
-        "{config}{}",
-        fast_sentinel(
-            "1s",
-            &format!(
-                "{{name: health, url: \"http://127.0.0.1:{}/\"}}",
-                model.port
-            )
-        )
-    );
+    let config = format!("{config}{}", health_sentinel(&model));
     let path = scene.config(&config);
     let settings = scene.path("fake-nvml.env");
     std::fs::write(&settings, "").unwrap();
@@ -544,4 +562,32 @@ fn a_manifest_pins_the_cuda_and_driver_the_gpu_check_discovered() {
         alone.stdout,
         "cuda       runtime unknown: check gpu has not run (it runs first under `init`; `check --only` leaves it out)"
     );
+}
+
+#[test]
+fn a_watched_manifest_reads_the_gpu_values_the_gate_found() {
+    let model = HttpServer::start(200, "ok");
+    let (scene, gpu) = gpu_scene(Driver::Current, "");
+    std::fs::create_dir_all(scene.path("model")).unwrap();
+    std::fs::write(
+        scene.path("model/bootgate-manifest.yaml"),
+        "pins:\n  cuda: \">=12.4\"\n  build: b-1\nfiles: {}\n",
+    )
+    .unwrap();
+    std::fs::write(scene.path("build-id"), "b-1").unwrap();
+    let config = format!(
+        "{gpu}  weights:\n    kind: manifest\n    manifest: @/model/bootgate-manifest.yaml\n    after: [gpu]\n    watch: true\n    effective:\n      cuda: {{check: gpu}}\n      build: {{file: @/build-id}}\n{}",
+        health_sentinel(&model)
+    );
+    let path = scene.config(&config);
+    let mut run = scene.spawn(&["run", "--config", path.to_str().unwrap()], &[]);
+    run.wait_for_line("readiness: starting -> ready");
+
+    // The guard's evaluations still know the CUDA version: only the real change is named.
+    let next = scene.path("build-id.new");
+    std::fs::write(&next, "b-2").unwrap();
+    std::fs::rename(&next, scene.path("build-id")).unwrap();
+    run.wait_for_line("readiness: ready -> unready: weights failing");
+    run.wait_for_line("build  declared b-1  runtime b-2");
+    assert!(!run.stderr().contains("has not run"), "{}", run.stderr());
 }

@@ -219,10 +219,18 @@ fn timing_sigterm_while_waiting_exits_3_within_a_second() {
     );
     let status = scene.status();
     assert_eq!(status["outcome"], "interrupted");
-    // Nothing is left looking as if it still ran.
-    assert_eq!(status["checks"][0]["state"], "cancelled");
+    // Nothing is left looking as if it still ran (`slow` may not have started yet).
+    for check in status["checks"].as_array().unwrap() {
+        assert_eq!(check["state"], "cancelled", "{check}");
+        let reason = check["reason"].as_str().unwrap();
+        assert!(
+            reason == "stopped: the gate was interrupted"
+                || reason == "not started: the gate was interrupted first",
+            "{reason}"
+        );
+    }
     assert_eq!(
-        status["checks"][1]["reason"],
+        status["checks"][0]["reason"],
         "stopped: the gate was interrupted"
     );
 }

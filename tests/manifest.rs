@@ -6,7 +6,7 @@ mod common;
 use common::*;
 
 /// A small model directory with a manifest generated for it, pinning `transformers`.
-fn model(scene: &Scene) {
+fn model_dir(scene: &Scene) {
     std::fs::create_dir_all(scene.path("model/sub")).unwrap();
     std::fs::write(scene.path("model/weights.bin"), vec![7u8; 300_000]).unwrap();
     std::fs::write(scene.path("model/tokenizer.json"), "{\"v\": 1}").unwrap();
@@ -33,12 +33,15 @@ fn model(scene: &Scene) {
 }
 
 /// What the container has: read through `json` + `pointer`, outside the model directory.
+/// Renamed into place, so that a watching guard never reads half a file.
 fn runtime(scene: &Scene, version: &str) {
+    let next = scene.path("runtime.json.new");
     std::fs::write(
-        scene.path("runtime.json"),
+        &next,
         format!("{{\"transformers_version\": \"{version}\"}}"),
     )
     .unwrap();
+    std::fs::rename(next, scene.path("runtime.json")).unwrap();
 }
 
 fn config(extra: &str) -> String {
@@ -50,7 +53,7 @@ fn config(extra: &str) -> String {
 #[test]
 fn patch_drift_passes_under_ignore_patch_and_minor_drift_fails_side_by_side() {
     let scene = Scene::new();
-    model(&scene);
+    model_dir(&scene);
     runtime(&scene, "4.44.3");
     let done = scene.init(&config("    ignore_versions: [patch]\n"), &[]);
     assert_eq!(done.code(), Some(0), "{}", done.stderr);
@@ -70,7 +73,7 @@ fn patch_drift_passes_under_ignore_patch_and_minor_drift_fails_side_by_side() {
 #[test]
 fn a_tampered_byte_is_caught_and_a_truncated_file_by_its_size_before_hashing() {
     let scene = Scene::new();
-    model(&scene);
+    model_dir(&scene);
     let mut bytes = std::fs::read(scene.path("model/weights.bin")).unwrap();
     bytes[1000] ^= 1;
     std::fs::write(scene.path("model/weights.bin"), &bytes).unwrap();
@@ -89,7 +92,7 @@ fn a_tampered_byte_is_caught_and_a_truncated_file_by_its_size_before_hashing() {
 #[test]
 fn a_missing_file_is_named_and_waited_for() {
     let scene = Scene::new();
-    model(&scene);
+    model_dir(&scene);
     std::fs::remove_file(scene.path("model/tokenizer.json")).unwrap();
     let done = scene.init(&config("    timeout: 1s\n"), &[]);
     assert_eq!(done.code(), Some(1), "{}", done.stderr);
@@ -100,7 +103,7 @@ fn a_missing_file_is_named_and_waited_for() {
 #[test]
 fn exact_names_an_extra_file() {
     let scene = Scene::new();
-    model(&scene);
+    model_dir(&scene);
     std::fs::write(scene.path("model/stray.bin"), "s").unwrap();
     std::fs::create_dir_all(scene.path("model/..data")).unwrap();
     std::fs::write(scene.path("model/..data/ignored"), "k").unwrap();
@@ -113,7 +116,7 @@ fn exact_names_an_extra_file() {
 #[test]
 fn the_cache_skips_unchanged_files_and_catches_a_changed_mtime_or_ctime() {
     let scene = Scene::new();
-    model(&scene);
+    model_dir(&scene);
     let config = config("    cache: true\n");
     let done = scene.init(&config, &[]);
     assert_eq!(done.code(), Some(0), "{}", done.stderr);
@@ -151,7 +154,7 @@ fn the_cache_skips_unchanged_files_and_catches_a_changed_mtime_or_ctime() {
 #[test]
 fn generate_then_verify_round_trips_and_verify_names_mismatches() {
     let scene = Scene::new();
-    model(&scene);
+    model_dir(&scene);
     let text = std::fs::read_to_string(scene.path("model/bootgate-manifest.yaml")).unwrap();
     assert_contains!(
         text,
@@ -200,9 +203,14 @@ fn generate_then_verify_round_trips_and_verify_names_mismatches() {
 #[test]
 fn force_passes_loudly_and_is_recorded_everywhere() {
     let scene = Scene::new();
-    model(&scene);
+    model_dir(&scene);
     runtime(&scene, "4.45.0");
+    // A forced check still hashes: the tampered file is among what it is forced past.
+    let mut bytes = std::fs::read(scene.path("model/weights.bin")).unwrap();
+    bytes[7] ^= 1;
+    std::fs::write(scene.path("model/weights.bin"), &bytes).unwrap();
     let mismatch = "transformers  declared 4.44.2  runtime 4.45.0";
+    let tampered = "weights.bin   declared sha256 ";
     let forced = format!(
         "listen: \"127.0.0.1:0\"\ndrain: 100ms\n{}    force: true\n",
         config("")
@@ -224,24 +232,26 @@ fn force_passes_loudly_and_is_recorded_everywhere() {
         gate.stderr,
         "weights passed only because it is FORCED (force: true), past:"
     );
-    assert_contains!(gate.stderr, mismatch);
+    assert_contains!(gate.stderr, format!("{mismatch}\n{tampered}"));
     let status = scene.status();
     assert_eq!(status["checks"][0]["state"], "passed");
     assert_contains!(status["checks"][0]["forced"].as_str().unwrap(), mismatch);
     assert_eq!(
         status["checks"][0]["detail"],
-        "FORCED past 1 mismatch (force: true)"
+        "FORCED past 2 mismatches (force: true)"
     );
     let message = std::fs::read_to_string(&termination).unwrap();
     assert!(
-        message.starts_with("bootgate: gate passed after "),
+        message.starts_with(&format!(
+            "weights FORCED (force: true) past:\n{mismatch}\n{tampered}"
+        )),
         "{message}"
     );
-    assert_contains!(
-        message,
-        format!(
-            "only because checks were forced\nweights FORCED (force: true) past:\n{mismatch}\n"
-        )
+    let last = message.trim_end().lines().last().unwrap();
+    assert!(
+        last.starts_with("bootgate: gate passed after ")
+            && last.ends_with(" only because weights was forced"),
+        "{message}"
     );
 
     let mut run = scene.spawn(
@@ -259,7 +269,10 @@ fn force_passes_loudly_and_is_recorded_everywhere() {
     run.wait_for_line("readiness: starting -> ready");
     let (code, _, body) = get(port, "/readyz?verbose");
     assert_eq!(code, 200, "{body}");
-    assert_contains!(body, format!("[+]weights ok (forced)\n    {mismatch}\n"));
+    assert_contains!(
+        body,
+        format!("[+]weights ok (forced)\n    {mismatch}\n    {tampered}")
+    );
     assert_eq!(get(port, "/readyz/weights").2, "ok (forced)");
     let (_, _, json) = get(port, "/readyz?format=json");
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -282,10 +295,11 @@ fn force_passes_loudly_and_is_recorded_everywhere() {
     assert_eq!(done.code(), Some(0), "{}{}", done.stdout, done.stderr);
     assert_contains!(
         done.stdout,
-        "! weights  @/model/bootgate-manifest.yaml — FORCED past 1 mismatch (force: true)"
+        "! weights  @/model/bootgate-manifest.yaml — FORCED past 2 mismatches (force: true)"
             .replace('@', scene.dir.path().to_str().unwrap())
     );
     assert_contains!(done.stdout, format!("    {mismatch}\n"));
+    assert_contains!(done.stdout, format!("    {tampered}"));
     assert_contains!(done.stdout, "0 passed, 0 failed, 1 FORCED");
 }
 
@@ -371,4 +385,38 @@ fn pins_read_from_env_a_file_and_a_digest() {
         "model_version     runtime unknown: env MODEL_VER is not set"
     );
     assert!(done.elapsed.as_secs() < 4, "{:?}", done.elapsed);
+}
+
+#[test]
+fn a_watched_forced_check_keeps_its_mark_and_loses_it_once_it_matches() {
+    let model = HttpServer::start(200, "ok");
+    let scene = Scene::new();
+    model_dir(&scene);
+    runtime(&scene, "4.45.0");
+    let config = format!(
+        "listen: \"127.0.0.1:0\"\ndrain: 100ms\n{}    force: true\n    watch: true\n{}",
+        config(""),
+        health_sentinel(&model)
+    );
+    let path = scene.config(&config);
+    let mut run = scene.spawn(&["run", "--config", path.to_str().unwrap()], &[]);
+    let port = guard_port(&mut run);
+    run.wait_for_line("readiness: starting -> ready");
+    assert_contains!(get(port, "/readyz?verbose").2, "[+]weights ok (forced)\n");
+
+    runtime(&scene, "4.44.2");
+    run.wait_for_line("watched check weights matches again; no longer forced");
+    let (_, _, body) = get(port, "/readyz?verbose");
+    assert_contains!(body, "[+]weights ok\n");
+    let (_, _, metrics) = get(port, "/metrics");
+    assert_contains!(metrics, "bootgate_forced{check=\"weights\"} 0");
+    assert_contains!(metrics, "bootgate_check_up{check=\"weights\"} 1");
+
+    runtime(&scene, "4.45.0");
+    run.wait_for_line("watched check weights passes only because it is FORCED (force: true)");
+    assert_eq!(get(port, "/readyz/weights").2, "ok (forced)");
+    assert_contains!(
+        get(port, "/metrics").2,
+        "bootgate_forced{check=\"weights\"} 1"
+    );
 }

@@ -29,12 +29,13 @@ impl Discovered {
             Discovery::Driver => facts.driver.clone(),
             Discovery::Gpus => Some(facts.visible.to_string()),
             Discovery::GpuName => {
-                let mut names: Vec<&str> = facts
-                    .gpus
-                    .iter()
-                    .filter_map(|g| g.name.as_deref())
-                    .collect();
-                names.dedup();
+                // Each product once, in index order: `A, B` for a mixed node, never `A, B, A`.
+                let mut names: Vec<&str> = Vec::new();
+                for name in facts.gpus.iter().filter_map(|g| g.name.as_deref()) {
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
                 (!names.is_empty()).then(|| names.join(", "))
             }
         };

@@ -52,6 +52,8 @@ pub struct ManifestCheck {
 struct Job {
     progress: Arc<Progress>,
     total: u64,
+    /// How many files the hash reads (the cache and size-only entries spare the others).
+    files: usize,
     started: Instant,
     logged: Option<Instant>,
     handle: JoinHandle<Hashed>,
@@ -117,11 +119,14 @@ impl ManifestCheck {
                     return Err(failure);
                 }
             };
-            if !judged.wrong.is_empty() || !judged.waiting.is_empty() || jobs.is_empty() {
+            // A forced check still hashes: what it is forced past must be the whole list.
+            let decided = !judged.wrong.is_empty() && !self.spec.force;
+            if decided || !judged.waiting.is_empty() || jobs.is_empty() {
                 return self.verdict(judged, cache);
             }
             let progress = Arc::new(Progress::new());
             let total = jobs.iter().map(|j| j.meta.len()).sum();
+            let files = jobs.len();
             let hashing = progress.clone();
             let handle = tokio::task::spawn_blocking(move || {
                 let paths = jobs.iter().map(|j| j.path.clone()).collect();
@@ -131,6 +136,7 @@ impl ManifestCheck {
             self.job = Some(Job {
                 progress,
                 total,
+                files,
                 started: Instant::now(),
                 logged: None,
                 handle,
@@ -155,7 +161,7 @@ impl ManifestCheck {
                 tracing::info!("{}: hashing {text}", self.name);
             }
             if !self.once && Instant::now() >= until {
-                let files = job.judged.files - job.judged.cached;
+                let files = job.files;
                 return Err(Failure::retry(format!(
                     "hashing {} in {files} file{}",
                     human_bytes(job.total),
@@ -194,31 +200,33 @@ impl ManifestCheck {
         }
         self.cache = cache;
         self.forced = None;
-        if !judged.wrong.is_empty() {
+        if !judged.wrong.is_empty() && !self.spec.force {
             let mut lines = judged.wrong;
             lines.extend(judged.waiting);
-            let reason = format!(
+            return Err(Failure::fatal(format!(
                 "{} does not match the runtime:\n{}",
                 self.spec.manifest.written,
                 render(&lines)
-            );
-            if self.spec.force {
-                let count = format!(
-                    "{} mismatch{}",
-                    lines.len(),
-                    if lines.len() == 1 { "" } else { "es" }
-                );
-                self.forced = Some(render(&lines));
-                return Ok(format!("FORCED past {count} (force: true)"));
-            }
-            return Err(Failure::fatal(reason));
+            )));
         }
+        // Absent files are waited for, forced or not: `force` passes mismatches, not a
+        // download that has not finished.
         if !judged.waiting.is_empty() {
+            let mut lines = judged.wrong;
+            lines.extend(judged.waiting);
             return Err(Failure::retry(format!(
                 "waiting for {}:\n{}",
                 self.spec.root.written,
-                render(&judged.waiting)
+                render(&lines)
             )));
+        }
+        if !judged.wrong.is_empty() {
+            let count = judged.wrong.len();
+            self.forced = Some(render(&judged.wrong));
+            return Ok(format!(
+                "FORCED past {count} mismatch{} (force: true)",
+                if count == 1 { "" } else { "es" }
+            ));
         }
         let mut summary = format!(
             "{} pin{}, {} file{} ({}) match",
@@ -405,7 +413,8 @@ fn effective(
                     path.written
                 )),
             }),
-        // The check it names ran first (`after:`), so a value absent now will stay absent.
+        // The check it names ran first (`after:`), or, in the guard, the gate's last word on
+        // it was posted: a value absent now will stay absent.
         EffectiveSource::Check { check, fact, .. } => discovered
             .value(check, *fact)
             .map_err(|why| Missing::Wrong(format!("runtime unknown: {why}"))),

@@ -32,7 +32,7 @@ pub fn load(path: &Path) -> Result<(Config, Graph), String> {
         .map_err(|e| e.to_string())
         .and_then(|config| match Graph::build(&config.checks) {
             Ok(graph) => Ok((config, graph)),
-            Err(GraphError::Unknown(problems)) => Err(LoadError::Invalid {
+            Err(GraphError::Invalid(problems)) => Err(LoadError::Invalid {
                 path: path.to_path_buf(),
                 problems,
             }

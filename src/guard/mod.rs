@@ -113,6 +113,8 @@ struct WatchedState {
     ok: bool,
     reason: String,
     details: Vec<String>,
+    /// Passing, but only because of `force`.
+    forced: bool,
 }
 
 impl Guard {
@@ -183,6 +185,7 @@ impl Guard {
                     ok: true,
                     reason: String::new(),
                     details: Vec::new(),
+                    forced: false,
                 })
                 .collect(),
             watched_specs,
@@ -198,7 +201,19 @@ impl Guard {
     pub fn begin(&mut self) {
         // Under `run` the gate has just written its own marker; from here on it means serving.
         let _ = std::fs::remove_file(&self.marker);
-        let lines = gate_lines(&self.state_dir.join(STATUS));
+        let GateRecord { lines, discovered } = gate_record(&self.state_dir.join(STATUS));
+        // A watched manifest that pins a gpu value reads it from here until a watched gpu
+        // check posts a newer one.
+        for (check, facts) in discovered {
+            self.checks.discovered.post(&check, Arc::new(facts));
+        }
+        // Watched checks start from what the gate said of them, until their first verdict.
+        for w in &mut self.watched {
+            if let Some(line) = lines.iter().find(|l| l.name == w.name) {
+                w.details.clone_from(&line.details);
+                w.forced = line.caveat == Some(Caveat::Forced);
+            }
+        }
         for line in &lines {
             self.shared
                 .metrics
@@ -466,6 +481,25 @@ impl Guard {
         if let Some(details) = verdict.details {
             state.details = details;
         }
+        if state.forced != verdict.forced {
+            if verdict.forced {
+                tracing::warn!(
+                    "watched check {} passes only because it is FORCED (force: true)",
+                    state.name
+                );
+            } else if verdict.failure.is_none() {
+                tracing::info!(
+                    "watched check {} matches again; no longer forced",
+                    state.name
+                );
+            }
+        }
+        state.forced = verdict.forced;
+        self.shared
+            .metrics
+            .forced
+            .get_or_create(&label("check", &state.name))
+            .set(i64::from(state.forced));
         let news = match verdict.failure {
             None => {
                 state.fails = 0;
@@ -487,7 +521,7 @@ impl Guard {
             .metrics
             .check_up
             .get_or_create(&label("check", &state.name))
-            .set(i64::from(state.ok));
+            .set(i64::from(state.ok && !state.forced));
         if let Some(news) = &news {
             tracing::info!("watched check {news}");
         }
@@ -620,7 +654,7 @@ impl Guard {
                 name: w.name.clone(),
                 ok: w.ok,
                 reason: w.reason.clone(),
-                caveat: None,
+                caveat: (w.ok && w.forced).then_some(Caveat::Forced),
                 details: w.details.clone(),
             };
             match snapshot.lines.iter_mut().find(|l| l.name == w.name) {
@@ -651,55 +685,58 @@ impl Guard {
     }
 }
 
+/// What the guard takes from the gate's status.json.
+#[derive(Default)]
+struct GateRecord {
+    lines: Vec<Line>,
+    /// What each gpu check saw, by check name.
+    discovered: Vec<(String, Inventory)>,
+}
+
 /// The gate's results, read once from its status.json: a check that failed only as a warning
 /// does not fail readiness.
-fn gate_lines(status: &Path) -> Vec<Line> {
+fn gate_record(status: &Path) -> GateRecord {
     let Ok(text) = std::fs::read_to_string(status) else {
-        return Vec::new();
+        return GateRecord::default();
     };
     let Ok(doc) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return Vec::new();
+        return GateRecord::default();
     };
-    doc["checks"]
-        .as_array()
-        .map(|checks| {
-            checks
-                .iter()
-                .filter_map(|c| {
-                    let name = c["name"].as_str()?.to_string();
-                    let passed = c["state"] == "passed";
-                    let warn = c["on_fail"] == "warn";
-                    let degraded = c["state"] == "degraded";
-                    let forced = c["forced"].as_str();
-                    let reason = c["reason"]
-                        .as_str()
-                        .or(c["last_error"].as_str())
-                        .unwrap_or("did not pass")
-                        .to_string();
-                    let mut details: Vec<String> = forced
-                        .map(|f| f.lines().map(str::to_string).collect())
-                        .unwrap_or_default();
-                    details.extend(
-                        serde_json::from_value::<Inventory>(c["gpu"].clone())
-                            .map(|gpu| gpu.lines())
-                            .unwrap_or_default(),
-                    );
-                    let caveat = if degraded {
-                        Some(Caveat::Degraded)
-                    } else if passed && forced.is_some() {
-                        Some(Caveat::Forced)
-                    } else {
-                        None
-                    };
-                    Some(Line {
-                        name,
-                        ok: passed || warn || degraded,
-                        reason,
-                        caveat,
-                        details,
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    let mut record = GateRecord::default();
+    for c in doc["checks"].as_array().into_iter().flatten() {
+        let Some(name) = c["name"].as_str() else {
+            continue;
+        };
+        let passed = c["state"] == "passed";
+        let warn = c["on_fail"] == "warn";
+        let degraded = c["state"] == "degraded";
+        let forced = c["forced"].as_str();
+        let reason = c["reason"]
+            .as_str()
+            .or(c["last_error"].as_str())
+            .unwrap_or("did not pass")
+            .to_string();
+        let mut details: Vec<String> = forced
+            .map(|f| f.lines().map(str::to_string).collect())
+            .unwrap_or_default();
+        if let Ok(gpu) = serde_json::from_value::<Inventory>(c["gpu"].clone()) {
+            details.extend(gpu.lines());
+            record.discovered.push((name.to_string(), gpu));
+        }
+        let caveat = if degraded {
+            Some(Caveat::Degraded)
+        } else if passed && forced.is_some() {
+            Some(Caveat::Forced)
+        } else {
+            None
+        };
+        record.lines.push(Line {
+            name: name.to_string(),
+            ok: passed || warn || degraded,
+            reason,
+            caveat,
+            details,
+        });
+    }
+    record
 }

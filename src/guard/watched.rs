@@ -17,8 +17,11 @@ pub struct Verdict {
     pub failure: Option<String>,
     /// The failure is final (a fatal XID): unready now, without waiting for the threshold.
     pub decisive: bool,
-    /// What the check saw, a line each, when it says (a gpu check's GPUs).
+    /// What the check saw, a line each, when it says (a gpu check's GPUs, a forced
+    /// manifest's mismatches).
     pub details: Option<Vec<String>>,
+    /// It passed only because of `force`.
+    pub forced: bool,
 }
 
 /// Starts one task per watched check; each sends a verdict after every evaluation. The tasks
@@ -52,11 +55,27 @@ pub fn spawn(
                 if let Some(reason) = settled {
                     failure = Some(shared.redactor.clean(&reason));
                 }
+                let forced = check
+                    .forced()
+                    .filter(|_| failure.is_none())
+                    .map(|lines| shared.redactor.clean(&lines));
+                let facts = check.facts().map(|facts| facts.lines());
+                let details = match (&forced, facts) {
+                    (None, facts) => facts,
+                    (Some(lines), facts) => Some(
+                        lines
+                            .lines()
+                            .map(str::to_string)
+                            .chain(facts.into_iter().flatten())
+                            .collect(),
+                    ),
+                };
                 let verdict = Verdict {
                     slot,
                     failure,
                     decisive,
-                    details: check.facts().map(|facts| facts.lines()),
+                    details,
+                    forced: forced.is_some(),
                 };
                 if verdicts.send(verdict).is_err() {
                     return;

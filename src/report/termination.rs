@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::config::OnFail;
 use crate::config::units::human_duration;
 use crate::redact::Redactor;
-use crate::state::{GateState, Outcome, Phase};
+use crate::state::{CheckState, GateState, Outcome, Phase};
 
 const KUBELET_LIMIT: usize = 4096;
 
@@ -19,11 +19,14 @@ pub fn message(state: &GateState, redactor: &Redactor) -> String {
         _ => format!("bootgate: gate failed after {took}"),
     };
     let mut lines = vec![headline];
-    let passed: Vec<&str> = state
+    let passed: Vec<String> = state
         .checks
         .iter()
         .filter(|c| c.state == Phase::Passed)
-        .map(|c| c.name.as_str())
+        .map(|c| match c.forced {
+            Some(_) => format!("{} (FORCED)", c.name),
+            None => c.name.clone(),
+        })
         .collect();
     if !passed.is_empty() {
         lines.push(format!("passed: {}", passed.join(", ")));
@@ -53,23 +56,26 @@ pub fn message(state: &GateState, redactor: &Redactor) -> String {
 /// A gate that passed only because checks were forced says so where `kubectl describe pod`
 /// shows it: a forced pass must never look like a clean one.
 pub fn forced_message(state: &GateState, redactor: &Redactor) -> Option<String> {
-    let forced: Vec<String> = state
-        .checks
-        .iter()
-        .filter_map(|c| {
-            let lines = c.forced.as_deref()?;
-            Some(format!("{} FORCED (force: true) past:\n{lines}", c.name))
-        })
-        .collect();
+    let forced: Vec<&CheckState> = state.checks.iter().filter(|c| c.forced.is_some()).collect();
     if forced.is_empty() {
         return None;
     }
-    let text = format!(
-        "bootgate: gate passed after {} only because checks were forced\n{}",
+    let mut lines: Vec<String> = forced
+        .iter()
+        .map(|c| {
+            let mismatches = c.forced.as_deref().unwrap_or_default();
+            format!("{} FORCED (force: true) past:\n{mismatches}", c.name)
+        })
+        .collect();
+    // Last, so that the kubelet's 4096-byte tail keeps it however many lines come before.
+    let names: Vec<&str> = forced.iter().map(|c| c.name.as_str()).collect();
+    lines.push(format!(
+        "bootgate: gate passed after {} only because {} {} forced",
         elapsed(state),
-        forced.join("\n")
-    );
-    Some(keep_tail(&redactor.clean(&text)))
+        names.join(", "),
+        if names.len() == 1 { "was" } else { "were" }
+    ));
+    Some(keep_tail(&redactor.clean(&lines.join("\n"))))
 }
 
 /// `25ms`, `3.2s`, `2m05s`: as the log says it.

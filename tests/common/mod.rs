@@ -288,6 +288,17 @@ pub fn fast_sentinel(timeout: &str, query: &str) -> String {
     )
 }
 
+/// A fast sentinel whose one query asks `model` for `/`: a guard that decides in a round.
+pub fn health_sentinel(model: &HttpServer) -> String {
+    fast_sentinel(
+        "1s",
+        &format!(
+            "{{name: health, url: \"http://127.0.0.1:{}/\"}}",
+            model.port
+        ),
+    )
+}
+
 /// A loopback HTTP/1.1 server answering every request with the same response, and recording
 /// the requests it got.
 pub struct HttpServer {

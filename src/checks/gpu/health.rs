@@ -211,16 +211,7 @@ pub fn evaluate(reading: Reading, spec: &GpuSpec) -> GpuFacts {
         verdict,
         problems,
         warnings,
-        unknown: reading
-            .unknown
-            .into_iter()
-            // Ampere and newer remap rows instead of retiring pages: NVML answers "not
-            // supported" there by design, and the remap counters already cover it.
-            .filter(|u| {
-                reading.remap.is_none() || !matches!(*u, "retired pages" | "pending retirement")
-            })
-            .map(String::from)
-            .collect(),
+        unknown: reading.unknown.into_iter().map(String::from).collect(),
         transient,
     }
 }
@@ -254,26 +245,6 @@ mod tests {
             &spec(),
         );
         assert_eq!(facts.verdict, GpuVerdict::Ok);
-    }
-
-    #[test]
-    fn page_retirement_is_not_unknown_where_rows_are_remapped_instead() {
-        let unknown = |remap: Option<Remap>| {
-            evaluate(
-                Reading {
-                    unknown: vec!["retired pages", "pending retirement", "recovery action"],
-                    remap,
-                    ..Reading::default()
-                },
-                &spec(),
-            )
-            .unknown
-        };
-        assert_eq!(unknown(Some(Remap::default())), ["recovery action"]);
-        assert_eq!(
-            unknown(None),
-            ["retired pages", "pending retirement", "recovery action"]
-        );
     }
 
     #[test]

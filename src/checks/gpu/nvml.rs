@@ -232,11 +232,15 @@ fn read_gpu(nvml: &Nvml, index: u32) -> Reading {
         "ecc",
         device.total_ecc_errors(MemoryError::Uncorrected, EccCounter::Volatile),
     );
-    let single = ask(
-        &mut reading,
-        "retired pages",
-        device.retired_pages(RetirementCause::MultipleSingleBitEccErrors),
-    );
+    // Ampere and newer remap rows instead of retiring pages, and answer "not supported" for
+    // page retirement by design: where the remap counters can be read, that answer is no gap.
+    let remapped = raw::remapped_rows(&device);
+    let by_design =
+        |error: &NvmlError| remapped.is_ok() && matches!(error, NvmlError::NotSupported);
+    let single = match device.retired_pages(RetirementCause::MultipleSingleBitEccErrors) {
+        Err(e) if by_design(&e) => None,
+        answer => ask(&mut reading, "retired pages", answer),
+    };
     let double = single.as_ref().and_then(|_| {
         ask(
             &mut reading,
@@ -247,12 +251,11 @@ fn read_gpu(nvml: &Nvml, index: u32) -> Reading {
     if let (Some(single), Some(double)) = (single, double) {
         reading.retired_pages = Some((single.len() + double.len()) as u64);
     }
-    reading.retirement_pending = ask(
-        &mut reading,
-        "pending retirement",
-        device.are_pages_pending_retired(),
-    );
-    reading.remap = ask(&mut reading, "remapped rows", raw::remapped_rows(&device));
+    reading.retirement_pending = match device.are_pages_pending_retired() {
+        Err(e) if by_design(&e) => None,
+        answer => ask(&mut reading, "pending retirement", answer),
+    };
+    reading.remap = ask(&mut reading, "remapped rows", remapped);
     reading.recovery_action = ask(&mut reading, "recovery action", recovery_action(&device));
     reading.mig = ask(&mut reading, "mig", device.mig_mode()).map(|m| Mig {
         enabled: m.current == 1,
