@@ -253,7 +253,8 @@ class Dockerfile(unittest.TestCase):
                         lines.put(line)
                     lines.put("")  # the end of stderr: the guard has exited
 
-                threading.Thread(target=forward, daemon=True).start()
+                reader = threading.Thread(target=forward, daemon=True)
+                reader.start()
                 try:
                     # Ready is an event the guard logs: "guard listening on …"; no polling.
                     while "guard listening on" not in (line := lines.get(timeout=10)):
@@ -263,6 +264,8 @@ class Dockerfile(unittest.TestCase):
                 finally:
                     guard.terminate()
                     guard.wait(timeout=10)
+                    reader.join(timeout=10)  # stderr's end follows the exit
+                    guard.stderr.close()
                 done = subprocess.run(argv, capture_output=True, text=True)
                 self.assertEqual(done.returncode, 1, f"healthy with no guard: {done.stderr}")
 
