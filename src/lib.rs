@@ -12,6 +12,7 @@ pub mod config;
 pub mod digest;
 pub mod engine;
 pub mod exit;
+mod files;
 pub mod graph;
 pub mod guard;
 pub mod heartbeat;

@@ -198,6 +198,19 @@ fn generate_then_verify_round_trips_and_verify_names_mismatches() {
         done.stderr,
         "bad.yaml:2:7: files.a: unknown key `sise` (did you mean size?)"
     );
+
+    // A FIFO where the manifest should be is refused at once, never waited on for a writer.
+    let made = std::process::Command::new("mkfifo")
+        .arg(scene.path("fifo.yaml"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let done = scene.run(&["manifest", "verify", "fifo.yaml"], &[]);
+    assert_eq!(done.code(), Some(2), "{}", done.stderr);
+    assert_contains!(
+        done.stderr,
+        "cannot read manifest fifo.yaml: it is a FIFO, not a regular file"
+    );
 }
 
 #[test]

@@ -23,11 +23,14 @@ use super::discovered::Discovered;
 use super::{Attempt, Failure, Shared, blocking, human_bytes, io_phrase};
 use crate::config::{EffectiveSource, ManifestSpec};
 use crate::digest::{Digest, HashError, Progress, VerifyCache, sha256_file, sha256_files};
+use crate::files;
 use crate::heartbeat::Heartbeat;
 use crate::manifest::file::{self, Manifest};
 use crate::manifest::pin::{Pin, Verdict};
 use crate::manifest::verify::{self, HashJob, Line, render, short};
 
+/// A `file` or `json` source is a version string or a model's config, never this large.
+const MAX_SOURCE_BYTES: u64 = 16 << 20;
 /// How long one attempt waits on the hash before reporting progress.
 const SLICE: Duration = Duration::from_secs(1);
 /// How often a running hash beats the heartbeat and checks the slice.
@@ -401,7 +404,7 @@ fn effective(
                 "runtime unknown: env {var} is not set"
             ))),
         },
-        EffectiveSource::File(path) => std::fs::read_to_string(root.join(&path.value))
+        EffectiveSource::File(path) => files::read_text(&root.join(&path.value), MAX_SOURCE_BYTES)
             .map(|text| text.trim().to_string())
             .map_err(|e| not_found(&path.written, &e)),
         EffectiveSource::Sha256Of(path) => sha256_file(&root.join(&path.value), &Progress::new())
@@ -419,7 +422,7 @@ fn effective(
             .value(check, *fact)
             .map_err(|why| Missing::Wrong(format!("runtime unknown: {why}"))),
         EffectiveSource::Json { path, pointer } => {
-            let text = std::fs::read_to_string(root.join(&path.value))
+            let text = files::read_text(&root.join(&path.value), MAX_SOURCE_BYTES)
                 .map_err(|e| not_found(&path.written, &e))?;
             let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
                 Missing::Wrong(format!(

@@ -19,14 +19,14 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, Metadata};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::Digest;
-use super::sha256::open_nonblocking;
+use crate::files::read_regular;
 use crate::report::status::write_atomically;
 
 /// The cache's file name in the state directory.
@@ -207,19 +207,20 @@ fn read(path: &Path) -> Result<BTreeMap<String, Entry>, Unusable> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Unusable::Absent),
         Err(e) => return Err(Unusable::Because(format!("cannot read it: {e}"))),
     };
-    if !meta.is_file() {
-        return Err(Unusable::Because("it is not a regular file".into()));
+    // Not through a symlink: anything that can write `state_dir` could point it elsewhere.
+    if meta.file_type().is_symlink() {
+        return Err(Unusable::Because(
+            "it is a symlink, not a regular file".into(),
+        ));
     }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(Unusable::Because(format!(
-            "it is larger than {} MiB",
-            MAX_FILE_BYTES >> 20
-        )));
-    }
-    let mut bytes = Vec::new();
-    open_nonblocking(path)
-        .and_then(|file| file.take(MAX_FILE_BYTES).read_to_end(&mut bytes))
-        .map_err(|e| Unusable::Because(format!("cannot read it: {e}")))?;
+    let bytes = read_regular(path, MAX_FILE_BYTES).map_err(|e| {
+        Unusable::Because(match e.kind() {
+            io::ErrorKind::InvalidInput
+            | io::ErrorKind::IsADirectory
+            | io::ErrorKind::FileTooLarge => e.to_string(),
+            _ => format!("cannot read it: {e}"),
+        })
+    })?;
     // Through a `Value`, like the guard's read of status.json: the format and version are looked
     // at first, so a foreign or newer file is named as such rather than as corrupt.
     let value: serde_json::Value = std::str::from_utf8(&bytes)
@@ -482,7 +483,10 @@ mod tests {
         fs::remove_file(site.state.join(FILE)).unwrap();
         fs::create_dir(site.state.join(FILE)).unwrap();
         let cache = VerifyCache::load(&site.state);
-        assert_eq!(cache.ignored(), Some("it is not a regular file"));
+        assert_eq!(
+            cache.ignored(),
+            Some("it is a directory, not a regular file")
+        );
         fs::remove_dir(site.state.join(FILE)).unwrap();
         let made = std::process::Command::new("mkfifo")
             .arg(site.state.join(FILE))
@@ -491,7 +495,7 @@ mod tests {
         assert!(made.success());
         assert_eq!(
             VerifyCache::load(&site.state).ignored(),
-            Some("it is not a regular file")
+            Some("it is a FIFO, not a regular file")
         );
     }
 

@@ -40,6 +40,5 @@ mod value;
 pub use cache::{FILE as CACHE_FILE, VerifyCache};
 pub use parallel::{MAX_THREADS, sha256_files, sha256_files_on};
 pub use progress::Progress;
-pub(crate) use sha256::open_nonblocking;
 pub use sha256::{HashError, READ_BYTES, sha256_file};
 pub use value::{Digest, ParseDigestError};

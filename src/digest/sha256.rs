@@ -6,14 +6,15 @@
 //! result (Merkle–Damgård), so one file cannot be split across threads. One file is one
 //! thread's work; [`super::sha256_files`] spreads many files over many.
 
-use std::fs::{self, File, Metadata};
+use std::fs::{self, Metadata};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
 use super::{Digest, Progress};
+use crate::files::{irregular, open_nonblocking};
 
 /// Bytes per read. Throughput from the page cache is flat from 64 KiB to 4 MiB on the bench
 /// machine (docs/performance.md, section 10); 1 MiB keeps the syscall count low on network
@@ -87,32 +88,11 @@ pub(super) fn hash_file(
     Ok(Digest::from_bytes(hasher.finalize().into()))
 }
 
-/// Opens for reading with `O_NONBLOCK`: on a regular file it changes nothing, on a FIFO it
-/// makes the open return at once instead of waiting for a writer.
-pub(crate) fn open_nonblocking(path: &Path) -> io::Result<File> {
-    use rustix::fs::{Mode, OFlags};
-    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    Ok(File::from(rustix::fs::open(path, flags, Mode::empty())?))
-}
-
 fn refuse_irregular(meta: &Metadata) -> Result<(), HashError> {
-    let kind = meta.file_type();
-    let what = if kind.is_file() {
-        return Ok(());
-    } else if kind.is_dir() {
-        "a directory"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else {
-        "something else"
-    };
-    Err(HashError::NotRegular(what))
+    match irregular(meta.file_type()) {
+        Some(what) => Err(HashError::NotRegular(what)),
+        None => Ok(()),
+    }
 }
 
 /// What differs between the open file's `fstat` before and after the read, or `None`.
@@ -248,10 +228,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         fs::write(&path, b"abc").unwrap();
-        let before = File::open(&path).unwrap().metadata().unwrap();
+        let before = std::fs::File::open(&path).unwrap().metadata().unwrap();
         let mut appender = OpenOptions::new().append(true).open(&path).unwrap();
         appender.write_all(b"def").unwrap();
-        let after = File::open(&path).unwrap().metadata().unwrap();
+        let after = std::fs::File::open(&path).unwrap().metadata().unwrap();
         assert_eq!(changed(&before, &after, 3), Some("size"));
         assert_eq!(
             changed(&after, &after, 3),

@@ -14,7 +14,6 @@ mod vars;
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use vars::{Var, Vars};
@@ -150,23 +149,14 @@ fn read_text(path: &Path, label: &str) -> Result<String, InputError> {
             reason: crate::checks::io_phrase(&e),
         },
     };
-    // Non-blocking, so a FIFO cannot hang the open; the check below then refuses it.
-    let file = crate::digest::open_nonblocking(path).map_err(unreadable)?;
-    let meta = file.metadata().map_err(unreadable)?;
-    if meta.is_dir() {
-        return Err(InputError::Directory(what()));
-    }
-    // A FIFO or a device would block or never end.
-    if !meta.is_file() {
-        return Err(InputError::NotFile(what()));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_TEMPLATE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
-    if bytes.len() as u64 > MAX_TEMPLATE_BYTES {
-        return Err(InputError::TooLarge(what()));
-    }
+    // A FIFO or a device would block or never end: refused, as is a file too large.
+    let bytes =
+        crate::files::read_regular(path, MAX_TEMPLATE_BYTES).map_err(|e| match e.kind() {
+            std::io::ErrorKind::IsADirectory => InputError::Directory(what()),
+            std::io::ErrorKind::InvalidInput => InputError::NotFile(what()),
+            std::io::ErrorKind::FileTooLarge => InputError::TooLarge(what()),
+            _ => unreadable(e),
+        })?;
     String::from_utf8(bytes).map_err(|_| InputError::NotText(what()))
 }
 

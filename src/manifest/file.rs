@@ -88,12 +88,16 @@ impl fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
+/// Room for a few hundred thousand files; more is no manifest a person wrote or generated.
+const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
 /// Reads and validates the manifest at `path`.
 pub fn read(path: &Path) -> Result<Manifest, ReadError> {
-    let text = std::fs::read_to_string(path).map_err(|error| ReadError::Io {
-        path: path.to_path_buf(),
-        error,
-    })?;
+    let text =
+        crate::files::read_text(path, MAX_MANIFEST_BYTES).map_err(|error| ReadError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
     parse(&text).map_err(|problems| ReadError::Invalid {
         path: path.to_path_buf(),
         problems,
