@@ -424,22 +424,28 @@ fn many_files_section(report: &mut Report, files: &[PathBuf]) {
     );
     let (mut ours, mut alone, mut openssl, mut coreutils) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let jobs: Vec<(PathBuf, u64)> = files.iter().map(|f| (f.clone(), SMALL_BYTES)).collect();
     for _ in 0..ROUNDS {
         let progress = Progress::new();
-        let (results, took) = timed(|| sha256_files(files.to_vec(), &progress));
+        let (results, took) = timed(|| sha256_files(&jobs, &progress));
         assert_eq!(progress.done(), total, "progress counts every byte");
         let digests: Vec<Digest> = results
             .into_iter()
             .zip(files)
-            .map(|((path, result), file)| {
-                assert_eq!(&path, file, "results come back in input order");
-                result.unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .map(|(result, file)| {
+                let hashed = result.unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                assert_eq!(hashed.bytes, SMALL_BYTES, "{}", file.display());
+                hashed.digest
             })
             .collect();
         ours.push(took);
-        let (single, took) = timed(|| sha256_files_on(files.to_vec(), 1, &Progress::new()));
-        for ((_, result), digest) in single.iter().zip(&digests) {
-            assert_eq!(result.as_ref().ok(), Some(digest), "one thread disagrees");
+        let (single, took) = timed(|| sha256_files_on(&jobs, 1, &Progress::new()));
+        for (result, digest) in single.iter().zip(&digests) {
+            assert_eq!(
+                result.as_ref().ok().map(|h| h.digest),
+                Some(*digest),
+                "one thread disagrees"
+            );
         }
         alone.push(took);
         let (theirs, took) = Tool::Openssl.run_two(files);
@@ -534,10 +540,17 @@ fn cache_section(report: &mut Report, data: &Path) {
         .map(|p| fs::metadata(p).expect("stat a sparse file"))
         .collect();
     let progress = Progress::new();
-    let (results, hash_took) = timed(|| sha256_files(files.clone(), &progress));
+    let jobs: Vec<(PathBuf, u64)> = files
+        .iter()
+        .zip(&metas)
+        .map(|(path, meta)| (path.clone(), meta.len()))
+        .collect();
+    let (results, hash_took) = timed(|| sha256_files(&jobs, &progress));
     let mut cache = VerifyCache::load(&state);
-    for ((path, result), meta) in results.into_iter().zip(&metas) {
-        let digest = result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for ((result, meta), path) in results.into_iter().zip(&metas).zip(&files) {
+        let digest = result
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .digest;
         assert_eq!(digest, zeros, "{} is not all zeros", path.display());
         cache.record(&path, meta, digest);
     }

@@ -22,7 +22,7 @@ use tokio::time::{Instant, interval};
 use super::discovered::Discovered;
 use super::{Attempt, Failure, Shared, blocking, human_bytes, io_phrase};
 use crate::config::{EffectiveSource, ManifestSpec};
-use crate::digest::{Digest, HashError, Progress, VerifyCache, sha256_file, sha256_files};
+use crate::digest::{HashError, Hashed, Progress, VerifyCache, sha256_file};
 use crate::files;
 use crate::heartbeat::Heartbeat;
 use crate::manifest::file::{self, Manifest};
@@ -59,13 +59,13 @@ struct Job {
     files: usize,
     started: Instant,
     logged: Option<Instant>,
-    handle: JoinHandle<Hashed>,
+    handle: JoinHandle<HashOutcome>,
     judged: Judged,
 }
 
-type Hashed = (
+type HashOutcome = (
     Vec<HashJob>,
-    Vec<(PathBuf, Result<Digest, HashError>)>,
+    Vec<Result<Hashed, HashError>>,
     Option<VerifyCache>,
 );
 
@@ -132,8 +132,7 @@ impl ManifestCheck {
             let files = jobs.len();
             let hashing = progress.clone();
             let handle = tokio::task::spawn_blocking(move || {
-                let paths = jobs.iter().map(|j| j.path.clone()).collect();
-                let results = sha256_files(paths, &hashing);
+                let results = verify::hash(&jobs, &hashing);
                 (jobs, results, cache)
             });
             self.job = Some(Job {

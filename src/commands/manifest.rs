@@ -2,7 +2,7 @@
 //! directory against one, for CI and people. The gate's `manifest` check does the same
 //! comparison, plus the pins.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::print;
@@ -55,15 +55,26 @@ fn generate(args: GenerateArgs) -> Exit {
         }
     };
     let started = Instant::now();
-    let paths = names.iter().map(|n| args.dir.join(n)).collect();
+    // The sizes only order the work; each entry's size is the one its digest was taken over.
+    let jobs: Vec<(PathBuf, u64)> = names
+        .iter()
+        .map(|name| {
+            let path = args.dir.join(name);
+            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            (path, size)
+        })
+        .collect();
     let progress = Progress::new();
     let mut files = Vec::with_capacity(names.len());
-    for (name, (path, result)) in names.iter().zip(sha256_files(paths, &progress)) {
-        match result.and_then(|digest| Ok((digest, std::fs::metadata(&path)?.len()))) {
-            Ok((digest, size)) => files.push(FileEntry {
+    for (name, ((path, _), result)) in names
+        .iter()
+        .zip(jobs.iter().zip(sha256_files(&jobs, &progress)))
+    {
+        match result {
+            Ok(hashed) => files.push(FileEntry {
                 path: name.clone(),
-                size: Some(size),
-                sha256: Some(digest),
+                size: Some(hashed.bytes),
+                sha256: Some(hashed.digest),
             }),
             Err(e) => {
                 problems(&format!("cannot hash {}: {e}", path.display()));
@@ -118,8 +129,7 @@ fn verify(args: VerifyArgs) -> Exit {
     lines.extend(survey.missing);
     // Cheap first: a wrong size or a missing file is reported without hashing anything.
     if lines.is_empty() {
-        let paths = survey.hash.iter().map(|j| j.path.clone()).collect();
-        let results = sha256_files(paths, &Progress::new());
+        let results = verify::hash(&survey.hash, &Progress::new());
         lines.extend(verify::judge_hashes(&survey.hash, results, None));
     }
     if !manifest.pins.is_empty() {

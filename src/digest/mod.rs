@@ -18,10 +18,10 @@
 //!     }
 //! }
 //! let progress = Progress::new(); // another thread reads progress.done() for rate and ETA
-//! let jobs = misses.iter().map(|(path, _)| path.clone()).collect();
-//! for ((path, result), (_, meta)) in sha256_files(jobs, &progress).into_iter().zip(&misses) {
-//!     if let Ok(digest) = result {
-//!         cache.record(&path, meta, digest); // the metadata from before the hash
+//! let jobs: Vec<_> = misses.iter().map(|(path, meta)| (path.clone(), meta.len())).collect();
+//! for (result, (path, meta)) in sha256_files(&jobs, &progress).into_iter().zip(&misses) {
+//!     if let Ok(hashed) = result {
+//!         cache.record(path, meta, hashed.digest); // the metadata from before the hash
 //!     }
 //! }
 //! cache.save().ok();
@@ -40,5 +40,5 @@ mod value;
 pub use cache::{FILE as CACHE_FILE, VerifyCache};
 pub use parallel::{MAX_THREADS, sha256_files, sha256_files_on};
 pub use progress::Progress;
-pub use sha256::{HashError, READ_BYTES, sha256_file};
+pub use sha256::{HashError, Hashed, READ_BYTES, sha256_file};
 pub use value::{Digest, ParseDigestError};

@@ -1,31 +1,31 @@
 //! Many files' SHA-256 on a pool of std threads, largest files first.
 
 use std::cmp::Reverse;
-use std::fs;
 use std::io;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
-use super::sha256::{HashError, hash_file};
-use super::{Digest, Progress};
+use super::Progress;
+use super::sha256::{HashError, Hashed, hash_file};
 
 /// The most hashing threads, whatever the core count: 16 SHA-NI cores outrun any volume a
 /// pod reads weights from, and each thread holds a read buffer (1 MiB).
 pub const MAX_THREADS: usize = 16;
 
-/// The SHA-256 of every file in `jobs`, in the order given, each as [`super::sha256_file`]
-/// would give it. `progress` counts the bytes of all of them.
+/// The SHA-256 of every file in `jobs` (a path, and its size as the caller last saw it, which
+/// only orders the work), in the order given, each as [`super::sha256_file`] would give it,
+/// with the bytes it covers. `progress` counts the bytes of all of them.
 ///
 /// Runs on as many threads as `std::thread::available_parallelism()` says this process may
 /// use (it reads the cgroup CPU quota, so a pod limited to 2 CPUs gets 2), at most
 /// [`MAX_THREADS`] and never more than there are files. The calling thread is one of them, so
 /// the hashing goes on even if no thread can be spawned.
 pub fn sha256_files(
-    jobs: Vec<PathBuf>,
+    jobs: &[(PathBuf, u64)],
     progress: &Progress,
-) -> Vec<(PathBuf, Result<Digest, HashError>)> {
+) -> Vec<Result<Hashed, HashError>> {
     let threads = thread::available_parallelism().map_or(1, NonZeroUsize::get);
     sha256_files_on(jobs, threads.min(MAX_THREADS), progress)
 }
@@ -37,29 +37,24 @@ pub fn sha256_files(
 /// while the others idle. One file is never split (a hash is sequential), so the total time is
 /// at least the largest file's.
 pub fn sha256_files_on(
-    jobs: Vec<PathBuf>,
+    jobs: &[(PathBuf, u64)],
     threads: usize,
     progress: &Progress,
-) -> Vec<(PathBuf, Result<Digest, HashError>)> {
-    // A file that cannot be stat'ed sorts last; hashing it gives its error.
-    let sizes: Vec<u64> = jobs
-        .iter()
-        .map(|path| fs::metadata(path).map_or(0, |m| m.len()))
-        .collect();
+) -> Vec<Result<Hashed, HashError>> {
     let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by_key(|&i| Reverse(sizes[i]));
+    order.sort_by_key(|&i| Reverse(jobs[i].1));
 
     let next = AtomicUsize::new(0);
     let work = || {
         let mut buffer = Vec::new();
         let mut done = Vec::new();
         while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-            done.push((i, hash_file(&jobs[i], progress, &mut buffer)));
+            done.push((i, hash_file(&jobs[i].0, progress, &mut buffer)));
         }
         done
     };
 
-    let mut results: Vec<Option<Result<Digest, HashError>>> =
+    let mut results: Vec<Option<Result<Hashed, HashError>>> =
         std::iter::repeat_with(|| None).take(jobs.len()).collect();
     let workers = threads.clamp(1, jobs.len().max(1));
     thread::scope(|scope| {
@@ -72,7 +67,7 @@ pub fn sha256_files_on(
                     .ok()
             })
             .collect();
-        let mut collect = |done: Vec<(usize, Result<Digest, HashError>)>| {
+        let mut collect = |done: Vec<(usize, Result<Hashed, HashError>)>| {
             for (i, result) in done {
                 results[i] = Some(result);
             }
@@ -85,13 +80,12 @@ pub fn sha256_files_on(
             }
         }
     });
-    jobs.into_iter()
-        .zip(results)
-        .map(|(path, result)| {
-            let result = result.unwrap_or_else(|| {
+    results
+        .into_iter()
+        .map(|result| {
+            result.unwrap_or_else(|| {
                 Err(HashError::Io(io::Error::other("the hashing thread failed")))
-            });
-            (path, result)
+            })
         })
         .collect()
 }
@@ -101,10 +95,11 @@ mod tests {
     use super::super::sha256::READ_BYTES;
     use super::super::sha256_file;
     use super::*;
+    use std::fs;
     use std::path::Path;
 
     /// Files of many sizes, some over a read buffer, plus ones that fail.
-    fn fixture(dir: &Path) -> Vec<PathBuf> {
+    fn fixture(dir: &Path) -> Vec<(PathBuf, u64)> {
         let mut jobs = Vec::new();
         for (n, len) in [0, 3, 65, READ_BYTES + 1, 70_000, 2 * READ_BYTES, 1, 999]
             .into_iter()
@@ -113,10 +108,10 @@ mod tests {
             let path = dir.join(format!("f{n}"));
             let data: Vec<u8> = (0..len).map(|i| (i * 31 + n) as u8).collect();
             fs::write(&path, data).unwrap();
-            jobs.push(path);
+            jobs.push((path, len as u64));
         }
-        jobs.insert(3, dir.join("missing"));
-        jobs.push(dir.to_path_buf());
+        jobs.insert(3, (dir.join("missing"), 0));
+        jobs.push((dir.to_path_buf(), 4096));
         jobs
     }
 
@@ -126,34 +121,33 @@ mod tests {
         let jobs = fixture(dir.path());
         let total: u64 = jobs
             .iter()
-            .filter_map(|p| fs::metadata(p).ok().filter(|m| m.is_file()))
+            .filter_map(|(p, _)| fs::metadata(p).ok().filter(|m| m.is_file()))
             .map(|m| m.len())
             .sum();
         for threads in [1, 2, 3, 64] {
             let progress = Progress::new();
-            let results = sha256_files_on(jobs.clone(), threads, &progress);
+            let results = sha256_files_on(&jobs, threads, &progress);
             assert_eq!(results.len(), jobs.len());
-            for ((path, result), job) in results.iter().zip(&jobs) {
-                assert_eq!(path, job);
+            for (result, (path, size)) in results.iter().zip(&jobs) {
                 let alone = sha256_file(path, &Progress::new());
                 match (result, alone) {
-                    (Ok(a), Ok(b)) => assert_eq!(*a, b, "{}", path.display()),
+                    (Ok(a), Ok(b)) => {
+                        assert_eq!(a.digest, b, "{}", path.display());
+                        assert_eq!(a.bytes, *size, "{}", path.display());
+                    }
                     (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
                     (a, b) => panic!("{}: {a:?} in parallel, {b:?} alone", path.display()),
                 }
             }
             assert_eq!(progress.done(), total, "{threads} threads");
         }
-        let default = sha256_files(jobs.clone(), &Progress::new());
-        assert_eq!(
-            default.iter().filter(|(_, r)| r.is_ok()).count(),
-            jobs.len() - 2
-        );
+        let default = sha256_files(&jobs, &Progress::new());
+        assert_eq!(default.iter().filter(|r| r.is_ok()).count(), jobs.len() - 2);
     }
 
     #[test]
     fn no_jobs_no_results() {
-        assert!(sha256_files(Vec::new(), &Progress::new()).is_empty());
+        assert!(sha256_files(&[], &Progress::new()).is_empty());
     }
 
     #[test]
@@ -162,7 +156,7 @@ mod tests {
         let jobs = fixture(dir.path());
         let progress = Progress::new();
         progress.cancel();
-        for (_, result) in sha256_files_on(jobs, 2, &progress) {
+        for result in sha256_files_on(&jobs, 2, &progress) {
             assert!(matches!(result, Err(HashError::Cancelled)));
         }
     }

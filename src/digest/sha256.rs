@@ -46,7 +46,15 @@ pub enum HashError {
 /// [`HashError::Changed`], never a digest.
 pub fn sha256_file(path: &Path, progress: &Progress) -> Result<Digest, HashError> {
     let mut buffer = Vec::new();
-    hash_file(path, progress, &mut buffer)
+    hash_file(path, progress, &mut buffer).map(|hashed| hashed.digest)
+}
+
+/// A file's digest and the bytes it was taken over: one version of the file, so the size
+/// that goes with the digest is this one, not a later `stat`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hashed {
+    pub digest: Digest,
+    pub bytes: u64,
 }
 
 /// [`sha256_file`] through the caller's buffer, so a thread hashing many files allocates once.
@@ -54,7 +62,7 @@ pub(super) fn hash_file(
     path: &Path,
     progress: &Progress,
     buffer: &mut Vec<u8>,
-) -> Result<Digest, HashError> {
+) -> Result<Hashed, HashError> {
     if progress.is_cancelled() {
         return Err(HashError::Cancelled);
     }
@@ -85,7 +93,10 @@ pub(super) fn hash_file(
     if let Some(what) = changed(&before, &after, total) {
         return Err(HashError::Changed(what));
     }
-    Ok(Digest::from_bytes(hasher.finalize().into()))
+    Ok(Hashed {
+        digest: Digest::from_bytes(hasher.finalize().into()),
+        bytes: total,
+    })
 }
 
 fn refuse_irregular(meta: &Metadata) -> Result<(), HashError> {

@@ -3,14 +3,16 @@
 //!
 //! Shared by the `manifest` check and `bootgate manifest verify|generate`. Blocking.
 
+use std::collections::HashSet;
 use std::fs::{self, Metadata};
 use std::io;
+use std::os::unix::fs::{DirEntryExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::file::Manifest;
 use crate::checks::human_bytes;
-use crate::digest::{Digest, HashError, VerifyCache};
+use crate::digest::{Digest, HashError, Hashed, Progress, VerifyCache, sha256_files};
 
 /// One finding: a name and what is wrong with it, shown side by side with the others.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,8 +143,10 @@ pub fn survey(
     if exact {
         match walk(root, skip) {
             Ok(found) => {
+                let listed: HashSet<&str> =
+                    manifest.files.iter().map(|f| f.path.as_str()).collect();
                 for name in found {
-                    if !manifest.files.iter().any(|f| f.path == name) {
+                    if !listed.contains(name.as_str()) {
                         survey
                             .wrong
                             .push(Line::new(name, "extra: not in the manifest"));
@@ -169,16 +173,25 @@ fn digest_line(name: &str, declared: Digest, found: Digest) -> Line {
     )
 }
 
+/// Hashes the files the survey could not vouch for, largest first, in their order.
+pub fn hash(jobs: &[HashJob], progress: &Progress) -> Vec<Result<Hashed, HashError>> {
+    let files: Vec<(PathBuf, u64)> = jobs
+        .iter()
+        .map(|j| (j.path.clone(), j.meta.len()))
+        .collect();
+    sha256_files(&files, progress)
+}
+
 /// The lines for hashes that do not match, or could not be taken; records the good ones in
 /// `cache`.
 pub fn judge_hashes(
     jobs: &[HashJob],
-    results: Vec<(PathBuf, Result<Digest, HashError>)>,
+    results: Vec<Result<Hashed, HashError>>,
     mut cache: Option<&mut VerifyCache>,
 ) -> Vec<Line> {
     let mut lines = Vec::new();
-    for (job, (_, result)) in jobs.iter().zip(results) {
-        match result {
+    for (job, result) in jobs.iter().zip(results) {
+        match result.map(|hashed| hashed.digest) {
             Ok(digest) => {
                 if let Some(cache) = cache.as_deref_mut() {
                     cache.record(&job.path, &job.meta, digest);
@@ -200,7 +213,11 @@ pub fn judge_hashes(
 /// `skip` file, and symlinks to directories (a link loop must not hang the gate). Symlinks
 /// to files are followed: a Hugging Face snapshot is links to blobs.
 pub fn walk(root: &Path, skip: Option<&Path>) -> io::Result<Vec<String>> {
-    let skip = skip.and_then(|s| fs::canonicalize(s).ok());
+    // The manifest by identity, taken once: no file's path has to be resolved to compare.
+    let skip = skip
+        .and_then(|s| fs::metadata(s).ok())
+        .map(|m| (m.dev(), m.ino()));
+    let is_skip = |dev: u64, ino: u64| skip == Some((dev, ino));
     let mut found = Vec::new();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, prefix)) = stack.pop() {
@@ -218,13 +235,22 @@ pub fn walk(root: &Path, skip: Option<&Path>) -> io::Result<Vec<String>> {
                 stack.push((path, format!("{rel}/")));
                 continue;
             }
-            if !fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            // A regular file needs no `stat`: the directory entry carries its inode, and only
+            // a match with the manifest's is worth one (for the device). A symlink is followed.
+            let skipped = if kind.is_file() {
+                skip.is_some_and(|(_, ino)| ino == entry.ino())
+                    && fs::metadata(&path).is_ok_and(|m| is_skip(m.dev(), m.ino()))
+            } else if kind.is_symlink() {
+                match fs::metadata(&path) {
+                    Ok(m) if m.is_file() => is_skip(m.dev(), m.ino()),
+                    _ => continue,
+                }
+            } else {
                 continue;
+            };
+            if !skipped {
+                found.push(rel);
             }
-            if skip.is_some() && fs::canonicalize(&path).ok() == skip {
-                continue;
-            }
-            found.push(rel);
         }
     }
     found.sort();
