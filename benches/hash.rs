@@ -552,7 +552,7 @@ fn cache_section(report: &mut Report, data: &Path) {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
             .digest;
         assert_eq!(digest, zeros, "{} is not all zeros", path.display());
-        cache.record(&path, meta, digest);
+        cache.record(path, meta, digest);
     }
     let (saved, save_took) = timed(|| cache.save());
     saved.expect("save the cache");
