@@ -70,6 +70,7 @@ type HashOutcome = (
 );
 
 /// What the manifest, the pins and `stat` said.
+#[derive(Default)]
 struct Judged {
     /// Mismatches that waiting will not fix.
     wrong: Vec<Line>,
@@ -103,57 +104,21 @@ impl ManifestCheck {
     }
 
     pub async fn attempt(&mut self, heartbeat: &Heartbeat) -> Attempt {
-        if self.job.is_none() {
-            let spec = self.spec.clone();
-            let state_dir = self.state_dir.clone();
-            let discovered = self.discovered.clone();
-            // Loaded once, then kept between attempts: a download can take many.
-            let cache = self.cache.take();
-            let (cache, prepared) = blocking(move || {
-                let cache = cache.or_else(|| spec.cache.then(|| load_cache(&state_dir)));
-                let prepared = prepare(&spec, cache.as_ref(), &discovered);
-                (cache, prepared)
-            })
-            .await?;
-            let (judged, jobs) = match prepared {
-                Ok(prepared) => prepared,
-                Err(failure) => {
-                    self.cache = cache;
-                    return Err(failure);
-                }
-            };
-            // A forced check still hashes: what it is forced past must be the whole list.
-            let decided = !judged.wrong.is_empty() && !self.spec.force;
-            if decided || !judged.waiting.is_empty() || jobs.is_empty() {
-                return self.verdict(judged, cache);
-            }
-            let progress = Arc::new(Progress::new());
-            let total = jobs.iter().map(|j| j.meta.len()).sum();
-            let files = jobs.len();
-            let hashing = progress.clone();
-            let handle = tokio::task::spawn_blocking(move || {
-                let results = verify::hash(&jobs, &hashing);
-                (jobs, results, cache)
-            });
-            self.job = Some(Job {
-                progress,
-                total,
-                files,
-                started: Instant::now(),
-                logged: None,
-                handle,
-                judged,
-            });
-        }
+        // The hash lives in `self` between attempts: an attempt given up (a timeout, a stall)
+        // leaves it running for the next one to pick up.
+        let job = match &mut self.job {
+            Some(job) => job,
+            None => match self.start().await {
+                Ok(job) => self.job.insert(job),
+                Err(decided) => return decided,
+            },
+        };
         let until = Instant::now() + SLICE;
         // The verdict the moment the hash ends; beats and progress on a ticker meanwhile.
         let mut tick = interval(BEAT);
-        let hashed = loop {
-            let Some(job) = self.job.as_mut() else {
-                return Err(Failure::retry("the hash was lost; starting again"));
-            };
+        let (hashed, mut judged) = loop {
             tokio::select! {
-                finished = &mut job.handle => break finished,
+                finished = &mut job.handle => break (finished, std::mem::take(&mut job.judged)),
                 _ = tick.tick() => {}
             }
             heartbeat.beat();
@@ -172,16 +137,56 @@ impl ManifestCheck {
                 .with_progress(text));
             }
         };
-        let Some(job) = self.job.take() else {
-            return Err(Failure::retry("the hash was lost; starting again"));
-        };
-        let mut judged = job.judged;
+        self.job = None;
         let (jobs, results, mut cache) =
             hashed.map_err(|_| Failure::retry("the hashing thread failed; starting again"))?;
         judged
             .wrong
             .extend(verify::judge_hashes(&jobs, results, cache.as_mut()));
         self.verdict(judged, cache)
+    }
+
+    /// The cheap phase, then the hash on its own thread; or the verdict, when the cheap phase
+    /// already decided it.
+    async fn start(&mut self) -> Result<Job, Attempt> {
+        let spec = self.spec.clone();
+        let state_dir = self.state_dir.clone();
+        let discovered = self.discovered.clone();
+        // Loaded once, then kept between attempts: a download can take many.
+        let cache = self.cache.take();
+        let (cache, prepared) = blocking(move || {
+            let cache = cache.or_else(|| spec.cache.then(|| load_cache(&state_dir)));
+            let prepared = prepare(&spec, cache.as_ref(), &discovered);
+            (cache, prepared)
+        })
+        .await
+        .map_err(Err)?;
+        let (judged, jobs) = match prepared {
+            Ok(prepared) => prepared,
+            Err(failure) => {
+                self.cache = cache;
+                return Err(Err(failure));
+            }
+        };
+        // A forced check still hashes: what it is forced past must be the whole list.
+        let decided = !judged.wrong.is_empty() && !self.spec.force;
+        if decided || !judged.waiting.is_empty() || jobs.is_empty() {
+            return Err(self.verdict(judged, cache));
+        }
+        let progress = Arc::new(Progress::new());
+        let hashing = progress.clone();
+        Ok(Job {
+            total: jobs.iter().map(|j| j.meta.len()).sum(),
+            files: jobs.len(),
+            progress,
+            started: Instant::now(),
+            logged: None,
+            judged,
+            handle: tokio::task::spawn_blocking(move || {
+                let results = verify::hash(&jobs, &hashing);
+                (jobs, results, cache)
+            }),
+        })
     }
 
     fn verdict(&mut self, judged: Judged, mut cache: Option<VerifyCache>) -> Attempt {
@@ -353,20 +358,20 @@ fn judge_pins(
         };
         match declared_pin.judge(&runtime, spec.drift) {
             Verdict::Match => {}
-            Verdict::Drifted(why) => judged.drifted.push(format!("{}: {why}", pin.name)),
+            Verdict::Drifted(size) => judged.drifted.push(format!(
+                "{}: declared {}, runtime {}: {size} drift tolerated",
+                pin.name,
+                pin.declared,
+                runtime.trim()
+            )),
             Verdict::Mismatch(why) => {
-                let plain = format!("declared {}, runtime {}", pin.declared, runtime.trim());
-                let note = why
-                    .strip_prefix(&plain)
-                    .map(|rest| rest.trim_start_matches([':', ' ']).to_string())
-                    .unwrap_or(why);
                 let mut text = format!(
                     "declared {}  runtime {}",
                     short(&pin.declared),
                     short(runtime.trim())
                 );
-                if !note.is_empty() {
-                    text.push_str(&format!("  ({note})"));
+                if let Some(why) = why {
+                    text.push_str(&format!("  ({why})"));
                 }
                 judged.wrong.push(Line::new(&pin.name, text));
             }

@@ -2,7 +2,7 @@
 //! directory against one, for CI and people. The gate's `manifest` check does the same
 //! comparison, plus the pins.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use super::print;
@@ -113,13 +113,10 @@ fn verify(args: VerifyArgs) -> Exit {
             return Exit::BadInput;
         }
     };
-    let root = args.root.clone().unwrap_or_else(|| {
-        args.file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf()
-    });
+    let root = args
+        .root
+        .clone()
+        .unwrap_or_else(|| file::default_root(&args.file).to_path_buf());
     if !root.is_dir() {
         problems(&format!("{} is not a directory", root.display()));
         return Exit::BadInput;

@@ -8,6 +8,7 @@ use super::parse::{
 };
 use super::yaml::{Pos, Value};
 use super::{Discovery, EffectiveSource, Kind, ManifestSpec, Text};
+use crate::manifest::file::default_root;
 use crate::manifest::pin::Drift;
 
 pub const KEYS: &[&str] = &[
@@ -79,13 +80,7 @@ pub(super) fn read(
     let manifest = manifest?;
     // The manifest usually sits in the model directory it describes.
     let root = root.unwrap_or_else(|| {
-        let parent = |s: &str| {
-            Path::new(s)
-                .parent()
-                .map(|p| p.to_string_lossy().into_owned())
-                .filter(|p| !p.is_empty())
-                .unwrap_or_else(|| ".".into())
-        };
+        let parent = |s: &str| default_root(Path::new(s)).to_string_lossy().into_owned();
         Text {
             written: parent(&manifest.written),
             value: parent(&manifest.value),

@@ -88,9 +88,11 @@ pub enum Pin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Match,
-    /// Passes within the tolerated drift; says by how much.
-    Drifted(String),
-    Mismatch(String),
+    /// Passes within the tolerated drift, of this size.
+    Drifted(Drift),
+    /// Fails; with why, when the two values alone do not say it (`a downgrade, never
+    /// tolerated`). The caller shows both values its own way.
+    Mismatch(Option<String>),
 }
 
 impl Pin {
@@ -134,10 +136,12 @@ impl Pin {
             Pin::Exact(declared) => judge_exact(declared, runtime.trim(), drift),
             Pin::Constraint(bounds) => {
                 let Some(have) = Version::parse(runtime) else {
-                    return Verdict::Mismatch(format!("`{runtime}` is not a version"));
+                    return Verdict::Mismatch(Some(format!("`{runtime}` is not a version")));
                 };
                 match bounds.iter().find(|b| !b.admits(&have)) {
-                    Some(bound) => Verdict::Mismatch(format!("{runtime} is not {}", bound.text)),
+                    Some(bound) => {
+                        Verdict::Mismatch(Some(format!("{runtime} is not {}", bound.text)))
+                    }
                     None => Verdict::Match,
                 }
             }
@@ -167,18 +171,14 @@ fn judge_exact(declared: &str, runtime: &str, drift: Drift) -> Verdict {
         return Verdict::Match;
     }
     let (Some(want), Some(have)) = (Version::parse(declared), Version::parse(runtime)) else {
-        return Verdict::Mismatch(format!("declared {declared}, runtime {runtime}"));
+        return Verdict::Mismatch(None);
     };
     if want.suffix != have.suffix {
-        return Verdict::Mismatch(format!(
-            "declared {declared}, runtime {runtime} (the suffixes differ)"
-        ));
+        return Verdict::Mismatch(Some("the suffixes differ".into()));
     }
     match have.cmp_numbers(&want) {
         Ordering::Equal => Verdict::Match,
-        Ordering::Less => Verdict::Mismatch(format!(
-            "declared {declared}, runtime {runtime}: a downgrade, never tolerated"
-        )),
+        Ordering::Less => Verdict::Mismatch(Some("a downgrade, never tolerated".into())),
         Ordering::Greater => {
             // The first part that differs says how big the drift is: 0 major, 1 minor, 2+ patch.
             let first = (0..).find(|&i| have.part(i) != want.part(i)).unwrap_or(0);
@@ -188,11 +188,9 @@ fn judge_exact(declared: &str, runtime: &str, drift: Drift) -> Verdict {
                 _ => Drift::Patch,
             };
             if size != Drift::None && size <= drift {
-                Verdict::Drifted(format!(
-                    "declared {declared}, runtime {runtime}: {size} drift tolerated"
-                ))
+                Verdict::Drifted(size)
             } else {
-                Verdict::Mismatch(format!("declared {declared}, runtime {runtime}"))
+                Verdict::Mismatch(None)
             }
         }
     }
@@ -223,36 +221,34 @@ mod tests {
             judge("4.44.2", "4.44.3", Drift::None),
             Verdict::Mismatch(_)
         ));
-        assert!(matches!(
+        assert_eq!(
             judge("4.44.2", "4.44.3", Drift::Patch),
-            Verdict::Drifted(_)
-        ));
+            Verdict::Drifted(Drift::Patch)
+        );
         assert!(matches!(
             judge("4.44.2", "4.45.0", Drift::Patch),
             Verdict::Mismatch(_)
         ));
-        assert!(matches!(
+        assert_eq!(
             judge("4.44.2", "4.45.0", Drift::Minor),
-            Verdict::Drifted(_)
-        ));
+            Verdict::Drifted(Drift::Minor)
+        );
         assert!(matches!(
             judge("4.44.2", "5.0.0", Drift::Minor),
             Verdict::Mismatch(_)
         ));
         assert_eq!(
             judge("4.44.2", "4.44.1", Drift::Minor),
-            Verdict::Mismatch(
-                "declared 4.44.2, runtime 4.44.1: a downgrade, never tolerated".into()
-            )
+            Verdict::Mismatch(Some("a downgrade, never tolerated".into()))
         );
     }
 
     #[test]
     fn suffixes_must_match_and_strings_compare_exactly() {
-        assert!(matches!(
+        assert_eq!(
             judge("2.4.0.post1", "2.4.0", Drift::Patch),
-            Verdict::Mismatch(_)
-        ));
+            Verdict::Mismatch(Some("the suffixes differ".into()))
+        );
         assert_eq!(
             judge("2.4.0.post1", "2.4.0.post1", Drift::None),
             Verdict::Match
@@ -269,12 +265,12 @@ mod tests {
         assert_eq!(judge(">=12.4", "12.6", Drift::None), Verdict::Match);
         assert_eq!(
             judge(">=12.4", "12.2", Drift::None),
-            Verdict::Mismatch("12.2 is not >=12.4".into())
+            Verdict::Mismatch(Some("12.2 is not >=12.4".into()))
         );
         assert_eq!(judge("<5", "4.9.9", Drift::None), Verdict::Match);
         assert_eq!(
             judge(">=12.4, <13", "13.0", Drift::None),
-            Verdict::Mismatch("13.0 is not <13".into())
+            Verdict::Mismatch(Some("13.0 is not <13".into()))
         );
         assert_eq!(judge("~4.44", "4.44.7", Drift::None), Verdict::Match);
         assert!(matches!(
