@@ -112,7 +112,7 @@ impl Graph {
                         "{named} is a {} check; only a gpu check discovers values to pin",
                         checks[j].kind.name()
                     ),
-                    Some(j) if !self.runs_after(i, j) => format!(
+                    Some(j) if !self.with_dependencies(&self.deps[i])[j] => format!(
                         "{} must run after {named} to read what it discovered: add `after: [{named}]` to checks.{}",
                         check.name, check.name
                     ),
@@ -126,21 +126,6 @@ impl Graph {
             }
         }
         problems
-    }
-
-    /// Whether `later` waits for `earlier`, directly or through others.
-    fn runs_after(&self, later: usize, earlier: usize) -> bool {
-        let mut seen = vec![false; self.len()];
-        let mut stack = self.deps[later].clone();
-        while let Some(d) = stack.pop() {
-            if d == earlier {
-                return true;
-            }
-            if !std::mem::replace(&mut seen[d], true) {
-                stack.extend(&self.deps[d]);
-            }
-        }
-        false
     }
 
     pub fn len(&self) -> usize {

@@ -35,10 +35,21 @@ pub async fn run(args: InitArgs) -> Exit {
         termination_log.as_deref(),
         redactor.clone(),
         started,
+        Marker::Gate,
         &mut stop,
     )
     .await
     .exit
+}
+
+/// What `state_dir/ready` says once the gate passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    /// `init`: the gate passed; the guard in the sidecar takes it from there.
+    Gate,
+    /// `run`: nothing yet; the guard in this process writes it once the server is ready, so
+    /// no reader ever sees "ready" before then.
+    Guard,
 }
 
 /// How the gate ended, and the environment a degraded gate asks of the server.
@@ -87,6 +98,7 @@ pub async fn gate(
     termination_log: Option<&Path>,
     redactor: Redactor,
     started: Instant,
+    marker: Marker,
     stop: &mut Stop,
 ) -> Gated {
     for note in config.notes() {
@@ -174,8 +186,9 @@ pub async fn gate(
         {
             termination::write(path, &message);
         }
-        if let Err(e) =
-            state_dir.mark_ready(&format!("{}\n", rfc3339(std::time::SystemTime::now())))
+        if marker == Marker::Gate
+            && let Err(e) =
+                state_dir.mark_ready(&format!("{}\n", rfc3339(std::time::SystemTime::now())))
         {
             fail_early(format!(
                 "cannot write the ready marker in {}: {e}",

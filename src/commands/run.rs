@@ -11,7 +11,7 @@ use rustix::process::{Pid, Signal, WaitOptions, kill_process, set_child_subreape
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
-use super::init::{gate, load_or_report, termination_log};
+use super::init::{Marker, gate, load_or_report, termination_log};
 use crate::cli::RunArgs;
 use crate::exit::Exit;
 use crate::guard::{Ended, Guard};
@@ -38,6 +38,7 @@ pub async fn run(args: RunArgs) -> Exit {
         termination_log.as_deref(),
         redactor.clone(),
         started,
+        Marker::Guard,
         &mut stop,
     )
     .await;
@@ -48,7 +49,7 @@ pub async fn run(args: RunArgs) -> Exit {
     let Some((program, arguments)) = args.command.split_first() else {
         guard.begin();
         guard.reload_from(&config.source, true);
-        return guard_until_signal(guard, &mut stop).await;
+        return guard.until_signal(&mut stop).await;
     };
     // The server starts before readiness is decided: without a sentinel, "ready" must not be
     // said of a server that does not exist yet.
@@ -90,20 +91,6 @@ pub async fn run(args: RunArgs) -> Exit {
     };
     guard.stop().await;
     Exit::Child(code)
-}
-
-async fn guard_until_signal(mut guard: Guard, stop: &mut Stop) -> Exit {
-    let signal = match guard.watch_until(stop, std::future::pending::<()>()).await {
-        Ended::Signal(signal) => signal,
-        Ended::Other(()) => unreachable!("pending never finishes"),
-    };
-    guard.drain(signal);
-    tokio::select! {
-        _ = tokio::time::sleep(guard.drain_period()) => {}
-        again = stop.requested() => tracing::warn!("{again} received again; exiting now"),
-    }
-    guard.stop().await;
-    Exit::Passed
 }
 
 /// The command, with the signal streams bootgate forwards to it and SIGCHLD for reaping.

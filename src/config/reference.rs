@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::{gpu, guard, manifest, parse};
+use super::{guard, manifest, parse};
 
 const DOC: &str = include_str!("../../docs/configuration.md");
 
@@ -54,13 +54,6 @@ fn every_section_lists_exactly_the_keys_the_parser_accepts() {
     for (kind, accepted) in parse::KINDS {
         sections.push((format!("## `kind: {kind}`"), keys(accepted)));
     }
-    assert_eq!(
-        parse::KINDS
-            .iter()
-            .find(|(k, _)| *k == "gpu")
-            .map(|(_, k)| *k),
-        Some(gpu::KEYS)
-    );
     for (heading, accepted) in sections {
         assert_eq!(table(&heading), accepted, "under {heading}");
     }

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::checks::gpu::inventory::Inventory;
-use crate::config::{CheckSpec, Config, GuardSpec};
+use crate::config::{CheckSpec, Config, GuardSpec, SentinelSpec};
 use crate::exit::Exit;
 use crate::redact::Redactor;
 use crate::signals::Stop;
@@ -48,22 +48,7 @@ pub async fn run(config: &Config, redactor: Redactor, stop: &mut Stop) -> Exit {
     };
     guard.begin();
     guard.reload_from(&config.source, true);
-    let signal = match guard.watch_until(stop, std::future::pending::<()>()).await {
-        Ended::Signal(signal) => signal,
-        Ended::Other(()) => unreachable!("pending never finishes"),
-    };
-    guard.drain(signal);
-    tracing::info!(
-        "draining: answering 503 for {} before exiting",
-        crate::config::units::human_duration(guard.drain_period())
-    );
-    tokio::select! {
-        _ = sleep(guard.drain_period()) => {}
-        again = stop.requested() => tracing::warn!("{again} received again; exiting now"),
-    }
-    guard.stop().await;
-    tracing::info!("drained; exiting");
-    Exit::Passed
+    guard.until_signal(stop).await
 }
 
 /// A running guard. Its server answers from [`Guard::start`]; readiness is decided from
@@ -199,8 +184,6 @@ impl Guard {
 
     /// The gate has passed: show its results, answer `/startupz`, start deciding readiness.
     pub fn begin(&mut self) {
-        // Under `run` the gate has just written its own marker; from here on it means serving.
-        let _ = std::fs::remove_file(&self.marker);
         let GateRecord { lines, discovered } = gate_record(&self.state_dir.join(STATUS));
         // A watched manifest that pins a gpu value reads it from here until a watched gpu
         // check posts a newer one.
@@ -249,7 +232,7 @@ impl Guard {
                 .spec
                 .sentinel
                 .as_ref()
-                .map_or(std::time::Duration::from_secs(10), |s| s.interval);
+                .map_or(SentinelSpec::default().interval, |s| s.interval);
             watched::spawn(
                 std::mem::take(&mut self.watched_specs),
                 &self.checks,
@@ -464,6 +447,27 @@ impl Guard {
     }
 
     /// Unready at once: 503, marker removed, `STOPPING=1`.
+    /// Decides readiness until a stop signal, then drains (503 for the drain period, cut
+    /// short by a second signal) and stops: the life of a guard with no command to mind.
+    pub async fn until_signal(mut self, stop: &mut Stop) -> Exit {
+        let signal = match self.watch_until(stop, std::future::pending::<()>()).await {
+            Ended::Signal(signal) => signal,
+            Ended::Other(()) => unreachable!("pending never finishes"),
+        };
+        self.drain(signal);
+        tracing::info!(
+            "draining: answering 503 for {} before exiting",
+            crate::config::units::human_duration(self.drain_period())
+        );
+        tokio::select! {
+            _ = sleep(self.drain_period()) => {}
+            again = stop.requested() => tracing::warn!("{again} received again; exiting now"),
+        }
+        self.stop().await;
+        tracing::info!("drained; exiting");
+        Exit::Passed
+    }
+
     pub fn drain(&mut self, signal: &str) {
         let change = self.readiness.drain(signal);
         self.settle(change.map(|t| t.reason));
@@ -474,7 +478,9 @@ impl Guard {
             .spec
             .sentinel
             .as_ref()
-            .map_or(3, |s| s.failure_threshold);
+            .map_or(SentinelSpec::default().failure_threshold, |s| {
+                s.failure_threshold
+            });
         let Some(state) = self.watched.get_mut(verdict.slot) else {
             return;
         };

@@ -182,13 +182,11 @@ pub fn respond(
         ),
         "/readyz" => {
             let snapshot = shared.read();
+            let local = sees_details(peer, &snapshot);
             // The whole state is for the pod's own eyes; anyone else gets the plain answer.
-            if wants_json(req, query)
-                && (peer.ip().to_canonical().is_loopback() || snapshot.details_for_all)
-            {
-                json_state(&snapshot, true)
+            if local && wants_json(req, query) {
+                json_state(&snapshot)
             } else {
-                let local = peer.ip().to_canonical().is_loopback() || snapshot.details_for_all;
                 readyz(&snapshot, query, local)
             }
         }
@@ -205,12 +203,16 @@ pub fn respond(
         _ => match path.strip_prefix("/readyz/") {
             Some(name) => {
                 let snapshot = shared.read();
-                let local = peer.ip().to_canonical().is_loopback() || snapshot.details_for_all;
-                one_check(&snapshot, name, local)
+                one_check(&snapshot, name, sees_details(peer, &snapshot))
             }
             None => text(StatusCode::NOT_FOUND, "404 page not found\n"),
         },
     }
+}
+
+/// Reasons and details are for the pod itself (loopback), unless `details: all` says anyone.
+fn sees_details(peer: SocketAddr, snapshot: &Snapshot) -> bool {
+    peer.ip().to_canonical().is_loopback() || snapshot.details_for_all
 }
 
 fn wants_json(req: &Request<Incoming>, query: &str) -> bool {
@@ -222,29 +224,23 @@ fn wants_json(req: &Request<Incoming>, query: &str) -> bool {
             .is_some_and(|v| v.contains("application/json"))
 }
 
-/// The whole state as JSON: lines, phase, pins, each query's last answer. `details` says
-/// whether reasons are shown; secrets were redacted before they reached the snapshot.
-pub fn json_state(snapshot: &Snapshot, details: bool) -> Response<Full<Bytes>> {
+/// The whole state as JSON, reasons and details included: lines, phase, pins, each query's
+/// last answer. Only callers who may see details get it; secrets were redacted before they
+/// reached the snapshot.
+pub fn json_state(snapshot: &Snapshot) -> Response<Full<Bytes>> {
     let ready = snapshot.lines.iter().all(|l| l.ok);
-    let reason = |r: &str| {
-        if details {
-            serde_json::Value::from(r)
-        } else {
-            serde_json::Value::from("reason withheld")
-        }
-    };
     let checks: Vec<serde_json::Value> = snapshot
         .lines
         .iter()
         .map(|l| {
             let mut v = serde_json::json!({"name": l.name, "ok": l.ok});
             if !l.ok {
-                v["reason"] = reason(&l.reason);
+                v["reason"] = l.reason.as_str().into();
             }
             if let Some(caveat) = l.caveat {
                 v[caveat.word()] = true.into();
             }
-            if details && !l.details.is_empty() {
+            if !l.details.is_empty() {
                 v["details"] = l.details.clone().into();
             }
             v
@@ -256,7 +252,7 @@ pub fn json_state(snapshot: &Snapshot, details: bool) -> Response<Full<Bytes>> {
         .map(|q| {
             let mut v = serde_json::json!({"name": q.name, "ok": q.ok, "latency_ms": q.latency_ms});
             if let Some(r) = &q.reason {
-                v["reason"] = reason(r);
+                v["reason"] = r.as_str().into();
             }
             v
         })
@@ -475,16 +471,14 @@ mod tests {
     }
 
     #[test]
-    fn json_state_withholds_reasons_from_the_outside() {
+    fn json_state_is_the_whole_state() {
         let bad = snapshot(&[("ping", true), ("sentinel", false)]);
-        let (status, local) = body(json_state(&bad, true));
+        let (status, local) = body(json_state(&bad));
         assert_eq!(status, 503);
         let doc: serde_json::Value = serde_json::from_str(&local).unwrap();
         assert_eq!(doc["checks"][1]["reason"], "sentinel is broken");
         assert_eq!(doc["pins"]["model_version"], "1.4.2");
         assert_eq!(doc["ready"], false);
-        let (_, outside) = body(json_state(&bad, false));
-        assert!(!outside.contains("is broken"), "{outside}");
     }
 
     #[test]

@@ -56,9 +56,6 @@ impl GpuCheck {
     pub async fn attempt(&mut self) -> Attempt {
         #[cfg(feature = "nvml")]
         {
-            if let Some(reason) = self.latched() {
-                return Err(super::Failure::fatal(reason));
-            }
             let spec = Arc::clone(&self.spec);
             // NVML calls block, for seconds when a driver initialises many GPUs.
             let call = self
@@ -71,11 +68,9 @@ impl GpuCheck {
             let facts = Arc::new(inventory);
             self.discovered.post(&self.name, facts.clone());
             self.last = Some(facts);
-            // An XID that arrived while NVML was being asked outranks what it said.
-            match self.latched() {
-                Some(reason) => Err(super::Failure::fatal(reason)),
-                None => verdict,
-            }
+            // A fatal XID, latched while NVML was asked or before, outranks what it said: the
+            // watcher reads `Check::settled` after every attempt.
+            verdict
         }
         #[cfg(not(feature = "nvml"))]
         {
