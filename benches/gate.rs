@@ -25,9 +25,6 @@ use tempfile::TempDir;
 mod support;
 use support::*;
 
-/// The binary under test, built by cargo with the bench profile (which inherits release).
-const BIN: &str = env!("CARGO_BIN_EXE_bootgate");
-
 const LATENCY_TRIALS: usize = 20;
 /// Upper bound of the random delay before a dependency becomes ready: a 1 s poller's latency
 /// depends on where in its sleep the dependency appears, so the phase must be random.
@@ -458,7 +455,7 @@ fn idle_section(report: &mut Report) {
             }
             _ => None,
         };
-        let hwm = vm_hwm_kib(idler.proc.pid()) as f64 * 1024.0 / MIB;
+        let hwm = vm_kib(idler.proc.pid(), "VmHWM:") as f64 * 1024.0 / MIB;
         idler.proc.terminate();
         report.line(format!(
             "| {} | {tick_ms:.1} | {} | {hwm:.2} MiB |",
@@ -569,28 +566,8 @@ fn sample(idler: &Idler) -> CpuSample {
         } else {
             utime + stime + cutime + cstime
         },
-        sched_ns: sched_ns(pid),
+        sched_ns: schedstat_sum(pid, 0),
     }
-}
-
-/// Run time of every live thread of `pid`, in ns, from schedstat (absent on some kernels).
-fn sched_ns(pid: u32) -> Option<u64> {
-    let mut total = 0;
-    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let text = fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(total)
-}
-
-fn vm_hwm_kib(pid: u32) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/PID/status")
 }
 
 // ---------------------------------------------------------------------------------------------

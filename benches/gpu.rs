@@ -26,9 +26,6 @@ use tempfile::TempDir;
 mod support;
 use support::*;
 
-/// The binary under test, built by cargo with the bench profile (which inherits release).
-const BIN: &str = env!("CARGO_BIN_EXE_bootgate");
-
 /// Timed runs per row; the first `WARMUP` rounds are run the same way and thrown away.
 const RUNS: usize = 30;
 const WARMUP: usize = 3;
@@ -103,15 +100,6 @@ fn ratio(slow: Duration, fast: Duration) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // The fake, pynvml, and the place they run in
-
-/// `<target>/<profile>/bootgate` → `<target>`: where cargo put the binary under test.
-fn target_dir() -> PathBuf {
-    Path::new(BIN)
-        .parent()
-        .and_then(Path::parent)
-        .expect("the binary lives in a target directory")
-        .to_path_buf()
-}
 
 /// Builds `fake-nvml` with the release profile into `target`; returns the library's path.
 fn build_fake(target: &Path) -> PathBuf {

@@ -30,9 +30,6 @@ use sha2::Digest as _;
 mod support;
 use support::*;
 
-/// The binary cargo built beside this bench: only its directory is used, to find the target.
-const BIN: &str = env!("CARGO_BIN_EXE_bootgate");
-
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 const BIG_BYTES: u64 = GIB;
@@ -102,15 +99,6 @@ fn timed<T>(work: impl FnOnce() -> T) -> (T, Duration) {
 
 // ---------------------------------------------------------------------------------------------
 // Machine facts and data
-
-/// `<target>/<profile>/bootgate` → `<target>`: where cargo put the build, and so the data.
-fn target_dir() -> PathBuf {
-    Path::new(BIN)
-        .parent()
-        .and_then(Path::parent)
-        .expect("the binary lives in a target directory")
-        .to_path_buf()
-}
 
 fn machine_facts(report: &mut Report, data: &Path) {
     let loadavg = fs::read_to_string("/proc/loadavg").unwrap_or_default();

@@ -27,9 +27,6 @@ use tempfile::TempDir;
 mod support;
 use support::*;
 
-/// The binary under test, built by cargo with the bench profile (which inherits release).
-const BIN: &str = env!("CARGO_BIN_EXE_bootgate");
-
 /// Length of each throughput run (rows 1 and 2).
 const RUN: Duration = Duration::from_secs(10);
 /// Row 1: many kept-alive connections, as a busy scraper or a load test would hold.
@@ -822,17 +819,6 @@ fn fd_count(pid: u32) -> usize {
         .count()
 }
 
-/// A `kB` line of /proc/PID/status, e.g. `VmRSS:`.
-fn vm_kib(pid: u32, key: &str) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{key} in /proc/{pid}/status"))
-}
-
 // ---------------------------------------------------------------------------------------------
 // 4. Idle CPU with a sentinel
 
@@ -890,17 +876,6 @@ fn idle_section(report: &mut Report, tools: &Tools) {
         &format!("< {TARGET_IDLE_MS_PER_MIN} ms/min"),
         cpu.is_some_and(|v| v < TARGET_IDLE_MS_PER_MIN),
     );
-}
-
-/// One field of /proc/PID/task/*/schedstat summed over the live threads, in ns (0: time on
-/// CPU, 1: time runnable but waiting for a CPU); `None` on kernels without schedstat.
-fn schedstat_sum(pid: u32, field: usize) -> Option<u64> {
-    let mut total = 0;
-    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let text = fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += text.split_whitespace().nth(field)?.parse::<u64>().ok()?;
-    }
-    Some(total)
 }
 
 /// A stand-in model server: answers `200 {"ok":true}` to every request on 127.0.0.1, one

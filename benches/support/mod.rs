@@ -12,6 +12,41 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+/// The release binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_bootgate");
+
+/// `<target>/<profile>/bootgate` → `<target>`: where cargo put the build, and so where a bench
+/// keeps what it builds or generates.
+pub fn target_dir() -> std::path::PathBuf {
+    Path::new(BIN)
+        .parent()
+        .and_then(Path::parent)
+        .expect("the binary lives in a target directory")
+        .to_path_buf()
+}
+
+/// A `kB` line of /proc/PID/status, e.g. `VmRSS:`.
+pub fn vm_kib(pid: u32, key: &str) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{key} in /proc/{pid}/status"))
+}
+
+/// One field of /proc/PID/task/*/schedstat summed over the live threads, in ns (0: time on
+/// CPU, 1: time runnable but waiting for a CPU); `None` on kernels without schedstat.
+pub fn schedstat_sum(pid: u32, field: usize) -> Option<u64> {
+    let mut total = 0;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let text = fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += text.split_whitespace().nth(field)?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
 /// How long a child may take to print the line we wait for, or to go after SIGTERM.
 pub const STARTUP_LIMIT: Duration = Duration::from_secs(10);
 

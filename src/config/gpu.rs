@@ -1,7 +1,7 @@
 //! The `gpu` check's part of the config: how many GPUs, which CUDA, how much free memory, which
 //! MIG mode, and which XIDs the guard treats as fatal.
 
-use super::parse::{Ctx, Expander, Fields, choice, scalar, string_list};
+use super::parse::{Ctx, Expander, Fields, choice, count, scalar, string_list};
 use super::units::parse_size;
 use super::{GpuSpec, Kind, MigPolicy};
 use crate::checks::gpu::cuda::{Compat, CudaVersion, DriverVersion};
@@ -29,17 +29,10 @@ pub const LIBRARY_VAR: &str = "BOOTGATE_NVML_LIBRARY";
 pub(super) fn read(f: &mut Fields<'_>, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
     let mut ok = true;
     let count = match f.get("count") {
-        Some(node) => {
-            let field = f.path("count");
-            match scalar(node, &field, cx)?.parse::<u32>() {
-                Ok(n) if (1..=64).contains(&n) => n,
-                _ => {
-                    cx.problem(node.pos, &field, "expected a whole number from 1 to 64");
-                    ok = false;
-                    1
-                }
-            }
-        }
+        Some(node) => count(node, &f.path("count"), 64, cx).unwrap_or_else(|| {
+            ok = false;
+            1
+        }),
         None => 1,
     };
     let cuda = match f.get("cuda") {
@@ -220,7 +213,7 @@ mod tests {
         assert_eq!(
             text,
             [
-                "checks.gpu.count: expected a whole number from 1 to 64",
+                "checks.gpu.count: expected a whole number from 1 to 64, found `0`",
                 "checks.gpu.cuda: `12.x` is not a CUDA version; write it as \"12.4\" (quoted)",
                 "checks.gpu.driver: `latest` is not a driver version; write it as \"550.54\" (quoted)",
                 "checks.gpu.mig: unknown value `disabeld` (did you mean disabled?); expected disabled, enabled or any",

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::parse::{Ctx, Expander, Fields, duration, required, scalar, string_list};
+use super::parse::{Ctx, Expander, Fields, count, duration, required, scalar, string_list};
 use super::yaml::{Node, Value};
 use super::{GuardSpec, HeaderSource, JsonExpect, QuerySpec, SentinelSpec};
 
@@ -92,21 +92,6 @@ pub(super) fn read(top: &mut Fields<'_>, cx: &mut Ctx<'_>) -> GuardSpec {
     }
 }
 
-fn count(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<u32> {
-    let text = scalar(node, field, cx)?;
-    match text.parse::<u32>() {
-        Ok(n) if n >= 1 => Some(n),
-        _ => {
-            cx.problem(
-                node.pos,
-                field,
-                format!("expected a whole number of at least 1, found `{text}`"),
-            );
-            None
-        }
-    }
-}
-
 fn sentinel(node: &Node, cx: &mut Ctx<'_>) -> Option<SentinelSpec> {
     let mut f = Fields::of(node, "sentinel", cx)?;
     let mut spec = SentinelSpec::default();
@@ -125,10 +110,10 @@ fn sentinel(node: &Node, cx: &mut Ctx<'_>) -> Option<SentinelSpec> {
         };
     }
     if let Some(n) = f.get("success_threshold") {
-        spec.success_threshold = count(n, &f.path("success_threshold"), cx).unwrap_or(1);
+        spec.success_threshold = count(n, &f.path("success_threshold"), u32::MAX, cx).unwrap_or(1);
     }
     if let Some(n) = f.get("failure_threshold") {
-        spec.failure_threshold = count(n, &f.path("failure_threshold"), cx).unwrap_or(1);
+        spec.failure_threshold = count(n, &f.path("failure_threshold"), u32::MAX, cx).unwrap_or(1);
     }
     if let Some(n) = f.get("min_pass") {
         let field = f.path("min_pass");

@@ -177,6 +177,27 @@ pub(super) fn scalar<'n>(node: &'n Node, field: &str, cx: &mut Ctx<'_>) -> Optio
     }
 }
 
+/// A whole number from 1 to `max` (`u32::MAX`: no bound worth saying).
+pub(super) fn count(node: &Node, field: &str, max: u32, cx: &mut Ctx<'_>) -> Option<u32> {
+    let text = scalar(node, field, cx)?;
+    match text.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Some(n),
+        _ => {
+            let range = if max == u32::MAX {
+                "of at least 1".to_string()
+            } else {
+                format!("from 1 to {max}")
+            };
+            cx.problem(
+                node.pos,
+                field,
+                format!("expected a whole number {range}, found `{text}`"),
+            );
+            None
+        }
+    }
+}
+
 pub(super) fn duration(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<Duration> {
     let text = scalar(node, field, cx)?;
     match parse_duration(text) {
