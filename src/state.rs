@@ -209,11 +209,7 @@ impl GateState {
                 reason,
                 facts,
             } => {
-                check.state = if check.on_fail == OnFail::Degrade {
-                    Phase::Degraded
-                } else {
-                    Phase::Failed
-                };
+                check.state = Phase::Failed;
                 if facts.is_some() {
                     check.gpu.clone_from(facts);
                 }
@@ -227,12 +223,7 @@ impl GateState {
                 Some(Change::Failed)
             }
             EventKind::Skipped { blocked_by } => {
-                // A degrade check that could not run leaves the server without it all the same.
-                check.state = if check.on_fail == OnFail::Degrade {
-                    Phase::Degraded
-                } else {
-                    Phase::Skipped
-                };
+                check.state = Phase::Skipped;
                 check.reason = Some(format!(
                     "not run: it runs after {blocked_by}, which did not pass"
                 ));
@@ -249,12 +240,14 @@ impl GateState {
     }
 
     pub fn finish(&mut self, outcome: Outcome) {
-        // Degraded means "the gate passed without it"; a gate that did not pass degraded
-        // nothing.
-        if outcome != Outcome::Passed {
+        // Degraded means "the gate passed without it", so only a passed gate degrades: a
+        // degrade check that failed, or could not run, leaves the server without it.
+        if outcome == Outcome::Passed {
             for check in &mut self.checks {
-                if check.state == Phase::Degraded {
-                    check.state = Phase::Failed;
+                if check.on_fail == OnFail::Degrade
+                    && matches!(check.state, Phase::Failed | Phase::Skipped)
+                {
+                    check.state = Phase::Degraded;
                 }
             }
         }
@@ -293,4 +286,68 @@ impl CheckState {
 
 fn rfc3339<S: serde::Serializer>(at: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::report::rfc3339(*at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(check: usize, kind: EventKind) -> Event {
+        Event {
+            check,
+            at: Instant::now(),
+            kind,
+        }
+    }
+
+    fn failed() -> EventKind {
+        EventKind::Failed {
+            attempts: 1,
+            reason: "no".into(),
+            facts: None,
+        }
+    }
+
+    fn skipped() -> EventKind {
+        EventKind::Skipped {
+            blocked_by: "model".into(),
+        }
+    }
+
+    #[test]
+    fn only_a_passed_gate_degrades_and_a_failed_one_keeps_what_happened() {
+        let config = crate::config::load_with(
+            "checks:\n  model: {kind: secret, env: M}\n  gpu: {kind: secret, env: G, on_fail: degrade, after: [model]}\n  cache: {kind: secret, env: C, on_fail: degrade}\n",
+            &[],
+        )
+        .unwrap();
+        let phases = |events: Vec<Event>, outcome| {
+            let mut state = GateState::new(&config.checks, &[true; 3], Duration::from_secs(1));
+            for e in &events {
+                state.apply(e);
+            }
+            state.finish(outcome);
+            state.checks.iter().map(|c| c.state).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            phases(
+                vec![event(0, failed()), event(1, skipped()), event(2, failed())],
+                Outcome::Failed
+            ),
+            [Phase::Failed, Phase::Skipped, Phase::Failed]
+        );
+        let passed = EventKind::Passed {
+            attempts: 1,
+            detail: "ok".into(),
+            facts: None,
+            forced: None,
+        };
+        assert_eq!(
+            phases(
+                vec![event(0, passed), event(1, failed()), event(2, skipped())],
+                Outcome::Passed
+            ),
+            [Phase::Passed, Phase::Degraded, Phase::Degraded]
+        );
+    }
 }

@@ -161,7 +161,10 @@ impl Child {
                 && !crate::checks::exec::owns(orphan)
                 && let Some(pid) = i32::try_from(orphan).ok().and_then(Pid::from_raw)
             {
-                let _ = waitpid(Some(pid), WaitOptions::NOHANG);
+                if let Ok(Some(_)) = waitpid(Some(pid), WaitOptions::NOHANG) {
+                    // Rare (a daemon that double-forked), and worth knowing when it happens.
+                    tracing::info!("reaped orphan process {orphan}");
+                }
             }
         }
         match waitpid(Some(self.pid), WaitOptions::NOHANG) {
