@@ -160,11 +160,10 @@ impl Child {
             if orphan != self.pid.as_raw_nonzero().get() as u32
                 && !crate::checks::exec::owns(orphan)
                 && let Some(pid) = i32::try_from(orphan).ok().and_then(Pid::from_raw)
+                && let Ok(Some(_)) = waitpid(Some(pid), WaitOptions::NOHANG)
             {
-                if let Ok(Some(_)) = waitpid(Some(pid), WaitOptions::NOHANG) {
-                    // Rare (a daemon that double-forked), and worth knowing when it happens.
-                    tracing::info!("reaped orphan process {orphan}");
-                }
+                // Rare (a daemon that double-forked), and worth knowing when it happens.
+                tracing::info!("reaped orphan process {orphan}");
             }
         }
         match waitpid(Some(self.pid), WaitOptions::NOHANG) {
