@@ -7,6 +7,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::server::Caveat;
+
 type Labels = Vec<(String, String)>;
 
 pub struct Metrics {
@@ -38,6 +40,20 @@ pub fn label(key: &str, value: &str) -> Labels {
 }
 
 impl Metrics {
+    /// One check's gauges: up when it passes cleanly, and each caveat as its own 0 or 1.
+    pub fn show(&self, check: &str, ok: bool, caveat: Option<Caveat>) {
+        let labels = label("check", check);
+        self.check_up
+            .get_or_create(&labels)
+            .set(i64::from(ok && caveat.is_none()));
+        self.forced
+            .get_or_create(&labels)
+            .set(i64::from(caveat == Some(Caveat::Forced)));
+        self.degraded
+            .get_or_create(&labels)
+            .set(i64::from(caveat == Some(Caveat::Degraded)));
+    }
+
     pub fn new(pins: &[(String, String)]) -> Self {
         let mut registry = Registry::default();
         let ready = Gauge::default();

@@ -198,18 +198,6 @@ impl Guard {
             }
         }
         for line in &lines {
-            self.shared
-                .metrics
-                .check_up
-                .get_or_create(&label("check", &line.name))
-                .set(i64::from(line.ok && line.caveat.is_none()));
-            let metrics = &self.shared.metrics;
-            let flagged = match line.caveat {
-                Some(Caveat::Forced) => &metrics.forced,
-                Some(Caveat::Degraded) => &metrics.degraded,
-                None => continue,
-            };
-            flagged.get_or_create(&label("check", &line.name)).set(1);
             if line.caveat == Some(Caveat::Degraded) {
                 // The server runs without what it checks; watching it again means nothing.
                 self.watched_specs.retain(|s| s.name != line.name);
@@ -501,11 +489,6 @@ impl Guard {
             }
         }
         state.forced = verdict.forced;
-        self.shared
-            .metrics
-            .forced
-            .get_or_create(&label("check", &state.name))
-            .set(i64::from(state.forced));
         let news = match verdict.failure {
             None => {
                 state.fails = 0;
@@ -523,11 +506,6 @@ impl Guard {
                 turned.then(|| format!("{} failing: {}", state.name, state.reason))
             }
         };
-        self.shared
-            .metrics
-            .check_up
-            .get_or_create(&label("check", &state.name))
-            .set(i64::from(state.ok && !state.forced));
         if let Some(news) = &news {
             tracing::info!("watched check {news}");
         }
@@ -644,11 +622,6 @@ impl Guard {
             Phase::Draining => "draining".to_string(),
             Phase::Starting | Phase::Unready => self.last_reason.clone(),
         };
-        self.shared
-            .metrics
-            .check_up
-            .get_or_create(&label("check", SENTINEL))
-            .set(i64::from(sentinel_ok));
         let mut snapshot = self
             .shared
             .snapshot
@@ -679,6 +652,10 @@ impl Guard {
             caveat: None,
             details: Vec::new(),
         });
+        // The gauges say what the lines say, from this one place.
+        for line in &snapshot.lines {
+            self.shared.metrics.show(&line.name, line.ok, line.caveat);
+        }
         if phase == Phase::Draining {
             snapshot.lines.push(Line {
                 name: SHUTDOWN.into(),
