@@ -22,18 +22,6 @@ pub struct EventSetSt {
 }
 pub type EventSet = *mut EventSetSt;
 
-/// `nvmlPciInfo_t` (the `_v3` layout).
-#[repr(C)]
-pub struct PciInfo {
-    pub bus_id_legacy: [u8; 16],
-    pub domain: c_uint,
-    pub bus: c_uint,
-    pub device: c_uint,
-    pub pci_device_id: c_uint,
-    pub pci_sub_system_id: c_uint,
-    pub bus_id: [u8; 32],
-}
-
 /// `nvmlMemory_t`: in v1, `used` includes the memory the driver reserves.
 #[repr(C)]
 pub struct MemoryV1 {
@@ -87,11 +75,7 @@ pub const EVENT_XID: c_ulonglong = 0x8;
 /// `gpuInstanceId`/`computeInstanceId` of an event that is not about a MIG instance.
 pub const NO_INSTANCE: c_uint = 0xFFFF_FFFF;
 
-/// `NVML_TEMPERATURE_GPU`, the only sensor NVML has ever defined.
-pub const TEMPERATURE_GPU: c_uint = 0;
-
 // The layouts nvml-wrapper 0.13 was generated against (64-bit Linux).
-const _: () = assert!(size_of::<PciInfo>() == 68);
 const _: () = assert!(size_of::<MemoryV1>() == 24);
 const _: () = assert!(size_of::<MemoryV2>() == 40);
 #[cfg(target_pointer_width = "64")]

@@ -9,7 +9,6 @@ pub(crate) const SUCCESS: Return = 0;
 pub(crate) const UNINITIALIZED: Return = 1;
 pub(crate) const INVALID_ARGUMENT: Return = 2;
 pub(crate) const NOT_SUPPORTED: Return = 3;
-pub(crate) const NOT_FOUND: Return = 6;
 pub(crate) const INSUFFICIENT_SIZE: Return = 7;
 pub(crate) const DRIVER_NOT_LOADED: Return = 9;
 pub(crate) const TIMEOUT: Return = 10;

@@ -45,10 +45,6 @@ pub(crate) fn count(config: &Config) -> u32 {
 /// turn into gigabytes there.
 const MAX_RETIRED_PAGES: u64 = 1 << 16;
 
-/// Bus numbers of the eight GPUs of a DGX H100, reused on further PCI domains past eight, so
-/// every default bus id is distinct and looks like one a test writer has seen.
-const DEFAULT_BUSES: [u32; 8] = [0x18, 0x2a, 0x3a, 0x5d, 0x9a, 0xab, 0xba, 0xdb];
-
 /// GPU `index` as the configuration describes it.
 pub(crate) struct Gpu<'a> {
     pub(crate) config: &'a Config,
@@ -66,25 +62,6 @@ impl Memory {
         self.total
             .saturating_sub(self.reserved)
             .saturating_sub(self.used)
-    }
-}
-
-pub(crate) struct Pci {
-    pub(crate) domain: u32,
-    pub(crate) bus: u32,
-    pub(crate) device_id: u32,
-    pub(crate) sub_system_id: u32,
-}
-
-impl Pci {
-    /// `domain:bus:device.function` as `nvmlPciInfo_t.busId` spells it.
-    pub(crate) fn bus_id(&self) -> String {
-        format!("{:08X}:{:02X}:00.0", self.domain, self.bus)
-    }
-
-    /// The shorter form of the older `busIdLegacy` field.
-    pub(crate) fn bus_id_legacy(&self) -> String {
-        format!("{:04X}:{:02X}:00.0", self.domain, self.bus)
     }
 }
 
@@ -139,23 +116,6 @@ impl Gpu<'_> {
         self.config.text(self.key(), "UUID", default)
     }
 
-    pub(crate) fn serial(&self) -> String {
-        let default = format!("1654922{:06}", self.index);
-        self.config.text(self.key(), "SERIAL", default)
-    }
-
-    pub(crate) fn pci(&self) -> Pci {
-        let slot = self.index as usize % DEFAULT_BUSES.len();
-        let domain = self.index / DEFAULT_BUSES.len() as u32;
-        Pci {
-            domain,
-            bus: self.number32("PCI_BUS", DEFAULT_BUSES[slot]),
-            // Device 0x2330 (H100 SXM5 80GB) of vendor 0x10DE, as NVML packs them.
-            device_id: self.number32("PCI_DEVICE_ID", 0x2330_10DE),
-            sub_system_id: 0x16C1_10DE,
-        }
-    }
-
     pub(crate) fn memory(&self) -> Memory {
         let mib = |key, default| self.number(key, default).saturating_mul(1 << 20);
         Memory {
@@ -165,55 +125,16 @@ impl Gpu<'_> {
         }
     }
 
-    pub(crate) fn temperature(&self) -> u32 {
-        self.number32("TEMP", 35)
-    }
-
-    /// 0 (P0, full speed) to 15, or 32 for "unknown"; `P8` is accepted as well as `8`.
-    pub(crate) fn pstate(&self) -> u32 {
-        self.config.value(self.key(), "PSTATE", 0, |v| {
-            let digits = v.strip_prefix(['P', 'p']).unwrap_or(v);
-            number(digits)?.try_into().ok()
-        })
-    }
-
-    /// `nvmlClocksThrottleReason*` bits.
-    pub(crate) fn throttle_reasons(&self) -> u64 {
-        self.config.mask(self.key(), "THROTTLE", 0)
-    }
-
     pub(crate) fn compute_mode(&self) -> u32 {
         self.config
             .value(self.key(), "COMPUTE_MODE", 0, parse_compute_mode)
     }
 
-    pub(crate) fn compute_capability(&self) -> (i32, i32) {
-        let signed = |v: &str| number(v)?.try_into().ok();
-        (
-            self.config.value(self.key(), "CC_MAJOR", 9, signed),
-            self.config.value(self.key(), "CC_MINOR", 0, signed),
-        )
-    }
-
-    pub(crate) fn architecture(&self) -> u32 {
-        self.config.value(self.key(), "ARCH", 9, parse_architecture)
-    }
-
-    pub(crate) fn persistence(&self) -> bool {
-        self.flag("PERSISTENCE", true)
-    }
-
     /// `None` when the board has no ECC memory (`ECC_SUPPORTED=0`).
-    pub(crate) fn ecc_mode(&self) -> Option<(bool, bool)> {
+    pub(crate) fn ecc_errors(&self, uncorrected: bool, aggregate: bool) -> Option<u64> {
         if !self.flag("ECC_SUPPORTED", true) {
             return None;
         }
-        let enabled = self.flag("ECC_ENABLED", true);
-        Some((enabled, self.flag("ECC_PENDING", enabled)))
-    }
-
-    pub(crate) fn ecc_errors(&self, uncorrected: bool, aggregate: bool) -> Option<u64> {
-        self.ecc_mode()?;
         let key = match (uncorrected, aggregate) {
             (false, false) => "ECC_CORRECTED_VOLATILE",
             (true, false) => "ECC_UNCORRECTED_VOLATILE",
@@ -331,28 +252,6 @@ fn parse_compute_mode(text: &str) -> Option<u32> {
     }
 }
 
-/// An `nvmlDeviceArchitecture_t` number or its name (`HOPPER`, `NVML_DEVICE_ARCH_AMPERE`).
-fn parse_architecture(text: &str) -> Option<u32> {
-    if let Some(n) = number(text) {
-        return u32::try_from(n).ok();
-    }
-    let names = [
-        "KEPLER",
-        "MAXWELL",
-        "PASCAL",
-        "VOLTA",
-        "TURING",
-        "AMPERE",
-        "ADA",
-        "HOPPER",
-        "BLACKWELL",
-    ];
-    let name = squash(text);
-    let name = name.trim_start_matches("NVMLDEVICEARCH");
-    let position = names.iter().position(|candidate| *candidate == name)?;
-    u32::try_from(position + 2).ok()
-}
-
 /// Upper case without separators, so the spellings of one name compare equal.
 fn squash(text: &str) -> String {
     text.chars()
@@ -389,8 +288,6 @@ mod tests {
         );
         assert_eq!(a.uuid(), "GPU-00000000-fake-4e56-b1d0-000000000000");
         assert_ne!(a.uuid(), b.uuid());
-        assert_ne!(a.pci().bus_id(), b.pci().bus_id());
-        assert_eq!(a.pci().bus_id(), "00000000:18:00.0");
         assert_eq!(a.memory().free(), 81559 << 20);
         assert_eq!(a.mig_mode(), Some((0, 0)));
         assert_eq!(a.field(230), Some(0));
@@ -419,8 +316,6 @@ mod tests {
         assert_eq!(parse_compute_mode("ExclusiveProcess"), Some(3));
         assert_eq!(parse_compute_mode("NVML_COMPUTEMODE_PROHIBITED"), Some(2));
         assert_eq!(parse_compute_mode("4"), None);
-        assert_eq!(parse_architecture("hopper"), Some(9));
-        assert_eq!(parse_architecture("NVML_DEVICE_ARCH_AMPERE"), Some(7));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::ffi::{c_char, c_int, c_uint, c_ulonglong};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::abi::{self, Device, FieldValue, MEMORY_V2_VERSION, PciInfo, Return, VALUE_TYPE_ULL};
+use crate::abi::{self, Device, FieldValue, MEMORY_V2_VERSION, Return, VALUE_TYPE_ULL};
 use crate::call;
 use crate::codes::{INSUFFICIENT_SIZE, INVALID_ARGUMENT, NOT_SUPPORTED, SUCCESS};
 use crate::device::Gpu;
@@ -58,70 +58,6 @@ pub unsafe extern "C" fn nvmlDeviceGetUUID(
     string("nvmlDeviceGetUUID", device, buf, length, |gpu| gpu.uuid())
 }
 
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn nvmlDeviceGetSerial(
-    device: Device,
-    serial: *mut c_char,
-    length: c_uint,
-) -> Return {
-    // SAFETY: forwarded from the module's contract; `serial` holds `length` bytes.
-    let buf = unsafe { out::buf(serial, length as usize) };
-    string("nvmlDeviceGetSerial", device, buf, length, |gpu| {
-        gpu.serial()
-    })
-}
-
-/// Copies `text` into a fixed C char array, NUL-padded; the ids written here always fit.
-fn fixed<const N: usize>(text: &str) -> [u8; N] {
-    let mut array = [0; N];
-    for (cell, byte) in array.iter_mut().take(N - 1).zip(text.bytes()) {
-        *cell = byte;
-    }
-    array
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn nvmlDeviceGetPciInfo_v3(device: Device, pci: *mut PciInfo) -> Return {
-    // SAFETY: forwarded from the module's contract.
-    let slot = unsafe { out::slot(pci) };
-    call::device("nvmlDeviceGetPciInfo_v3", device, format_args!(""), |gpu| {
-        let slot = out::need(slot)?;
-        let pci = gpu.pci();
-        slot.write(PciInfo {
-            bus_id_legacy: fixed(&pci.bus_id_legacy()),
-            domain: pci.domain,
-            bus: pci.bus,
-            device: 0,
-            pci_device_id: pci.device_id,
-            pci_sub_system_id: pci.sub_system_id,
-            bus_id: fixed(&pci.bus_id()),
-        });
-        Ok(())
-    })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn nvmlDeviceGetCudaComputeCapability(
-    device: Device,
-    major: *mut c_int,
-    minor: *mut c_int,
-) -> Return {
-    // SAFETY: forwarded from the module's contract.
-    let (major, minor) = unsafe { (out::slot(major), out::slot(minor)) };
-    call::device(
-        "nvmlDeviceGetCudaComputeCapability",
-        device,
-        format_args!(""),
-        |gpu| {
-            let (major, minor) = (out::need(major)?, out::need(minor)?);
-            let (cc_major, cc_minor) = gpu.compute_capability();
-            major.write(cc_major);
-            minor.write(cc_minor);
-            Ok(())
-        },
-    )
-}
-
 /// One value into one slot; most device queries are this shape.
 fn scalar<T>(
     symbol: &str,
@@ -133,24 +69,6 @@ fn scalar<T>(
         let slot = out::need(slot)?;
         slot.write(value(gpu)?);
         Ok(())
-    })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn nvmlDeviceGetArchitecture(device: Device, arch: *mut c_uint) -> Return {
-    // SAFETY: forwarded from the module's contract.
-    let slot = unsafe { out::slot(arch) };
-    scalar("nvmlDeviceGetArchitecture", device, slot, |gpu| {
-        Ok(gpu.architecture())
-    })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn nvmlDeviceGetPersistenceMode(device: Device, mode: *mut c_uint) -> Return {
-    // SAFETY: forwarded from the module's contract.
-    let slot = unsafe { out::slot(mode) };
-    scalar("nvmlDeviceGetPersistenceMode", device, slot, |gpu| {
-        Ok(gpu.persistence().into())
     })
 }
 
@@ -218,66 +136,6 @@ pub unsafe extern "C" fn nvmlDeviceGetMemoryInfo(
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nvmlDeviceGetTemperature(
-    device: Device,
-    sensor_type: c_uint,
-    temp: *mut c_uint,
-) -> Return {
-    // SAFETY: forwarded from the module's contract.
-    let slot = unsafe { out::slot(temp) };
-    call::device(
-        "nvmlDeviceGetTemperature",
-        device,
-        format_args!("sensor={sensor_type}"),
-        |gpu| {
-            let slot = out::need(slot)?;
-            if sensor_type != abi::TEMPERATURE_GPU {
-                return Err(INVALID_ARGUMENT);
-            }
-            slot.write(gpu.temperature());
-            Ok(())
-        },
-    )
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn nvmlDeviceGetPerformanceState(
-    device: Device,
-    p_state: *mut c_uint,
-) -> Return {
-    // SAFETY: forwarded from the module's contract.
-    let slot = unsafe { out::slot(p_state) };
-    scalar("nvmlDeviceGetPerformanceState", device, slot, |gpu| {
-        Ok(gpu.pstate())
-    })
-}
-
-/// The deprecated name of `nvmlDeviceGetPerformanceState`, still exported by every driver.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn nvmlDeviceGetPowerState(device: Device, p_state: *mut c_uint) -> Return {
-    // SAFETY: forwarded from the module's contract.
-    let slot = unsafe { out::slot(p_state) };
-    scalar("nvmlDeviceGetPowerState", device, slot, |gpu| {
-        Ok(gpu.pstate())
-    })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn nvmlDeviceGetCurrentClocksThrottleReasons(
-    device: Device,
-    reasons: *mut c_ulonglong,
-) -> Return {
-    // SAFETY: forwarded from the module's contract.
-    let slot = unsafe { out::slot(reasons) };
-    scalar(
-        "nvmlDeviceGetCurrentClocksThrottleReasons",
-        device,
-        slot,
-        |gpu| Ok(gpu.throttle_reasons()),
-    )
-}
-
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn nvmlDeviceGetComputeMode(device: Device, mode: *mut c_uint) -> Return {
     // SAFETY: forwarded from the module's contract.
     let slot = unsafe { out::slot(mode) };
@@ -308,23 +166,6 @@ pub unsafe extern "C" fn nvmlDeviceGetMigMode(
         let (now, next) = gpu.mig_mode().ok_or(NOT_SUPPORTED)?;
         current.write(now);
         pending.write(next);
-        Ok(())
-    })
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn nvmlDeviceGetEccMode(
-    device: Device,
-    current: *mut c_uint,
-    pending: *mut c_uint,
-) -> Return {
-    // SAFETY: forwarded from the module's contract.
-    let (current, pending) = unsafe { (out::slot(current), out::slot(pending)) };
-    call::device("nvmlDeviceGetEccMode", device, format_args!(""), |gpu| {
-        let (current, pending) = (out::need(current)?, out::need(pending)?);
-        let (now, next) = gpu.ecc_mode().ok_or(NOT_SUPPORTED)?;
-        current.write(now.into());
-        pending.write(next.into());
         Ok(())
     })
 }

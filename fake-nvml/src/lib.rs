@@ -12,22 +12,20 @@
 //! | `INIT_ERROR=<code>` | the init functions return that code |
 //! | `INIT_BLOCK_FILE=<path>` | init returns DRIVER_NOT_LOADED while the path exists |
 //! | `FAIL_<symbol>=<code>` | that function returns that code |
-//! | `DRIVER`, `NVML_VERSION`, `CUDA` (`12040` or `12.4`) | versions |
+//! | `DRIVER`, `CUDA` (`12040` or `12.4`) | versions |
 //! | `LIBCUDA=0` | `nvmlSystemGetCudaDriverVersion_v2` returns LIBRARY_NOT_FOUND |
 //! | `GPUS=<n>` | device count (default 1, at most 64) |
 //! | `EVENT_WAIT_MAX_MS=<ms>` | caps how long `nvmlEventSetWait_v2` waits |
 //!
 //! Per GPU, as `FAKE_NVML_GPU<i>_<KEY>` or for all GPUs as `FAKE_NVML_<KEY>`: `NAME`, `UUID`,
-//! `SERIAL`, `PCI_BUS`, `PCI_DEVICE_ID`, `MEM_TOTAL_MIB`, `MEM_RESERVED_MIB`, `MEM_USED_MIB`,
-//! `TEMP`, `PSTATE`, `THROTTLE`, `COMPUTE_MODE`, `CC_MAJOR`, `CC_MINOR`, `ARCH`, `PERSISTENCE`,
-//! `ECC_SUPPORTED`, `ECC_ENABLED`, `ECC_PENDING`, `ECC_{CORRECTED,UNCORRECTED}_{VOLATILE,AGGREGATE}`,
+//! `MEM_TOTAL_MIB`, `MEM_RESERVED_MIB`, `MEM_USED_MIB`, `COMPUTE_MODE`, `ECC_SUPPORTED`, `ECC_{CORRECTED,UNCORRECTED}_{VOLATILE,AGGREGATE}`,
 //! `RETIRED_SUPPORTED`, `RETIRED_SBE`, `RETIRED_DBE`, `RETIRED_PENDING`, `REMAP_SUPPORTED`,
 //! `REMAP_CORR`, `REMAP_UNC`, `REMAP_PENDING`, `REMAP_FAILURE`, `MIG`, `MIG_PENDING`,
 //! `MIG_SUPPORTED`, `RECOVERY_ACTION`, `FIELD_<id>`, `EVENT_TYPES`, `XID` (`79,48`), `LOST`, and
 //! `FAIL_<symbol>`.
 //!
-//! Codes are a number or a name with or without `NVML_ERROR_`; masks (`THROTTLE`,
-//! `EVENT_TYPES`) are hexadecimal, terms may be joined with `|`; other numbers are decimal or
+//! Codes are a number or a name with or without `NVML_ERROR_`; a mask (`EVENT_TYPES`) is
+//! hexadecimal, its terms may be joined with `|`; other numbers are decimal or
 //! `0x` hexadecimal; flags are `0`/`1`. With the `r470` feature the library lacks the symbols a
 //! driver older than R510 lacks: `nvmlDeviceGetMemoryInfo_v2`, `nvmlDeviceGetMigMode` and
 //! `nvmlDeviceGetRemappedRows`.
@@ -47,12 +45,11 @@ mod events;
 mod out;
 mod system;
 
-use std::ffi::{CStr, c_char, c_int, c_uint};
+use std::ffi::{c_char, c_int, c_uint};
 use std::path::Path;
 
 use abi::{Device, Return};
-use codes::{DRIVER_NOT_LOADED, LIBRARY_NOT_FOUND, NOT_FOUND, SUCCESS};
-use device::Gpu;
+use codes::{DRIVER_NOT_LOADED, LIBRARY_NOT_FOUND, SUCCESS};
 
 fn init_library(symbol: &str, flags: Option<c_uint>) -> Return {
     let flags = flags.map(|f| format!("flags={f:#x}")).unwrap_or_default();
@@ -120,20 +117,6 @@ pub unsafe extern "C" fn nvmlSystemGetDriverVersion(
 
 /// # Safety
 ///
-/// `version` is null or has room for `length` bytes.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn nvmlSystemGetNVMLVersion(version: *mut c_char, length: c_uint) -> Return {
-    // SAFETY: forwarded from this function's contract.
-    let buf = unsafe { out::buf(version, length as usize) };
-    call::system(
-        "nvmlSystemGetNVMLVersion",
-        format_args!("length={length}"),
-        |config| out::put_str(buf, &system::nvml_version(config)),
-    )
-}
-
-/// # Safety
-///
 /// `cuda_driver_version` is null or valid for writing an `int`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nvmlSystemGetCudaDriverVersion_v2(
@@ -191,16 +174,6 @@ pub unsafe extern "C" fn nvmlDeviceGetCount_v2(device_count: *mut c_uint) -> Ret
     self::device_count("nvmlDeviceGetCount_v2", slot)
 }
 
-/// # Safety
-///
-/// `device_count` is null or valid for writing an `unsigned int`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn nvmlDeviceGetCount(device_count: *mut c_uint) -> Return {
-    // SAFETY: forwarded from this function's contract.
-    let slot = unsafe { out::slot(device_count) };
-    self::device_count("nvmlDeviceGetCount", slot)
-}
-
 fn handle_by_index(symbol: &str, index: c_uint, slot: out::Slot<'_, Device>) -> Return {
     call::index(symbol, index, format_args!(""), |gpu| {
         out::need(slot)?.write(device::handle(gpu.index));
@@ -221,49 +194,10 @@ pub unsafe extern "C" fn nvmlDeviceGetHandleByIndex_v2(
     handle_by_index("nvmlDeviceGetHandleByIndex_v2", index, slot)
 }
 
-/// # Safety
-///
-/// `device` is null or valid for writing an `nvmlDevice_t`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn nvmlDeviceGetHandleByIndex(index: c_uint, device: *mut Device) -> Return {
-    // SAFETY: forwarded from this function's contract.
-    let slot = unsafe { out::slot(device) };
-    handle_by_index("nvmlDeviceGetHandleByIndex", index, slot)
-}
-
-/// # Safety
-///
-/// `uuid` is null or a NUL-terminated string; `device` is null or valid for writing an
-/// `nvmlDevice_t`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn nvmlDeviceGetHandleByUUID(
-    uuid: *const c_char,
-    device: *mut Device,
-) -> Return {
-    const SYMBOL: &str = "nvmlDeviceGetHandleByUUID";
-    let wanted = if uuid.is_null() {
-        None
-    } else {
-        // SAFETY: non-null, and NUL-terminated by this function's contract.
-        Some(unsafe { CStr::from_ptr(uuid) }.to_string_lossy())
-    };
-    // SAFETY: forwarded from this function's contract.
-    let slot = unsafe { out::slot(device) };
-    call::system(SYMBOL, format_args!("uuid={wanted:?}"), |config| {
-        let wanted = out::need(wanted.as_deref())?;
-        let slot = out::need(slot)?;
-        let index = (0..device::count(config))
-            .find(|&index| Gpu { config, index }.uuid() == wanted)
-            .ok_or(NOT_FOUND)?;
-        call::gate(config, SYMBOL, index)?;
-        slot.write(device::handle(index));
-        Ok(())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::CStr;
 
     // The only test that touches the process-wide init count, so it cannot race another.
     #[test]
@@ -274,7 +208,7 @@ mod tests {
         assert_eq!(before, codes::UNINITIALIZED);
         assert_eq!(nvmlShutdown(), codes::UNINITIALIZED);
         assert_eq!(nvmlInit_v2(), SUCCESS);
-        assert_eq!(nvmlInit(), SUCCESS);
+        assert_eq!(nvmlInitWithFlags(0), SUCCESS);
         assert_eq!(nvmlShutdown(), SUCCESS);
         // SAFETY: null is allowed and must be refused, not written through.
         let null = unsafe { nvmlDeviceGetCount_v2(std::ptr::null_mut()) };

@@ -6,10 +6,6 @@ pub(crate) fn driver_version(config: &Config) -> String {
     config.text(None, "DRIVER", "550.54.15")
 }
 
-pub(crate) fn nvml_version(config: &Config) -> String {
-    config.text(None, "NVML_VERSION", "12.550.54.15")
-}
-
 /// `FAKE_NVML_CUDA`, as NVML encodes it: `1000 * major + 10 * minor` (12040 is CUDA 12.4).
 pub(crate) fn cuda_version(config: &Config) -> i32 {
     config.value(None, "CUDA", 12040, parse_cuda)
