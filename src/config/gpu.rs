@@ -1,7 +1,7 @@
 //! The `gpu` check's part of the config: how many GPUs, which CUDA, how much free memory, which
 //! MIG mode, and which XIDs the guard treats as fatal.
 
-use super::parse::{Ctx, Expander, Fields, choice, count, scalar, string_list};
+use super::parse::{Ctx, Expander, Fields, count, string_list};
 use super::units::parse_size;
 use super::{GpuSpec, Kind, MigPolicy};
 use crate::checks::gpu::cuda::{Compat, CudaVersion, DriverVersion};
@@ -27,104 +27,36 @@ pub const APPLICATION_XIDS: [u64; 6] = [13, 31, 43, 45, 68, 109];
 pub const LIBRARY_VAR: &str = "BOOTGATE_NVML_LIBRARY";
 
 pub(super) fn read(f: &mut Fields<'_>, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
-    let mut ok = true;
-    let count = match f.get("count") {
-        Some(node) => count(node, &f.path("count"), 64, cx).unwrap_or_else(|| {
-            ok = false;
-            1
-        }),
-        None => 1,
-    };
-    let cuda = match f.get("cuda") {
-        Some(node) => {
-            let field = f.path("cuda");
-            let text = scalar(node, &field, cx)?;
-            let parsed = CudaVersion::parse(text);
-            if parsed.is_none() {
-                cx.problem(
-                    node.pos,
-                    &field,
-                    format!("`{text}` is not a CUDA version; write it as \"12.4\" (quoted)"),
-                );
-                ok = false;
-            }
-            parsed
-        }
-        None => None,
-    };
-    let cuda_compat = match f.get("cuda_compat") {
-        None => Compat::Strict,
-        Some(node) => {
-            let field = f.path("cuda_compat");
-            let options = [("strict", Compat::Strict), ("minor", Compat::Minor)];
-            choice(
-                scalar(node, &field, cx)?,
-                node.pos,
-                &field,
-                &options,
-                "",
-                cx,
-            )
-            .unwrap_or_else(|| {
-                ok = false;
-                Compat::Strict
-            })
-        }
-    };
-    let driver = match f.get("driver") {
-        Some(node) => {
-            let field = f.path("driver");
-            let text = scalar(node, &field, cx)?;
-            let parsed = DriverVersion::parse(text);
-            if parsed.is_none() {
-                cx.problem(
-                    node.pos,
-                    &field,
-                    format!("`{text}` is not a driver version; write it as \"550.54\" (quoted)"),
-                );
-                ok = false;
-            }
-            parsed
-        }
-        None => None,
-    };
-    let free_memory = match f.get("free_memory") {
-        Some(node) => {
-            let field = f.path("free_memory");
-            match parse_size(scalar(node, &field, cx)?) {
-                Ok(size) => Some(size),
-                Err(e) => {
-                    cx.problem(node.pos, &field, e);
-                    ok = false;
-                    None
-                }
-            }
-        }
-        None => None,
-    };
-    let mig = match f.get("mig") {
-        None => MigPolicy::Any,
-        Some(node) => {
-            let field = f.path("mig");
-            let options = [
-                ("disabled", MigPolicy::Disabled),
-                ("enabled", MigPolicy::Enabled),
-                ("any", MigPolicy::Any),
-            ];
-            choice(
-                scalar(node, &field, cx)?,
-                node.pos,
-                &field,
-                &options,
-                "",
-                cx,
-            )
-            .unwrap_or_else(|| {
-                ok = false;
-                MigPolicy::Any
-            })
-        }
-    };
+    let count = f
+        .get("count")
+        .and_then(|node| count(node, &f.path("count"), 64, cx))
+        .unwrap_or(1);
+    let cuda = f.parsed("cuda", cx, |text| {
+        CudaVersion::parse(text)
+            .ok_or_else(|| format!("`{text}` is not a CUDA version; write it as \"12.4\" (quoted)"))
+    });
+    let cuda_compat = f.choice_or(
+        "cuda_compat",
+        &[("strict", Compat::Strict), ("minor", Compat::Minor)],
+        Compat::Strict,
+        cx,
+    );
+    let driver = f.parsed("driver", cx, |text| {
+        DriverVersion::parse(text).ok_or_else(|| {
+            format!("`{text}` is not a driver version; write it as \"550.54\" (quoted)")
+        })
+    });
+    let free_memory = f.parsed("free_memory", cx, parse_size);
+    let mig = f.choice_or(
+        "mig",
+        &[
+            ("disabled", MigPolicy::Disabled),
+            ("enabled", MigPolicy::Enabled),
+            ("any", MigPolicy::Any),
+        ],
+        MigPolicy::Any,
+        cx,
+    );
     let library = match f.get("library") {
         Some(node) => Some(ex.text(node, "library", cx)?),
         None => cx
@@ -155,7 +87,7 @@ pub(super) fn read(f: &mut Fields<'_>, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) 
     let mut ignore_xids = APPLICATION_XIDS.to_vec();
     ignore_xids.extend(xids("ignore_xids", cx));
     let fatal_xids = xids("fatal_xids", cx);
-    ok.then_some(Kind::Gpu(GpuSpec {
+    Some(Kind::Gpu(GpuSpec {
         count,
         cuda,
         cuda_compat,

@@ -42,16 +42,16 @@ pub(super) fn read(
         Some(node) => ex.text(node, "root", cx),
         None => None,
     };
-    let mut ok = true;
+    // What is refused is a problem, and a problem refuses the config: everything is still read,
+    // so one run names every mistake.
     let mut effective = Vec::new();
     if let Some(node) = f.get("effective")
         && let Some(ef) = Fields::of(node, &f.path("effective"), cx)
     {
         for (name, _, body) in ef.entries {
             let field = format!("{}.{name}", ef.field);
-            match source(name, body, &field, ex, cx) {
-                Some(s) => effective.push((name.clone(), s)),
-                None => ok = false,
+            if let Some(s) = source(name, body, &field, ex, cx) {
+                effective.push((name.clone(), s));
             }
         }
     }
@@ -61,18 +61,15 @@ pub(super) fn read(
         let options = [("patch", Drift::Patch), ("minor", Drift::Minor)];
         for (text, at) in string_list(node, &field, cx) {
             let note = " (a major drift is never tolerated)";
-            match choice(&text, at, &field, &options, note, cx) {
-                Some(named) => drift = drift.max(named),
-                None => ok = false,
+            if let Some(named) = choice(&text, at, &field, &options, note, cx) {
+                drift = drift.max(named);
             }
         }
     }
-    let mut flag = |key: &str, cx: &mut Ctx<'_>| match f.get(key) {
-        Some(node) => boolean(node, &f.path(key), cx).unwrap_or_else(|| {
-            ok = false;
-            false
-        }),
-        None => false,
+    let mut flag = |key: &str, cx: &mut Ctx<'_>| {
+        f.get(key)
+            .and_then(|node| boolean(node, &f.path(key), cx))
+            .unwrap_or(false)
     };
     let exact = flag("exact", cx);
     let cache = flag("cache", cx);
@@ -86,7 +83,7 @@ pub(super) fn read(
             value: parent(&manifest.value),
         }
     });
-    ok.then_some(Kind::Manifest(ManifestSpec {
+    Some(Kind::Manifest(ManifestSpec {
         manifest,
         root,
         effective,
@@ -115,6 +112,18 @@ fn source(
         );
         return None;
     };
+    // Every key of a source is a single value: an empty one is a value left out.
+    if let Some((key, at, _)) = entries
+        .iter()
+        .find(|(_, _, node)| matches!(node.value, Value::Null))
+    {
+        cx.problem(
+            *at,
+            &format!("{field}.{key}"),
+            "has no value; give one, or remove the key",
+        );
+        return None;
+    }
     let mut sf = Fields {
         entries,
         used: vec![false; entries.len()],

@@ -137,11 +137,56 @@ impl<'n> Fields<'n> {
         }
     }
 
+    /// An optional single value read through `parse`. What `parse` refuses is a problem at the
+    /// value, and `None`: the config is refused as a whole, so no default is ever used.
+    pub(super) fn parsed<T>(
+        &mut self,
+        key: &str,
+        cx: &mut Ctx<'_>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let node = self.get(key)?;
+        let field = self.path(key);
+        match parse(scalar(node, &field, cx)?) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                cx.problem(node.pos, &field, message);
+                None
+            }
+        }
+    }
+
+    /// An optional key with a fixed set of values; `default` when absent (or refused, which
+    /// refuses the config).
+    pub(super) fn choice_or<T: Copy>(
+        &mut self,
+        key: &str,
+        options: &[(&str, T)],
+        default: T,
+        cx: &mut Ctx<'_>,
+    ) -> T {
+        let Some(node) = self.get(key) else {
+            return default;
+        };
+        let field = self.path(key);
+        scalar(node, &field, cx)
+            .and_then(|text| choice(text, node.pos, &field, options, "", cx))
+            .unwrap_or(default)
+    }
+
     /// Reports every key not read, with the closest allowed key and, when the key belongs to
     /// another kind of check, which one.
     pub(super) fn finish(self, allowed: &[&str], cx: &mut Ctx<'_>, kind: Option<&str>) {
-        for ((key, pos, _), used) in self.entries.iter().zip(self.used) {
+        for ((key, pos, node), &used) in self.entries.iter().zip(&self.used) {
             if used {
+                // `cuda:` with nothing after it reads as absent; it is a value left out.
+                if matches!(node.value, Value::Null) {
+                    cx.problem(
+                        *pos,
+                        &self.path(key),
+                        "has no value; give one, or remove the key",
+                    );
+                }
                 continue;
             }
             let owner = KINDS
@@ -529,26 +574,16 @@ fn check(
         .get("after")
         .map(|n| string_list(n, &f.path("after"), cx))
         .unwrap_or_default();
-    let on_fail = match f.get("on_fail") {
-        None => OnFail::Require,
-        Some(node) => {
-            let field = f.path("on_fail");
-            let options = [
-                ("require", OnFail::Require),
-                ("degrade", OnFail::Degrade),
-                ("warn", OnFail::Warn),
-            ];
-            choice(
-                scalar(node, &field, cx)?,
-                node.pos,
-                &field,
-                &options,
-                "",
-                cx,
-            )
-            .unwrap_or(OnFail::Require)
-        }
-    };
+    let on_fail = f.choice_or(
+        "on_fail",
+        &[
+            ("require", OnFail::Require),
+            ("degrade", OnFail::Degrade),
+            ("warn", OnFail::Warn),
+        ],
+        OnFail::Require,
+        cx,
+    );
     let watch = match f.get("watch") {
         Some(node) => boolean(node, &f.path("watch"), cx).unwrap_or(false),
         None => false,
@@ -572,6 +607,7 @@ fn check(
         check_field: field.clone(),
         missing: &mut missing_input,
     };
+    let known = cx.problems.len();
     let kind = match kind_name.as_str() {
         "secret" => secret(&mut f, pos, &mut ex, cx),
         "file" => file(&mut f, pos, &mut ex, cx),
@@ -594,6 +630,14 @@ fn check(
         .copied()
         .collect();
     f.finish(&allowed, cx, Some(&kind_name));
+    // A check is never dropped in silence: a reader that gave up has said why, or this does.
+    if kind.is_none() && cx.problems.len() == known {
+        cx.problem(
+            pos,
+            &format!("checks.{name}"),
+            "incomplete: a key it needs has no usable value",
+        );
+    }
     Some(CheckSpec {
         name: name.to_string(),
         pos,
@@ -651,19 +695,7 @@ fn secret(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>)
 
 fn file(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
     let path = required(f, "path", pos, cx).and_then(|n| ex.text(n, "path", cx));
-    let min_size = match f.get("min_size") {
-        Some(node) => {
-            let field = f.path("min_size");
-            match parse_size(scalar(node, &field, cx)?) {
-                Ok(size) => Some(size),
-                Err(e) => {
-                    cx.problem(node.pos, &field, e);
-                    return None;
-                }
-            }
-        }
-        None => None,
-    };
+    let min_size = f.parsed("min_size", cx, parse_size);
     let non_empty = match f.get("non_empty") {
         Some(node) => boolean(node, &f.path("non_empty"), cx)?,
         None => false,
@@ -926,5 +958,26 @@ mod tests {
         );
         let errs = load("checks:\n  'a b': {kind: secret, env: X}\n").unwrap_err();
         assert!(errs[0].message.contains("check name"));
+    }
+
+    /// `cuda:` with nothing after it, or an empty source, used to read as absent: the gpu
+    /// check then asked for no CUDA at all, and the manifest check vanished from the config.
+    #[test]
+    fn a_key_left_empty_is_named_and_no_check_is_dropped() {
+        let errs = load(
+            "checks:\n  g: {kind: gpu, cuda: }\n  m:\n    kind: manifest\n    manifest: m.yaml\n    effective:\n      tok: {sha256_of: }\n",
+        )
+        .unwrap_err();
+        let text: Vec<String> = errs
+            .iter()
+            .map(|d| format!("{}: {d}", d.pos.unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "2:18: checks.g.cuda: has no value; give one, or remove the key",
+                "7:13: checks.m.effective.tok.sha256_of: has no value; give one, or remove the key",
+            ]
+        );
     }
 }

@@ -43,27 +43,23 @@ pub(super) fn read(
         );
         return None;
     }
+    // A path refused is a problem, and a problem refuses the config: the rest are still read,
+    // so one run names them all.
     let mut paths = Vec::with_capacity(items.len());
-    let mut ok = true;
     for (i, item) in items.into_iter().enumerate() {
         let key = format!("paths[{i}]");
         let Some(path) = ex.text(item, &key, cx) else {
-            ok = false;
             continue;
         };
         if path.value.is_empty() && !path.written.contains("${") {
             cx.problem(item.pos, &format!("{field}[{i}]"), "the path is empty");
-            ok = false;
-            continue;
-        }
-        if let Err(message) = glob::check(&path.value) {
+        } else if let Err(message) = glob::check(&path.value) {
             cx.problem(item.pos, &format!("{field}[{i}]"), message);
-            ok = false;
-            continue;
+        } else {
+            paths.push(path);
         }
-        paths.push(path);
     }
-    ok.then_some(Kind::Prompt(PromptSpec { paths, vars }))
+    Some(Kind::Prompt(PromptSpec { paths, vars }))
 }
 
 #[cfg(test)]
