@@ -501,6 +501,11 @@ fn a_configmap_update_is_applied_and_a_bad_one_rejected() {
     // A typo in the new ConfigMap: rejected, the old config keeps running.
     kubelet_secret(&volume, "bootgate.yaml", "sentinel: {intervl: 1s}\n", 2);
     sidecar.wait_for_line("config reload (the file changed) rejected:");
+    // Said as a load says it: file, line and column, and the key meant.
+    assert_contains!(
+        sidecar.stderr(),
+        "bootgate.yaml:1:11: sentinel.queries: a sentinel needs at least one query (and 1 more)"
+    );
     assert_eq!(get(port, "/readyz").0, 503);
 
     // The fix: the sentinel now asks the healthy server.

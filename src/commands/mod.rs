@@ -30,19 +30,31 @@ use crate::state::{GateState, Outcome};
 pub fn load(path: &Path) -> Result<(Config, Graph), String> {
     let loaded = config::load(path, &ProcessEnv)
         .map_err(|e| e.to_string())
-        .and_then(|config| match Graph::build(&config.checks) {
-            Ok(graph) => Ok((config, graph)),
-            Err(GraphError::Invalid(problems)) => Err(LoadError::Invalid {
-                path: path.to_path_buf(),
-                problems,
-            }
-            .to_string()),
-            Err(cycle @ GraphError::Cycle(_)) => Err(format!("{}: {cycle}", path.display())),
-        });
+        .and_then(|config| with_graph(config, path));
     if let Err(problems) = &loaded {
         crate::report::log::problems(problems);
     }
     loaded
+}
+
+/// The config in `text`, read from `path`, and its graph; or every problem, one a line, as
+/// [`load`] says them. Nothing is logged: a reload reports its own way.
+pub fn parse(text: &str, path: &Path) -> Result<(Config, Graph), String> {
+    config::from_str(text, path, &ProcessEnv)
+        .map_err(|e| e.to_string())
+        .and_then(|config| with_graph(config, path))
+}
+
+fn with_graph(config: Config, path: &Path) -> Result<(Config, Graph), String> {
+    match Graph::build(&config.checks) {
+        Ok(graph) => Ok((config, graph)),
+        Err(GraphError::Invalid(problems)) => Err(LoadError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        }
+        .to_string()),
+        Err(cycle @ GraphError::Cycle(_)) => Err(format!("{}: {cycle}", path.display())),
+    }
 }
 
 /// Writes a report to stdout. A closed pipe (`| head`) or a full disk is not worth a panic.

@@ -101,6 +101,7 @@ pub(super) fn check(name: &str, kind: Kind, attempt_timeout: Duration) -> CheckS
 pub(super) fn one_check(check: CheckSpec, deadline: Duration) -> Config {
     Config {
         source: PathBuf::from("<command line>"),
+        text: String::new(),
         deadline,
         state_dir: PathBuf::from(DEFAULT_STATE_DIR),
         placeholders: DEFAULT_PLACEHOLDERS.iter().map(|s| s.to_string()).collect(),

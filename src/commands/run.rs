@@ -48,7 +48,7 @@ pub async fn run(args: RunArgs) -> Exit {
     }
     let Some((program, arguments)) = args.command.split_first() else {
         guard.begin();
-        guard.reload_from(&config.source, true);
+        guard.reload_from(&config, true);
         return guard.until_signal(&mut stop).await;
     };
     // The server starts before readiness is decided: without a sentinel, "ready" must not be
@@ -64,7 +64,7 @@ pub async fn run(args: RunArgs) -> Exit {
     };
     guard.begin();
     // SIGHUP is the command's; a ConfigMap update still reaches bootgate through the file.
-    guard.reload_from(&config.source, false);
+    guard.reload_from(&config, false);
     let code = match guard.watch_until(&mut stop, child.exited()).await {
         Ended::Other(code) => {
             tracing::info!("{program} exited with {code}");

@@ -35,6 +35,8 @@ pub const DEFAULT_PLACEHOLDERS: [&str; 5] = ["changeme", "<...>", "${...}", "TOD
 #[derive(Debug)]
 pub struct Config {
     pub source: PathBuf,
+    /// The file as it was read: a reload compares against it, not against a second read.
+    pub text: String,
     pub deadline: Duration,
     pub state_dir: PathBuf,
     /// Values that mean "nobody filled this in"; `...` inside one matches anything.
@@ -378,11 +380,16 @@ impl fmt::Display for LoadError {
 impl std::error::Error for LoadError {}
 
 /// Reads and validates the config at `path`, with `BOOTGATE_*` overrides from `env`.
+/// Far beyond any config; a ConfigMap holds at most 1 MiB.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
 pub fn load(path: &Path, env: &dyn Environment) -> Result<Config, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
-        path: path.to_path_buf(),
-        error,
-    })?;
+    // A ConfigMap file, or a FIFO someone put there: read bounded and without blocking.
+    let text =
+        crate::files::read_text(path, MAX_CONFIG_BYTES).map_err(|error| LoadError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
     from_str(&text, path, env)
 }
 
@@ -398,7 +405,9 @@ pub fn from_str(text: &str, path: &Path, env: &dyn Environment) -> Result<Config
             message: format!("YAML syntax: {}", e.message),
         }])
     })?;
-    parse::config(&root, path, env).map_err(invalid)
+    let mut config = parse::config(&root, path, env).map_err(invalid)?;
+    config.text = text.to_string();
+    Ok(config)
 }
 
 /// Loads `text` with only `vars` in the environment; problems come back as a list.

@@ -441,6 +441,7 @@ pub(super) fn config(
     }
     Ok(Config {
         source: path.to_path_buf(),
+        text: String::new(),
         deadline,
         state_dir,
         placeholders,

@@ -47,7 +47,7 @@ pub async fn run(config: &Config, redactor: Redactor, stop: &mut Stop) -> Exit {
         Err(exit) => return exit,
     };
     guard.begin();
-    guard.reload_from(&config.source, true);
+    guard.reload_from(config, true);
     guard.until_signal(stop).await
 }
 
@@ -238,8 +238,9 @@ impl Guard {
 
     /// Reloads the guard's settings when `path` changes on disk, and on SIGHUP if `hangup`
     /// (under `run -- CMD`, SIGHUP belongs to the command).
-    pub fn reload_from(&mut self, path: &Path, hangup: bool) {
-        self.reload.applied = std::fs::read_to_string(path).unwrap_or_default();
+    pub fn reload_from(&mut self, config: &Config, hangup: bool) {
+        let path = &config.source;
+        self.reload.applied.clone_from(&config.text);
         match crate::checks::watch::PathWatch::new(&self.checks.watch_hub, path) {
             Ok(watch) => self.reload.watch = Some(watch),
             Err(e) => tracing::warn!(
@@ -278,15 +279,8 @@ impl Guard {
             }
             return false;
         }
-        let parsed = crate::config::from_str(&text, &path, &crate::config::ProcessEnv)
-            .map_err(|e| e.to_string())
-            .and_then(|c| {
-                crate::graph::Graph::build(&c.checks)
-                    .map(|_| c)
-                    .map_err(|e| e.to_string())
-            });
-        let config = match parsed {
-            Ok(config) => config,
+        let config = match crate::commands::parse(&text, &path) {
+            Ok((config, _)) => config,
             Err(problems) => {
                 let first = problems.lines().next().unwrap_or_default();
                 let more = problems.lines().count().saturating_sub(1);
