@@ -3,7 +3,7 @@
 #[macro_use]
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +17,8 @@ enum Behaviour {
     Answer(u16),
     /// Holds the request open, far past the sentinel's timeout.
     Hang,
+    /// A slow model: answers 200 after this long.
+    Delay(Duration),
 }
 
 struct FakeModel {
@@ -43,41 +45,41 @@ impl FakeModel {
                 let (behaviour, answered_200, requests) =
                     (behaviour.clone(), answered_200.clone(), requests.clone());
                 std::thread::spawn(move || {
-                    let mut seen = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buf) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => seen.extend_from_slice(&buf[..n]),
-                        }
+                    // A client gone before its request ended is no request.
+                    if !read_head(&mut stream).windows(4).any(|w| w == b"\r\n\r\n") {
+                        return;
                     }
                     requests.fetch_add(1, Ordering::SeqCst);
                     let now = *behaviour.lock().unwrap();
-                    match now {
+                    // The fake server's own behaviour, not a test waiting: a model server
+                    // stuck on a request, or slow to answer it.
+                    let status = match now {
                         Behaviour::Hang => {
-                            // The fake server's own behaviour, not a test waiting: a model
-                            // server stuck on a request.
                             std::thread::sleep(Duration::from_secs(3));
+                            return;
                         }
-                        Behaviour::Answer(status) => {
-                            let body = if status == 200 {
-                                r#"{"choices":[{"text":" 4"}]}"#
-                            } else {
-                                "model not loaded"
-                            };
-                            if status == 200 {
-                                answered_200
-                                    .lock()
-                                    .unwrap()
-                                    .get_or_insert_with(Instant::now);
-                            }
-                            let _ = write!(
-                                stream,
-                                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                                body.len()
-                            );
+                        Behaviour::Delay(delay) => {
+                            std::thread::sleep(delay);
+                            200
                         }
+                        Behaviour::Answer(status) => status,
+                    };
+                    let body = if status == 200 {
+                        r#"{"choices":[{"text":" 4"}]}"#
+                    } else {
+                        "model not loaded"
+                    };
+                    if status == 200 {
+                        answered_200
+                            .lock()
+                            .unwrap()
+                            .get_or_insert_with(Instant::now);
                     }
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
                 });
             }
         });
@@ -325,15 +327,7 @@ fn auth_server(wanted: &'static str) -> u16 {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut seen = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => seen.extend_from_slice(&buf[..n]),
-                }
-            }
-            let request = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+            let request = String::from_utf8_lossy(&read_head(&mut stream)).to_ascii_lowercase();
             let auth = request
                 .lines()
                 .find(|l| l.starts_with("authorization:"))
@@ -537,35 +531,12 @@ fn sighup_reloads_the_config() {
     assert_eq!(sidecar.wait().0.code(), Some(0));
 }
 
-/// Answers 200 after `delay`: a model that is slow but fine.
-fn slow_server(delay: Duration) -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let seen = requests.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let seen = seen.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let _ = stream.read(&mut buf);
-                seen.fetch_add(1, Ordering::SeqCst);
-                // The fake model's own slowness, not a test waiting.
-                std::thread::sleep(delay);
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-                );
-            });
-        }
-    });
-    (port, requests)
-}
-
 #[test]
 fn other_events_never_cancel_a_slow_round() {
     let scene = Scene::new();
-    let (model_port, requests) = slow_server(Duration::from_millis(600));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let model_port = listener.local_addr().unwrap().port();
+    let model = FakeModel::serve(listener, Behaviour::Delay(Duration::from_millis(600)));
     let neighbour = TcpListener::bind("127.0.0.1:0").unwrap();
     // The watched tcp check is re-evaluated every sentinel interval (50 ms), far more often
     // than the 600 ms round takes.
@@ -585,7 +556,7 @@ checks:
     sidecar.wait_for_line("readiness: starting -> ready");
     // The first round, plus at most the next one, due 50 ms after the first began. Cancelled
     // rounds would have sent one every 50 ms and never finished.
-    let sent = requests.load(Ordering::SeqCst);
+    let sent = model.requests.load(Ordering::SeqCst);
     assert!(sent <= 2, "the round was sent {sent} times");
     sidecar.signal("TERM");
     assert_eq!(sidecar.wait().0.code(), Some(0));

@@ -299,6 +299,19 @@ pub fn health_sentinel(model: &HttpServer) -> String {
     )
 }
 
+/// Reads a request up to the end of its head; what it read, short if the client went away.
+pub fn read_head(stream: &mut impl Read) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    seen
+}
+
 /// A loopback HTTP/1.1 server answering every request with the same response, and recording
 /// the requests it got.
 pub struct HttpServer {
@@ -333,14 +346,7 @@ impl HttpServer {
         thread::spawn(move || {
             for (served, stream) in listener.incoming().enumerate() {
                 let Ok(mut stream) = stream else { continue };
-                let mut request = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
+                let request = read_head(&mut stream);
                 seen.lock()
                     .unwrap()
                     .push(String::from_utf8_lossy(&request).into_owned());
