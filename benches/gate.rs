@@ -11,13 +11,10 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tempfile::TempDir;
@@ -172,7 +169,7 @@ impl Dep {
             Dep::Tcp => Live::Listener(
                 TcpListener::bind(("127.0.0.1", site.port)).expect("bind the tcp dependency port"),
             ),
-            Dep::Http => Live::Server(Server::start(site.port)),
+            Dep::Http => Live::Server(LoopbackServer::start(site.port, OK_RESPONSE)),
         }
     }
 }
@@ -181,7 +178,7 @@ impl Dep {
 enum Live {
     Nothing,
     Listener(#[allow(dead_code)] TcpListener),
-    Server(#[allow(dead_code)] Server),
+    Server(#[allow(dead_code)] LoopbackServer),
 }
 
 /// One trial's private corner: a fresh state_dir (the gate locks it), a flag path, a free port.
@@ -312,68 +309,7 @@ fn gate_command(config: &Path) -> Command {
 // ---------------------------------------------------------------------------------------------
 // A child process whose stderr lines we watch
 
-// ---------------------------------------------------------------------------------------------
-// A tiny HTTP server
-
-/// Answers `200 ok` to every request on 127.0.0.1:PORT, one thread per connection, until dropped.
-struct Server {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    acceptor: Option<JoinHandle<()>>,
-}
-
 const OK_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
-
-impl Server {
-    /// Binds before returning, so the dependency is ready (listening) when this returns.
-    fn start(port: u16) -> Server {
-        let listener =
-            TcpListener::bind(("127.0.0.1", port)).expect("bind the http dependency port");
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
-        let acceptor = thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stopping.load(Ordering::Relaxed) {
-                    break;
-                }
-                if let Ok(conn) = conn {
-                    thread::spawn(move || answer(conn));
-                }
-            }
-        });
-        Server {
-            port,
-            stop,
-            acceptor: Some(acceptor),
-        }
-    }
-}
-
-/// Reads the request head (a tcp check sends nothing and just closes), then answers 200.
-fn answer(mut conn: TcpStream) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = conn.set_nodelay(true);
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let _ = conn.write_all(OK_RESPONSE);
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // accept() has no timeout: one last connection wakes it to see the stop flag.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // 2 + 3. CPU while waiting, peak RSS
@@ -597,8 +533,8 @@ fn ready_section(report: &mut Report) {
     eprintln!("ready: {READY_RUNS} runs with 5 ready checks, {READY_RUNS} runs of /bin/true");
     let site = Site::new();
     fs::write(&site.flag, b"ready").expect("create the ready flag file");
-    let tcp = Server::start(free_port());
-    let http = Server::start(site.port);
+    let tcp = LoopbackServer::start(free_port(), OK_RESPONSE);
+    let http = LoopbackServer::start(site.port, OK_RESPONSE);
     let config = site.config(
         "30s",
         &[

@@ -14,12 +14,10 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -828,7 +826,7 @@ fn idle_section(report: &mut Report, tools: &Tools) {
         "idle: sentinel every {SENTINEL_INTERVAL}, CPU over {} s",
         IDLE_WINDOW.as_secs()
     );
-    let model = ModelServer::start();
+    let model = LoopbackServer::start(0, MODEL_RESPONSE);
     let sentinel = format!(
         "sentinel:\n  interval: {SENTINEL_INTERVAL}\n  timeout: 1s\n  success_threshold: 1\n  \
          failure_threshold: 1\n  hold: 0s\n  queries:\n    \
@@ -878,81 +876,8 @@ fn idle_section(report: &mut Report, tools: &Tools) {
     );
 }
 
-/// A stand-in model server: answers `200 {"ok":true}` to every request on 127.0.0.1, one
-/// thread per connection, counting requests, until dropped.
-struct ModelServer {
-    port: u16,
-    hits: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    acceptor: Option<JoinHandle<()>>,
-}
-
 const MODEL_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
 content-length: 11\r\nconnection: close\r\n\r\n{\"ok\":true}";
-
-impl ModelServer {
-    /// Binds port 0 before returning: the port is ours, with no window for another to take it.
-    fn start() -> ModelServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the model server port");
-        let port = listener
-            .local_addr()
-            .expect("local address of the model server")
-            .port();
-        let hits = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (counting, stopping) = (Arc::clone(&hits), Arc::clone(&stop));
-        let acceptor = thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stopping.load(Ordering::Relaxed) {
-                    break;
-                }
-                if let Ok(conn) = conn {
-                    let counting = Arc::clone(&counting);
-                    thread::spawn(move || {
-                        if answer(conn) {
-                            counting.fetch_add(1, Ordering::Relaxed);
-                        }
-                    });
-                }
-            }
-        });
-        ModelServer {
-            port,
-            hits,
-            stop,
-            acceptor: Some(acceptor),
-        }
-    }
-
-    fn hits(&self) -> u64 {
-        self.hits.load(Ordering::Relaxed)
-    }
-}
-
-/// Reads one request head and answers it; false when the client left before asking.
-fn answer(mut conn: TcpStream) -> bool {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    conn.write_all(MODEL_RESPONSE).is_ok()
-}
-
-impl Drop for ModelServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // accept() has no timeout: one last connection wakes it to see the stop flag.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // A child process whose stderr lines we watch

@@ -4,10 +4,12 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -373,4 +375,77 @@ pub fn timed(mut cmd: Command, what: &str) -> (Duration, Output) {
         String::from_utf8_lossy(&out.stderr)
     );
     (took, out)
+}
+
+/// A stand-in dependency or model server: answers every request on 127.0.0.1 with one fixed
+/// response, one thread per connection, counting the requests it answered, until dropped.
+pub struct LoopbackServer {
+    pub port: u16,
+    hits: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl LoopbackServer {
+    /// Binds `port` (0: any) before returning: once this returns the server is listening, and
+    /// the port is ours with no window for another to take it.
+    pub fn start(port: u16, response: &'static [u8]) -> LoopbackServer {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind a loopback server");
+        let port = listener.local_addr().expect("its local address").port();
+        let hits = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (counting, stopping) = (Arc::clone(&hits), Arc::clone(&stop));
+        let acceptor = thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopping.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Ok(conn) = conn {
+                    let counting = Arc::clone(&counting);
+                    thread::spawn(move || {
+                        if answer(conn, response) {
+                            counting.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                }
+            }
+        });
+        LoopbackServer {
+            port,
+            hits,
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+}
+
+/// Reads one request head (a tcp check sends nothing and just closes) and answers it; false
+/// when the client left before asking.
+fn answer(mut conn: TcpStream, response: &[u8]) -> bool {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = conn.set_nodelay(true);
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    conn.write_all(response).is_ok()
+}
+
+impl Drop for LoopbackServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // accept() has no timeout: one last connection wakes it to see the stop flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
 }
