@@ -7,7 +7,7 @@ helm_python.dependency_update (what `helm dependency update` does; a file:// rep
 network), so the working tree is left alone. The worked example in docs/helm.md is rendered
 the same way, from the page itself.
 
-Run from tests/packaging: ../../target/py-tools/bin/python -m unittest test_helm -v
+Run from tests/packaging: ../../target/py-tools/bin/python -B -m unittest test_helm -v
 """
 
 import contextlib

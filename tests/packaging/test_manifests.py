@@ -6,7 +6,7 @@ API server adds to them, and bootgate's wiring (support.py); then through the co
 with the Helm charts (assert_contract below), and the Component must leave the Deployment it is
 applied to as it was, apart from what it adds.
 
-    cd tests/packaging && ../../target/py-tools/bin/python -m unittest test_manifests -v
+    cd tests/packaging && ../../target/py-tools/bin/python -B -m unittest test_manifests -v
 """
 
 import copy

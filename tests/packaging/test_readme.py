@@ -2,7 +2,7 @@
 Kubernetes' schemas, in three commands. The commands are taken from the README itself and run
 as written, but for where pod.yaml goes.
 
-Run from tests/packaging: ../../target/py-tools/bin/python -m unittest test_readme -v
+Run from tests/packaging: ../../target/py-tools/bin/python -B -m unittest test_readme -v
 """
 
 import shlex
