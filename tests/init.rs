@@ -452,7 +452,7 @@ fn http_check_waits_for_the_expected_status_and_body() {
     let (status, _) = gate.wait();
     let stderr = gate.full_stderr();
     assert_eq!(status.code(), Some(0), "{stderr}");
-    assert_contains!(stderr, "status 503, want 200: loading");
+    assert_contains!(stderr, "status 503, want 200, body \"loading\"");
     assert!(server.requests.lock().unwrap()[0].starts_with("GET /health HTTP/1.1"));
 }
 
@@ -470,7 +470,7 @@ fn http_body_expectation_is_checked() {
     assert_contains!(done.stdout, "✔ ok ");
     assert_contains!(
         done.stdout,
-        "status 200 but the body lacks `serving`: warming up (warn only)"
+        "status 200 but the body lacks `serving`: \"warming up\" (warn only)"
     );
 }
 

@@ -84,7 +84,20 @@ fn probe_503_exits_1_with_the_status_and_body_on_one_line() {
     assert_eq!(done.stdout, "");
     assert_eq!(
         done.stderr,
-        format!("probe {target}: status 503, want 200–399: model still loading\n")
+        format!("probe {target}: status 503, want 200–399, body \"model still loading\"\n")
+    );
+}
+
+#[test]
+fn probe_quotes_the_body_so_that_it_never_reads_as_a_verdict() {
+    let scene = Scene::new();
+    let server = HttpServer::start(404, "ok");
+    let target = url(server.port, "/healthz");
+    let done = scene.run(&["probe", &target], &[]);
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    assert_eq!(
+        done.stderr,
+        format!("probe {target}: status 404, want 200–399, body \"ok\"\n")
     );
 }
 
@@ -177,7 +190,7 @@ fn wait_url_retries_until_the_server_answers_200() {
     let (status, _) = wait.wait();
     let stderr = wait.full_stderr();
     assert_eq!(status.code(), Some(0), "{stderr}");
-    assert_contains!(stderr, "status 503, want 200–399: loading");
+    assert_contains!(stderr, "status 503, want 200–399, body \"loading\"");
     assert_contains!(stderr, "url passed (status 200)");
     assert_eq!(server.requests.lock().unwrap().len(), 2, "{stderr}");
 }

@@ -102,17 +102,18 @@ impl HttpCheck {
         if !status_ok {
             let want = describe_statuses(&self.spec.status);
             let excerpt = self.redactor.excerpt(&text);
+            // Quoted: a body of `ok` must not read as the verdict.
             return Err(if excerpt.is_empty() {
                 format!("status {status}, want {want}")
             } else {
-                format!("status {status}, want {want}: {excerpt}")
+                format!("status {status}, want {want}, body {excerpt:?}")
             });
         }
         if let Some(needle) = &self.spec.body_contains
             && !text.contains(needle.value.as_str())
         {
             return Err(format!(
-                "status {status} but the body lacks `{}`: {}",
+                "status {status} but the body lacks `{}`: {:?}",
                 needle.written,
                 self.redactor.excerpt(&text)
             ));
