@@ -1,8 +1,10 @@
 //! The dependency graph declared by `after:`: validated once, before anything runs.
 
 use std::fmt;
+use std::time::Duration;
 
-use crate::config::{CheckSpec, Diagnostic, EffectiveSource, Kind};
+use crate::config::units::human_duration;
+use crate::config::{CheckSpec, Diagnostic, EffectiveSource, Kind, OnFail};
 use crate::suggest;
 
 /// Checks by index (in file order), with edges both ways.
@@ -220,11 +222,83 @@ impl Graph {
     }
 }
 
+/// What an `after:` on a `warn` check means: it orders, and never holds anything back.
+impl Graph {
+    /// One note per warn check that something runs after: when that starts, and that it runs
+    /// whatever the warn check's result.
+    pub fn warn_orderings(&self, checks: &[CheckSpec]) -> Vec<String> {
+        self.warn_checks_with_dependents(checks)
+            .map(|(i, after)| {
+                let name = &self.names[i];
+                let (starts, runs) = if after.len() == 1 {
+                    ("starts", "runs")
+                } else {
+                    ("start", "run")
+                };
+                let failed = match checks[i].timeout {
+                    Some(t) => format!("its timeout {} has passed", human_duration(t)),
+                    None => "failed an attempt (it has no timeout)".to_string(),
+                };
+                format!(
+                    "checks.{name} is on_fail: warn, so an `after` on it only orders: {} {starts} once {name} has passed or {failed}, and {runs} either way",
+                    self.listed(&after)
+                )
+            })
+            .collect()
+    }
+
+    /// Warn checks whose own timeout outlasts the gate: while one keeps failing, what runs
+    /// after it waits, and the deadline fails the gate.
+    pub fn warn_waits_past(&self, checks: &[CheckSpec], deadline: Duration) -> Vec<String> {
+        self.warn_checks_with_dependents(checks)
+            .filter_map(|(i, after)| {
+                let timeout = checks[i].timeout.filter(|t| *t >= deadline)?;
+                let name = &self.names[i];
+                let (waits, whom) = if after.len() == 1 {
+                    ("waits", self.names[after[0]].as_str())
+                } else {
+                    ("wait", "them")
+                };
+                Some(format!(
+                    "checks.{name}.timeout {} is not shorter than the deadline {}: while {name} keeps failing, {} {waits} for it and the gate fails at the deadline; shorten the timeout, or drop it to start {whom} after {name}'s first failed attempt",
+                    human_duration(timeout),
+                    human_duration(deadline),
+                    self.listed(&after),
+                ))
+            })
+            .collect()
+    }
+
+    fn warn_checks_with_dependents<'s>(
+        &'s self,
+        checks: &'s [CheckSpec],
+    ) -> impl Iterator<Item = (usize, Vec<usize>)> + 's {
+        checks
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| c.on_fail == OnFail::Warn && !self.dependents[*i].is_empty())
+            .map(|(i, _)| (i, self.dependents[i].clone()))
+    }
+
+    /// `a`, `a, b, c`, or `a, b, c and 7 more`: a note stays one readable line.
+    fn listed(&self, checks: &[usize]) -> String {
+        const SHOWN: usize = 3;
+        let names: Vec<&str> = checks
+            .iter()
+            .take(SHOWN)
+            .map(|&i| self.names[i].as_str())
+            .collect();
+        match checks.len().checked_sub(SHOWN) {
+            Some(more) if more > 0 => format!("{} and {more} more", names.join(", ")),
+            _ => names.join(", "),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CheckSpec, Kind, OnFail, Pos, SecretSource};
-    use std::time::Duration;
+    use crate::config::{CheckSpec, Kind, Pos, SecretSource};
 
     fn spec(name: &str, after: &[&str]) -> CheckSpec {
         CheckSpec {

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use crate::checks::Facts;
 use crate::config::{CheckSpec, OnFail};
-use crate::engine::{Event, EventKind};
+use crate::engine::{Event, EventKind, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -64,6 +64,10 @@ pub struct CheckState {
     /// What a gpu check last saw, GPU by GPU.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu: Option<Facts>,
+    /// How many checks had finished before this one did: the first failure is the one that
+    /// stopped the gate, and reports put it where it is read first.
+    #[serde(skip)]
+    pub finished_nth: Option<usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -79,6 +83,9 @@ pub struct GateState {
     /// Config index → position in `checks` (a `--only` run keeps a subset).
     #[serde(skip)]
     slots: Vec<Option<usize>>,
+    /// How many checks have finished so far.
+    #[serde(skip)]
+    finished: usize,
 }
 
 /// What a log line should say about an event, if anything: repeats of the same error are not
@@ -108,6 +115,7 @@ impl GateState {
             .collect();
         GateState {
             slots,
+            finished: 0,
             started: Instant::now(),
             started_at: SystemTime::now(),
             outcome: Outcome::Running,
@@ -135,6 +143,7 @@ impl GateState {
                     finished_ms: None,
                     forced: None,
                     gpu: None,
+                    finished_nth: None,
                 })
                 .collect(),
         }
@@ -153,6 +162,10 @@ impl GateState {
         let slot = (*self.slots.get(event.check)?)?;
         let check = &mut self.checks[slot];
         let change = Self::change(check, event, at)?;
+        if check.finished_nth.is_none() && check.state.is_final() {
+            check.finished_nth = Some(self.finished);
+            self.finished += 1;
+        }
         Some((&self.checks[slot], change))
     }
 
@@ -209,7 +222,7 @@ impl GateState {
                 reason,
                 facts,
             } => {
-                check.state = Phase::Failed;
+                check.state = check.failed_phase();
                 if facts.is_some() {
                     check.gpu.clone_from(facts);
                 }
@@ -230,23 +243,41 @@ impl GateState {
                 check.finished_ms = Some(at);
                 Some(Change::Skipped)
             }
-            EventKind::Cancelled { reason } => {
-                check.state = Phase::Cancelled;
-                check.reason = Some(reason.clone());
+            // A check that finished as the gate was decided keeps what it said.
+            EventKind::Stopped { .. } if check.state.is_final() => None,
+            EventKind::Stopped { reason, gate } => {
+                let running = check.state == Phase::Running;
                 check.finished_ms = Some(at);
-                Some(Change::Cancelled)
+                match gate {
+                    // The gate waited for it: that is a failure, not a cancellation.
+                    Verdict::DeadlineExceeded if running => {
+                        check.state = Phase::Failed;
+                        check.reason = Some(reason.clone());
+                        Some(Change::Failed)
+                    }
+                    // A failure already seen is not lost to the one that stopped the gate:
+                    // each can be fixed before the next start.
+                    Verdict::Failed if running && check.last_error.is_some() => {
+                        check.state = check.failed_phase();
+                        check.reason = None;
+                        Some(Change::Failed)
+                    }
+                    _ => {
+                        check.state = Phase::Cancelled;
+                        check.reason = Some(reason.clone());
+                        Some(Change::Cancelled)
+                    }
+                }
             }
         }
     }
 
     pub fn finish(&mut self, outcome: Outcome) {
-        // Degraded means "the gate passed without it", so only a passed gate degrades: a
-        // degrade check that failed, or could not run, leaves the server without it.
+        // A degrade check that could not run leaves the server without it once the gate
+        // passes; in a failed gate it is simply one that did not run.
         if outcome == Outcome::Passed {
             for check in &mut self.checks {
-                if check.on_fail == OnFail::Degrade
-                    && matches!(check.state, Phase::Failed | Phase::Skipped)
-                {
+                if check.on_fail == OnFail::Degrade && check.state == Phase::Skipped {
                     check.state = Phase::Degraded;
                 }
             }
@@ -263,6 +294,8 @@ impl GateState {
                 check.state = Phase::Cancelled;
                 check.reason = Some(reason.into());
                 check.finished_ms = Some(at);
+                check.finished_nth = Some(self.finished);
+                self.finished += 1;
             }
         }
         self.outcome = outcome;
@@ -270,7 +303,23 @@ impl GateState {
     }
 }
 
+impl Phase {
+    /// Nothing the engine says later changes it.
+    fn is_final(self) -> bool {
+        !matches!(self, Phase::Pending | Phase::Running)
+    }
+}
+
 impl CheckState {
+    /// A failure of a degrade check degrades it, whatever else happens to the gate: it never
+    /// blocks it (only the deadline, waiting for it, does).
+    fn failed_phase(&self) -> Phase {
+        match self.on_fail {
+            OnFail::Degrade => Phase::Degraded,
+            OnFail::Require | OnFail::Warn => Phase::Failed,
+        }
+    }
+
     /// Why it did not pass, in one line: the ending reason and the last error seen before it.
     pub fn why(&self) -> String {
         match (&self.reason, &self.last_error) {
@@ -315,7 +364,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_passed_gate_degrades_and_a_failed_one_keeps_what_happened() {
+    fn a_failed_degrade_check_is_degraded_and_a_skipped_one_only_when_the_gate_passed() {
         let config = crate::config::load_with(
             "checks:\n  model: {kind: secret, env: M}\n  gpu: {kind: secret, env: G, on_fail: degrade, after: [model]}\n  cache: {kind: secret, env: C, on_fail: degrade}\n",
             &[],
@@ -334,7 +383,7 @@ mod tests {
                 vec![event(0, failed()), event(1, skipped()), event(2, failed())],
                 Outcome::Failed
             ),
-            [Phase::Failed, Phase::Skipped, Phase::Failed]
+            [Phase::Failed, Phase::Skipped, Phase::Degraded]
         );
         let passed = EventKind::Passed {
             attempts: 1,
@@ -348,6 +397,69 @@ mod tests {
                 Outcome::Passed
             ),
             [Phase::Passed, Phase::Degraded, Phase::Degraded]
+        );
+    }
+
+    #[test]
+    fn a_stopped_gate_keeps_every_failure_it_had_seen() {
+        let config = crate::config::load_with(
+            "checks:\n  a: {kind: secret, env: A}\n  b: {kind: secret, env: B}\n  c: {kind: secret, env: C, on_fail: degrade}\n  d: {kind: secret, env: D}\n  e: {kind: secret, env: E}\n",
+            &[],
+        )
+        .unwrap();
+        let stopped = |gate| EventKind::Stopped {
+            reason: "stopped: it ended".into(),
+            gate,
+        };
+        let tried = || EventKind::AttemptFailed {
+            attempt: 1,
+            reason: "refused".into(),
+            progress: None,
+            facts: None,
+        };
+        let phases = |gate: Verdict| {
+            let mut state = GateState::new(&config.checks, &[true; 5], Duration::from_secs(1));
+            let events = [
+                // a failed and stopped the gate; b, c had failed attempts; d had none yet;
+                // e never started.
+                event(0, EventKind::Started),
+                event(1, EventKind::Started),
+                event(2, EventKind::Started),
+                event(3, EventKind::Started),
+                event(1, tried()),
+                event(2, tried()),
+                event(0, failed()),
+                event(0, stopped(gate)),
+                event(1, stopped(gate)),
+                event(2, stopped(gate)),
+                event(3, stopped(gate)),
+                event(4, stopped(gate)),
+            ];
+            for e in &events {
+                state.apply(e);
+            }
+            state.checks.iter().map(|c| c.state).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            phases(Verdict::Failed),
+            [
+                Phase::Failed,
+                Phase::Failed,
+                Phase::Degraded,
+                Phase::Cancelled,
+                Phase::Cancelled
+            ]
+        );
+        // The gate waited for whatever still ran at the deadline, degrade checks too.
+        assert_eq!(
+            phases(Verdict::DeadlineExceeded),
+            [
+                Phase::Failed,
+                Phase::Failed,
+                Phase::Failed,
+                Phase::Failed,
+                Phase::Cancelled
+            ]
         );
     }
 }

@@ -190,3 +190,47 @@ fn validate_refuses_an_alias_bomb_and_an_empty_gate_and_notes_long_timeouts() {
         "note: checks.s.timeout 5m00s is longer than the deadline 1m00s"
     );
 }
+
+#[test]
+fn check_runs_what_comes_after_a_failed_warn_check() {
+    let scene = Scene::new();
+    let config = scene.config(
+        "checks:\n  cache: {kind: tcp, address: '127.0.0.1:1', on_fail: warn}\n  model: {kind: secret, env: MODEL_KEY, after: [cache]}\n  tokenizer: {kind: secret, env: TOKENIZER_KEY, after: [cache]}\n",
+    );
+    let done = scene.run(
+        &["check", "--config", config.to_str().unwrap()],
+        &[("MODEL_KEY", "sk-model")],
+    );
+    assert_eq!(done.code(), Some(1), "{}{}", done.stdout, done.stderr);
+    let out = &done.stdout;
+    assert_contains!(
+        out,
+        "! cache      connect 127.0.0.1:1: connection refused (warn only)"
+    );
+    assert_contains!(out, "✔ model      env MODEL_KEY");
+    assert_contains!(out, "✖ tokenizer  env TOKENIZER_KEY is not set");
+    assert_contains!(out, "1 passed, 1 failed, 1 warning");
+}
+
+#[test]
+fn validate_says_an_after_on_a_warn_check_only_orders() {
+    let scene = Scene::new();
+    let config = scene.config(
+        "deadline: 1m\nchecks:\n  cache: {kind: tcp, address: '127.0.0.1:1', on_fail: warn}\n  slow-cache: {kind: tcp, address: '127.0.0.1:1', on_fail: warn, timeout: 2m}\n  model: {kind: secret, env: M, after: [cache, slow-cache]}\n",
+    );
+    let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    assert_contains!(done.stdout, "  1. cache, slow-cache\n  2. model\n");
+    assert_contains!(
+        done.stdout,
+        "note: checks.cache is on_fail: warn, so an `after` on it only orders: model starts once cache has passed or failed an attempt (it has no timeout), and runs either way\n"
+    );
+    assert_contains!(
+        done.stdout,
+        "note: checks.slow-cache is on_fail: warn, so an `after` on it only orders: model starts once slow-cache has passed or its timeout 2m00s has passed, and runs either way\n"
+    );
+    assert_contains!(
+        done.stdout,
+        "note: checks.slow-cache.timeout 2m00s is not shorter than the deadline 1m00s: while slow-cache keeps failing, model waits for it and the gate fails at the deadline; shorten the timeout, or drop it to start model after slow-cache's first failed attempt\n"
+    );
+}

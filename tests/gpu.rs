@@ -591,3 +591,42 @@ fn a_watched_manifest_reads_the_gpu_values_the_gate_found() {
     run.wait_for_line("build  declared b-1  runtime b-2");
     assert!(!run.stderr().contains("has not run"), "{}", run.stderr());
 }
+
+#[test]
+fn a_degraded_gpu_is_degraded_everywhere_when_the_gate_fails() {
+    // One GPU where two are wanted: gpu degrades, and warmup, which needs it, is skipped.
+    let (scene, config) = gpu_scene(
+        Driver::Current,
+        "    count: 2\n    on_fail: degrade\n    timeout: 300ms\n  warmup: {kind: secret, env: WARMUP_KEY, after: [gpu]}\n",
+    );
+    let (gate, message) = scene.init_reporting(&config, &[("WARMUP_KEY", "warmup-key-value")]);
+    assert_eq!(gate.code(), Some(1), "{}", gate.stderr);
+    assert_contains!(gate.stderr, "gpu failed; degrading: ");
+    let status = scene.status();
+    assert_eq!(status["outcome"], "failed");
+    assert_eq!(status["checks"][0]["state"], "degraded", "{status}");
+    assert_eq!(status["checks"][1]["state"], "skipped", "{status}");
+    let lines: Vec<&str> = message.lines().collect();
+    let gpu = lines
+        .iter()
+        .find(|l| l.starts_with("gpu"))
+        .unwrap_or_else(|| panic!("{message}"));
+    assert!(
+        gpu.starts_with("gpu (degraded): ") && gpu.contains("need 2 GPUs, 1 visible"),
+        "{message}"
+    );
+    // What failed the gate is last: warmup, which could not run.
+    assert_eq!(
+        lines.last().copied(),
+        Some("warmup: not run: it runs after gpu, which did not pass"),
+        "{message}"
+    );
+
+    // `check`, with a required check that fails beside it.
+    let path = scene.config(&config.replace("after: [gpu]", "after: []"));
+    let check = scene.run(&["check", "--config", path.to_str().unwrap()], &[]);
+    assert_eq!(check.code(), Some(1), "{}{}", check.stdout, check.stderr);
+    assert_contains!(check.stdout, "! gpu     need 2 GPUs, 1 visible");
+    assert_contains!(check.stdout, "✖ warmup  env WARMUP_KEY is not set");
+    assert_contains!(check.stdout, "0 passed, 1 failed, 1 degraded");
+}

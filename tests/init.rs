@@ -140,22 +140,11 @@ fn unknown_dependency_gets_did_you_mean() {
 #[test]
 fn missing_secret_past_the_deadline_exits_1_and_names_it_in_the_termination_log() {
     let scene = Scene::new();
-    let config = scene.config(
+    let (done, message) = scene.init_reporting(
         "deadline: 1s\nchecks:\n  openai-key: {kind: secret, env: OPENAI_API_KEY}\n  hf-token: {kind: secret, file: '@/secrets/hf/token'}\n",
-    );
-    let termination = scene.path("termination-log");
-    let done = scene.run(
-        &[
-            "init",
-            "--config",
-            config.to_str().unwrap(),
-            "--termination-log",
-            termination.to_str().unwrap(),
-        ],
         &[("OPENAI_API_KEY", "sk-test-value")],
     );
     assert_eq!(done.code(), Some(1), "{}", done.stderr);
-    let message = std::fs::read_to_string(&termination).unwrap();
     let last = message.trim_end().lines().last().unwrap();
     assert!(
         last.starts_with("hf-token: deadline 1.0s passed"),
@@ -635,4 +624,103 @@ fn many_waiting_file_checks_share_one_inotify_instance() {
     let stderr = gate.full_stderr();
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("polling instead"), "{stderr}");
+}
+
+#[test]
+fn a_check_after_a_warn_check_that_keeps_failing_starts_after_its_first_failed_attempt() {
+    let scene = Scene::new();
+    let done = scene.init(
+        "deadline: 20s\nchecks:\n  cache: {kind: tcp, address: '127.0.0.1:1', on_fail: warn}\n  model: {kind: secret, env: MODEL_KEY, after: [cache]}\n",
+        &[("MODEL_KEY", "sk-model")],
+    );
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    // The `after` only ordered: model waited for cache's first verdict, not for a pass.
+    let waited = done
+        .stderr
+        .find("waiting for cache: connect 127.0.0.1:1: connection refused")
+        .unwrap_or_else(|| panic!("{}", done.stderr));
+    let passed = done
+        .stderr
+        .find("model passed")
+        .unwrap_or_else(|| panic!("{}", done.stderr));
+    assert!(waited < passed, "{}", done.stderr);
+    assert!(done.elapsed < Duration::from_secs(15), "{:?}", done.elapsed);
+    let status = scene.status();
+    assert_eq!(status["outcome"], "passed");
+    assert_eq!(status["checks"][1]["state"], "passed");
+    assert_eq!(
+        status["checks"][0]["last_error"],
+        "connect 127.0.0.1:1: connection refused"
+    );
+}
+
+#[test]
+fn a_check_after_a_warn_check_that_timed_out_runs_and_its_own_result_decides() {
+    let scene = Scene::new();
+    let config = "deadline: 20s\nchecks:\n  cache: {kind: tcp, address: '127.0.0.1:1', on_fail: warn, timeout: 300ms}\n  model: {kind: secret, env: MODEL_KEY, after: [cache]}\n";
+    let done = scene.init(config, &[("MODEL_KEY", "sk-model")]);
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    let status = scene.status();
+    let (cache, model) = (&status["checks"][0], &status["checks"][1]);
+    assert_eq!(cache["state"], "failed", "{status}");
+    assert_contains!(cache["reason"].as_str().unwrap(), "timeout 300ms passed");
+    assert_eq!(model["state"], "passed", "{status}");
+    // It waited for cache's verdict.
+    assert!(model["started_ms"].as_f64() >= cache["finished_ms"].as_f64());
+
+    // Never skipped into a pass: it runs, and its failure fails the gate.
+    let done = scene.init(config, &[]);
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    let status = scene.status();
+    assert_eq!(status["checks"][1]["state"], "failed", "{status}");
+    assert_eq!(status["checks"][1]["reason"], "env MODEL_KEY is not set");
+}
+
+#[test]
+fn every_failure_known_when_the_gate_stops_is_recorded_and_reported() {
+    let scene = Scene::new();
+    // cache fails every attempt; `retried` passes once cache has failed twice, and then two
+    // secrets fail together.
+    let (done, message) = scene.init_reporting(
+        r#"deadline: 20s
+checks:
+  cache: {kind: exec, command: [sh, -c, 'if [ -e @/tried ]; then touch @/retried; else touch @/tried; fi; echo cache is broken >&2; exit 1']}
+  retried: {kind: file, path: '@/retried'}
+  hf-token: {kind: secret, env: HF_TOKEN, after: [retried]}
+  api-key: {kind: secret, env: API_KEY, after: [retried]}
+"#,
+        &[],
+    );
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    let status = scene.status();
+    for (i, name) in [(0, "cache"), (2, "hf-token"), (3, "api-key")] {
+        let check = &status["checks"][i];
+        assert_eq!(check["name"], name);
+        assert_eq!(check["state"], "failed", "{status}");
+    }
+    assert_contains!(
+        status["checks"][0]["last_error"].as_str().unwrap(),
+        "cache is broken"
+    );
+    let lines: Vec<&str> = message.lines().collect();
+    let n = lines.len();
+    assert!(n >= 3, "{message}");
+    // The failures are the last lines; the one still being retried comes before the two
+    // whose verdicts were in.
+    assert!(lines[n - 3].starts_with("cache: "), "{message}");
+    assert_contains!(lines[n - 3], "cache is broken");
+    let mut last_two = [lines[n - 2], lines[n - 1]];
+    last_two.sort();
+    assert_eq!(
+        last_two,
+        [
+            "api-key: env API_KEY is not set",
+            "hf-token: env HF_TOKEN is not set"
+        ],
+        "{message}"
+    );
+    assert!(
+        !message.contains("cancelled") && !message.contains("stopped"),
+        "{message}"
+    );
 }

@@ -101,7 +101,8 @@ pub async fn gate(
     marker: Marker,
     stop: &mut Stop,
 ) -> Gated {
-    for note in config.notes() {
+    let notes = config.notes().into_iter();
+    for note in notes.chain(graph.warn_waits_past(&config.checks, config.deadline)) {
         tracing::warn!("{note}");
     }
     tracing::info!(

@@ -23,7 +23,13 @@ pub fn run(args: ConfigArg) -> Exit {
         let names: Vec<&str> = level.iter().map(|&i| graph.names[i].as_str()).collect();
         let _ = writeln!(out, "  {}. {}", depth + 1, names.join(", "));
     }
-    for note in config.notes() {
+    let notes = config.notes().into_iter().chain(
+        graph
+            .warn_orderings(&config.checks)
+            .into_iter()
+            .chain(graph.warn_waits_past(&config.checks, config.deadline)),
+    );
+    for note in notes {
         let _ = writeln!(out, "note: {note}");
     }
     print(&out);

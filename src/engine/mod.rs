@@ -1,5 +1,11 @@
-//! Runs the checks: each as soon as everything in its `after:` has passed, independent ones at
-//! once, each with retries, its own timeout, a per-attempt timeout and a stall watchdog.
+//! Runs the checks: each as soon as everything in its `after:` has finished, independent ones
+//! at once, each with retries, its own timeout, a per-attempt timeout and a stall watchdog.
+//!
+//! "Finished" depends on what the check runs after. A `require` or `degrade` check must pass:
+//! if it fails, what runs after it is skipped. A `warn` check never holds anything back: what
+//! runs after it starts once it has passed or failed — failed being its `timeout` passing (or
+//! a failure not worth retrying), or, when it has no `timeout`, its first failed attempt; it
+//! keeps retrying meanwhile, until the gate is decided.
 //!
 //! The engine only emits [`Event`]s; it knows nothing of logs, files or reports.
 
@@ -7,7 +13,7 @@ mod backoff;
 
 use std::time::Duration;
 
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until, timeout};
 
@@ -43,6 +49,8 @@ pub enum EventKind {
         /// Passed only because of `force`: the mismatches it was forced past.
         forced: Option<String>,
     },
+    /// Its own verdict: its timeout passed, a failure not worth retrying, or (`check`) its one
+    /// attempt failed.
     Failed {
         attempts: u32,
         reason: String,
@@ -52,9 +60,12 @@ pub enum EventKind {
     Skipped {
         blocked_by: String,
     },
-    /// Stopped unfinished: the gate was decided without it, or the deadline passed first.
-    Cancelled {
+    /// Stopped unfinished, or never started, because the gate was decided without it; `gate`
+    /// says how. Where that leaves the check (cancelled, or failed with what it last saw) is
+    /// the state's to say.
+    Stopped {
         reason: String,
+        gate: Verdict,
     },
 }
 
@@ -108,157 +119,212 @@ impl Sink {
 }
 
 pub async fn run(plan: Plan<'_>, checks: Vec<Check>, events: UnboundedSender<Event>) -> Verdict {
-    let sink = Sink { tx: events };
-    let n = plan.specs.len();
-    let mut checks: Vec<Option<Check>> = checks.into_iter().map(Some).collect();
-    let mut waiting_on: Vec<usize> = (0..n)
-        .map(|i| {
-            plan.graph.deps[i]
-                .iter()
-                .filter(|&&d| plan.selected[d])
-                .count()
-        })
-        .collect();
-    let mut done = vec![false; n];
-    let mut running = vec![false; n];
-    let is_required = |i: usize| plan.specs[i].on_fail == OnFail::Require;
-    // The gate waits for every check whose result it acts on: a required one, and a degrade
-    // one, whose failure the server must hear of before it starts. Only warnings are left
-    // running when the gate passes.
-    let must_decide = |i: usize| plan.specs[i].on_fail != OnFail::Warn;
-    let mut undecided = (0..n)
-        .filter(|&i| plan.selected[i] && must_decide(i))
-        .count();
-    let mut any_required_failed = false;
-    let mut tasks = JoinSet::new();
-
-    let mut start = |i: usize, tasks: &mut JoinSet<(usize, bool)>, running: &mut Vec<bool>| {
-        if let Some(check) = checks[i].take() {
-            running[i] = true;
-            let driver = Driver {
-                index: i,
-                spec: plan.specs[i].clone(),
-                mode: plan.mode,
-                sink: sink.clone(),
-                redactor: plan.redactor.clone(),
-            };
-            tasks.spawn(async move { (i, driver.drive(check).await) });
-        }
-    };
-    let roots: Vec<usize> = (0..n)
-        .filter(|&i| plan.selected[i] && waiting_on[i] == 0)
+    let (settled_tx, mut settled) = unbounded_channel();
+    let mut gate = Scheduler::new(&plan, checks, Sink { tx: events }, settled_tx);
+    let roots: Vec<usize> = (0..gate.waiting_on.len())
+        .filter(|&i| plan.selected[i] && gate.waiting_on[i] == 0)
         .collect();
     for i in roots {
-        start(i, &mut tasks, &mut running);
+        gate.start(i);
     }
-    if undecided == 0 && plan.mode == Mode::Gate {
-        cancel_rest(&plan, &done, &running, &sink, "the gate passed");
-        return Verdict::Passed;
+    if gate.undecided == 0 && plan.mode == Mode::Gate {
+        return gate.stop(Verdict::Passed, "the gate passed");
     }
-
-    while !tasks.is_empty() {
-        let joined = tokio::select! {
-            joined = tasks.join_next() => joined,
-            _ = sleep_until(plan.deadline) => {
-                // A check that finished just now has already said so; it must not also fail.
-                while let Some(finished) = tasks.try_join_next() {
-                    if let Ok((i, _)) = finished {
-                        done[i] = true;
-                    }
-                }
-                tasks.abort_all();
-                let reason = format!("deadline {} passed", human_duration(plan.deadline_len));
-                for i in 0..n {
-                    if running[i] && !done[i] {
-                        sink.emit(i, EventKind::Failed { attempts: 0, reason: reason.clone(), facts: None });
-                        done[i] = true;
-                    }
-                }
-                cancel_rest(&plan, &done, &running, &sink, &reason);
-                return Verdict::DeadlineExceeded;
-            }
-        };
-        let Some(joined) = joined else { break };
-        let (i, passed) = match joined {
-            Ok(result) => result,
-            // Only an abort or a panic lands here; with panic=abort there is no panic.
-            Err(_) => continue,
-        };
-        done[i] = true;
-        running[i] = false;
-        if must_decide(i) {
-            undecided -= 1;
-        }
-        if passed {
-            for &d in &plan.graph.dependents[i] {
-                if plan.selected[d] {
-                    waiting_on[d] -= 1;
-                    if waiting_on[d] == 0 {
-                        start(d, &mut tasks, &mut running);
-                    }
-                }
-            }
-        } else {
-            any_required_failed |= is_required(i);
-            for skipped in skip_dependents(&plan, i, &mut done, &sink) {
-                any_required_failed |= is_required(skipped);
-                if must_decide(skipped) {
-                    undecided -= 1;
-                }
-            }
-        }
-        if plan.mode == Mode::Gate {
-            if any_required_failed {
-                tasks.abort_all();
-                cancel_rest(&plan, &done, &running, &sink, "a required check failed");
-                return Verdict::Failed;
-            }
-            if undecided == 0 {
-                tasks.abort_all();
-                cancel_rest(&plan, &done, &running, &sink, "the gate passed");
-                return Verdict::Passed;
-            }
-        }
-    }
-    if any_required_failed || undecided > 0 {
-        Verdict::Failed
-    } else {
-        Verdict::Passed
-    }
+    gate.drive(&mut settled).await
 }
 
-/// Marks everything downstream of a failed check as skipped, and says which.
-fn skip_dependents(plan: &Plan<'_>, failed: usize, done: &mut [bool], sink: &Sink) -> Vec<usize> {
-    let mut skipped = Vec::new();
-    let mut stack = vec![failed];
-    while let Some(i) = stack.pop() {
-        for &d in &plan.graph.dependents[i] {
-            if plan.selected[d] && !done[d] {
-                done[d] = true;
-                skipped.push(d);
-                sink.emit(
-                    d,
-                    EventKind::Skipped {
-                        blocked_by: plan.specs[i].name.clone(),
-                    },
-                );
-                stack.push(d);
+/// Who runs, who waits for whom, and when the gate is decided.
+struct Scheduler<'p, 'a> {
+    plan: &'p Plan<'a>,
+    sink: Sink,
+    checks: Vec<Option<Check>>,
+    /// How many of its selected dependencies have not yet let it start.
+    waiting_on: Vec<usize>,
+    done: Vec<bool>,
+    running: Vec<bool>,
+    /// Its dependents have been let go (a warn check can let go before it is done).
+    released: Vec<bool>,
+    /// Where a warn check without a timeout says that an attempt of it failed.
+    settled: UnboundedSender<usize>,
+    tasks: JoinSet<(usize, bool)>,
+    /// The gate waits for every check whose result it acts on: a required one, and a degrade
+    /// one, whose failure the server must hear of before it starts. Only warnings are left
+    /// running when the gate passes.
+    undecided: usize,
+    any_required_failed: bool,
+}
+
+impl<'p, 'a> Scheduler<'p, 'a> {
+    fn new(
+        plan: &'p Plan<'a>,
+        checks: Vec<Check>,
+        sink: Sink,
+        settled: UnboundedSender<usize>,
+    ) -> Self {
+        let n = plan.specs.len();
+        let waiting_on = (0..n)
+            .map(|i| {
+                plan.graph.deps[i]
+                    .iter()
+                    .filter(|&&d| plan.selected[d])
+                    .count()
+            })
+            .collect();
+        let undecided = (0..n)
+            .filter(|&i| plan.selected[i] && plan.specs[i].on_fail != OnFail::Warn)
+            .count();
+        Scheduler {
+            plan,
+            sink,
+            checks: checks.into_iter().map(Some).collect(),
+            waiting_on,
+            done: vec![false; n],
+            running: vec![false; n],
+            released: vec![false; n],
+            settled,
+            tasks: JoinSet::new(),
+            undecided,
+            any_required_failed: false,
+        }
+    }
+
+    fn on_fail(&self, i: usize) -> OnFail {
+        self.plan.specs[i].on_fail
+    }
+
+    fn start(&mut self, i: usize) {
+        let Some(check) = self.checks[i].take() else {
+            return;
+        };
+        self.running[i] = true;
+        let spec = &self.plan.specs[i];
+        // With a timeout, a warn check's verdict comes in time; without one, only its first
+        // failed attempt bounds how long what runs after it waits.
+        let settles_early = spec.on_fail == OnFail::Warn && spec.timeout.is_none();
+        let driver = Driver {
+            index: i,
+            spec: spec.clone(),
+            mode: self.plan.mode,
+            sink: self.sink.clone(),
+            redactor: self.plan.redactor.clone(),
+            settled: settles_early.then(|| self.settled.clone()),
+        };
+        self.tasks
+            .spawn(async move { (i, driver.drive(check).await) });
+    }
+
+    /// Lets what runs after `i` start, once nothing else holds it back.
+    fn release(&mut self, i: usize) {
+        if std::mem::replace(&mut self.released[i], true) {
+            return;
+        }
+        for &d in &self.plan.graph.dependents[i] {
+            if self.plan.selected[d] && !self.done[d] {
+                self.waiting_on[d] -= 1;
+                if self.waiting_on[d] == 0 {
+                    self.start(d);
+                }
             }
         }
     }
-    skipped
-}
 
-fn cancel_rest(plan: &Plan<'_>, done: &[bool], running: &[bool], sink: &Sink, reason: &str) {
-    for i in 0..plan.specs.len() {
-        if plan.selected[i] && !done[i] {
-            let reason = if running[i] {
-                format!("stopped: {reason}")
-            } else {
-                format!("not started: {reason} first")
+    async fn drive(mut self, settled: &mut UnboundedReceiver<usize>) -> Verdict {
+        while !self.tasks.is_empty() {
+            let joined = tokio::select! {
+                joined = self.tasks.join_next() => joined,
+                Some(i) = settled.recv() => {
+                    self.release(i);
+                    continue;
+                }
+                _ = sleep_until(self.plan.deadline) => {
+                    let reason = format!("deadline {} passed", human_duration(self.plan.deadline_len));
+                    return self.stop(Verdict::DeadlineExceeded, &reason);
+                }
             };
-            sink.emit(i, EventKind::Cancelled { reason });
+            let Some(joined) = joined else { break };
+            match joined {
+                Ok((i, passed)) => self.finished(i, passed),
+                // Only an abort or a panic lands here; with panic=abort there is no panic.
+                Err(_) => continue,
+            }
+            if self.plan.mode == Mode::Gate {
+                if self.any_required_failed {
+                    return self.stop(Verdict::Failed, "a required check failed");
+                }
+                if self.undecided == 0 {
+                    return self.stop(Verdict::Passed, "the gate passed");
+                }
+            }
         }
+        if self.any_required_failed || self.undecided > 0 {
+            Verdict::Failed
+        } else {
+            Verdict::Passed
+        }
+    }
+
+    fn finished(&mut self, i: usize, passed: bool) {
+        self.done[i] = true;
+        self.running[i] = false;
+        if self.on_fail(i) != OnFail::Warn {
+            self.undecided -= 1;
+        }
+        if passed || self.on_fail(i) == OnFail::Warn {
+            self.release(i);
+            return;
+        }
+        self.any_required_failed |= self.on_fail(i) == OnFail::Require;
+        for skipped in self.skip_dependents(i) {
+            self.any_required_failed |= self.on_fail(skipped) == OnFail::Require;
+            if self.on_fail(skipped) != OnFail::Warn {
+                self.undecided -= 1;
+            }
+        }
+    }
+
+    /// Marks everything downstream of a failed check as skipped, and says which.
+    fn skip_dependents(&mut self, failed: usize) -> Vec<usize> {
+        let mut skipped = Vec::new();
+        let mut stack = vec![failed];
+        while let Some(i) = stack.pop() {
+            for &d in &self.plan.graph.dependents[i] {
+                if self.plan.selected[d] && !self.done[d] {
+                    self.done[d] = true;
+                    skipped.push(d);
+                    self.sink.emit(
+                        d,
+                        EventKind::Skipped {
+                            blocked_by: self.plan.specs[i].name.clone(),
+                        },
+                    );
+                    stack.push(d);
+                }
+            }
+        }
+        skipped
+    }
+
+    /// The gate is decided: everything unfinished is stopped and told why.
+    fn stop(mut self, gate: Verdict, why: &str) -> Verdict {
+        // A check that finished just now has already said so; it is not stopped as well.
+        while let Some(finished) = self.tasks.try_join_next() {
+            if let Ok((i, _)) = finished {
+                self.done[i] = true;
+            }
+        }
+        self.tasks.abort_all();
+        for i in 0..self.plan.specs.len() {
+            if !self.plan.selected[i] || self.done[i] {
+                continue;
+            }
+            let reason = match (self.running[i], gate) {
+                (true, Verdict::DeadlineExceeded) => why.to_string(),
+                (true, _) => format!("stopped: {why}"),
+                (false, _) => format!("not started: {why} first"),
+            };
+            self.sink.emit(i, EventKind::Stopped { reason, gate });
+        }
+        gate
     }
 }
 
@@ -269,6 +335,8 @@ struct Driver {
     mode: Mode,
     sink: Sink,
     redactor: Redactor,
+    /// Told once when an attempt fails, for a warn check whose dependents wait only for that.
+    settled: Option<UnboundedSender<usize>>,
 }
 
 impl Driver {
@@ -276,7 +344,15 @@ impl Driver {
         self.sink.emit(self.index, kind);
     }
 
-    async fn drive(self, mut check: Check) -> bool {
+    /// An attempt failed or stalled: for a warn check without a timeout, that is the verdict
+    /// what runs after it waits for.
+    fn attempt_failed(&mut self) {
+        if let Some(settled) = self.settled.take() {
+            let _ = settled.send(self.index);
+        }
+    }
+
+    async fn drive(mut self, mut check: Check) -> bool {
         self.emit(EventKind::Started);
         let started = Instant::now();
         // The gate deadline is the engine's; this is the check's own budget.
@@ -310,6 +386,7 @@ impl Driver {
                         attempt: attempts,
                         quiet: self.spec.stall_after,
                     });
+                    self.attempt_failed();
                     continue;
                 }
                 Some(Ok(detail)) => {
@@ -340,6 +417,7 @@ impl Driver {
                         progress: failure.progress,
                         facts,
                     });
+                    self.attempt_failed();
                 }
             }
             // The watch is armed only once a check is found waiting (a ready one needs no

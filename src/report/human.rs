@@ -29,9 +29,14 @@ pub fn render(state: &GateState) -> String {
             }
             Phase::Degraded => {
                 degraded += 1;
+                let how = if c.kind == "gpu" {
+                    ", in CPU safe mode"
+                } else {
+                    ""
+                };
                 (
                     "!",
-                    format!("{} (degraded: the server runs in safe mode)", c.why()),
+                    format!("{} (degraded: the gate passes without it{how})", c.why()),
                 )
             }
             Phase::Skipped | Phase::Cancelled | Phase::Pending if c.last_error.is_none() => {

@@ -2,14 +2,20 @@
 //!
 //! The kubelet keeps only the last 4096 bytes, so the most important line goes last.
 
+use std::cmp::Reverse;
 use std::path::Path;
 
 use crate::config::OnFail;
 use crate::config::units::human_duration;
-use crate::redact::Redactor;
+use crate::redact::{Redactor, truncate};
 use crate::state::{CheckState, GateState, Outcome, Phase};
 
 const KUBELET_LIMIT: usize = 4096;
+/// What the kubelet keeps of a log it falls back to (`FallbackToLogsOnError`); within both
+/// bounds, the message reads the same wherever it ends up.
+const KUBELET_LINES: usize = 80;
+/// However many checks failed, each keeps at least this much of its line.
+const MIN_LINE_SHARE: usize = 160;
 
 pub fn message(state: &GateState, redactor: &Redactor) -> String {
     let took = elapsed(state);
@@ -31,8 +37,9 @@ pub fn message(state: &GateState, redactor: &Redactor) -> String {
     if !passed.is_empty() {
         lines.push(format!("passed: {}", passed.join(", ")));
     }
-    // Least important first: warnings, then checks that never ran, then the failures.
-    let mut ranked: Vec<(u8, String)> = Vec::new();
+    // Least important first: warnings and degradations, then checks that never ran, then the
+    // failures, the first of them (the one that stopped the gate) last of all.
+    let mut ranked: Vec<(u8, Reverse<Option<usize>>, &CheckState)> = Vec::new();
     for c in &state.checks {
         let rank = match (c.state, c.on_fail) {
             (Phase::Passed, _) => continue,
@@ -41,15 +48,21 @@ pub fn message(state: &GateState, redactor: &Redactor) -> String {
             (Phase::Skipped | Phase::Cancelled, _) => 2,
             _ => 3,
         };
+        ranked.push((rank, Reverse(c.finished_nth), c));
+    }
+    ranked.sort_by_key(|(rank, nth, _)| (*rank, *nth));
+    // Every failure must fit in what the kubelet keeps: a long reason is cut, not its peers.
+    let failures = ranked.iter().filter(|(rank, ..)| *rank == 3).count();
+    let share = (KUBELET_LIMIT / (failures + 1)).max(MIN_LINE_SHARE);
+    for (_, _, c) in ranked {
         let label = match (c.state, c.on_fail) {
             (_, OnFail::Warn) => " (warn)",
             (Phase::Degraded, _) => " (degraded)",
             _ => "",
         };
-        ranked.push((rank, format!("{}{label}: {}", c.name, c.why())));
+        let line = format!("{}{label}: {}", c.name, redactor.clean(&c.why()));
+        lines.push(truncate(&line, share));
     }
-    ranked.sort_by_key(|(rank, _)| *rank);
-    lines.extend(ranked.into_iter().map(|(_, line)| line));
     keep_tail(&redactor.clean(&lines.join("\n")))
 }
 
@@ -87,19 +100,27 @@ fn elapsed(state: &GateState) -> String {
 
 /// The end of `text` that fits what the kubelet keeps, newline-terminated.
 pub fn keep_tail(text: &str) -> String {
-    keep_tail_within(text, KUBELET_LIMIT)
+    keep_tail_within(text, KUBELET_LIMIT, KUBELET_LINES)
 }
 
-fn keep_tail_within(text: &str, limit: usize) -> String {
-    if text.len() <= limit {
-        return format!("{text}\n");
+fn keep_tail_within(text: &str, limit: usize, max_lines: usize) -> String {
+    let (mut kept, mut cut) = (text, false);
+    if let Some((at, _)) = text.match_indices('\n').rev().nth(max_lines - 1) {
+        kept = &text[at + 1..];
+        cut = true;
     }
-    // Room for the leading `…` (3 bytes) and the final newline.
-    let mut start = text.len() - (limit - 4);
-    while !text.is_char_boundary(start) {
-        start += 1;
+    if !cut && kept.len() < limit {
+        return format!("{kept}\n");
     }
-    format!("…{}\n", &text[start..])
+    // Room for the leading `…` (3 bytes), which marks the cut, and the final newline.
+    if kept.len() + 4 > limit {
+        let mut start = kept.len() - (limit - 4);
+        while !kept.is_char_boundary(start) {
+            start += 1;
+        }
+        kept = &kept[start..];
+    }
+    format!("…{kept}\n")
 }
 
 /// Writes the message where the kubelet reads it; a failure here must not hide the real one.
@@ -122,5 +143,56 @@ mod tests {
         let kept = keep_tail(&long);
         assert!(kept.len() <= KUBELET_LIMIT);
         assert!(kept.ends_with("the important line\n"));
+    }
+
+    #[test]
+    fn keeps_the_last_lines_within_the_kubelet_line_limit() {
+        let text: Vec<String> = (0..200).map(|i| format!("line {i}")).collect();
+        let kept = keep_tail(&text.join("\n"));
+        assert_eq!(kept.lines().count(), KUBELET_LINES);
+        assert!(kept.starts_with("…line 120\n"), "{kept}");
+        assert!(kept.ends_with("\nline 199\n"));
+        let exact = "x".repeat(KUBELET_LIMIT - 1);
+        assert_eq!(keep_tail(&exact).len(), KUBELET_LIMIT);
+        assert!(keep_tail(&format!("{exact}x")).len() <= KUBELET_LIMIT);
+    }
+
+    #[test]
+    fn every_failure_fits_and_the_first_one_is_last() {
+        use crate::engine::{Event, EventKind};
+        use std::time::Duration;
+        use tokio::time::Instant;
+
+        let mut yaml = String::from("checks:\n  w: {kind: secret, env: W, on_fail: warn}\n");
+        for i in 0..12 {
+            yaml.push_str(&format!("  c{i}: {{kind: secret, env: C{i}}}\n"));
+        }
+        let config = crate::config::load_with(&yaml, &[]).unwrap();
+        let mut state = GateState::new(&config.checks, &[true; 13], Duration::from_secs(1));
+        // The warning first, then the failures from c11 down to c0: c11 stopped the gate.
+        for i in std::iter::once(0).chain((1..13).rev()) {
+            state.apply(&Event {
+                check: i,
+                at: Instant::now(),
+                kind: EventKind::Failed {
+                    attempts: 1,
+                    reason: format!("{} {i}", "x".repeat(1000)),
+                    facts: None,
+                },
+            });
+        }
+        state.finish(Outcome::Failed);
+        let text = message(&state, &Redactor::new(Vec::<String>::new()));
+        assert!(text.len() <= KUBELET_LIMIT, "{}", text.len());
+        assert!(text.lines().count() <= KUBELET_LINES);
+        for i in 0..12 {
+            assert!(
+                text.contains(&format!("\nc{i}: xxx")),
+                "c{i} missing:\n{text}"
+            );
+        }
+        assert!(text.lines().last().unwrap().starts_with("c11: "), "{text}");
+        assert!(text.contains("\nc10: "));
+        assert!(text.find("\nc10: ") < text.find("\nc11: "));
     }
 }

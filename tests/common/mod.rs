@@ -93,6 +93,28 @@ impl Scene {
         )
     }
 
+    /// Writes the config, runs `bootgate init` on it to the end with a termination log of its
+    /// own, and returns that message too (empty when none was written).
+    pub fn init_reporting(&self, config: &str, env: &[(&str, &str)]) -> (Finished, String) {
+        let path = self.config(config);
+        let termination = self.path("termination-log");
+        let _ = std::fs::remove_file(&termination);
+        let done = self.run(
+            &[
+                "init",
+                "--config",
+                path.to_str().expect("utf-8 path"),
+                "--termination-log",
+                termination.to_str().expect("utf-8 path"),
+            ],
+            env,
+        );
+        (
+            done,
+            std::fs::read_to_string(&termination).unwrap_or_default(),
+        )
+    }
+
     /// Writes the config and starts `bootgate init` on it.
     pub fn spawn_init(&self, config: &str, env: &[(&str, &str)]) -> Running {
         let path = self.config(config);
