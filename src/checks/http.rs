@@ -141,10 +141,11 @@ fn target(url: &str) -> Result<Target, String> {
     let https = uri.scheme_str() == Some("https");
     let host = uri.host().unwrap_or_default().to_string();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    // The Host header names the server as the URL does, less the credentials.
     let authority = uri
         .authority()
-        .map(|a| a.as_str().to_string())
-        .unwrap_or_else(|| host.clone());
+        .map(|a| a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, at)| at))
+        .map_or_else(|| host.clone(), str::to_string);
     let bare_host = host
         .trim_start_matches('[')
         .trim_end_matches(']')
@@ -176,6 +177,15 @@ pub async fn fetch(out: &Outgoing<'_>, heartbeat: &Heartbeat) -> Result<(u16, Ve
         );
     for (name, value) in out.headers {
         request = request.header(*name, *value);
+    }
+    // Credentials in the URL go as curl sends them, unless an Authorization header is set.
+    if !out
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        && let Some(basic) = crate::userinfo::basic_authorization(out.url)
+    {
+        request = request.header(hyper::header::AUTHORIZATION, basic);
     }
     if out.body.is_some()
         && !out

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use super::parse::{Ctx, Expander, Fields, count, duration, required, scalar, string_list};
+use super::parse::{
+    Ctx, Expander, Fields, count, credentials_hidden, duration, required, scalar, string_list,
+};
 use super::yaml::{Node, Value};
 use super::{GuardSpec, HeaderSource, JsonExpect, QuerySpec, SentinelSpec};
 
@@ -175,7 +177,10 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
         check_field: field.clone(),
         missing: &mut missing,
     };
-    let url = ex.text(required(&mut f, "url", node.pos, cx)?, "url", cx)?;
+    let url = credentials_hidden(
+        ex.text(required(&mut f, "url", node.pos, cx)?, "url", cx)?,
+        cx,
+    );
     if !url.value.is_empty()
         && let Err(message) = crate::checks::http::validate_url(&url.value)
     {

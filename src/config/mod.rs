@@ -424,6 +424,14 @@ pub(crate) fn load_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, Vec
     }
 }
 
+/// The credentials in a URL that must never be shown, less those too short to hide (as with
+/// `${VAR}` values).
+pub fn url_secrets(url: &str) -> Vec<String> {
+    let mut secrets = crate::userinfo::secrets(url);
+    secrets.retain(|s| s.chars().count() >= expand::MIN_HIDDEN_LEN);
+    secrets
+}
+
 impl CheckSpec {
     /// What the check looks at, as written: never with `${VAR}` values filled in.
     pub fn target(&self) -> String {

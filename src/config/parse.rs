@@ -733,7 +733,7 @@ fn has_port(address: &str) -> bool {
 
 fn http(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
     let url_node = required(f, "url", pos, cx)?;
-    let url = ex.text(url_node, "url", cx)?;
+    let url = credentials_hidden(ex.text(url_node, "url", cx)?, cx);
     if !url.value.is_empty()
         && let Err(message) = crate::checks::http::validate_url(&url.value)
     {
@@ -810,6 +810,13 @@ fn http(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -
         status,
         body_contains,
     }))
+}
+
+/// A URL's userinfo is a credential: shown masked, and hidden wherever a server echoes it.
+pub(super) fn credentials_hidden(mut url: Text, cx: &mut Ctx<'_>) -> Text {
+    url.written = crate::userinfo::masked(&url.written);
+    cx.sensitive.extend(url_secrets(&url.value));
+    url
 }
 
 fn exec(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
