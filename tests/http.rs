@@ -1,5 +1,6 @@
 //! The HTTP client as `http` checks and the sentinel use it, against loopback servers that
-//! record what they were sent: credentials written into a URL.
+//! record what they were sent: credentials written into a URL, and answers far larger than a
+//! health page.
 
 #[macro_use]
 mod common;
@@ -257,5 +258,130 @@ fn the_sentinel_sends_url_credentials_as_basic_auth_and_never_shows_them() {
     assert_hides(
         &[PASS, BOOTGATE_BASIC],
         &[("log", &log), ("reason", &reason)],
+    );
+}
+
+/// A JSON list of models at least `size` bytes long, whose last members are the ones the
+/// expectations look at: a reader that stops early never sees them.
+fn large_json(size: usize) -> String {
+    let mut out = String::from(r#"{"object":"list","data":["#);
+    let mut i = 0;
+    while out.len() < size {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&format!(
+            r#"{{"id":"model-{i:06}","object":"model","owned_by":"bootgate-test"}}"#
+        ));
+        i += 1;
+    }
+    out.push_str(r#"],"a/b":{"c~d":"escaped keys"},"choices":[{"text":" 4"}]}"#);
+    out
+}
+
+const JSON_EXPECT: &str = r#"json: {"/choices/0/text": {contains: "4"}, "/a~1b/c~0d": {equals: "escaped keys"}, "/data/2000/id": {equals: "model-002000"}}"#;
+
+fn json_sentinel(port: u16, max_body: &str) -> String {
+    format!(
+        "listen: \"127.0.0.1:0\"\ndrain: 100ms\n{}",
+        fast_sentinel(
+            "10s",
+            &format!(
+                "{{name: models, url: \"http://127.0.0.1:{port}/v1/models\", expect: {{{JSON_EXPECT}{max_body}}}}}"
+            )
+        )
+    )
+}
+
+#[test]
+fn a_json_answer_of_200_kib_is_judged_whole() {
+    let scene = Scene::new();
+    let model = HttpServer::start(200, &large_json(200 * 1024));
+    let config = scene.config(&json_sentinel(model.port, ""));
+    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    let port = guard_port(&mut sidecar);
+    sidecar.wait_for_line("readiness: starting -> ready");
+    assert_eq!(get(port, "/readyz").0, 200);
+    sidecar.signal("TERM");
+    assert_eq!(sidecar.wait().0.code(), Some(0));
+    assert!(!sidecar.full_stderr().contains("sentinel failing"));
+}
+
+#[test]
+fn a_json_answer_over_max_body_says_so_and_a_larger_bound_lets_it_pass() {
+    let scene = Scene::new();
+    let model = HttpServer::start(200, &large_json(2 * 1024 * 1024));
+    let config = scene.config(&json_sentinel(model.port, ""));
+    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    let port = guard_port(&mut sidecar);
+    sidecar.wait_for_line("sentinel failing: models: the answer is larger than 1.0 MiB (max_body)");
+    let (status, _, reason) = get(port, "/readyz/sentinel");
+    assert_eq!(status, 503);
+    assert_contains!(reason, "the answer is larger than 1.0 MiB (max_body)");
+    std::fs::write(&config, json_sentinel(model.port, ", max_body: 4MiB")).unwrap();
+    sidecar.signal("HUP");
+    sidecar.wait_for_line("config reloaded");
+    sidecar.wait_for_line("readiness: starting -> ready");
+    sidecar.signal("TERM");
+    assert_eq!(sidecar.wait().0.code(), Some(0));
+}
+
+/// Answers every request with `body`, its end marked only by closing the connection (no
+/// `content-length`), as a streaming server does.
+fn until_close_server(body: String) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body: Arc<str> = body.into();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let body = body.clone();
+            thread::spawn(move || {
+                read_head(&mut stream);
+                let _ = write!(stream, "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{body}");
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn body_contains_reads_past_64_kib_up_to_max_body() {
+    let scene = Scene::new();
+    let marker = "model serving";
+    let page = |size: usize| format!("{}{marker}", "x".repeat(size));
+    let small = until_close_server(page(200 * 1024));
+    let large = until_close_server(page(2 * 1024 * 1024));
+    let config = scene.config(&format!(
+        r#"checks:
+  small: {{kind: http, url: 'http://127.0.0.1:{small}/', expect: {{body_contains: "{marker}"}}}}
+  large: {{kind: http, url: 'http://127.0.0.1:{large}/', expect: {{body_contains: "{marker}"}}, on_fail: warn}}
+  allowed: {{kind: http, url: 'http://127.0.0.1:{large}/', expect: {{body_contains: "{marker}", max_body: 4MiB}}}}
+"#
+    ));
+    let done = scene.run(&["check", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(0), "{}{}", done.stdout, done.stderr);
+    assert_contains!(done.stdout, "✔ small ");
+    assert_contains!(done.stdout, "✔ allowed ");
+    assert_contains!(
+        done.stdout,
+        format!(
+            "status 200 but the answer is larger than 1.0 MiB (max_body) and its first 1.0 MiB lack `{marker}` (warn only)"
+        )
+    );
+}
+
+#[test]
+fn max_body_out_of_range_is_a_config_error() {
+    let scene = Scene::new();
+    let config = scene.config(
+        "checks:\n  a: {kind: http, url: 'http://127.0.0.1:1/', expect: {max_body: 0}}\n  b: {kind: http, url: 'http://127.0.0.1:1/', expect: {max_body: 1GiB}}\n",
+    );
+    let done = scene.run(&["validate", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(2), "{}", done.stderr);
+    assert_contains!(done.stderr, "checks.a.expect.max_body: `0` is out of range");
+    assert_contains!(
+        done.stderr,
+        "checks.b.expect.max_body: `1GiB` is out of range"
     );
 }

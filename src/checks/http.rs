@@ -2,20 +2,20 @@
 //!
 //! Plain HTTP in the default build; `https://` through rustls with the `tls` feature.
 
+mod answer;
+
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::Request;
-use hyper::body::Incoming;
 use hyper::rt::{Read, Write};
 use hyper_util::rt::TokioIo;
+
+pub use answer::{Answer, EXCERPT_SOURCE, Search, lacks_within};
 
 use super::{Attempt, Failure, Shared};
 use crate::config::HttpSpec;
 use crate::heartbeat::Heartbeat;
 use crate::redact::Redactor;
-
-/// Enough of a body to find a marker and show an excerpt; health pages are small.
-const BODY_LIMIT: usize = 64 * 1024;
 
 /// Checks a URL at config time, so a typo is a config error (exit 2), not a retry loop.
 /// The reason never quotes the URL: it may hold a `${VAR}` value; the caller names the field
@@ -88,36 +88,39 @@ impl HttpCheck {
             headers: &headers,
             body: None,
         };
-        let (status, body) = fetch(&request, heartbeat).await?;
-        self.judge(status, &body)
-    }
-
-    fn judge(&self, status: u16, body: &[u8]) -> Result<String, String> {
+        let answer = fetch(&request, heartbeat).await?;
+        let status = answer.status;
         let status_ok = if self.spec.status.is_empty() {
             (200..300).contains(&status)
         } else {
             self.spec.status.contains(&status)
         };
-        let text = String::from_utf8_lossy(body);
         if !status_ok {
             let want = describe_statuses(&self.spec.status);
-            let excerpt = self.redactor.excerpt(&text);
+            let head = answer.head(EXCERPT_SOURCE, heartbeat).await;
+            let excerpt = self.redactor.excerpt(&String::from_utf8_lossy(&head));
             return Err(if excerpt.is_empty() {
                 format!("status {status}, want {want}")
             } else {
                 format!("status {status}, want {want}: {excerpt}")
             });
         }
-        if let Some(needle) = &self.spec.body_contains
-            && !text.contains(needle.value.as_str())
-        {
-            return Err(format!(
+        let Some(needle) = &self.spec.body_contains else {
+            return Ok(format!("status {status}"));
+        };
+        let max = self.spec.max_body;
+        match answer.find(needle.value.as_bytes(), max, heartbeat).await? {
+            Search::Found => Ok(format!("status {status}")),
+            Search::Absent { head } => Err(format!(
                 "status {status} but the body lacks `{}`: {}",
                 needle.written,
-                self.redactor.excerpt(&text)
-            ));
+                self.redactor.excerpt(&String::from_utf8_lossy(&head))
+            )),
+            Search::NotWithin => Err(format!(
+                "status {status} but {}",
+                lacks_within(max, &needle.written)
+            )),
         }
-        Ok(format!("status {status}"))
     }
 }
 
@@ -162,8 +165,9 @@ fn target(url: &str) -> Result<Target, String> {
     })
 }
 
-/// Sends one request on a fresh connection and reads up to [`BODY_LIMIT`] of the answer.
-pub async fn fetch(out: &Outgoing<'_>, heartbeat: &Heartbeat) -> Result<(u16, Vec<u8>), String> {
+/// Sends one request on a fresh connection; the answer's body is left to be read as the
+/// caller's expectations need it.
+pub async fn fetch(out: &Outgoing<'_>, heartbeat: &Heartbeat) -> Result<Answer, String> {
     let target = target(out.url)?;
     let stream = super::tcp::connect(&target.address).await?;
     heartbeat.beat();
@@ -200,54 +204,28 @@ pub async fn fetch(out: &Outgoing<'_>, heartbeat: &Heartbeat) -> Result<(u16, Ve
         .body(body)
         .map_err(|e| format!("cannot build request: {e}"))?;
     if target.https {
-        tls_exchange(stream, &target.host, request, heartbeat).await
+        tls_exchange(stream, &target.host, request).await
     } else {
-        send(TokioIo::new(stream), request, heartbeat).await
+        send(TokioIo::new(stream), request).await
     }
 }
 
-async fn send<I>(
-    io: I,
-    request: Request<Full<Bytes>>,
-    heartbeat: &Heartbeat,
-) -> Result<(u16, Vec<u8>), String>
+async fn send<I>(io: I, request: Request<Full<Bytes>>) -> Result<Answer, String>
 where
     I: Read + Write + Unpin + Send + 'static,
 {
     let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| format!("HTTP handshake: {e}"))?;
-    // The connection is driven beside the request; it ends when the exchange drops `sender`.
-    let driver = tokio::spawn(connection);
-    let exchange = async move {
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
-        let status = response.status().as_u16();
-        let body = read_limited(response.into_body(), heartbeat).await;
-        Ok((status, body))
-    };
-    let result = exchange.await;
-    driver.abort();
-    result
-}
-
-async fn read_limited(mut body: Incoming, heartbeat: &Heartbeat) -> Vec<u8> {
-    let mut out = Vec::new();
-    while out.len() < BODY_LIMIT {
-        match body.frame().await {
-            Some(Ok(frame)) => {
-                heartbeat.beat();
-                if let Some(data) = frame.data_ref() {
-                    let room = BODY_LIMIT - out.len();
-                    out.extend_from_slice(&data[..data.len().min(room)]);
-                }
-            }
-            _ => break,
+    // The connection is driven beside the request, until the answer is dropped.
+    let driver = tokio::spawn(connection).abort_handle();
+    match sender.send_request(request).await {
+        Ok(response) => Ok(Answer::new(response, driver)),
+        Err(e) => {
+            driver.abort();
+            Err(format!("request failed: {e}"))
         }
     }
-    out
 }
 
 #[cfg(feature = "tls")]
@@ -255,8 +233,7 @@ async fn tls_exchange(
     stream: tokio::net::TcpStream,
     host: &str,
     request: Request<Full<Bytes>>,
-    heartbeat: &Heartbeat,
-) -> Result<(u16, Vec<u8>), String> {
+) -> Result<Answer, String> {
     use std::sync::{Arc, OnceLock};
     use tokio_rustls::rustls;
 
@@ -280,7 +257,7 @@ async fn tls_exchange(
         .connect(name, stream)
         .await
         .map_err(|e| format!("TLS handshake: {e}"))?;
-    send(TokioIo::new(tls), request, heartbeat).await
+    send(TokioIo::new(tls), request).await
 }
 
 #[cfg(not(feature = "tls"))]
@@ -288,8 +265,7 @@ async fn tls_exchange(
     _stream: tokio::net::TcpStream,
     _host: &str,
     _request: Request<Full<Bytes>>,
-    _heartbeat: &Heartbeat,
-) -> Result<(u16, Vec<u8>), String> {
+) -> Result<Answer, String> {
     Err("this build has no TLS support".into())
 }
 

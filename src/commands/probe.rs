@@ -14,8 +14,8 @@ use super::{Execution, execute, exit_for};
 use crate::checks::http::validate_url;
 use crate::cli::ProbeArgs;
 use crate::config::{
-    CheckSpec, Config, DEFAULT_MAX_INTERVAL, DEFAULT_PLACEHOLDERS, DEFAULT_STALL_AFTER,
-    DEFAULT_STATE_DIR, HttpSpec, Kind, OnFail, Pos, Text, url_secrets,
+    CheckSpec, Config, DEFAULT_MAX_BODY, DEFAULT_MAX_INTERVAL, DEFAULT_PLACEHOLDERS,
+    DEFAULT_STALL_AFTER, DEFAULT_STATE_DIR, HttpSpec, Kind, OnFail, Pos, Text, url_secrets,
 };
 use crate::engine::Mode;
 use crate::exit::Exit;
@@ -76,6 +76,7 @@ pub(super) fn http_get(
             headers: vec![],
             status: (200..400).collect(),
             body_contains: None,
+            max_body: DEFAULT_MAX_BODY,
         }),
         attempt_timeout,
     ))
