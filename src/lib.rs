@@ -24,6 +24,7 @@ pub mod signals;
 pub mod state;
 pub mod statedir;
 pub mod suggest;
+pub mod userinfo;
 
 use cli::{Cli, Command, LogFormat};
 use exit::Exit;

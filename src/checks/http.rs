@@ -2,20 +2,20 @@
 //!
 //! Plain HTTP in the default build; `https://` through rustls with the `tls` feature.
 
+mod answer;
+
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::Request;
-use hyper::body::Incoming;
 use hyper::rt::{Read, Write};
 use hyper_util::rt::TokioIo;
+
+pub use answer::{Answer, EXCERPT_SOURCE, Search, lacks_within};
 
 use super::{Attempt, Failure, Shared};
 use crate::config::HttpSpec;
 use crate::heartbeat::Heartbeat;
 use crate::redact::Redactor;
-
-/// Enough of a body to find a marker and show an excerpt; health pages are small.
-const BODY_LIMIT: usize = 64 * 1024;
 
 /// Checks a URL at config time, so a typo is a config error (exit 2), not a retry loop.
 /// The reason never quotes the URL: it may hold a `${VAR}` value; the caller names the field
@@ -88,20 +88,17 @@ impl HttpCheck {
             headers: &headers,
             body: None,
         };
-        let (status, body) = fetch(&request, heartbeat).await?;
-        self.judge(status, &body)
-    }
-
-    fn judge(&self, status: u16, body: &[u8]) -> Result<String, String> {
+        let answer = fetch(&request, heartbeat).await?;
+        let status = answer.status;
         let status_ok = if self.spec.status.is_empty() {
             (200..300).contains(&status)
         } else {
             self.spec.status.contains(&status)
         };
-        let text = String::from_utf8_lossy(body);
         if !status_ok {
             let want = describe_statuses(&self.spec.status);
-            let excerpt = self.redactor.excerpt(&text);
+            let head = answer.head(EXCERPT_SOURCE, heartbeat).await;
+            let excerpt = self.redactor.excerpt(&String::from_utf8_lossy(&head));
             // Quoted: a body of `ok` must not read as the verdict.
             return Err(if excerpt.is_empty() {
                 format!("status {status}, want {want}")
@@ -109,16 +106,22 @@ impl HttpCheck {
                 format!("status {status}, want {want}, body {excerpt:?}")
             });
         }
-        if let Some(needle) = &self.spec.body_contains
-            && !text.contains(needle.value.as_str())
-        {
-            return Err(format!(
+        let Some(needle) = &self.spec.body_contains else {
+            return Ok(format!("status {status}"));
+        };
+        let max = self.spec.max_body;
+        match answer.find(needle.value.as_bytes(), max, heartbeat).await? {
+            Search::Found => Ok(format!("status {status}")),
+            Search::Absent { head } => Err(format!(
                 "status {status} but the body lacks `{}`: {:?}",
                 needle.written,
-                self.redactor.excerpt(&text)
-            ));
+                self.redactor.excerpt(&String::from_utf8_lossy(&head))
+            )),
+            Search::NotWithin => Err(format!(
+                "status {status} but {}",
+                lacks_within(max, &needle.written)
+            )),
         }
-        Ok(format!("status {status}"))
     }
 }
 
@@ -142,10 +145,11 @@ fn target(url: &str) -> Result<Target, String> {
     let https = uri.scheme_str() == Some("https");
     let host = uri.host().unwrap_or_default().to_string();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    // The Host header names the server as the URL does, less the credentials.
     let authority = uri
         .authority()
-        .map(|a| a.as_str().to_string())
-        .unwrap_or_else(|| host.clone());
+        .map(|a| a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, at)| at))
+        .map_or_else(|| host.clone(), str::to_string);
     let bare_host = host
         .trim_start_matches('[')
         .trim_end_matches(']')
@@ -162,8 +166,9 @@ fn target(url: &str) -> Result<Target, String> {
     })
 }
 
-/// Sends one request on a fresh connection and reads up to [`BODY_LIMIT`] of the answer.
-pub async fn fetch(out: &Outgoing<'_>, heartbeat: &Heartbeat) -> Result<(u16, Vec<u8>), String> {
+/// Sends one request on a fresh connection; the answer's body is left to be read as the
+/// caller's expectations need it.
+pub async fn fetch(out: &Outgoing<'_>, heartbeat: &Heartbeat) -> Result<Answer, String> {
     let target = target(out.url)?;
     let stream = super::tcp::connect(&target.address).await?;
     heartbeat.beat();
@@ -178,6 +183,15 @@ pub async fn fetch(out: &Outgoing<'_>, heartbeat: &Heartbeat) -> Result<(u16, Ve
     for (name, value) in out.headers {
         request = request.header(*name, *value);
     }
+    // Credentials in the URL go as curl sends them, unless an Authorization header is set.
+    if !out
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        && let Some(basic) = crate::userinfo::basic_authorization(out.url)
+    {
+        request = request.header(hyper::header::AUTHORIZATION, basic);
+    }
     if out.body.is_some()
         && !out
             .headers
@@ -191,54 +205,28 @@ pub async fn fetch(out: &Outgoing<'_>, heartbeat: &Heartbeat) -> Result<(u16, Ve
         .body(body)
         .map_err(|e| format!("cannot build request: {e}"))?;
     if target.https {
-        tls_exchange(stream, &target.host, request, heartbeat).await
+        tls_exchange(stream, &target.host, request).await
     } else {
-        send(TokioIo::new(stream), request, heartbeat).await
+        send(TokioIo::new(stream), request).await
     }
 }
 
-async fn send<I>(
-    io: I,
-    request: Request<Full<Bytes>>,
-    heartbeat: &Heartbeat,
-) -> Result<(u16, Vec<u8>), String>
+async fn send<I>(io: I, request: Request<Full<Bytes>>) -> Result<Answer, String>
 where
     I: Read + Write + Unpin + Send + 'static,
 {
     let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| format!("HTTP handshake: {e}"))?;
-    // The connection is driven beside the request; it ends when the exchange drops `sender`.
-    let driver = tokio::spawn(connection);
-    let exchange = async move {
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
-        let status = response.status().as_u16();
-        let body = read_limited(response.into_body(), heartbeat).await;
-        Ok((status, body))
-    };
-    let result = exchange.await;
-    driver.abort();
-    result
-}
-
-async fn read_limited(mut body: Incoming, heartbeat: &Heartbeat) -> Vec<u8> {
-    let mut out = Vec::new();
-    while out.len() < BODY_LIMIT {
-        match body.frame().await {
-            Some(Ok(frame)) => {
-                heartbeat.beat();
-                if let Some(data) = frame.data_ref() {
-                    let room = BODY_LIMIT - out.len();
-                    out.extend_from_slice(&data[..data.len().min(room)]);
-                }
-            }
-            _ => break,
+    // The connection is driven beside the request, until the answer is dropped.
+    let driver = tokio::spawn(connection).abort_handle();
+    match sender.send_request(request).await {
+        Ok(response) => Ok(Answer::new(response, driver)),
+        Err(e) => {
+            driver.abort();
+            Err(format!("request failed: {e}"))
         }
     }
-    out
 }
 
 #[cfg(feature = "tls")]
@@ -246,8 +234,7 @@ async fn tls_exchange(
     stream: tokio::net::TcpStream,
     host: &str,
     request: Request<Full<Bytes>>,
-    heartbeat: &Heartbeat,
-) -> Result<(u16, Vec<u8>), String> {
+) -> Result<Answer, String> {
     use std::sync::{Arc, OnceLock};
     use tokio_rustls::rustls;
 
@@ -271,7 +258,7 @@ async fn tls_exchange(
         .connect(name, stream)
         .await
         .map_err(|e| format!("TLS handshake: {e}"))?;
-    send(TokioIo::new(tls), request, heartbeat).await
+    send(TokioIo::new(tls), request).await
 }
 
 #[cfg(not(feature = "tls"))]
@@ -279,8 +266,7 @@ async fn tls_exchange(
     _stream: tokio::net::TcpStream,
     _host: &str,
     _request: Request<Full<Bytes>>,
-    _heartbeat: &Heartbeat,
-) -> Result<(u16, Vec<u8>), String> {
+) -> Result<Answer, String> {
     Err("this build has no TLS support".into())
 }
 

@@ -14,8 +14,8 @@ use super::{Execution, execute, exit_for};
 use crate::checks::http::validate_url;
 use crate::cli::ProbeArgs;
 use crate::config::{
-    CheckSpec, Config, DEFAULT_MAX_INTERVAL, DEFAULT_PLACEHOLDERS, DEFAULT_STALL_AFTER,
-    DEFAULT_STATE_DIR, HttpSpec, Kind, OnFail, Pos, Text,
+    CheckSpec, Config, DEFAULT_MAX_BODY, DEFAULT_MAX_INTERVAL, DEFAULT_PLACEHOLDERS,
+    DEFAULT_STALL_AFTER, DEFAULT_STATE_DIR, HttpSpec, Kind, OnFail, Pos, Text, url_secrets,
 };
 use crate::engine::Mode;
 use crate::exit::Exit;
@@ -23,6 +23,7 @@ use crate::graph::Graph;
 use crate::redact::Redactor;
 use crate::signals::Stop;
 use crate::state::{GateState, Outcome};
+use crate::userinfo::masked;
 
 /// Room between a check's own time limit and the engine's deadline, so that the check's
 /// reason (`attempt timed out after 1.0s`, `timeout 2m00s passed`) is the one reported.
@@ -31,10 +32,11 @@ pub(super) const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 pub async fn run(args: ProbeArgs) -> Exit {
     let started = Instant::now();
     let mut stop = Stop::install();
+    let shown = masked(&args.url);
     let check = match http_get("probe", &args.url, args.timeout) {
         Ok(check) => check,
         Err(reason) => {
-            eprintln!("bootgate probe: {}: {reason}", args.url);
+            eprintln!("bootgate probe: {shown}: {reason}");
             return Exit::BadInput;
         }
     };
@@ -48,9 +50,9 @@ pub async fn run(args: ProbeArgs) -> Exit {
     if state.outcome != Outcome::Interrupted {
         let why = state.checks.first().map(|c| c.why()).unwrap_or_default();
         // The check's reasons start with `GET URL: `; the line already names the URL.
-        let prefix = format!("GET {}: ", args.url);
+        let prefix = format!("GET {shown}: ");
         let why = why.strip_prefix(&prefix).unwrap_or(&why);
-        eprintln!("probe {}: {why}", args.url);
+        eprintln!("probe {shown}: {why}");
     }
     exit_for(state.outcome)
 }
@@ -63,18 +65,18 @@ pub(super) fn http_get(
     attempt_timeout: Duration,
 ) -> Result<CheckSpec, String> {
     validate_url(url)?;
-    let url = url.to_string();
     Ok(check(
         name,
         Kind::Http(HttpSpec {
             url: Text {
-                written: url.clone(),
-                value: url,
+                written: masked(url),
+                value: url.to_string(),
             },
             method: "GET".into(),
             headers: vec![],
             status: (200..400).collect(),
             body_contains: None,
+            max_body: DEFAULT_MAX_BODY,
         }),
         attempt_timeout,
     ))
@@ -105,9 +107,12 @@ pub(super) fn one_check(check: CheckSpec, deadline: Duration) -> Config {
         deadline,
         state_dir: PathBuf::from(DEFAULT_STATE_DIR),
         placeholders: DEFAULT_PLACEHOLDERS.iter().map(|s| s.to_string()).collect(),
+        sensitive: match &check.kind {
+            Kind::Http(http) => url_secrets(&http.url.value),
+            _ => vec![],
+        },
         checks: vec![check],
         guard: Default::default(),
-        sensitive: vec![],
     }
 }
 

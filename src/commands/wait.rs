@@ -12,6 +12,7 @@ use crate::config::{DEFAULT_ATTEMPT_TIMEOUT, FileSpec, Kind, Text};
 use crate::engine::Mode;
 use crate::exit::Exit;
 use crate::signals::Stop;
+use crate::userinfo::masked;
 
 pub async fn run(args: WaitArgs) -> Exit {
     let started = Instant::now();
@@ -19,7 +20,7 @@ pub async fn run(args: WaitArgs) -> Exit {
     let attempt_timeout = args.timeout.min(DEFAULT_ATTEMPT_TIMEOUT);
     let built = match (&args.url, &args.marker) {
         (Some(url), _) => http_get("url", url, attempt_timeout)
-            .map_err(|reason| format!("bootgate wait: --url {url}: {reason}")),
+            .map_err(|reason| format!("bootgate wait: --url {}: {reason}", masked(url))),
         (None, Some(path)) => match path.to_str() {
             Some("") => Err("bootgate wait: --marker: the path is empty".to_string()),
             Some(path) => Ok(check(

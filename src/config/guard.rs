@@ -3,9 +3,12 @@
 
 use std::time::Duration;
 
-use super::parse::{Ctx, Expander, Fields, count, duration, required, scalar, string_list};
+use super::parse::{
+    Ctx, Expander, Fields, body_bound, count, credentials_hidden, duration, required, scalar,
+    string_list,
+};
 use super::yaml::{Node, Value};
-use super::{GuardSpec, HeaderSource, JsonExpect, QuerySpec, SentinelSpec};
+use super::{DEFAULT_MAX_BODY, GuardSpec, HeaderSource, JsonExpect, QuerySpec, SentinelSpec};
 
 pub const DEFAULT_LISTEN: &str = "[::]:8081";
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
@@ -20,7 +23,8 @@ pub(super) const SENTINEL_KEYS: &[&str] = &[
     "queries",
 ];
 pub(super) const QUERY_KEYS: &[&str] = &["name", "method", "url", "headers", "body", "expect"];
-pub(super) const EXPECT_KEYS: &[&str] = &["status", "body_contains", "json", "max_latency"];
+pub(super) const EXPECT_KEYS: &[&str] =
+    &["status", "body_contains", "json", "max_body", "max_latency"];
 pub(super) const JSON_KEYS: &[&str] = &["equals", "contains", "exists"];
 
 pub(super) fn read(top: &mut Fields<'_>, cx: &mut Ctx<'_>) -> GuardSpec {
@@ -175,7 +179,10 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
         check_field: field.clone(),
         missing: &mut missing,
     };
-    let url = ex.text(required(&mut f, "url", node.pos, cx)?, "url", cx)?;
+    let url = credentials_hidden(
+        ex.text(required(&mut f, "url", node.pos, cx)?, "url", cx)?,
+        cx,
+    );
     if !url.value.is_empty()
         && let Err(message) = crate::checks::http::validate_url(&url.value)
     {
@@ -219,6 +226,7 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
         status: Vec::new(),
         body_contains: None,
         json: Vec::new(),
+        max_body: DEFAULT_MAX_BODY,
         max_latency: None,
         missing_input: None,
     };
@@ -243,6 +251,7 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
         if let Some(j) = ef.get("json") {
             spec.json = json_expectations(j, &ef.path("json"), cx);
         }
+        spec.max_body = body_bound(&mut ef, cx);
         ef.finish(EXPECT_KEYS, cx, None);
     }
     f.finish(QUERY_KEYS, cx, None);

@@ -30,6 +30,8 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// connects a second.
 pub const DEFAULT_MAX_INTERVAL: Duration = Duration::from_millis(100);
 pub const DEFAULT_STALL_AFTER: Duration = Duration::from_secs(30);
+/// The most of an answer read to judge its body (`expect.max_body`), unless a check says more.
+pub const DEFAULT_MAX_BODY: u64 = 1 << 20;
 pub const DEFAULT_PLACEHOLDERS: [&str; 5] = ["changeme", "<...>", "${...}", "TODO", "REPLACE_ME"];
 
 #[derive(Debug)]
@@ -131,6 +133,8 @@ pub struct HttpSpec {
     /// Accepted status codes; empty means any 2xx.
     pub status: Vec<u16>,
     pub body_contains: Option<Text>,
+    /// The most of the answer read to find `body_contains`.
+    pub max_body: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -302,6 +306,8 @@ pub struct QuerySpec {
     pub body_contains: Option<Text>,
     /// JSON pointer → expectation on the value there.
     pub json: Vec<(String, JsonExpect)>,
+    /// The most of the answer read to judge `body_contains` and `json`.
+    pub max_body: u64,
     pub max_latency: Option<Duration>,
     /// Set when a `${VAR}` the query uses is unset: every round fails it with this reason.
     pub missing_input: Option<String>,
@@ -422,6 +428,14 @@ pub(crate) fn load_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, Vec
         Err(LoadError::Invalid { problems, .. }) => Err(problems),
         Err(e) => panic!("{e}"),
     }
+}
+
+/// The credentials in a URL that must never be shown, less those too short to hide (as with
+/// `${VAR}` values).
+pub fn url_secrets(url: &str) -> Vec<String> {
+    let mut secrets = crate::userinfo::secrets(url);
+    secrets.retain(|s| s.chars().count() >= expand::MIN_HIDDEN_LEN);
+    secrets
 }
 
 impl CheckSpec {

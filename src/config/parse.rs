@@ -70,7 +70,10 @@ pub(super) fn floors(kind: &str) -> Floors {
         },
     }
 }
-pub(super) const EXPECT_KEYS: &[&str] = &["status", "body_contains"];
+pub(super) const EXPECT_KEYS: &[&str] = &["status", "body_contains", "max_body"];
+/// An answer judged on its JSON is held whole while it is read; past this, the guard's own
+/// memory limit is at stake.
+const MAX_BODY_CEILING: u64 = 64 << 20;
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 pub(super) struct Ctx<'a> {
@@ -733,7 +736,7 @@ fn has_port(address: &str) -> bool {
 
 fn http(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
     let url_node = required(f, "url", pos, cx)?;
-    let url = ex.text(url_node, "url", cx)?;
+    let url = credentials_hidden(ex.text(url_node, "url", cx)?, cx);
     if !url.value.is_empty()
         && let Err(message) = crate::checks::http::validate_url(&url.value)
     {
@@ -783,6 +786,7 @@ fn http(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -
     }
     let mut status = Vec::new();
     let mut body_contains = None;
+    let mut max_body = DEFAULT_MAX_BODY;
     if let Some(node) = f.get("expect") {
         let mut ef = Fields::of(node, &f.path("expect"), cx)?;
         if let Some(s) = ef.get("status") {
@@ -801,6 +805,7 @@ fn http(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -
         if let Some(b) = ef.get("body_contains") {
             body_contains = ex.text(b, "expect.body_contains", cx);
         }
+        max_body = body_bound(&mut ef, cx);
         ef.finish(EXPECT_KEYS, cx, None);
     }
     Some(Kind::Http(HttpSpec {
@@ -809,7 +814,27 @@ fn http(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -
         headers,
         status,
         body_contains,
+        max_body,
     }))
+}
+
+/// A URL's userinfo is a credential: shown masked, and hidden wherever a server echoes it.
+pub(super) fn credentials_hidden(mut url: Text, cx: &mut Ctx<'_>) -> Text {
+    url.written = crate::userinfo::masked(&url.written);
+    cx.sensitive.extend(url_secrets(&url.value));
+    url
+}
+
+/// `expect.max_body`: how much of an answer may be read to judge it.
+pub(super) fn body_bound(expect: &mut Fields<'_>, cx: &mut Ctx<'_>) -> u64 {
+    expect
+        .parsed("max_body", cx, |text| match parse_size(text)? {
+            bytes @ 1..=MAX_BODY_CEILING => Ok(bytes),
+            _ => Err(format!(
+                "`{text}` is out of range: from 1 byte to 64MiB; an answer is read up to it"
+            )),
+        })
+        .unwrap_or(DEFAULT_MAX_BODY)
 }
 
 fn exec(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {

@@ -1,12 +1,14 @@
 //! The production-path query: real requests to the model server, judged on status, body,
 //! JSON values and latency, run in rounds that never overlap.
 
+mod pointers;
+
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::checks::http::{Outgoing, fetch};
+use crate::checks::http::{Answer, EXCERPT_SOURCE, Outgoing, Search, fetch, lacks_within};
 use crate::config::{HeaderSource, JsonExpect, QuerySpec, SentinelSpec, units::human_duration};
 use crate::heartbeat::Heartbeat;
 use crate::redact::Redactor;
@@ -156,33 +158,61 @@ async fn ask(query: &QuerySpec, redactor: &Redactor) -> Result<(), String> {
         headers: &headers,
         body: query.body.as_ref().map(|b| b.value.as_str()),
     };
-    let (status, body) = fetch(&request, &Heartbeat::default()).await?;
-    let text = String::from_utf8_lossy(&body);
+    let heartbeat = Heartbeat::default();
+    let answer = fetch(&request, &heartbeat).await?;
+    let status = answer.status;
     let status_ok = if query.status.is_empty() {
         (200..300).contains(&status)
     } else {
         query.status.contains(&status)
     };
     if !status_ok {
-        return Err(format!("status {status}: {}", redactor.excerpt(&text)));
+        let head = answer.head(EXCERPT_SOURCE, &heartbeat).await;
+        let excerpt = redactor.excerpt(&String::from_utf8_lossy(&head));
+        return Err(format!("status {status}: {excerpt}"));
     }
+    judge_body(answer, query, &heartbeat).await
+}
+
+/// `body_contains` and `json`, reading no more of the answer than they need.
+async fn judge_body(
+    answer: Answer,
+    query: &QuerySpec,
+    heartbeat: &Heartbeat,
+) -> Result<(), String> {
+    let max = query.max_body;
+    if query.json.is_empty() {
+        // A marker alone is searched for as the answer streams in, never held whole.
+        let Some(needle) = &query.body_contains else {
+            return Ok(());
+        };
+        return match answer.find(needle.value.as_bytes(), max, heartbeat).await? {
+            Search::Found => Ok(()),
+            Search::Absent { .. } => Err(format!("the body lacks `{}`", needle.written)),
+            Search::NotWithin => Err(lacks_within(max, &needle.written)),
+        };
+    }
+    let body = answer.whole(max, heartbeat).await?;
+    let text = String::from_utf8_lossy(&body);
     if let Some(needle) = &query.body_contains
         && !text.contains(needle.value.as_str())
     {
         return Err(format!("the body lacks `{}`", needle.written));
     }
-    if !query.json.is_empty() {
-        let doc: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| format!("the body is not JSON ({e})"))?;
-        for (pointer, expect) in &query.json {
-            check_json(&doc, pointer, expect)?;
-        }
+    let wanted: Vec<&str> = query.json.iter().map(|(p, _)| p.as_str()).collect();
+    let found =
+        pointers::values_at(&text, &wanted).map_err(|e| format!("the body is not JSON ({e})"))?;
+    for ((pointer, expect), value) in query.json.iter().zip(&found) {
+        check_json(value.as_ref(), pointer, expect)?;
     }
     Ok(())
 }
 
-fn check_json(doc: &serde_json::Value, pointer: &str, expect: &JsonExpect) -> Result<(), String> {
-    let found = doc.pointer(pointer);
+fn check_json(
+    found: Option<&serde_json::Value>,
+    pointer: &str,
+    expect: &JsonExpect,
+) -> Result<(), String> {
     // Strings compare by their text, other values by their JSON form: `4` equals 4 and "4".
     let text = found.map(|v| match v {
         serde_json::Value::String(s) => s.clone(),
@@ -208,15 +238,17 @@ mod tests {
     fn json_expectations() {
         let doc: serde_json::Value =
             serde_json::from_str(r#"{"choices": [{"text": " 4", "index": 0}]}"#).unwrap();
-        assert!(check_json(&doc, "/choices/0/text", &JsonExpect::Contains("4".into())).is_ok());
-        assert!(check_json(&doc, "/choices/0/index", &JsonExpect::Equals("0".into())).is_ok());
-        assert!(check_json(&doc, "/choices/1", &JsonExpect::Exists(false)).is_ok());
+        let judge =
+            |pointer: &str, expect: JsonExpect| check_json(doc.pointer(pointer), pointer, &expect);
+        assert!(judge("/choices/0/text", JsonExpect::Contains("4".into())).is_ok());
+        assert!(judge("/choices/0/index", JsonExpect::Equals("0".into())).is_ok());
+        assert!(judge("/choices/1", JsonExpect::Exists(false)).is_ok());
         assert_eq!(
-            check_json(&doc, "/choices/0/text", &JsonExpect::Equals("4".into())),
+            judge("/choices/0/text", JsonExpect::Equals("4".into())),
             Err("/choices/0/text is not `4`".into())
         );
         assert_eq!(
-            check_json(&doc, "/usage", &JsonExpect::Exists(true)),
+            judge("/usage", JsonExpect::Exists(true)),
             Err("/usage is missing".into())
         );
     }

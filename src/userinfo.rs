@@ -1,0 +1,164 @@
+//! Credentials written into a URL (`http://user:pass@host/`). They are sent as curl sends them,
+//! percent-decoded in an `Authorization: Basic` header, and never anywhere else: not in the
+//! `Host` header, not in a reason, not in a log line.
+
+use crate::redact::REDACTED;
+
+/// The URL as it may be shown: its userinfo replaced whole, since a user name can be a token
+/// too. Works on a URL as written, `${VAR}`s and all, and on one that is not valid.
+pub fn masked(url: &str) -> String {
+    match userinfo_span(url) {
+        Some((start, end)) => format!("{}{REDACTED}{}", &url[..start], &url[end..]),
+        None => url.to_string(),
+    }
+}
+
+/// `Basic base64(user:password)`, each part percent-decoded; a user name alone is sent with
+/// an empty password.
+pub fn basic_authorization(url: &str) -> Option<String> {
+    Some(format!("Basic {}", base64(&credentials(url)?)))
+}
+
+/// The forms of a URL's credentials a server could echo back: the password as written and
+/// decoded, and the base64 of the Basic credential.
+pub fn secrets(url: &str) -> Vec<String> {
+    let Some((start, end)) = userinfo_span(url) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some((_, password)) = url[start..end].split_once(':') {
+        out.push(password.to_string());
+        out.push(String::from_utf8_lossy(&percent_decoded(password)).into_owned());
+    }
+    out.extend(credentials(url).map(|pair| base64(&pair)));
+    out.retain(|s| !s.is_empty());
+    out.dedup();
+    out
+}
+
+/// `user:password` decoded; the split is at the first `:` as written, so an encoded `%3A`
+/// stays part of the user name.
+fn credentials(url: &str) -> Option<Vec<u8>> {
+    let (start, end) = userinfo_span(url)?;
+    let (user, password) = url[start..end]
+        .split_once(':')
+        .unwrap_or((&url[start..end], ""));
+    let mut pair = percent_decoded(user);
+    pair.push(b':');
+    pair.extend(percent_decoded(password));
+    Some(pair)
+}
+
+/// Where the userinfo lies, without its `@`: the authority runs from after `://` (or the start)
+/// to the first `/`, `?` or `#`, and the userinfo to its last `@`.
+fn userinfo_span(url: &str) -> Option<(usize, usize)> {
+    let start = url.find("://").map_or(0, |at| at + 3);
+    let authority = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(&url[start..], |end| &url[start..start + end]);
+    authority.rfind('@').map(|at| (start, start + at))
+}
+
+/// `%XX` → the byte; a `%` not followed by two hex digits stays as it is, as curl leaves it.
+fn percent_decoded(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Standard base64 with padding (RFC 4648 §4), as Basic auth uses it.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let group = byte(0) << 16 | byte(1) << 8 | byte(2);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(group >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648() {
+        let vectors = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+            ("Aladdin:open sesame", "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
+        ];
+        for (plain, encoded) in vectors {
+            assert_eq!(base64(plain.as_bytes()), encoded, "{plain:?}");
+        }
+        assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
+    }
+
+    #[test]
+    fn userinfo_is_masked_whole_wherever_it_is_written() {
+        assert_eq!(
+            masked("http://user:${PASS}@127.0.0.1:8000/x?y=1"),
+            "http://[redacted]@127.0.0.1:8000/x?y=1"
+        );
+        assert_eq!(masked("http://tok@h/"), "http://[redacted]@h/");
+        // An unencoded `@` in the password: everything up to the last one is userinfo.
+        assert_eq!(masked("http://u:p@ss@h/"), "http://[redacted]@h/");
+        assert_eq!(masked("htp://u:pw@h"), "htp://[redacted]@h");
+        assert_eq!(masked("u:pw@h:1/"), "[redacted]@h:1/");
+        // An `@` past the authority is no userinfo.
+        assert_eq!(masked("http://h/a@b?c=d@e"), "http://h/a@b?c=d@e");
+        assert_eq!(masked("http://h:1"), "http://h:1");
+    }
+
+    #[test]
+    fn basic_credentials_are_percent_decoded_like_curl() {
+        assert_eq!(
+            basic_authorization("http://Aladdin:open%20sesame@h/"),
+            Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==".into())
+        );
+        // An encoded `:` belongs to the user name; a bad escape is kept as written.
+        assert_eq!(
+            credentials("http://a%3Ab:c%zz%4@h/"),
+            Some(b"a:b:c%zz%4".to_vec())
+        );
+        assert_eq!(credentials("http://user@h/"), Some(b"user:".to_vec()));
+        assert_eq!(credentials("http://h/?u=a@b"), None);
+        assert_eq!(basic_authorization("http://h:80/"), None);
+    }
+
+    #[test]
+    fn secrets_cover_what_a_server_could_echo() {
+        assert_eq!(
+            secrets("http://u:p%40ss@h/"),
+            ["p%40ss", "p@ss", "dTpwQHNz"]
+        );
+        assert_eq!(secrets("http://tok@h/"), ["dG9rOg=="]);
+        assert!(secrets("http://h/").is_empty());
+    }
+}
