@@ -5,6 +5,10 @@
 //! readiness state machine → a snapshot that the probe server answers from. See
 //! `docs/architecture.md`.
 
+// A write to stderr that panics would abort the process: output goes through `stderr::line`
+// and `commands::print`, which drop what cannot be written.
+#![deny(clippy::print_stderr, clippy::print_stdout)]
+
 pub mod checks;
 pub mod cli;
 pub mod commands;
@@ -23,6 +27,7 @@ pub mod report;
 pub mod signals;
 pub mod state;
 pub mod statedir;
+pub mod stderr;
 pub mod suggest;
 
 use cli::{Cli, Command, LogFormat};
@@ -47,7 +52,7 @@ pub fn run(cli: Cli) -> Exit {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
+            stderr::line(&format!("cannot start the async runtime: {e}"));
             return Exit::Failed;
         }
     };
@@ -72,7 +77,7 @@ pub fn run(cli: Cli) -> Exit {
 fn init_logging(format: LogFormat) {
     report::log::set_json(format == LogFormat::Json);
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| stderr::Lossy)
         .with_target(false)
         .with_ansi(false)
         .with_max_level(tracing::Level::INFO);

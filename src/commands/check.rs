@@ -25,10 +25,10 @@ pub async fn run(args: CheckArgs) -> Exit {
         match graph.names.iter().position(|n| n == name) {
             Some(i) => selected[i] = true,
             None => {
-                eprintln!(
+                crate::stderr::line(&format!(
                     "--only {name}: no such check{}",
                     suggest::hint(name, graph.names.iter().map(String::as_str))
-                );
+                ));
                 return Exit::BadInput;
             }
         }

@@ -34,7 +34,7 @@ pub async fn run(args: ProbeArgs) -> Exit {
     let check = match http_get("probe", &args.url, args.timeout) {
         Ok(check) => check,
         Err(reason) => {
-            eprintln!("bootgate probe: {}: {reason}", args.url);
+            crate::stderr::line(&format!("bootgate probe: {}: {reason}", args.url));
             return Exit::BadInput;
         }
     };
@@ -50,7 +50,7 @@ pub async fn run(args: ProbeArgs) -> Exit {
         // The check's reasons start with `GET URL: `; the line already names the URL.
         let prefix = format!("GET {}: ", args.url);
         let why = why.strip_prefix(&prefix).unwrap_or(&why);
-        eprintln!("probe {}: {why}", args.url);
+        crate::stderr::line(&format!("probe {}: {why}", args.url));
     }
     exit_for(state.outcome)
 }
@@ -123,7 +123,7 @@ pub(super) async fn run_one(
     let graph = match Graph::build(&config.checks) {
         Ok(graph) => graph,
         Err(e) => {
-            eprintln!("bootgate: {e}");
+            crate::stderr::line(&format!("bootgate: {e}"));
             return None;
         }
     };

@@ -44,7 +44,7 @@ pub async fn run(args: WaitArgs) -> Exit {
     let mut spec = match built {
         Ok(spec) => spec,
         Err(message) => {
-            eprintln!("{message}");
+            crate::stderr::line(&message);
             return Exit::BadInput;
         }
     };
