@@ -36,15 +36,22 @@ use exit::Exit;
 /// Runs the parsed command line to an exit code.
 pub fn run(cli: Cli) -> Exit {
     init_logging(cli.log_format);
-    if let Command::Validate(args) = cli.command {
-        return commands::validate::run(args);
-    }
-    if let Command::Manifest(args) = cli.command {
-        return commands::manifest::run(args);
-    }
-    if let Command::Lint(args) = cli.command {
-        return commands::lint::run(args);
-    }
+    let command = match cli.command {
+        // Nothing to clean up: SIGTERM and SIGINT end these at once, as they end any tool.
+        Command::Validate(args) => {
+            signals::release();
+            return commands::validate::run(args);
+        }
+        Command::Manifest(args) => {
+            signals::release();
+            return commands::manifest::run(args);
+        }
+        Command::Lint(args) => {
+            signals::release();
+            return commands::lint::run(args);
+        }
+        command => command,
+    };
     // One thread is plenty for waiting on a handful of sockets and files, and keeps RSS small.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -52,18 +59,26 @@ pub fn run(cli: Cli) -> Exit {
     {
         Ok(rt) => rt,
         Err(e) => {
+            signals::release();
             stderr::line(&format!("cannot start the async runtime: {e}"));
             return Exit::Failed;
         }
     };
+    // The handlers first, then the signals held since before `main`: one that came early is
+    // a stop request like any other.
+    let stop = {
+        let _inside = runtime.enter();
+        signals::Stop::install()
+    };
+    signals::release();
     let exit = runtime.block_on(async {
-        match cli.command {
-            Command::Init(args) => commands::init::run(args).await,
-            Command::Check(args) => commands::check::run(args).await,
-            Command::Sidecar(args) => commands::sidecar::run(args).await,
-            Command::Probe(args) => commands::probe::run(args).await,
-            Command::Wait(args) => commands::wait::run(args).await,
-            Command::Run(args) => commands::run::run(args).await,
+        match command {
+            Command::Init(args) => commands::init::run(args, stop).await,
+            Command::Check(args) => commands::check::run(args, stop).await,
+            Command::Sidecar(args) => commands::sidecar::run(args, stop).await,
+            Command::Probe(args) => commands::probe::run(args, stop).await,
+            Command::Wait(args) => commands::wait::run(args, stop).await,
+            Command::Run(args) => commands::run::run(args, stop).await,
             Command::Validate(_) | Command::Lint(_) | Command::Manifest(_) => {
                 unreachable!("handled above")
             }

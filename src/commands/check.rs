@@ -11,9 +11,8 @@ use crate::report::human;
 use crate::signals::Stop;
 use crate::suggest;
 
-pub async fn run(args: CheckArgs) -> Exit {
+pub async fn run(args: CheckArgs, mut stop: Stop) -> Exit {
     let started = Instant::now();
-    let mut stop = Stop::install();
     let Ok((mut config, graph)) = load(&args.config.config) else {
         return Exit::BadInput;
     };

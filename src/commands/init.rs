@@ -20,9 +20,8 @@ use crate::statedir::StateDir;
 
 const KUBELET_TERMINATION_LOG: &str = "/dev/termination-log";
 
-pub async fn run(args: InitArgs) -> Exit {
+pub async fn run(args: InitArgs, mut stop: Stop) -> Exit {
     let started = Instant::now();
-    let mut stop = Stop::install();
     let termination_log = termination_log(args.termination_log);
     let (config, graph) = match load_or_report(&args.config.config, termination_log.as_deref()) {
         Ok(loaded) => loaded,
@@ -120,6 +119,9 @@ pub async fn gate(
         }
     };
     let state_dir = tokio::select! {
+        // A free lock first: a signal that is already pending still finds a state_dir to
+        // write "interrupted" to.
+        biased;
         dir = StateDir::acquire(&config.state_dir) => dir,
         signal = stop.requested() => {
             fail_early(format!("{signal} received while waiting for the state_dir lock"));

@@ -28,9 +28,8 @@ use crate::state::{GateState, Outcome};
 /// reason (`attempt timed out after 1.0s`, `timeout 2m00s passed`) is the one reported.
 pub(super) const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
-pub async fn run(args: ProbeArgs) -> Exit {
+pub async fn run(args: ProbeArgs, mut stop: Stop) -> Exit {
     let started = Instant::now();
-    let mut stop = Stop::install();
     let check = match http_get("probe", &args.url, args.timeout) {
         Ok(check) => check,
         Err(reason) => {

@@ -18,9 +18,8 @@ use crate::guard::{Ended, Guard};
 use crate::redact::Redactor;
 use crate::signals::Stop;
 
-pub async fn run(args: RunArgs) -> Exit {
+pub async fn run(args: RunArgs, mut stop: Stop) -> Exit {
     let started = Instant::now();
-    let mut stop = Stop::install();
     let termination_log = termination_log(args.termination_log);
     let (config, graph) = match load_or_report(&args.config.config, termination_log.as_deref()) {
         Ok(loaded) => loaded,

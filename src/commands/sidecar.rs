@@ -7,8 +7,7 @@ use crate::exit::Exit;
 use crate::redact::Redactor;
 use crate::signals::Stop;
 
-pub async fn run(args: SidecarArgs) -> Exit {
-    let mut stop = Stop::install();
+pub async fn run(args: SidecarArgs, mut stop: Stop) -> Exit {
     let Ok((config, _graph)) = load(&args.config.config) else {
         return Exit::BadInput;
     };

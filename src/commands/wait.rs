@@ -13,9 +13,8 @@ use crate::engine::Mode;
 use crate::exit::Exit;
 use crate::signals::Stop;
 
-pub async fn run(args: WaitArgs) -> Exit {
+pub async fn run(args: WaitArgs, mut stop: Stop) -> Exit {
     let started = Instant::now();
-    let mut stop = Stop::install();
     let attempt_timeout = args.timeout.min(DEFAULT_ATTEMPT_TIMEOUT);
     let built = match (&args.url, &args.marker) {
         (Some(url), _) => http_get("url", url, attempt_timeout)
