@@ -24,6 +24,7 @@ pub mod lint;
 pub mod manifest;
 pub mod redact;
 pub mod report;
+mod shared_dir;
 pub mod signals;
 pub mod state;
 pub mod statedir;
