@@ -22,6 +22,7 @@ pub mod guard;
 pub mod heartbeat;
 pub mod lint;
 pub mod manifest;
+pub mod processes;
 pub mod redact;
 pub mod report;
 mod shared_dir;
