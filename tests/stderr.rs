@@ -8,7 +8,7 @@ mod common;
 use std::fs::{File, OpenOptions};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use common::*;
@@ -25,9 +25,8 @@ enum Broken {
 impl Broken {
     const ALL: [Broken; 2] = [Broken::DevFull, Broken::ClosedPipe];
 
-    fn spawn(self, scene: &Scene, args: &[&str]) -> Child {
-        let mut command = scene.command(args, &[]);
-        command.stdout(Stdio::null());
+    /// Spawns `command` with its standard error broken.
+    fn spawn(self, mut command: Command) -> Child {
         match self {
             Broken::DevFull => command.stderr(dev_full()),
             Broken::ClosedPipe => command.stderr(Stdio::piped()),
@@ -37,6 +36,13 @@ impl Broken {
         drop(child.stderr.take());
         child
     }
+}
+
+/// `bootgate ARGS` with stdout to /dev/null.
+fn quiet(scene: &Scene, args: &[&str]) -> Command {
+    let mut command = scene.command(args, &[]);
+    command.stdout(Stdio::null());
+    command
 }
 
 fn dev_full() -> File {
@@ -77,7 +83,10 @@ fn init_passes_and_fails_as_usual_when_nothing_can_be_logged() {
         let config = scene.config(
             "deadline: 20s\nchecks:\n  model: {kind: file, path: '@/model'}\n  probe: {kind: exec, command: [sh, -c, 'echo progress >&2']}\n",
         );
-        let mut gate = broken.spawn(&scene, &["init", "--config", config.to_str().unwrap()]);
+        let mut gate = broken.spawn(quiet(
+            &scene,
+            &["init", "--config", config.to_str().unwrap()],
+        ));
         let status = wait_with_patience(&mut gate);
         assert_eq!(status.code(), Some(0), "{broken:?}");
         assert_eq!(scene.status()["outcome"], "passed", "{broken:?}");
@@ -87,7 +96,10 @@ fn init_passes_and_fails_as_usual_when_nothing_can_be_logged() {
         let scene = Scene::new();
         let config =
             scene.config("deadline: 20s\nchecks:\n  api-key: {kind: secret, env: API_KEY}\n");
-        let mut gate = broken.spawn(&scene, &["init", "--config", config.to_str().unwrap()]);
+        let mut gate = broken.spawn(quiet(
+            &scene,
+            &["init", "--config", config.to_str().unwrap()],
+        ));
         let status = wait_with_patience(&mut gate);
         assert_eq!(status.code(), Some(1), "{broken:?}");
         assert_eq!(scene.status()["outcome"], "failed", "{broken:?}");
@@ -105,7 +117,10 @@ fn a_sidecar_that_cannot_log_keeps_serving_and_drains() {
             "listen: \"127.0.0.1:{port}\"\ndrain: 100ms\n{}",
             health_sentinel(&model)
         ));
-        let mut sidecar = broken.spawn(&scene, &["sidecar", "--config", config.to_str().unwrap()]);
+        let mut sidecar = broken.spawn(quiet(
+            &scene,
+            &["sidecar", "--config", config.to_str().unwrap()],
+        ));
         let marker = scene.state_dir().join("ready");
         await_that("the probe port answers", || {
             TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -125,5 +140,21 @@ fn a_sidecar_that_cannot_log_keeps_serving_and_drains() {
             !Path::new(&marker).exists(),
             "{broken:?}: stale ready marker"
         );
+    }
+}
+
+#[test]
+fn check_reports_its_verdict_in_the_exit_code_when_nothing_can_be_written() {
+    for broken in Broken::ALL {
+        let scene = Scene::new();
+        let config =
+            scene.config("deadline: 20s\nchecks:\n  api-key: {kind: secret, env: API_KEY}\n");
+        let mut command = scene.command(
+            &["check", "--wait", "--config", config.to_str().unwrap()],
+            &[("API_KEY", "sk-live-1234")],
+        );
+        command.stdout(dev_full());
+        let mut check = broken.spawn(command);
+        assert_eq!(wait_with_patience(&mut check).code(), Some(0), "{broken:?}");
     }
 }
