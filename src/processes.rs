@@ -16,7 +16,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, WaitOptions, kill_process, kill_process_group, waitpid};
+use rustix::process::{
+    Pid, Signal, WaitOptions, kill_process, kill_process_group, test_kill_process_group, waitpid,
+};
 
 /// The environment variable that marks an attempt's processes.
 pub const MARK: &str = "BOOTGATE_ATTEMPT";
@@ -140,6 +142,20 @@ impl Attempt {
     /// The attempt's live processes: the group, what re-parented to bootgate with the mark,
     /// and every descendant of those.
     fn find(&self, me: u32, entry: &[u8]) -> BTreeSet<u32> {
+        // The usual case, a command that left nothing, without reading all of /proc: with the
+        // group empty, the leader is gone, so anything left re-parented to bootgate.
+        let group_empty = self
+            .group
+            .is_none_or(|g| test_kill_process_group(g) == Err(rustix::io::Errno::SRCH));
+        if group_empty
+            && own_children().is_some_and(|children| {
+                !children
+                    .iter()
+                    .any(|&pid| !claimed(pid) && carries(pid, entry))
+            })
+        {
+            return BTreeSet::new();
+        }
         let group = self.group.map(|g| g.as_raw_nonzero().get() as u32);
         let live: Vec<Stat> = processes()
             .into_iter()
@@ -223,6 +239,19 @@ pub fn zombie_children() -> Vec<u32> {
         .filter(|p| p.state == 'Z' && p.parent == me)
         .map(|p| p.pid)
         .collect()
+}
+
+/// bootgate's children, from every thread's `children` file; `None` where the kernel has none.
+fn own_children() -> Option<Vec<u32>> {
+    let mut children = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let text = std::fs::read_to_string(task.ok()?.path().join("children")).ok()?;
+        children.extend(
+            text.split_whitespace()
+                .filter_map(|pid| pid.parse::<u32>().ok()),
+        );
+    }
+    Some(children)
 }
 
 /// Whether `pid`'s environment holds `entry` (`NAME=value`).
