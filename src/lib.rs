@@ -22,14 +22,14 @@ pub mod guard;
 pub mod heartbeat;
 pub mod lint;
 pub mod manifest;
-pub mod processes;
+mod processes;
 pub mod redact;
 pub mod report;
 mod shared_dir;
 pub mod signals;
 pub mod state;
 pub mod statedir;
-pub mod stderr;
+mod stderr;
 pub mod suggest;
 
 use cli::{Cli, Command, LogFormat};
