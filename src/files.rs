@@ -38,7 +38,11 @@ pub(crate) fn irregular(kind: FileType) -> Option<&'static str> {
 /// [`io::ErrorKind::IsADirectory`], another irregular file [`io::ErrorKind::InvalidInput`], a
 /// longer file [`io::ErrorKind::FileTooLarge`]; each message says which, without the path.
 pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    let file = open_nonblocking(path)?;
+    read_opened(open_nonblocking(path)?, max)
+}
+
+/// [`read_regular`] of a file already opened without blocking.
+pub(crate) fn read_opened(file: File, max: u64) -> io::Result<Vec<u8>> {
     // The opened file's own `fstat`: a FIFO swapped in after any earlier look is still seen.
     if let Some(what) = irregular(file.metadata()?.file_type()) {
         let kind = if what == "a directory" {

@@ -5,6 +5,10 @@
 //! readiness state machine → a snapshot that the probe server answers from. See
 //! `docs/architecture.md`.
 
+// A write to stderr that panics would abort the process: output goes through `stderr::line`
+// and `commands::print`, which drop what cannot be written.
+#![deny(clippy::print_stderr, clippy::print_stdout)]
+
 pub mod checks;
 pub mod cli;
 pub mod commands;
@@ -18,11 +22,14 @@ pub mod guard;
 pub mod heartbeat;
 pub mod lint;
 pub mod manifest;
+mod processes;
 pub mod redact;
 pub mod report;
+mod shared_dir;
 pub mod signals;
 pub mod state;
 pub mod statedir;
+mod stderr;
 pub mod suggest;
 pub mod userinfo;
 
@@ -32,15 +39,22 @@ use exit::Exit;
 /// Runs the parsed command line to an exit code.
 pub fn run(cli: Cli) -> Exit {
     init_logging(cli.log_format);
-    if let Command::Validate(args) = cli.command {
-        return commands::validate::run(args);
-    }
-    if let Command::Manifest(args) = cli.command {
-        return commands::manifest::run(args);
-    }
-    if let Command::Lint(args) = cli.command {
-        return commands::lint::run(args);
-    }
+    let command = match cli.command {
+        // Nothing to clean up: SIGTERM and SIGINT end these at once, as they end any tool.
+        Command::Validate(args) => {
+            signals::release();
+            return commands::validate::run(args);
+        }
+        Command::Manifest(args) => {
+            signals::release();
+            return commands::manifest::run(args);
+        }
+        Command::Lint(args) => {
+            signals::release();
+            return commands::lint::run(args);
+        }
+        command => command,
+    };
     // One thread is plenty for waiting on a handful of sockets and files, and keeps RSS small.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -48,18 +62,26 @@ pub fn run(cli: Cli) -> Exit {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
+            signals::release();
+            stderr::line(&format!("cannot start the async runtime: {e}"));
             return Exit::Failed;
         }
     };
+    // The handlers first, then the signals held since before `main`: one that came early is
+    // a stop request like any other.
+    let stop = {
+        let _inside = runtime.enter();
+        signals::Stop::install()
+    };
+    signals::release();
     let exit = runtime.block_on(async {
-        match cli.command {
-            Command::Init(args) => commands::init::run(args).await,
-            Command::Check(args) => commands::check::run(args).await,
-            Command::Sidecar(args) => commands::sidecar::run(args).await,
-            Command::Probe(args) => commands::probe::run(args).await,
-            Command::Wait(args) => commands::wait::run(args).await,
-            Command::Run(args) => commands::run::run(args).await,
+        match command {
+            Command::Init(args) => commands::init::run(args, stop).await,
+            Command::Check(args) => commands::check::run(args, stop).await,
+            Command::Sidecar(args) => commands::sidecar::run(args, stop).await,
+            Command::Probe(args) => commands::probe::run(args, stop).await,
+            Command::Wait(args) => commands::wait::run(args, stop).await,
+            Command::Run(args) => commands::run::run(args, stop).await,
             Command::Validate(_) | Command::Lint(_) | Command::Manifest(_) => {
                 unreachable!("handled above")
             }
@@ -73,7 +95,7 @@ pub fn run(cli: Cli) -> Exit {
 fn init_logging(format: LogFormat) {
     report::log::set_json(format == LogFormat::Json);
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| stderr::Lossy)
         .with_target(false)
         .with_ansi(false)
         .with_max_level(tracing::Level::INFO);

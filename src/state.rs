@@ -80,6 +80,9 @@ pub struct GateState {
     pub deadline_ms: u128,
     pub elapsed_ms: f64,
     pub checks: Vec<CheckState>,
+    /// Why the gate failed after its checks had decided: a file it could not write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Config index → position in `checks` (a `--only` run keeps a subset).
     #[serde(skip)]
     slots: Vec<Option<usize>>,
@@ -121,6 +124,7 @@ impl GateState {
             outcome: Outcome::Running,
             deadline_ms: deadline.as_millis(),
             elapsed_ms: 0.0,
+            error: None,
             checks: specs
                 .iter()
                 .zip(selected)
@@ -300,6 +304,15 @@ impl GateState {
         }
         self.outcome = outcome;
         self.elapsed_ms = self.ms(Instant::now());
+    }
+
+    /// The gate could not leave its result behind: a gate that passed fails, and the first
+    /// such error is kept.
+    pub fn fail_with(&mut self, error: String) {
+        if self.outcome == Outcome::Passed {
+            self.outcome = Outcome::Failed;
+        }
+        self.error.get_or_insert(error);
     }
 }
 

@@ -3,6 +3,7 @@
 //! Output is read as it comes: each chunk is a heartbeat, so a command that prints progress is
 //! never mistaken for a stalled one, and the tail of stderr becomes the reason when it fails.
 
+use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -12,47 +13,13 @@ use tokio::process::Command;
 use super::{Attempt, Failure, Shared, io_phrase};
 use crate::config::Text;
 use crate::heartbeat::Heartbeat;
+use crate::processes::{self, Claim};
 use crate::redact::Redactor;
 
 /// How much of the end of a command's output is kept for the reason.
 const TAIL_BYTES: usize = 4096;
 /// A grandchild may keep the pipes open after the command exits; do not wait on it for long.
 const DRAIN_GRACE: Duration = Duration::from_millis(100);
-
-/// Processes this crate's exec checks own: tokio reaps them itself, so `run`'s orphan reaper
-/// must leave them alone.
-static OWNED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
-
-/// Whether `pid` is a running exec check's command.
-pub fn owns(pid: u32) -> bool {
-    OWNED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(&pid)
-}
-
-/// Holds a pid in [`OWNED`] for as long as the attempt that spawned it lives.
-struct Owned(Option<u32>);
-
-impl Owned {
-    fn new(pid: Option<u32>) -> Owned {
-        if let Some(pid) = pid {
-            OWNED.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
-        }
-        Owned(pid)
-    }
-}
-
-impl Drop for Owned {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0 {
-            OWNED
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .retain(|p| *p != pid);
-        }
-    }
-}
 
 pub struct ExecCheck {
     argv: Vec<Text>,
@@ -69,12 +36,16 @@ impl ExecCheck {
 
     pub async fn attempt(&mut self, heartbeat: &Heartbeat) -> Attempt {
         let program = &self.argv[0];
+        // Whatever the command starts ends with the attempt, however the attempt ends.
+        let mut processes = processes::Attempt::new();
+        let (mark, value) = processes.variable();
         let mut child = Command::new(&program.value)
             .args(self.argv[1..].iter().map(|a| &a.value))
+            .env(mark, value)
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            // Dropping the attempt (timeout, stall, SIGTERM) must not leave the command running.
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| match e.kind() {
@@ -87,31 +58,49 @@ impl ExecCheck {
                     io_phrase(&e)
                 )),
             })?;
-        // Registered before any await, so the reaper (on this same thread) cannot see it first.
-        let _owned = Owned::new(child.id());
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
+        processes.lead(child.id());
+        // Claimed before any await: `run`'s orphan reaper (on this same thread) must leave
+        // the command's exit status to tokio.
+        let _claim = Claim::new(child.id());
         // The pipes are read while the command runs: one that fills a pipe buffer would
         // otherwise block forever and look stalled.
         // A secret cut in half by the tail buffer would no longer match: keep enough extra to
         // hold the longest one whole, and drop the cut end after redaction.
         let overlap = self.redactor.longest();
         let keep = TAIL_BYTES + overlap;
-        let readers =
-            async { tokio::join!(tail(stdout, heartbeat, keep), tail(stderr, heartbeat, keep)) };
-        tokio::pin!(readers);
-        let mut output = None;
-        let status = loop {
-            tokio::select! {
-                status = child.wait() => break status,
-                both = &mut readers, if output.is_none() => output = Some(both),
+        let (mut out, mut err) = (Tail::default(), Tail::default());
+        let status = {
+            let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+            let readers = async {
+                tokio::join!(
+                    out.read(stdout, heartbeat, keep),
+                    err.read(stderr, heartbeat, keep)
+                )
+            };
+            tokio::pin!(readers);
+            let mut read_all = false;
+            let status = loop {
+                tokio::select! {
+                    status = child.wait() => break status,
+                    _ = &mut readers, if !read_all => read_all = true,
+                };
+            };
+            // What the command left running goes now, which also closes the pipes it held:
+            // the rest of the output arrives at once.
+            let ended = processes.end();
+            if ended > 0 {
+                tracing::info!(
+                    "{}: ended {ended} process{} the command left running",
+                    program.written,
+                    if ended == 1 { "" } else { "es" }
+                );
             }
-        };
-        let (out, err) = match output {
-            Some(both) => both,
-            None => tokio::time::timeout(DRAIN_GRACE, readers)
-                .await
-                .unwrap_or_default(),
+            if !read_all {
+                // A process that escaped every mark may still hold a pipe: what was read so
+                // far is kept either way.
+                let _ = tokio::time::timeout(DRAIN_GRACE, &mut readers).await;
+            }
+            status
         };
         let status = status.map_err(|e| {
             Failure::retry(format!(
@@ -123,16 +112,17 @@ impl ExecCheck {
         if status.success() {
             return Ok("exit 0".into());
         }
-        let how = match status.code() {
-            Some(code) => format!("exited with status {code}"),
-            None => "was killed by a signal".to_string(),
+        let how = match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exited with status {code}"),
+            (None, Some(signal)) => format!("was killed by {}", signal_name(signal)),
+            (None, None) => "was killed".to_string(),
         };
-        let (output, cut) = if err.0.iter().any(|b| !b.is_ascii_whitespace()) {
+        let Tail { bytes, cut } = if err.bytes.iter().any(|b| !b.is_ascii_whitespace()) {
             err
         } else {
             out
         };
-        let mut text = self.redactor.clean(&String::from_utf8_lossy(&output));
+        let mut text = self.redactor.clean(&String::from_utf8_lossy(&bytes));
         if cut {
             // Whatever secret the cut went through is shorter than `overlap` at the front.
             let mut from = overlap.min(text.len());
@@ -150,30 +140,56 @@ impl ExecCheck {
     }
 }
 
-/// The last `keep` bytes of a pipe, and whether anything before them was dropped.
-async fn tail<R: AsyncRead + Unpin>(
-    pipe: Option<R>,
-    heartbeat: &Heartbeat,
-    keep: usize,
-) -> (Vec<u8>, bool) {
-    let Some(mut pipe) = pipe else {
-        return (Vec::new(), false);
-    };
-    let mut kept = Vec::new();
-    let mut cut = false;
-    let mut chunk = [0u8; 4096];
-    while let Ok(n) = pipe.read(&mut chunk).await {
-        if n == 0 {
-            break;
-        }
-        heartbeat.beat();
-        kept.extend_from_slice(&chunk[..n]);
-        if kept.len() > 2 * keep {
-            kept.drain(..kept.len() - keep);
-            cut = true;
+/// The end of a pipe's output, kept as it is read, so that none is lost when the reading stops
+/// early.
+#[derive(Default)]
+struct Tail {
+    /// The last bytes read: at most twice the bound asked for.
+    bytes: Vec<u8>,
+    /// Whether anything before them was dropped.
+    cut: bool,
+}
+
+impl Tail {
+    /// Reads `pipe` to its end, keeping at least its last `keep` bytes.
+    async fn read<R: AsyncRead + Unpin>(
+        &mut self,
+        pipe: Option<R>,
+        heartbeat: &Heartbeat,
+        keep: usize,
+    ) {
+        let Some(mut pipe) = pipe else {
+            return;
+        };
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut chunk).await {
+            if n == 0 {
+                break;
+            }
+            heartbeat.beat();
+            self.bytes.extend_from_slice(&chunk[..n]);
+            if self.bytes.len() > 2 * keep {
+                self.bytes.drain(..self.bytes.len() - keep);
+                self.cut = true;
+            }
         }
     }
-    (kept, cut)
+}
+
+/// `SIGKILL`, or the number of a signal without a common name.
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        6 => "SIGABRT",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_string()
 }
 
 /// The end of the output is where commands say why they failed.

@@ -11,9 +11,8 @@ use crate::report::human;
 use crate::signals::Stop;
 use crate::suggest;
 
-pub async fn run(args: CheckArgs) -> Exit {
+pub async fn run(args: CheckArgs, mut stop: Stop) -> Exit {
     let started = Instant::now();
-    let mut stop = Stop::install();
     let Ok((mut config, graph)) = load(&args.config.config) else {
         return Exit::BadInput;
     };
@@ -25,10 +24,10 @@ pub async fn run(args: CheckArgs) -> Exit {
         match graph.names.iter().position(|n| n == name) {
             Some(i) => selected[i] = true,
             None => {
-                eprintln!(
+                crate::stderr::line(&format!(
                     "--only {name}: no such check{}",
                     suggest::hint(name, graph.names.iter().map(String::as_str))
-                );
+                ));
                 return Exit::BadInput;
             }
         }

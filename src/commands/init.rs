@@ -12,17 +12,16 @@ use crate::engine::Mode;
 use crate::exit::Exit;
 use crate::graph::Graph;
 use crate::redact::Redactor;
-use crate::report::status::{StatusWriter, write_atomically};
+use crate::report::status::StatusWriter;
 use crate::report::{rfc3339, safe_mode, termination};
 use crate::signals::Stop;
 use crate::state::Outcome;
-use crate::statedir::StateDir;
+use crate::statedir::{READY, STATUS, StateDir};
 
 const KUBELET_TERMINATION_LOG: &str = "/dev/termination-log";
 
-pub async fn run(args: InitArgs) -> Exit {
+pub async fn run(args: InitArgs, mut stop: Stop) -> Exit {
     let started = Instant::now();
-    let mut stop = Stop::install();
     let termination_log = termination_log(args.termination_log);
     let (config, graph) = match load_or_report(&args.config.config, termination_log.as_deref()) {
         Ok(loaded) => loaded,
@@ -56,6 +55,9 @@ pub enum Marker {
 pub struct Gated {
     pub exit: Exit,
     pub safe_mode: Vec<(&'static str, String)>,
+    /// A passed gate's state_dir, locked for as long as this lives: under `run`, the guard
+    /// that writes the marker next owns the directory as the gate did.
+    _state_dir: Option<StateDir>,
 }
 
 impl From<Exit> for Gated {
@@ -63,6 +65,7 @@ impl From<Exit> for Gated {
         Gated {
             exit,
             safe_mode: Vec::new(),
+            _state_dir: None,
         }
     }
 }
@@ -84,6 +87,10 @@ pub fn load_or_report(
     load(config).map_err(|problems| {
         if let Some(path) = termination_log {
             termination::write(path, &termination::keep_tail(&problems));
+        }
+        // No gate runs: nothing an earlier one left may speak for this one.
+        if let Some(dir) = crate::config::state_dir_of(config, &crate::config::ProcessEnv) {
+            crate::statedir::clear_after_invalid_config(&dir, &crate::statedir::GATE_FILES);
         }
         Exit::BadInput
     })
@@ -121,6 +128,9 @@ pub async fn gate(
         }
     };
     let state_dir = tokio::select! {
+        // A free lock first: a signal that is already pending still finds a state_dir to
+        // write "interrupted" to.
+        biased;
         dir = StateDir::acquire(&config.state_dir) => dir,
         signal = stop.requested() => {
             fail_early(format!("{signal} received while waiting for the state_dir lock"));
@@ -144,7 +154,7 @@ pub async fn gate(
     };
 
     let mut status = StatusWriter::new(state_dir.status_path(), redactor.clone());
-    let state = execute(
+    let mut state = execute(
         Execution {
             config,
             graph,
@@ -160,14 +170,30 @@ pub async fn gate(
     .await;
 
     let elapsed = human_duration(started.elapsed());
+    let decided = state.outcome;
     let degraded = safe_mode::degraded(&state);
     let env_file = safe_mode::render(&degraded, std::time::SystemTime::now(), &redactor);
-    if let Err(e) = write_atomically(&state_dir.path.join(safe_mode::FILE), env_file.as_bytes()) {
-        fail_early(format!(
-            "cannot write {}: {e}",
-            state_dir.path.join(safe_mode::FILE).display()
-        ));
-        return Exit::Failed.into();
+    // What the gate leaves must agree with its exit code: a file it cannot write fails the
+    // gate, and status.json says why.
+    let mut trouble = state_dir.write(safe_mode::FILE, env_file.as_bytes()).err();
+    if trouble.is_none() && decided == Outcome::Passed && marker == Marker::Gate {
+        trouble = state_dir
+            .mark_ready(&format!("{}\n", rfc3339(std::time::SystemTime::now())))
+            .err();
+    }
+    if let Some(e) = trouble {
+        state.fail_with(e.to_string());
+        status.write(&state);
+    }
+    if let Some(failure) = status.failure().map(str::to_string) {
+        // No status.json rather than one that says "running", or "passed" of a failed gate;
+        // and no marker without the status behind it.
+        for name in [READY, STATUS] {
+            if let Err(e) = state_dir.remove(name) {
+                tracing::warn!("{e}");
+            }
+        }
+        state.fail_with(failure);
     }
     if state.outcome == Outcome::Passed {
         for d in &degraded {
@@ -187,21 +213,20 @@ pub async fn gate(
         {
             termination::write(path, &message);
         }
-        if marker == Marker::Gate
-            && let Err(e) =
-                state_dir.mark_ready(&format!("{}\n", rfc3339(std::time::SystemTime::now())))
-        {
-            fail_early(format!(
-                "cannot write the ready marker in {}: {e}",
-                state_dir.path.display()
-            ));
-            return Exit::Failed.into();
-        }
         tracing::info!("gate passed in {elapsed}");
         return Gated {
             exit: Exit::Passed,
             safe_mode: safe_mode::variables(&degraded),
+            _state_dir: Some(state_dir),
         };
+    }
+    if let Some(error) = &state.error {
+        if decided == Outcome::Passed {
+            // Every check passed: what could not be written is the whole story.
+            fail_early(error.clone());
+            return Exit::Failed.into();
+        }
+        tracing::error!("{error}");
     }
     let message = termination::message(&state, &redactor);
     if let Some(path) = termination_log {

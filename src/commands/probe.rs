@@ -29,14 +29,13 @@ use crate::userinfo::masked;
 /// reason (`attempt timed out after 1.0s`, `timeout 2m00s passed`) is the one reported.
 pub(super) const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 
-pub async fn run(args: ProbeArgs) -> Exit {
+pub async fn run(args: ProbeArgs, mut stop: Stop) -> Exit {
     let started = Instant::now();
-    let mut stop = Stop::install();
     let shown = masked(&args.url);
     let check = match http_get("probe", &args.url, args.timeout) {
         Ok(check) => check,
         Err(reason) => {
-            eprintln!("bootgate probe: {shown}: {reason}");
+            crate::stderr::line(&format!("bootgate probe: {shown}: {reason}"));
             return Exit::BadInput;
         }
     };
@@ -52,7 +51,7 @@ pub async fn run(args: ProbeArgs) -> Exit {
         // The check's reasons start with `GET URL: `; the line already names the URL.
         let prefix = format!("GET {shown}: ");
         let why = why.strip_prefix(&prefix).unwrap_or(&why);
-        eprintln!("probe {shown}: {why}");
+        crate::stderr::line(&format!("probe {shown}: {why}"));
     }
     exit_for(state.outcome)
 }
@@ -128,7 +127,7 @@ pub(super) async fn run_one(
     let graph = match Graph::build(&config.checks) {
         Ok(graph) => graph,
         Err(e) => {
-            eprintln!("bootgate: {e}");
+            crate::stderr::line(&format!("bootgate: {e}"));
             return None;
         }
     };

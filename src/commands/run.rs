@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use rustix::process::{Pid, Signal, WaitOptions, kill_process, set_child_subreaper, waitpid};
+use rustix::process::{Pid, Signal, WaitOptions, kill_process, waitpid};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
@@ -18,9 +18,8 @@ use crate::guard::{Ended, Guard};
 use crate::redact::Redactor;
 use crate::signals::Stop;
 
-pub async fn run(args: RunArgs) -> Exit {
+pub async fn run(args: RunArgs, mut stop: Stop) -> Exit {
     let started = Instant::now();
-    let mut stop = Stop::install();
     let termination_log = termination_log(args.termination_log);
     let (config, graph) = match load_or_report(&args.config.config, termination_log.as_deref()) {
         Ok(loaded) => loaded,
@@ -109,7 +108,7 @@ impl Child {
     ) -> Result<Child, String> {
         // Orphans of the command (a worker whose parent died) re-parent to bootgate, which
         // reaps them, whether or not it is PID 1.
-        let _ = set_child_subreaper(Some(rustix::process::getpid()));
+        crate::processes::become_subreaper();
         // Listen for SIGCHLD before the child exists, so its exit cannot be missed.
         let children =
             signal(SignalKind::child()).map_err(|e| format!("cannot watch for SIGCHLD: {e}"))?;
@@ -156,9 +155,9 @@ impl Child {
     /// exited. Never `waitpid(-1)`: that would steal the exit status of an exec check's
     /// process from tokio.
     fn reap(&self) -> Option<u8> {
-        for orphan in zombie_children() {
+        for orphan in crate::processes::zombie_children() {
             if orphan != self.pid.as_raw_nonzero().get() as u32
-                && !crate::checks::exec::owns(orphan)
+                && !crate::processes::claimed(orphan)
                 && let Some(pid) = i32::try_from(orphan).ok().and_then(Pid::from_raw)
                 && let Ok(Some(_)) = waitpid(Some(pid), WaitOptions::NOHANG)
             {
@@ -205,27 +204,6 @@ impl Child {
             }
         }
     }
-}
-
-/// Pids of bootgate's children that have exited and wait to be reaped (state `Z` in /proc).
-fn zombie_children() -> Vec<u32> {
-    let me = std::process::id().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            // The command name may hold spaces and parentheses; the fields follow the last `)`.
-            let (_, rest) = stat.rsplit_once(')')?;
-            let mut fields = rest.split_whitespace();
-            let zombie = fields.next()? == "Z";
-            let parent = fields.next()?;
-            (zombie && parent == me).then_some(pid)
-        })
-        .collect()
 }
 
 /// The first of several futures to finish (no futures-util for one helper).

@@ -3,13 +3,18 @@
 use super::load;
 use crate::checks::{Shared, secret};
 use crate::cli::SidecarArgs;
+use crate::config::ProcessEnv;
 use crate::exit::Exit;
 use crate::redact::Redactor;
 use crate::signals::Stop;
 
-pub async fn run(args: SidecarArgs) -> Exit {
-    let mut stop = Stop::install();
+pub async fn run(args: SidecarArgs, mut stop: Stop) -> Exit {
     let Ok((config, _graph)) = load(&args.config.config) else {
+        // Not serving: the marker of an earlier sidecar must go. The gate's files stay; the
+        // server may still need its `env`.
+        if let Some(dir) = crate::config::state_dir_of(&args.config.config, &ProcessEnv) {
+            crate::statedir::clear_after_invalid_config(&dir, &[crate::statedir::READY]);
+        }
         return Exit::BadInput;
     };
     let redactor = Redactor::new(config.sensitive.iter().cloned());

@@ -14,9 +14,8 @@ use crate::exit::Exit;
 use crate::signals::Stop;
 use crate::userinfo::masked;
 
-pub async fn run(args: WaitArgs) -> Exit {
+pub async fn run(args: WaitArgs, mut stop: Stop) -> Exit {
     let started = Instant::now();
-    let mut stop = Stop::install();
     let attempt_timeout = args.timeout.min(DEFAULT_ATTEMPT_TIMEOUT);
     let built = match (&args.url, &args.marker) {
         (Some(url), _) => http_get("url", url, attempt_timeout)
@@ -45,7 +44,7 @@ pub async fn run(args: WaitArgs) -> Exit {
     let mut spec = match built {
         Ok(spec) => spec,
         Err(message) => {
-            eprintln!("{message}");
+            crate::stderr::line(&message);
             return Exit::BadInput;
         }
     };

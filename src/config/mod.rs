@@ -12,6 +12,7 @@ mod parse;
 pub mod prompt;
 #[cfg(test)]
 mod reference;
+mod state_dir;
 pub mod units;
 pub(crate) mod yaml;
 
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 pub use env::{Environment, ProcessEnv};
 pub(crate) use expand::is_var_name;
+pub use state_dir::state_dir_of;
 pub use yaml::Pos;
 
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Digest;
 use crate::files::read_regular;
-use crate::report::status::write_atomically;
+use crate::shared_dir::write_atomically;
 
 /// The cache's file name in the state directory.
 pub const FILE: &str = "verify-cache.json";

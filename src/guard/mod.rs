@@ -184,7 +184,7 @@ impl Guard {
 
     /// The gate has passed: show its results, answer `/startupz`, start deciding readiness.
     pub fn begin(&mut self) {
-        let GateRecord { lines, discovered } = gate_record(&self.state_dir.join(STATUS));
+        let GateRecord { lines, discovered } = gate_record(&self.state_dir);
         // A watched manifest that pins a gpu value reads it from here until a watched gpu
         // check posts a newer one.
         for (check, facts) in discovered {
@@ -583,7 +583,7 @@ impl Guard {
         self.served = to;
         let ready = t.to == Phase::Ready;
         let moved = if ready {
-            crate::report::status::write_atomically(&self.marker, b"ready\n")
+            crate::shared_dir::write_atomically(&self.marker, b"ready\n")
         } else {
             match std::fs::remove_file(&self.marker) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -664,7 +664,7 @@ impl Guard {
 
 /// What the guard takes from the gate's status.json.
 #[derive(Default)]
-struct GateRecord {
+pub struct GateRecord {
     lines: Vec<Line>,
     /// What each gpu check saw, by check name.
     discovered: Vec<(String, Inventory)>,
@@ -672,11 +672,26 @@ struct GateRecord {
 
 /// The gate's results, read once from its status.json: a check that failed only as a warning
 /// does not fail readiness.
-fn gate_record(status: &Path) -> GateRecord {
-    let Ok(text) = std::fs::read_to_string(status) else {
-        return GateRecord::default();
-    };
-    let Ok(doc) = serde_json::from_str::<serde_json::Value>(&text) else {
+fn gate_record(state_dir: &Path) -> GateRecord {
+    match crate::statedir::read_status(state_dir) {
+        Ok(bytes) => parse_gate_record(&bytes),
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(
+                    "cannot read {}: {}; the gate's checks are not shown",
+                    state_dir.join(STATUS).display(),
+                    crate::checks::io_phrase(&e)
+                );
+            }
+            GateRecord::default()
+        }
+    }
+}
+
+/// [`gate_record`] from the bytes of a status.json, whatever they are: anything that is not
+/// the gate's JSON gives an empty record.
+pub fn parse_gate_record(bytes: &[u8]) -> GateRecord {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(bytes) else {
         return GateRecord::default();
     };
     let mut record = GateRecord::default();

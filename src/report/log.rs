@@ -57,6 +57,6 @@ pub fn problems(text: &str) {
             tracing::error!("{line}");
         }
     } else {
-        eprintln!("{text}");
+        crate::stderr::line(text);
     }
 }

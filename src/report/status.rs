@@ -1,12 +1,13 @@
 //! `state_dir/status.json`: the gate's state for the guard and for people, always whole.
 
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::checks::io_phrase;
 use crate::redact::Redactor;
+use crate::shared_dir::write_atomically;
 use crate::state::GateState;
 
 /// News (a check passed, a new reason) is written within this: fast enough to follow a gate by
@@ -16,15 +17,6 @@ const NEWS_GAP: Duration = Duration::from_millis(100);
 /// retry would cost more CPU than the retries themselves.
 const ROUTINE_GAP: Duration = Duration::from_secs(2);
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
 pub struct StatusWriter {
     path: PathBuf,
     redactor: Redactor,
@@ -33,6 +25,8 @@ pub struct StatusWriter {
     /// Starts at creation: a gate that decides within the first gap writes the file once.
     last_write: Instant,
     warned: bool,
+    /// Why the latest write failed, if it did.
+    failure: Option<String>,
 }
 
 impl StatusWriter {
@@ -43,6 +37,7 @@ impl StatusWriter {
             pending: None,
             last_write: Instant::now(),
             warned: false,
+            failure: None,
         }
     }
 
@@ -60,18 +55,35 @@ impl StatusWriter {
     pub fn write(&mut self, state: &GateState) {
         self.pending = None;
         self.last_write = Instant::now();
-        let Ok(mut value) = serde_json::to_value(state) else {
-            return;
+        let mut value = match serde_json::to_value(state) {
+            Ok(value) => value,
+            Err(e) => return self.failed(e.to_string()),
         };
         self.redactor.clean_json(&mut value);
-        let Ok(json) = serde_json::to_string_pretty(&value) else {
-            return;
-        };
-        if let Err(e) = write_atomically(&self.path, json.as_bytes())
-            && !self.warned
-        {
-            self.warned = true;
-            tracing::warn!("cannot write {}: {e}", self.path.display());
+        let written = serde_json::to_string_pretty(&value)
+            .map_err(|e| e.to_string())
+            .and_then(|json| {
+                write_atomically(&self.path, json.as_bytes()).map_err(|e| io_phrase(&e))
+            });
+        match written {
+            Ok(()) => self.failure = None,
+            Err(e) => self.failed(e),
         }
+    }
+
+    /// Why the latest write failed (`cannot write PATH: …`), if it did: the file then says
+    /// something older than the gate knows.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    fn failed(&mut self, why: String) {
+        let failure = format!("cannot write {}: {why}", self.path.display());
+        // A full disk fails every write: once in the log is enough.
+        if !self.warned {
+            self.warned = true;
+            tracing::warn!("{failure}");
+        }
+        self.failure = Some(failure);
     }
 }

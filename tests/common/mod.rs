@@ -72,7 +72,20 @@ impl Scene {
 
     /// A command for the binary with a clean environment: the test runner's own never leaks in.
     pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(BIN);
+        self.command_via(&[], args, env)
+    }
+
+    /// [`Scene::command`], run through `wrapper` (e.g. `prlimit --as=…`), which ends by
+    /// running the binary with `args`.
+    pub fn command_via(&self, wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(BIN);
+                cmd
+            }
+            None => Command::new(BIN),
+        };
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -136,8 +149,12 @@ impl Scene {
     }
 
     pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Running {
-        let mut child = self
-            .command(args, env)
+        self.spawn_command(self.command(args, env))
+    }
+
+    /// [`Scene::spawn`] of a command made with [`Scene::command_via`].
+    pub fn spawn_command(&self, mut command: Command) -> Running {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
