@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 use super::{Attempt, Failure, Shared};
 use crate::config::HttpSpec;
 use crate::heartbeat::Heartbeat;
-use crate::redact::Redactor;
+use crate::redact::{End, Redactor};
 
 /// Enough of a body to find a marker and show an excerpt; health pages are small.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -89,10 +89,10 @@ impl HttpCheck {
             body: None,
         };
         let (status, body) = fetch(&request, heartbeat).await?;
-        self.judge(status, &body)
+        self.judge(status, &body).await
     }
 
-    fn judge(&self, status: u16, body: &[u8]) -> Result<String, String> {
+    async fn judge(&self, status: u16, body: &[u8]) -> Result<String, String> {
         let status_ok = if self.spec.status.is_empty() {
             (200..300).contains(&status)
         } else {
@@ -101,7 +101,7 @@ impl HttpCheck {
         let text = String::from_utf8_lossy(body);
         if !status_ok {
             let want = describe_statuses(&self.spec.status);
-            let excerpt = self.redactor.excerpt(&text);
+            let excerpt = quote(&self.redactor, body).await;
             return Err(if excerpt.is_empty() {
                 format!("status {status}, want {want}")
             } else {
@@ -114,11 +114,18 @@ impl HttpCheck {
             return Err(format!(
                 "status {status} but the body lacks `{}`: {}",
                 needle.written,
-                self.redactor.excerpt(&text)
+                quote(&self.redactor, body).await
             ));
         }
         Ok(format!("status {status}"))
     }
+}
+
+/// The start of an answer's body as a reason may show it. A body [`fetch`] stopped reading
+/// may end inside a secret; that end is dropped.
+pub async fn quote(redactor: &Redactor, body: &[u8]) -> String {
+    let cut = body.len() >= BODY_LIMIT;
+    redactor.excerpt(&redactor.outside(body, End::Head, cut).await)
 }
 
 /// `2xx` for the default, `200–399` for a run, `200 or 204` otherwise.

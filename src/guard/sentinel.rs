@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::checks::http::{Outgoing, fetch};
+use crate::checks::http::{Outgoing, fetch, quote};
 use crate::config::{HeaderSource, JsonExpect, QuerySpec, SentinelSpec, units::human_duration};
 use crate::heartbeat::Heartbeat;
 use crate::redact::Redactor;
@@ -164,7 +164,7 @@ async fn ask(query: &QuerySpec, redactor: &Redactor) -> Result<(), String> {
         query.status.contains(&status)
     };
     if !status_ok {
-        return Err(format!("status {status}: {}", redactor.excerpt(&text)));
+        return Err(format!("status {status}: {}", quote(redactor, &body).await));
     }
     if let Some(needle) = &query.body_contains
         && !text.contains(needle.value.as_str())
