@@ -602,8 +602,9 @@ impl Guard {
             .transitions
             .get_or_create(&label("to", &t.to.to_string()))
             .inc();
-        let reason = self.redactor.clean(&t.reason).replace('\n', " ");
-        let status = format!("STATUS={}: {reason}", t.to);
+        let reason = self.redactor.clean(&t.reason);
+        // One assignment a line: a line break in the reason would start another.
+        let status = format!("STATUS={}: {}", t.to, reason.replace('\n', " "));
         self.notifier.send(&match t.to {
             Phase::Ready => format!("READY=1\n{status}"),
             Phase::Draining => format!("STOPPING=1\n{status}"),
