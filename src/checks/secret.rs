@@ -151,13 +151,18 @@ impl crate::redact::Source for SecretFiles {
             if now.is_none() {
                 continue;
             }
-            // A file that changes again while it is read has a new identity next time.
-            if let Ok(raw) = read_secret_file(path, "") {
-                let value = raw.trim();
-                if !value.is_empty() && !self.placeholders.iter().any(|p| is_placeholder(value, p))
-                {
-                    found.push(value.to_string());
+            // A file that changes again while it is read has a new identity next time; one
+            // that cannot be read (yet) is tried again next time.
+            match read_secret_file(path, "") {
+                Ok(raw) => {
+                    let value = raw.trim();
+                    if !value.is_empty()
+                        && !self.placeholders.iter().any(|p| is_placeholder(value, p))
+                    {
+                        found.push(value.to_string());
+                    }
                 }
+                Err(_) => *seen = None,
             }
         }
         found
