@@ -14,10 +14,8 @@ use super::{Attempt, Failure, Shared, io_phrase};
 use crate::config::Text;
 use crate::heartbeat::Heartbeat;
 use crate::processes::{self, Claim};
-use crate::redact::Redactor;
+use crate::redact::{End, Redactor, WINDOW};
 
-/// How much of the end of a command's output is kept for the reason.
-const TAIL_BYTES: usize = 4096;
 /// A grandchild may keep the pipes open after the command exits; do not wait on it for long.
 const DRAIN_GRACE: Duration = Duration::from_millis(100);
 
@@ -65,9 +63,8 @@ impl ExecCheck {
         // The pipes are read while the command runs: one that fills a pipe buffer would
         // otherwise block forever and look stalled.
         // A secret cut in half by the tail buffer would no longer match: keep enough extra to
-        // hold the longest one whole, and drop the cut end after redaction.
-        let overlap = self.redactor.longest();
-        let keep = TAIL_BYTES + overlap;
+        // hold the longest one whole; the cut end is dropped after redaction.
+        let keep = WINDOW + self.redactor.reach();
         let (mut out, mut err) = (Tail::default(), Tail::default());
         let status = {
             let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
@@ -122,15 +119,7 @@ impl ExecCheck {
         } else {
             out
         };
-        let mut text = self.redactor.clean(&String::from_utf8_lossy(&bytes));
-        if cut {
-            // Whatever secret the cut went through is shorter than `overlap` at the front.
-            let mut from = overlap.min(text.len());
-            while !text.is_char_boundary(from) {
-                from += 1;
-            }
-            text.drain(..from);
-        }
+        let text = self.redactor.outside(&bytes, End::Tail, cut).await;
         let excerpt = self.redactor.excerpt(&last_lines(&text));
         Err(Failure::retry(if excerpt.is_empty() {
             format!("{} {how}", program.written)

@@ -15,7 +15,7 @@ pub use answer::{Answer, EXCERPT_SOURCE, Search, lacks_within};
 use super::{Attempt, Failure, Shared};
 use crate::config::HttpSpec;
 use crate::heartbeat::Heartbeat;
-use crate::redact::Redactor;
+use crate::redact::{End, Redactor};
 
 /// Checks a URL at config time, so a typo is a config error (exit 2), not a retry loop.
 /// The reason never quotes the URL: it may hold a `${VAR}` value; the caller names the field
@@ -98,7 +98,7 @@ impl HttpCheck {
         if !status_ok {
             let want = describe_statuses(&self.spec.status);
             let head = answer.head(EXCERPT_SOURCE, heartbeat).await;
-            let excerpt = self.redactor.excerpt(&String::from_utf8_lossy(&head));
+            let excerpt = quote(&self.redactor, &head).await;
             // Quoted: a body of `ok` must not read as the verdict.
             return Err(if excerpt.is_empty() {
                 format!("status {status}, want {want}")
@@ -115,7 +115,7 @@ impl HttpCheck {
             Search::Absent { head } => Err(format!(
                 "status {status} but the body lacks `{}`: {:?}",
                 needle.written,
-                self.redactor.excerpt(&String::from_utf8_lossy(&head))
+                quote(&self.redactor, &head).await
             )),
             Search::NotWithin => Err(format!(
                 "status {status} but {}",
@@ -123,6 +123,13 @@ impl HttpCheck {
             )),
         }
     }
+}
+
+/// The start of an answer's body as a reason may show it. A body [`fetch`] stopped reading
+/// may end inside a secret; that end is dropped.
+pub async fn quote(redactor: &Redactor, head: &[u8]) -> String {
+    let cut = head.len() >= EXCERPT_SOURCE;
+    redactor.excerpt(&redactor.outside(head, End::Head, cut).await)
 }
 
 /// `2xx` for the default, `200–399` for a run, `200 or 204` otherwise.

@@ -3,9 +3,8 @@
 //! The value itself is never shown: reasons name the variable or the path, and a value read
 //! from a file is handed to the redactor before anything else happens to it.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::watch::{Hub, PathWatch};
 use super::{Attempt, Failure, Shared, blocking, io_phrase};
@@ -14,8 +13,6 @@ use crate::suggest;
 
 /// Kubernetes caps a Secret at 1 MiB; anything larger is not a secret file.
 const MAX_SECRET_BYTES: u64 = 1 << 20;
-/// How long start-up waits to learn the secret files' values.
-const PRELOAD_LIMIT: Duration = Duration::from_secs(2);
 
 pub struct SecretCheck {
     source: SecretSource,
@@ -98,61 +95,100 @@ impl SecretCheck {
 /// Reads a secret file: a regular file (a FIFO would block forever, a device never end) of at
 /// most [`MAX_SECRET_BYTES`].
 fn read_secret_file(path: &Path, shown: &str) -> Result<String, Failure> {
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+    let bytes = crate::files::read_regular(path, MAX_SECRET_BYTES).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => Failure::retry(format!("file {shown} does not exist")),
+        io::ErrorKind::IsADirectory => {
+            Failure::retry(format!("{shown} is a directory, not a secret file"))
+        }
+        io::ErrorKind::InvalidInput => Failure::retry(format!("{shown} is not a regular file")),
+        io::ErrorKind::FileTooLarge => Failure::retry(format!(
+            "{shown} is larger than any Kubernetes Secret (1 MiB)"
+        )),
         _ => Failure::retry(format!("cannot read {shown}: {}", io_phrase(&e))),
     })?;
-    if meta.is_dir() {
-        return Err(Failure::retry(format!(
-            "{shown} is a directory, not a secret file"
-        )));
-    }
-    if !meta.is_file() {
-        return Err(Failure::retry(format!("{shown} is not a regular file")));
-    }
-    let file = std::fs::File::open(path)
-        .map_err(|e| Failure::retry(format!("cannot read {shown}: {}", io_phrase(&e))))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_SECRET_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Failure::retry(format!("cannot read {shown}: {}", io_phrase(&e))))?;
-    if bytes.len() as u64 > MAX_SECRET_BYTES {
-        return Err(Failure::retry(format!(
-            "{shown} is larger than any Kubernetes Secret (1 MiB)"
-        )));
-    }
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Reads every declared secret file before any check runs, so that a command or a server
-/// echoing one is redacted even when it runs before (or without) the secret's own check.
+/// The declared secret files, as the redactor follows them: a command or a server may echo
+/// one that appeared, or changed, after start (an `optional` Secret volume filled late), so
+/// each is read again whenever what its path names is a different file than last time. The
+/// kubelet's `..data` swap gives it a new inode; an edit in place, a new mtime or size.
+struct SecretFiles {
+    files: Vec<(PathBuf, Option<Identity>)>,
+    placeholders: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    device: u64,
+    inode: u64,
+    modified: (i64, i64),
+    size: u64,
+}
+
+impl Identity {
+    fn of(path: &Path) -> Option<Identity> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Identity {
+            device: meta.dev(),
+            inode: meta.ino(),
+            modified: (meta.mtime(), meta.mtime_nsec()),
+            size: meta.size(),
+        })
+    }
+}
+
+impl crate::redact::Source for SecretFiles {
+    fn changed(&mut self) -> Vec<String> {
+        let mut found = Vec::new();
+        for (path, seen) in &mut self.files {
+            let now = Identity::of(path);
+            if now == *seen {
+                continue;
+            }
+            *seen = now;
+            if now.is_none() {
+                continue;
+            }
+            // A file that changes again while it is read has a new identity next time; one
+            // that cannot be read (yet) is tried again next time.
+            match read_secret_file(path, "") {
+                Ok(raw) => {
+                    let value = raw.trim();
+                    if !value.is_empty()
+                        && !self.placeholders.iter().any(|p| is_placeholder(value, p))
+                    {
+                        found.push(value.to_string());
+                    }
+                }
+                Err(_) => *seen = None,
+            }
+        }
+        found
+    }
+}
+
+/// Reads every declared secret file before any check runs, and has the redactor read each
+/// again whenever it changes, so that a command or a server echoing one is redacted even when
+/// it runs before (or without) the secret's own check, or the file appears only later.
 pub async fn remember_files(specs: &[CheckSpec], shared: &Shared) {
-    let paths: Vec<PathBuf> = specs
+    let files: Vec<(PathBuf, Option<Identity>)> = specs
         .iter()
         .filter_map(|spec| match &spec.kind {
-            Kind::Secret(SecretSource::File(path)) => Some(PathBuf::from(&path.value)),
+            Kind::Secret(SecretSource::File(path)) => Some((PathBuf::from(&path.value), None)),
             _ => None,
         })
         .collect();
-    if paths.is_empty() {
+    if files.is_empty() {
         return;
     }
-    let read = blocking(move || {
-        paths
-            .iter()
-            .filter_map(|p| read_secret_file(p, "").ok())
-            .collect::<Vec<_>>()
+    shared.redactor.follow(SecretFiles {
+        files,
+        placeholders: shared.placeholders.clone(),
     });
-    // A hung mount is the checks' problem to report; startup must not wait on it.
-    let Ok(Ok(values)) = tokio::time::timeout(PRELOAD_LIMIT, read).await else {
-        return;
-    };
-    for raw in values {
-        let value = raw.trim();
-        if !value.is_empty() && !shared.placeholders.iter().any(|p| is_placeholder(value, p)) {
-            shared.redactor.add(value.to_string());
-        }
-    }
+    // A hung mount is the checks' problem to report; startup waits only so long.
+    shared.redactor.refresh().await;
 }
 
 /// `pattern` matches case-insensitively; a `...` inside it stands for anything, so `<...>`

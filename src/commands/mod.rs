@@ -99,7 +99,7 @@ pub async fn execute(
         deadline: run.started + config.deadline,
         deadline_len: config.deadline,
         mode: run.mode,
-        redactor: run.redactor,
+        redactor: run.redactor.clone(),
     };
     let engine = engine::run(plan, checks, tx);
     tokio::pin!(engine);
@@ -109,7 +109,7 @@ pub async fn execute(
         match state.apply(&event) {
             Some((check, change)) => {
                 if run.log {
-                    log_change(check, &change);
+                    log_change(check, &change, &run.redactor);
                 }
                 true
             }

@@ -1,6 +1,7 @@
 //! `${VAR}` in config strings, filled from the environment. `$${` writes a literal `${`.
 
 use super::env::Environment;
+use crate::redact::MIN_HIDDEN_LEN;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum ExpandError {
@@ -9,9 +10,6 @@ pub enum ExpandError {
     /// `${` without `}`, or a name that is not a variable name: bad syntax.
     Syntax(String),
 }
-
-/// Substituted values shorter than this are not treated as secrets.
-pub const MIN_HIDDEN_LEN: usize = 4;
 
 pub struct Expanded {
     pub value: String,

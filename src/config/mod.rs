@@ -436,7 +436,7 @@ pub(crate) fn load_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, Vec
 /// `${VAR}` values).
 pub fn url_secrets(url: &str) -> Vec<String> {
     let mut secrets = crate::userinfo::secrets(url);
-    secrets.retain(|s| s.chars().count() >= expand::MIN_HIDDEN_LEN);
+    secrets.retain(|s| s.chars().count() >= crate::redact::MIN_HIDDEN_LEN);
     secrets
 }
 

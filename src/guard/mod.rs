@@ -501,7 +501,7 @@ impl Guard {
             }
         };
         if let Some(news) = &news {
-            tracing::info!("watched check {news}");
+            tracing::info!("watched check {}", self.redactor.clean(news));
         }
         self.settle(news);
     }
@@ -557,7 +557,10 @@ impl Guard {
                 tracing::info!("sentinel passing again");
             }
         } else if self.failing.as_deref() != Some(self.last_reason.as_str()) {
-            tracing::info!("sentinel failing: {}", self.last_reason);
+            tracing::info!(
+                "sentinel failing: {}",
+                self.redactor.clean(&self.last_reason)
+            );
             self.failing = Some(self.last_reason.clone());
         }
         let change = self
@@ -599,13 +602,15 @@ impl Guard {
             .transitions
             .get_or_create(&label("to", &t.to.to_string()))
             .inc();
-        let status = format!("STATUS={}: {}", t.to, t.reason);
+        let reason = self.redactor.clean(&t.reason);
+        // One assignment a line: a line break in the reason would start another.
+        let status = format!("STATUS={}: {}", t.to, reason.replace('\n', " "));
         self.notifier.send(&match t.to {
             Phase::Ready => format!("READY=1\n{status}"),
             Phase::Draining => format!("STOPPING=1\n{status}"),
             Phase::Starting | Phase::Unready => status,
         });
-        tracing::info!("readiness: {} -> {}: {}", t.from, t.to, t.reason);
+        tracing::info!("readiness: {} -> {}: {reason}", t.from, t.to);
     }
 
     fn publish(&self) {
@@ -658,6 +663,16 @@ impl Guard {
                 caveat: None,
                 details: Vec::new(),
             });
+        }
+        // Reasons are held for the life of the pod (the gate's, from status.json, for good):
+        // cleaned again with every secret known now, as they are published.
+        let clean = |text: &mut String| *text = self.redactor.clean(text);
+        for line in &mut snapshot.lines {
+            clean(&mut line.reason);
+            line.details.iter_mut().for_each(clean);
+        }
+        for query in &mut snapshot.queries {
+            query.reason.iter_mut().for_each(clean);
         }
     }
 }

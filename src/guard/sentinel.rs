@@ -8,7 +8,9 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::checks::http::{Answer, EXCERPT_SOURCE, Outgoing, Search, fetch, lacks_within};
+use crate::checks::http::{
+    Answer, EXCERPT_SOURCE, Outgoing, Search, fetch, lacks_within, quote,
+};
 use crate::config::{HeaderSource, JsonExpect, QuerySpec, SentinelSpec, units::human_duration};
 use crate::heartbeat::Heartbeat;
 use crate::redact::Redactor;
@@ -168,8 +170,7 @@ async fn ask(query: &QuerySpec, redactor: &Redactor) -> Result<(), String> {
     };
     if !status_ok {
         let head = answer.head(EXCERPT_SOURCE, &heartbeat).await;
-        let excerpt = redactor.excerpt(&String::from_utf8_lossy(&head));
-        return Err(format!("status {status}: {excerpt}"));
+        return Err(format!("status {status}: {}", quote(redactor, &head).await));
     }
     judge_body(answer, query, &heartbeat).await
 }

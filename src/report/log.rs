@@ -3,17 +3,24 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::OnFail;
+use crate::redact::Redactor;
 use crate::state::{Change, CheckState};
 
-pub fn log_change(check: &CheckState, change: &Change) {
+/// Held text (reasons, details) is cleaned again as it is written: a secret learned since the
+/// reason was made is hidden too.
+pub fn log_change(check: &CheckState, change: &Change, redactor: &Redactor) {
     let name = &check.name;
+    let clean = |text: Option<&str>, otherwise: &str| redactor.clean(text.unwrap_or(otherwise));
     match change {
         // Starting is not news to a reader; the first wait or the pass is.
         Change::Started => {}
         Change::Waiting => {
-            let reason = check.last_error.as_deref().unwrap_or("not passing yet");
+            let reason = clean(check.last_error.as_deref(), "not passing yet");
             match &check.progress {
-                Some(progress) => tracing::info!("waiting for {name}: {reason} ({progress})"),
+                Some(progress) => {
+                    let progress = redactor.clean(progress);
+                    tracing::info!("waiting for {name}: {reason} ({progress})")
+                }
                 None => tracing::info!("waiting for {name}: {reason}"),
             }
         }
@@ -24,21 +31,24 @@ pub fn log_change(check: &CheckState, change: &Change) {
         Change::Polling => tracing::warn!("{name}: file events unavailable; polling instead"),
         Change::Passed if check.forced.is_some() => tracing::warn!(
             "{name} passed only because it is FORCED (force: true), past:\n{}",
-            check.forced.as_deref().unwrap_or_default()
+            clean(check.forced.as_deref(), "")
         ),
         Change::Passed => tracing::info!(
             "{name} passed ({}) after {} attempt{}",
-            check.detail.as_deref().unwrap_or("ok"),
+            clean(check.detail.as_deref(), "ok"),
             check.attempts,
             if check.attempts == 1 { "" } else { "s" }
         ),
-        Change::Failed => match check.on_fail {
-            OnFail::Require => tracing::error!("{name} failed: {}", check.why()),
-            OnFail::Degrade => tracing::warn!("{name} failed; degrading: {}", check.why()),
-            OnFail::Warn => tracing::warn!("{name} failed (warn only): {}", check.why()),
-        },
+        Change::Failed => {
+            let why = redactor.clean(&check.why());
+            match check.on_fail {
+                OnFail::Require => tracing::error!("{name} failed: {why}"),
+                OnFail::Degrade => tracing::warn!("{name} failed; degrading: {why}"),
+                OnFail::Warn => tracing::warn!("{name} failed (warn only): {why}"),
+            }
+        }
         Change::Skipped | Change::Cancelled => {
-            tracing::info!("{name}: {}", check.reason.as_deref().unwrap_or("not run"))
+            tracing::info!("{name}: {}", clean(check.reason.as_deref(), "not run"))
         }
     }
 }
