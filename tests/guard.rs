@@ -561,3 +561,41 @@ checks:
     sidecar.signal("TERM");
     assert_eq!(sidecar.wait().0.code(), Some(0));
 }
+
+#[test]
+fn a_token_file_that_is_a_fifo_fails_the_round_at_once_and_never_hangs_it() {
+    let scene = Scene::new();
+    let model_port = auth_server("tok-fifo-0b7e");
+    std::fs::create_dir_all(scene.path("secrets")).unwrap();
+    let fifo = scene.path("secrets/token");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let config = scene.config(&format!(
+        r#"listen: "127.0.0.1:0"
+drain: 100ms
+sentinel:
+  interval: 50ms
+  timeout: 5s
+  success_threshold: 1
+  failure_threshold: 1
+  hold: 0s
+  queries:
+    - name: completion
+      url: http://127.0.0.1:{model_port}/v1/models
+      headers: {{Authorization: {{file: '@/secrets/token', prefix: "Bearer "}}}}
+"#
+    ));
+    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    let port = guard_port(&mut sidecar);
+    // Read as any secret file is: a FIFO is refused at once, not waited on until the timeout.
+    sidecar.wait_for_line("it is a FIFO, not a regular file");
+    let (status, _, _) = get(port, "/livez");
+    assert_eq!(status, 200);
+    sidecar.signal("TERM");
+    assert_eq!(sidecar.wait().0.code(), Some(0));
+}

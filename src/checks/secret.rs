@@ -12,7 +12,7 @@ use crate::config::{CheckSpec, Kind, SecretSource};
 use crate::suggest;
 
 /// Kubernetes caps a Secret at 1 MiB; anything larger is not a secret file.
-const MAX_SECRET_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_SECRET_BYTES: u64 = 1 << 20;
 
 pub struct SecretCheck {
     source: SecretSource,

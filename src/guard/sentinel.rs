@@ -8,9 +8,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::checks::http::{
-    Answer, EXCERPT_SOURCE, Outgoing, Search, fetch, lacks_within, quote,
-};
+use crate::checks::http::{Answer, EXCERPT_SOURCE, Outgoing, Search, fetch, lacks_within, quote};
 use crate::config::{HeaderSource, JsonExpect, QuerySpec, SentinelSpec, units::human_duration};
 use crate::heartbeat::Heartbeat;
 use crate::redact::Redactor;
@@ -123,9 +121,12 @@ async fn header_values(
             HeaderSource::Text(text) => text.value.clone(),
             HeaderSource::File { path, prefix } => {
                 let at = std::path::PathBuf::from(&path.value);
-                let read = crate::checks::blocking(move || std::fs::read_to_string(at))
-                    .await
-                    .map_err(|f| f.reason)?;
+                // A token file, bounded and never blocking, as every secret file is read.
+                let read = crate::checks::blocking(move || {
+                    crate::files::read_text(&at, crate::checks::secret::MAX_SECRET_BYTES)
+                })
+                .await
+                .map_err(|f| f.reason)?;
                 let secret = read
                     .map_err(|e| {
                         format!(
