@@ -400,7 +400,7 @@ pub(super) fn config(
                 "no checks declared; a gate with nothing to check would pass anything",
             ),
             Value::Map(entries) => {
-                for (name, pos, body) in entries {
+                for (name, pos, body) in entries.iter() {
                     if let Some(check) = check(name, *pos, body, &defaults, &mut cx) {
                         checks.push(check);
                     }
