@@ -154,15 +154,13 @@ pub struct LintArgs {
     pub paths: Vec<String>,
 }
 
+/// Where the config is read from when neither `--config` nor `BOOTGATE_CONFIG` says.
+pub const DEFAULT_CONFIG: &str = "/etc/bootgate/bootgate.yaml";
+
 #[derive(Debug, Args)]
 pub struct ConfigArg {
     /// The config file (YAML or JSON).
-    #[arg(
-        long,
-        short,
-        env = "BOOTGATE_CONFIG",
-        default_value = "/etc/bootgate/bootgate.yaml"
-    )]
+    #[arg(long, short, env = "BOOTGATE_CONFIG", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
 }
 

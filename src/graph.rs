@@ -1,11 +1,12 @@
 //! The dependency graph declared by `after:`: validated once, before anything runs.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
 use crate::config::units::human_duration;
-use crate::config::{CheckSpec, Diagnostic, EffectiveSource, Kind, OnFail};
-use crate::suggest;
+use crate::config::{self, CheckSpec, Diagnostic, EffectiveSource, Kind, OnFail};
+use crate::{echo, suggest};
 
 /// Checks by index (in file order), with edges both ways.
 #[derive(Debug)]
@@ -32,6 +33,17 @@ impl fmt::Display for GraphError {
                 let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
                 f.write_str(&lines.join("\n"))
             }
+            // A cycle through thousands of checks is named by its ends.
+            GraphError::Cycle(path) if path.len() > SHOWN_CYCLE => {
+                let (head, tail) = (&path[..SHOWN_CYCLE - 2], &path[path.len() - 2..]);
+                write!(
+                    f,
+                    "dependency cycle: {} -> … {} more … -> {}",
+                    head.join(" -> "),
+                    path.len() - SHOWN_CYCLE,
+                    tail.join(" -> ")
+                )
+            }
             GraphError::Cycle(path) => {
                 write!(f, "dependency cycle: {}", path.join(" -> "))
             }
@@ -39,34 +51,69 @@ impl fmt::Display for GraphError {
     }
 }
 
+/// Names of a cycle shown before the rest is counted instead.
+const SHOWN_CYCLE: usize = 12;
+
+/// Unknown names that get a "did you mean": each costs a look at every check name, so a file
+/// with thousands of them gets hints for the first few, in file order.
+const HINTED_NAMES: usize = 10;
+
+/// "Did you mean" over the check names, for the first [`HINTED_NAMES`] names asked about.
+struct Hints<'a> {
+    names: &'a [String],
+    left: usize,
+}
+
+impl Hints<'_> {
+    fn hint(&mut self, typed: &str) -> String {
+        if self.left == 0 {
+            return String::new();
+        }
+        self.left -= 1;
+        suggest::hint(typed, self.names.iter().map(String::as_str))
+    }
+}
+
 impl Graph {
+    /// Linear in checks and `after:` entries, as are [`Graph::levels`] and the cycle search; a
+    /// pin read from another check adds one pass over the graph per 64 distinct checks read.
     pub fn build(checks: &[CheckSpec]) -> Result<Graph, GraphError> {
         let names: Vec<String> = checks.iter().map(|c| c.name.clone()).collect();
-        let index: std::collections::HashMap<&str, usize> = names
+        let index: HashMap<&str, usize> = checks
             .iter()
             .enumerate()
-            .map(|(i, n)| (n.as_str(), i))
+            .map(|(i, c)| (c.name.as_str(), i))
             .collect();
+        let mut hints = Hints {
+            names: &names,
+            left: HINTED_NAMES,
+        };
         let mut deps = vec![Vec::new(); checks.len()];
+        // `listed[j] == i + 1`: check i already runs after j (a repeated name is one edge).
+        let mut listed = vec![0usize; checks.len()];
         let mut unknown = Vec::new();
         for (i, check) in checks.iter().enumerate() {
             for (dep, pos) in &check.after {
                 match index.get(dep.as_str()) {
-                    Some(&j) if !deps[i].contains(&j) => deps[i].push(j),
+                    Some(&j) if listed[j] != i + 1 => {
+                        listed[j] = i + 1;
+                        deps[i].push(j);
+                    }
                     Some(_) => {}
                     None => unknown.push(Diagnostic {
                         pos: Some(*pos),
                         field: format!("checks.{}.after", check.name),
                         message: format!(
-                            "no check named `{dep}`{}",
-                            suggest::hint(dep, names.iter().map(String::as_str))
+                            "no check named `{}`{}",
+                            echo::value(dep),
+                            hints.hint(dep)
                         ),
                     }),
                 }
             }
         }
         if !unknown.is_empty() {
-            return Err(GraphError::Invalid(unknown));
+            return Err(GraphError::Invalid(in_file_order(unknown)));
         }
         let mut dependents = vec![Vec::new(); checks.len()];
         for (i, ds) in deps.iter().enumerate() {
@@ -82,17 +129,27 @@ impl Graph {
         if let Some(cycle) = graph.find_cycle() {
             return Err(GraphError::Cycle(cycle));
         }
-        let problems = graph.discovery_sources(checks);
+        let problems = graph.discovery_sources(checks, &index);
         if !problems.is_empty() {
-            return Err(GraphError::Invalid(problems));
+            return Err(GraphError::Invalid(in_file_order(problems)));
         }
         Ok(graph)
     }
 
     /// A pin read from another check (`effective: {check: gpu}`) needs that check to be a gpu
     /// check, and to have run first: somewhere up the `after:` chain.
-    fn discovery_sources(&self, checks: &[CheckSpec]) -> Vec<Diagnostic> {
+    fn discovery_sources(
+        &self,
+        checks: &[CheckSpec],
+        index: &HashMap<&str, usize>,
+    ) -> Vec<Diagnostic> {
+        let mut hints = Hints {
+            names: &self.names,
+            left: HINTED_NAMES,
+        };
         let mut problems = Vec::new();
+        // (reader, source, field, position) for each pin whose source must be up its chain.
+        let mut readers = Vec::new();
         for (i, check) in checks.iter().enumerate() {
             let Kind::Manifest(m) = &check.kind else {
                 continue;
@@ -105,25 +162,38 @@ impl Graph {
                     continue;
                 };
                 let field = format!("checks.{}.effective.{pin}.check", check.name);
-                let problem = match self.names.iter().position(|n| n == named) {
+                let problem = match index.get(named.as_str()) {
                     None => format!(
-                        "no check named `{named}`{}",
-                        suggest::hint(named, self.names.iter().map(String::as_str))
+                        "no check named `{}`{}",
+                        echo::value(named),
+                        hints.hint(named)
                     ),
-                    Some(j) if !matches!(checks[j].kind, Kind::Gpu(_)) => format!(
+                    Some(&j) if !matches!(checks[j].kind, Kind::Gpu(_)) => format!(
                         "{named} is a {} check; only a gpu check discovers values to pin",
                         checks[j].kind.name()
                     ),
-                    Some(j) if !self.with_dependencies(&self.deps[i])[j] => format!(
-                        "{} must run after {named} to read what it discovered: add `after: [{named}]` to checks.{}",
-                        check.name, check.name
-                    ),
-                    Some(_) => continue,
+                    Some(&j) => {
+                        readers.push((i, j, field, *pos));
+                        continue;
+                    }
                 };
                 problems.push(Diagnostic {
                     pos: Some(*pos),
                     field,
                     message: problem,
+                });
+            }
+        }
+        let pairs: Vec<(usize, usize)> = readers.iter().map(|&(i, j, _, _)| (i, j)).collect();
+        for ((i, j, field, pos), after) in readers.into_iter().zip(self.runs_after(&pairs)) {
+            if !after {
+                let (reader, named) = (&self.names[i], &self.names[j]);
+                problems.push(Diagnostic {
+                    pos: Some(pos),
+                    field,
+                    message: format!(
+                        "{reader} must run after {named} to read what it discovered: add `after: [{named}]` to checks.{reader}"
+                    ),
                 });
             }
         }
@@ -183,21 +253,30 @@ impl Graph {
         None
     }
 
-    /// Levels that may run at once: level 0 has no dependencies, level n depends only on
-    /// earlier levels.
-    pub fn levels(&self) -> Vec<Vec<usize>> {
-        let mut level = vec![0usize; self.len()];
+    /// Every check once, each after the checks it runs after (the graph has no cycle).
+    fn order(&self) -> Vec<usize> {
         let mut remaining: Vec<usize> = self.deps.iter().map(Vec::len).collect();
         let mut ready: Vec<usize> = (0..self.len()).filter(|&i| remaining[i] == 0).collect();
         let mut order = Vec::with_capacity(self.len());
         while let Some(i) = ready.pop() {
             order.push(i);
             for &d in &self.dependents[i] {
-                level[d] = level[d].max(level[i] + 1);
                 remaining[d] -= 1;
                 if remaining[d] == 0 {
                     ready.push(d);
                 }
+            }
+        }
+        order
+    }
+
+    /// Levels that may run at once: level 0 has no dependencies, level n depends only on
+    /// earlier levels.
+    pub fn levels(&self) -> Vec<Vec<usize>> {
+        let mut level = vec![0usize; self.len()];
+        for i in self.order() {
+            for &d in &self.dependents[i] {
+                level[d] = level[d].max(level[i] + 1);
             }
         }
         let depth = level.iter().copied().max().map_or(0, |m| m + 1);
@@ -208,17 +287,49 @@ impl Graph {
         levels
     }
 
-    /// The checks `roots` depend on, directly or not, plus the roots themselves.
-    pub fn with_dependencies(&self, roots: &[usize]) -> Vec<bool> {
-        let mut keep = vec![false; self.len()];
-        let mut stack = roots.to_vec();
-        while let Some(i) = stack.pop() {
-            if !keep[i] {
-                keep[i] = true;
-                stack.extend(&self.deps[i]);
+    /// For each `(reader, source)`: does `reader` run after `source`, directly or not?
+    ///
+    /// One pass in dependency order carries a 64-bit mask of the sources that run before each
+    /// check, for 64 sources at a time: a pass per 64 distinct sources, not one per pair.
+    fn runs_after(&self, pairs: &[(usize, usize)]) -> Vec<bool> {
+        // Each distinct source gets a slot, in the order first asked about; a batch is 64 slots.
+        let mut slot = vec![usize::MAX; self.len()];
+        let mut sources = Vec::new();
+        let mut asked: Vec<Vec<usize>> = Vec::new();
+        for (k, &(_, source)) in pairs.iter().enumerate() {
+            if slot[source] == usize::MAX {
+                slot[source] = sources.len();
+                sources.push(source);
+            }
+            let batch = slot[source] / 64;
+            if asked.len() <= batch {
+                asked.resize_with(batch + 1, Vec::new);
+            }
+            asked[batch].push(k);
+        }
+        let order = self.order();
+        let mut before = vec![0u64; self.len()];
+        let mut answers = vec![false; pairs.len()];
+        for (chunk, questions) in sources.chunks(64).zip(&asked) {
+            before.fill(0);
+            for (bit, &source) in chunk.iter().enumerate() {
+                before[source] |= 1 << bit;
+            }
+            for &i in &order {
+                let mask = before[i];
+                if mask != 0 {
+                    for &d in &self.dependents[i] {
+                        before[d] |= mask;
+                    }
+                }
+            }
+            for &k in questions {
+                let (reader, source) = pairs[k];
+                let bit = 1 << (slot[source] % 64);
+                answers[k] = reader != source && before[reader] & bit != 0;
             }
         }
-        keep
+        answers
     }
 }
 
@@ -295,6 +406,12 @@ impl Graph {
     }
 }
 
+/// Problems sorted by where they are: merged settings (`<<`) put keys out of file order.
+fn in_file_order(mut problems: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    config::in_file_order(&mut problems);
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +460,14 @@ mod tests {
         assert_eq!(err.to_string(), "dependency cycle: a -> c -> b -> a");
         let err = Graph::build(&[spec("a", &["a"])]).unwrap_err();
         assert_eq!(err.to_string(), "dependency cycle: a -> a");
+        let names: Vec<String> = (0..100).map(|i| format!("c{i}")).collect();
+        let specs: Vec<CheckSpec> = (0..100)
+            .map(|i| spec(&names[i], &[&names[(i + 1) % 100]]))
+            .collect();
+        assert_eq!(
+            Graph::build(&specs).unwrap_err().to_string(),
+            "dependency cycle: c0 -> c1 -> c2 -> c3 -> c4 -> c5 -> c6 -> c7 -> c8 -> c9 -> … 89 more … -> c99 -> c0"
+        );
     }
 
     #[test]
@@ -368,9 +493,32 @@ mod tests {
     }
 
     #[test]
-    fn closure_of_dependencies() {
-        let g = Graph::build(&[spec("a", &[]), spec("b", &["a"]), spec("c", &[])]).unwrap();
-        assert_eq!(g.with_dependencies(&[1]), vec![true, true, false]);
+    fn runs_after_follows_chains_and_batches_past_64_sources() {
+        let g = Graph::build(&[
+            spec("a", &[]),
+            spec("b", &["a"]),
+            spec("c", &["b"]),
+            spec("d", &[]),
+        ])
+        .unwrap();
+        assert_eq!(
+            g.runs_after(&[(2, 0), (0, 2), (3, 0), (1, 1), (2, 1)]),
+            [true, false, false, false, true]
+        );
+        // 100 roots and one check after the odd ones: two batches of sources.
+        let roots: Vec<String> = (0..100).map(|i| format!("r{i}")).collect();
+        let odd: Vec<&str> = roots
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .map(String::as_str)
+            .collect();
+        let mut specs: Vec<CheckSpec> = roots.iter().map(|r| spec(r, &[])).collect();
+        specs.push(spec("sink", &odd));
+        let g = Graph::build(&specs).unwrap();
+        let pairs: Vec<(usize, usize)> = (0..100).map(|i| (100, i)).collect();
+        let expected: Vec<bool> = (0..100).map(|i| i % 2 == 1).collect();
+        assert_eq!(g.runs_after(&pairs), expected);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod digest;
+pub mod echo;
 pub mod engine;
 pub mod exit;
 mod files;

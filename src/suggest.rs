@@ -1,5 +1,9 @@
 //! "Did you mean" for names a user typed: config keys, kinds, check names, env vars.
 
+/// Table cells one search may fill: a name among 50,000 others, or a 1 MiB key against the
+/// keys of a check, costs a bounded moment and then settles for the best found so far.
+const SEARCH_CELLS: usize = 1 << 22;
+
 /// The closest candidate to `typed`, if it is close enough to be a plausible typo.
 ///
 /// Distance is optimal string alignment (a swap of two neighbours counts once, so `secert` is one
@@ -9,18 +13,35 @@ pub fn closest<'a, I>(typed: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
-    let typed_lower = typed.to_ascii_lowercase();
+    let typed_lower: Vec<char> = typed.to_ascii_lowercase().chars().collect();
     // One edit turns any one- or two-letter name into dozens of others: for short names only
     // a difference in case is a plausible typo.
-    let len = typed.chars().count();
+    let len = typed_lower.len();
     let budget = if len < 3 { 0 } else { (len / 3).max(1) };
-    candidates
-        .into_iter()
-        .filter(|c| *c != typed)
-        .map(|c| (osa_distance(&typed_lower, &c.to_ascii_lowercase()), c))
-        .filter(|(d, _)| *d <= budget)
-        .min_by_key(|(d, c)| (*d, c.len()))
-        .map(|(_, c)| c)
+    let mut cells_left = SEARCH_CELLS;
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in candidates {
+        if candidate == typed {
+            continue;
+        }
+        // The distance is at least the difference in length: no table needed to rule it out.
+        let candidate_len = candidate.chars().count();
+        if candidate_len.abs_diff(len) > budget {
+            continue;
+        }
+        let cells = (len + 1) * (candidate_len + 1);
+        if cells > cells_left {
+            break;
+        }
+        cells_left -= cells;
+        let lower: Vec<char> = candidate.to_ascii_lowercase().chars().collect();
+        let distance = osa_distance(&typed_lower, &lower);
+        let better = best.is_none_or(|(d, c)| (distance, candidate.len()) < (d, c.len()));
+        if distance <= budget && better {
+            best = Some((distance, candidate));
+        }
+    }
+    best.map(|(_, c)| c)
 }
 
 /// Appends ` (did you mean "x"?)` when a close candidate exists.
@@ -34,9 +55,7 @@ where
     }
 }
 
-fn osa_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
+fn osa_distance(a: &[char], b: &[char]) -> usize {
     let width = b.len() + 1;
     let mut d = vec![0usize; (a.len() + 1) * width];
     for i in 0..=a.len() {

@@ -21,6 +21,10 @@ use crate::redact::{End, Redactor};
 /// The reason never quotes the URL: it may hold a `${VAR}` value; the caller names the field
 /// as written.
 pub fn validate_url(url: &str) -> Result<(), String> {
+    // `host:8000/health` is no URL at all to a parser; say what it lacks.
+    if !url.contains("://") {
+        return Err("must start with http:// or https://".into());
+    }
     let uri: hyper::Uri = url.parse().map_err(|e| format!("not a URL ({e})"))?;
     match uri.scheme_str() {
         Some("http") => {}
@@ -306,6 +310,10 @@ mod tests {
                 .contains("hunter2")
         );
         assert!(validate_url("127.0.0.1:9000").is_err());
+        assert_eq!(
+            validate_url("localhost:8000/health").unwrap_err(),
+            "must start with http:// or https://"
+        );
         if !cfg!(feature = "tls") {
             assert!(
                 validate_url("https://x/")

@@ -16,6 +16,7 @@ use tokio::sync::mpsc::unbounded_channel;
 use tokio::time::{Instant, sleep_until};
 
 use crate::checks::{Check, Shared};
+use crate::cli::DEFAULT_CONFIG;
 use crate::config::{self, Config, LoadError, ProcessEnv};
 use crate::engine::{self, Mode, Plan, Verdict};
 use crate::exit::Exit;
@@ -29,7 +30,16 @@ use crate::state::{GateState, Outcome};
 /// is returned (for the termination log); the exit code is 2.
 pub fn load(path: &Path) -> Result<(Config, Graph), String> {
     let loaded = config::load(path, &ProcessEnv)
-        .map_err(|e| e.to_string())
+        .map_err(|e| match &e {
+            // Nobody chose this path: say how to choose one.
+            LoadError::Read { error, .. }
+                if error.kind() == std::io::ErrorKind::NotFound
+                    && path == Path::new(DEFAULT_CONFIG) =>
+            {
+                format!("{e}; pass --config PATH or set BOOTGATE_CONFIG")
+            }
+            _ => e.to_string(),
+        })
         .and_then(|config| with_graph(config, path));
     if let Err(problems) = &loaded {
         crate::report::log::problems(problems);
@@ -53,7 +63,7 @@ fn with_graph(config: Config, path: &Path) -> Result<(Config, Graph), String> {
             problems,
         }
         .to_string()),
-        Err(cycle @ GraphError::Cycle(_)) => Err(format!("{}: {cycle}", path.display())),
+        Err(cycle @ GraphError::Cycle(_)) => Err(format!("{}: {cycle}", config::shown(path))),
     }
 }
 

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{load, print};
 use crate::cli::ConfigArg;
-use crate::config::units::human_duration;
+use crate::config::{self, units::human_duration};
 use crate::exit::Exit;
 
 pub fn run(args: ConfigArg) -> Exit {
@@ -13,11 +13,11 @@ pub fn run(args: ConfigArg) -> Exit {
     };
     let mut out = format!(
         "{}: valid — {} check{}, deadline {}, state_dir {}\norder (checks on one line run at once):\n",
-        config.source.display(),
+        config::shown(&config.source),
         config.checks.len(),
         if config.checks.len() == 1 { "" } else { "s" },
         human_duration(config.deadline),
-        config.state_dir.display()
+        config::shown(&config.state_dir)
     );
     for (depth, level) in graph.levels().iter().enumerate() {
         let names: Vec<&str> = level.iter().map(|&i| graph.names[i].as_str()).collect();

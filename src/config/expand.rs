@@ -2,6 +2,7 @@
 
 use super::env::Environment;
 use crate::redact::MIN_HIDDEN_LEN;
+use crate::echo;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum ExpandError {
@@ -31,12 +32,16 @@ pub fn expand(template: &str, env: &dyn Environment) -> Result<Expanded, ExpandE
             rest = after;
         } else if let Some(body) = tail.strip_prefix("${") {
             let end = body.find('}').ok_or_else(|| {
-                ExpandError::Syntax(format!("`${{` without a closing `}}` in `{template}`"))
+                ExpandError::Syntax(format!(
+                    "`${{` without a closing `}}` in `{}`",
+                    echo::value(template)
+                ))
             })?;
             let name = &body[..end];
             if !is_var_name(name) {
                 return Err(ExpandError::Syntax(format!(
-                    "`${{{name}}}` is not a variable name (letters, digits and _)"
+                    "`${{{}}}` is not a variable name (letters, digits and _)",
+                    echo::value(name)
                 )));
             }
             match env.var(name) {

@@ -5,6 +5,7 @@ use super::parse::{Ctx, Expander, Fields, count, string_list};
 use super::units::parse_size;
 use super::{GpuSpec, Kind, MigPolicy};
 use crate::checks::gpu::cuda::{Compat, CudaVersion, DriverVersion};
+use crate::echo;
 
 pub const KEYS: &[&str] = &[
     "count",
@@ -32,8 +33,12 @@ pub(super) fn read(f: &mut Fields<'_>, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) 
         .and_then(|node| count(node, &f.path("count"), 64, cx))
         .unwrap_or(1);
     let cuda = f.parsed("cuda", cx, |text| {
-        CudaVersion::parse(text)
-            .ok_or_else(|| format!("`{text}` is not a CUDA version; write it as \"12.4\" (quoted)"))
+        CudaVersion::parse(text).ok_or_else(|| {
+            format!(
+                "`{}` is not a CUDA version; write it as \"12.4\" (quoted)",
+                echo::value(text)
+            )
+        })
     });
     let cuda_compat = f.choice_or(
         "cuda_compat",
@@ -43,7 +48,10 @@ pub(super) fn read(f: &mut Fields<'_>, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) 
     );
     let driver = f.parsed("driver", cx, |text| {
         DriverVersion::parse(text).ok_or_else(|| {
-            format!("`{text}` is not a driver version; write it as \"550.54\" (quoted)")
+            format!(
+                "`{}` is not a driver version; write it as \"550.54\" (quoted)",
+                echo::value(text)
+            )
         })
     });
     let free_memory = f.parsed("free_memory", cx, parse_size);
@@ -78,7 +86,11 @@ pub(super) fn read(f: &mut Fields<'_>, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) 
             .filter_map(|(text, pos)| match text.parse::<u64>() {
                 Ok(xid) if xid > 0 => Some(xid),
                 _ => {
-                    cx.problem(pos, &field, format!("`{text}` is not an XID number"));
+                    cx.problem(
+                        pos,
+                        &field,
+                        format!("`{}` is not an XID number", echo::value(&text)),
+                    );
                     None
                 }
             })
@@ -147,8 +159,8 @@ mod tests {
             [
                 "checks.gpu.count: expected a whole number from 1 to 64, found `0`",
                 "checks.gpu.cuda: `12.x` is not a CUDA version; write it as \"12.4\" (quoted)",
-                "checks.gpu.driver: `latest` is not a driver version; write it as \"550.54\" (quoted)",
                 "checks.gpu.mig: unknown value `disabeld` (did you mean disabled?); expected disabled, enabled or any",
+                "checks.gpu.driver: `latest` is not a driver version; write it as \"550.54\" (quoted)",
                 "checks.gpu.ignore_xids: `abc` is not an XID number",
                 "checks.gpu: unknown key `cuda_compta` (did you mean cuda_compat?); expected one of: kind, after, on_fail, timeout, attempt_timeout, max_interval, stall_after, watch, count, cuda, cuda_compat, driver, free_memory, mig, library, ignore_xids, fatal_xids",
             ]

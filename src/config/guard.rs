@@ -1,14 +1,16 @@
 //! The guard's part of the config: where to listen, the pins to show, the drain, and the
 //! sentinel — the production-path query whose answers decide readiness.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use super::parse::{
-    Ctx, Expander, Fields, body_bound, count, credentials_hidden, duration, required, scalar,
-    string_list,
+    Ctx, Expander, Fields, address_problem, body_bound, count, credentials_hidden, duration,
+    required, scalar, string_list,
 };
 use super::yaml::{Node, Value};
 use super::{DEFAULT_MAX_BODY, GuardSpec, HeaderSource, JsonExpect, QuerySpec, SentinelSpec};
+use crate::echo;
 
 pub const DEFAULT_LISTEN: &str = "[::]:8081";
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
@@ -28,19 +30,22 @@ pub(super) const EXPECT_KEYS: &[&str] =
 pub(super) const JSON_KEYS: &[&str] = &["equals", "contains", "exists"];
 
 pub(super) fn read(top: &mut Fields<'_>, cx: &mut Ctx<'_>) -> GuardSpec {
-    let listen = top
-        .get("listen")
-        .and_then(|n| scalar(n, "listen", cx))
-        .map_or_else(|| DEFAULT_LISTEN.to_string(), str::to_string);
-    if listen
-        .rsplit_once(':')
-        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+    let mut listen = DEFAULT_LISTEN.to_string();
+    if let Some(node) = top.get("listen")
+        && let Some(text) = scalar(node, "listen", cx)
     {
-        cx.problems.push(super::Diagnostic {
-            pos: None,
-            field: "listen".into(),
-            message: format!("`{listen}` needs a port: e.g. \"[::]:8081\" or \"0.0.0.0:8081\""),
-        });
+        // Port 0 is a port the kernel picks: useful to tests, harmless elsewhere.
+        if let Some(problem) = address_problem(text, 0) {
+            cx.problem(
+                node.pos,
+                "listen",
+                format!(
+                    "`{}` {problem}: e.g. \"[::]:8081\" or \"0.0.0.0:8081\"",
+                    echo::value(text)
+                ),
+            );
+        }
+        listen = text.to_string();
     }
     let drain = top
         .get("drain")
@@ -62,7 +67,10 @@ pub(super) fn read(top: &mut Fields<'_>, cx: &mut Ctx<'_>) -> GuardSpec {
                 cx.problem(
                     *pos,
                     "pins",
-                    format!("`{key}` cannot be a metric label: use letters, digits and _ (and not `version`)"),
+                    format!(
+                        "`{}` cannot be a metric label: use letters, digits and _ (and not `version`)",
+                        echo::value(key)
+                    ),
                 );
                 continue;
             }
@@ -81,7 +89,10 @@ pub(super) fn read(top: &mut Fields<'_>, cx: &mut Ctx<'_>) -> GuardSpec {
             Some(other) => cx.problem(
                 node.pos,
                 "details",
-                format!("unknown value `{other}`; expected local (the default) or all"),
+                format!(
+                    "unknown value `{}`; expected local (the default) or all",
+                    echo::value(other)
+                ),
             ),
             None => {}
         }
@@ -136,17 +147,14 @@ fn sentinel(node: &Node, cx: &mut Ctx<'_>) -> Option<SentinelSpec> {
             value: Value::Seq(items),
             ..
         }) => {
+            let mut names = HashSet::new();
             for (i, item) in items.iter().enumerate() {
                 if let Some(q) = query(item, i, cx) {
-                    if spec
-                        .queries
-                        .iter()
-                        .any(|other: &QuerySpec| other.name == q.name)
-                    {
+                    if !names.insert(q.name.clone()) {
                         cx.problem(
                             item.pos,
                             &format!("sentinel.queries[{i}].name"),
-                            format!("`{}` is used twice", q.name),
+                            format!("`{}` is used twice", echo::value(&q.name)),
                         );
                     }
                     spec.queries.push(q);
@@ -179,17 +187,15 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
         check_field: field.clone(),
         missing: &mut missing,
     };
-    let url = credentials_hidden(
-        ex.text(required(&mut f, "url", node.pos, cx)?, "url", cx)?,
-        cx,
-    );
+    let url_node = required(&mut f, "url", node.pos, cx)?;
+    let url = credentials_hidden(ex.text(url_node, "url", cx)?, cx);
     if !url.value.is_empty()
         && let Err(message) = crate::checks::http::validate_url(&url.value)
     {
         cx.problem(
-            node.pos,
+            url_node.pos,
             &f.path("url"),
-            format!("`{}`: {message}", url.written),
+            format!("`{}`: {message}", echo::value(&url.written)),
         );
     }
     let method = f
@@ -238,7 +244,11 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
             for (code, pos) in string_list(s, &sf, cx) {
                 match code.parse::<u16>() {
                     Ok(c) if (100..=599).contains(&c) => spec.status.push(c),
-                    _ => cx.problem(pos, &sf, format!("`{code}` is not an HTTP status code")),
+                    _ => cx.problem(
+                        pos,
+                        &sf,
+                        format!("`{}` is not an HTTP status code", echo::value(&code)),
+                    ),
                 }
             }
         }
@@ -287,7 +297,10 @@ fn json_expectations(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Vec<(String,
             cx.problem(
                 *pos,
                 field,
-                format!("`{pointer}` is not a JSON pointer: write it like /choices/0/text"),
+                format!(
+                    "`{}` is not a JSON pointer: write it like /choices/0/text",
+                    echo::value(pointer)
+                ),
             );
             continue;
         }

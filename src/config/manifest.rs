@@ -8,6 +8,7 @@ use super::parse::{
 };
 use super::yaml::{Pos, Value};
 use super::{Discovery, EffectiveSource, Kind, ManifestSpec, Text};
+use crate::echo;
 use crate::manifest::file::default_root;
 use crate::manifest::pin::Drift;
 
@@ -167,7 +168,8 @@ fn source(
                     body.pos,
                     &sf.path("pointer"),
                     format!(
-                        "`{pointer}` is not a JSON pointer; it starts with `/`, e.g. /{pointer}"
+                        "`{0}` is not a JSON pointer; it starts with `/`, e.g. /{0}",
+                        echo::value(&pointer)
                     ),
                 );
                 return None;
@@ -194,7 +196,8 @@ fn source(
                             body.pos,
                             field,
                             format!(
-                                "say which value {check} discovered: add `fact:` (one of cuda, driver, gpus, gpu_name)"
+                                "say which value {} discovered: add `fact:` (one of cuda, driver, gpus, gpu_name)",
+                                echo::value(&check)
                             ),
                         );
                         return None;

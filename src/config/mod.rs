@@ -16,6 +16,7 @@ mod state_dir;
 pub mod units;
 pub(crate) mod yaml;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub use env::{Environment, ProcessEnv};
 pub(crate) use expand::is_var_name;
 pub use state_dir::state_dir_of;
 pub use yaml::Pos;
+
+use crate::echo;
 
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
 pub const DEFAULT_STATE_DIR: &str = "/run/bootgate";
@@ -339,13 +342,23 @@ pub struct Diagnostic {
     pub message: String,
 }
 
-/// `field: message`, or the message alone when it concerns the whole file.
+/// Problems shown, the first in the file: past a hundred, the rest are the same mistake again
+/// or its consequences.
+const SHOWN_PROBLEMS: usize = 100;
+
+/// How much of a message is shown. Each value a message quotes is capped on its own, far
+/// below this; this bounds whatever else the text may hold.
+const MESSAGE_LIMIT: usize = 1_000;
+
+/// `field: message`, or the message alone when it concerns the whole file. Both may hold text
+/// from the file (a key, a check name), so both are escaped and capped.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = echo::capped(&self.message, MESSAGE_LIMIT);
         if self.field.is_empty() {
-            f.write_str(&self.message)
+            write!(f, "{message}")
         } else {
-            write!(f, "{}: {}", self.field, self.message)
+            write!(f, "{}: {message}", echo::value(&self.field))
         }
     }
 }
@@ -366,18 +379,26 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Read { path, error } => {
-                write!(f, "cannot read config {}: {error}", path.display())
+                write!(f, "cannot read config {}: {error}", shown(path))
             }
             LoadError::Invalid { path, problems } => {
-                for (i, p) in problems.iter().enumerate() {
+                let path = shown(path);
+                for (i, p) in problems.iter().take(SHOWN_PROBLEMS).enumerate() {
                     if i > 0 {
                         writeln!(f)?;
                     }
-                    write!(f, "{}", path.display())?;
+                    write!(f, "{path}")?;
                     if let Some(pos) = p.pos {
                         write!(f, ":{pos}")?;
                     }
                     write!(f, ": {p}")?;
+                }
+                if let Some(more) = problems
+                    .len()
+                    .checked_sub(SHOWN_PROBLEMS)
+                    .filter(|&n| n > 0)
+                {
+                    write!(f, "\n{path}: {more} more problems after these")?;
                 }
                 Ok(())
             }
@@ -386,6 +407,17 @@ impl fmt::Display for LoadError {
 }
 
 impl std::error::Error for LoadError {}
+
+/// Sorts problems by where they are, those without a place last; at one place, the order
+/// they were found in is kept (what is wrong before what it leaves missing).
+pub fn in_file_order(problems: &mut [Diagnostic]) {
+    problems.sort_by_key(|p| (p.pos.is_none(), p.pos));
+}
+
+/// A path as a message may show it: escaped, and capped only where no path can reach.
+pub fn shown(path: &Path) -> String {
+    echo::capped(&path.to_string_lossy(), echo::PATH_LIMIT).to_string()
+}
 
 /// Reads and validates the config at `path`, with `BOOTGATE_*` overrides from `env`.
 /// Far beyond any config; a ConfigMap holds at most 1 MiB.
@@ -401,6 +433,8 @@ pub fn load(path: &Path, env: &dyn Environment) -> Result<Config, LoadError> {
     from_str(&text, path, env)
 }
 
+/// Reads and validates the config in `text` as if read from `path`. Pure (the environment is
+/// handed in), never panics, and takes time and memory linear in the length of `text`.
 pub fn from_str(text: &str, path: &Path, env: &dyn Environment) -> Result<Config, LoadError> {
     let invalid = |problems| LoadError::Invalid {
         path: path.to_path_buf(),
@@ -483,6 +517,12 @@ impl Config {
     pub fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
         let deadline = units::human_duration(self.deadline);
+        let index: HashMap<&str, usize> = self
+            .checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_str(), i))
+            .collect();
         for check in &self.checks {
             if let Some(timeout) = check.timeout
                 && timeout > self.deadline
@@ -501,10 +541,9 @@ impl Config {
                 ));
             }
             for (after, _) in &check.after {
-                let degrades = self
-                    .checks
-                    .iter()
-                    .any(|c| c.name == *after && c.on_fail == OnFail::Degrade);
+                let degrades = index
+                    .get(after.as_str())
+                    .is_some_and(|&j| self.checks[j].on_fail == OnFail::Degrade);
                 if degrades && check.on_fail == OnFail::Require {
                     notes.push(format!(
                         "checks.{} runs after {after} (on_fail: degrade): if {after} degrades, {} is skipped and the gate fails; make {} degrade too, or drop the `after`",

@@ -1,5 +1,6 @@
 //! Typed validation of the position-keeping tree: every problem becomes a [`Diagnostic`].
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use super::expand::{ExpandError, expand};
 use super::units::{parse_duration, parse_size};
 use super::yaml::{Node, Pos, Value};
 use super::*;
-use crate::suggest;
+use crate::{echo, suggest};
 
 pub(super) const TOP_KEYS: &[&str] = &[
     "deadline",
@@ -76,13 +77,40 @@ pub(super) const EXPECT_KEYS: &[&str] = &["status", "body_contains", "max_body"]
 const MAX_BODY_CEILING: u64 = 64 << 20;
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
+/// The longest check name: it appears in URLs, metric labels and every log line.
+pub(super) const MAX_CHECK_NAME: usize = 128;
+
 pub(super) struct Ctx<'a> {
     pub(super) env: &'a dyn Environment,
     pub(super) problems: Vec<Diagnostic>,
     pub(super) sensitive: Vec<String>,
+    /// Keys a mapping lacks. One the mapping has a misspelling of is no problem of its own:
+    /// the misspelling is, and it is reported with a "did you mean".
+    absent: Vec<Absent>,
+    /// [`slot`] of each unknown key's mapping and the key it reads as a misspelling of.
+    misspelt: HashSet<String>,
+    /// The environment's variable names, read once for every "did you mean".
+    env_names: Option<Vec<String>>,
 }
 
-impl Ctx<'_> {
+struct Absent {
+    mapping: String,
+    key: String,
+    problem: Diagnostic,
+}
+
+impl<'a> Ctx<'a> {
+    pub(super) fn new(env: &'a dyn Environment) -> Self {
+        Ctx {
+            env,
+            problems: Vec::new(),
+            sensitive: Vec::new(),
+            absent: Vec::new(),
+            misspelt: HashSet::new(),
+            env_names: None,
+        }
+    }
+
     pub(super) fn problem(&mut self, pos: Pos, field: &str, message: impl Into<String>) {
         self.problems.push(Diagnostic {
             pos: Some(pos),
@@ -90,6 +118,50 @@ impl Ctx<'_> {
             message: message.into(),
         });
     }
+
+    /// `key` is missing from the mapping at `mapping`.
+    pub(super) fn absent(&mut self, mapping: &str, key: &str, problem: Diagnostic) {
+        self.absent.push(Absent {
+            mapping: mapping.to_string(),
+            key: key.to_string(),
+            problem,
+        });
+    }
+
+    /// How many problems have been found so far, missing keys included.
+    fn reported(&self) -> usize {
+        self.problems.len() + self.absent.len()
+    }
+
+    fn env_hint(&mut self, var: &str) -> String {
+        let names = self.env_names.get_or_insert_with(|| self.env.names());
+        suggest::hint(var, names.iter().map(String::as_str))
+    }
+
+    /// Every problem in the order of the file, root causes first: a key missing because it is
+    /// misspelt is reported once, as the misspelling; at one position, what is wrong comes
+    /// before what is missing; problems without a position (the environment's) come last.
+    fn into_problems(self) -> Vec<Diagnostic> {
+        let Ctx {
+            mut problems,
+            absent,
+            misspelt,
+            ..
+        } = self;
+        problems.extend(
+            absent
+                .into_iter()
+                .filter(|a| !misspelt.contains(&slot(&a.mapping, &a.key)))
+                .map(|a| a.problem),
+        );
+        in_file_order(&mut problems);
+        problems
+    }
+}
+
+/// A key of one mapping, as one string: the mapping's dotted path and the key.
+fn slot(mapping: &str, key: &str) -> String {
+    format!("{mapping}\0{key}")
 }
 
 /// A mapping being read: remembers which keys were used so the rest can be reported.
@@ -98,6 +170,9 @@ pub(super) struct Fields<'n> {
     pub(super) used: Vec<bool>,
     pub(super) field: String,
 }
+
+/// Where the top level lets a file keep anchors for `<<` merges: keys starting with `x-`.
+const EXTENSION_PREFIX: &str = "x-";
 
 impl<'n> Fields<'n> {
     pub(super) fn of(node: &'n Node, field: &str, cx: &mut Ctx<'_>) -> Option<Self> {
@@ -177,9 +252,22 @@ impl<'n> Fields<'n> {
             .unwrap_or(default)
     }
 
+    /// Keys starting with `x-` are the file's own (anchors to merge from), not bootgate's.
+    fn allow_extensions(&mut self) {
+        for ((key, _, _), used) in self.entries.iter().zip(&mut self.used) {
+            if key.starts_with(EXTENSION_PREFIX) {
+                *used = true;
+            }
+        }
+    }
+
     /// Reports every key not read, with the closest allowed key and, when the key belongs to
     /// another kind of check, which one.
     pub(super) fn finish(self, allowed: &[&str], cx: &mut Ctx<'_>, kind: Option<&str>) {
+        self.finish_noting(allowed, cx, kind, "");
+    }
+
+    fn finish_noting(self, allowed: &[&str], cx: &mut Ctx<'_>, kind: Option<&str>, note: &str) {
         for ((key, pos, node), &used) in self.entries.iter().zip(&self.used) {
             if used {
                 // `cuda:` with nothing after it reads as absent; it is a value left out.
@@ -197,14 +285,26 @@ impl<'n> Fields<'n> {
                 .find(|(_, keys)| keys.contains(&key.as_str()))
                 .map(|(k, _)| *k);
             let message = match (kind, owner) {
-                (Some(kind), Some(owner)) if owner != kind => {
-                    format!("`{key}` is not a field of a {kind} check (it belongs to kind {owner})")
-                }
-                _ => format!(
-                    "unknown key `{key}`{}; expected one of: {}",
-                    suggest::hint(key, allowed.iter().copied()),
-                    allowed.join(", ")
+                (Some(kind), Some(owner)) if owner != kind => format!(
+                    "`{}` is not a field of a {kind} check (it belongs to kind {owner})",
+                    echo::value(key)
                 ),
+                _ => {
+                    let closest = suggest::closest(key, allowed.iter().copied());
+                    if let Some(meant) = closest {
+                        cx.misspelt.insert(slot(&self.field, meant));
+                    }
+                    // The note is for a key that is no misspelling: one the user meant as theirs.
+                    let (hint, note) = match closest {
+                        Some(meant) => (format!(" (did you mean {meant}?)"), ""),
+                        None => (String::new(), note),
+                    };
+                    format!(
+                        "unknown key `{}`{hint}; expected one of: {}{note}",
+                        echo::value(key),
+                        allowed.join(", ")
+                    )
+                }
             };
             cx.problem(*pos, &self.field, message);
         }
@@ -239,7 +339,10 @@ pub(super) fn count(node: &Node, field: &str, max: u32, cx: &mut Ctx<'_>) -> Opt
             cx.problem(
                 node.pos,
                 field,
-                format!("expected a whole number {range}, found `{text}`"),
+                format!(
+                    "expected a whole number {range}, found `{}`",
+                    echo::value(text)
+                ),
             );
             None
         }
@@ -269,7 +372,7 @@ pub(super) fn boolean(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<bool
             cx.problem(
                 node.pos,
                 field,
-                format!("expected true or false, found `{other}`"),
+                format!("expected true or false, found `{}`", echo::value(other)),
             );
             None
         }
@@ -288,7 +391,10 @@ pub(super) fn variable_name(
         cx.problem(
             node.pos,
             field,
-            format!("`{var}` is not a variable name: write the name itself, e.g. env: {example}"),
+            format!(
+                "`{}` is not a variable name: write the name itself, e.g. env: {example}",
+                echo::value(var)
+            ),
         );
         return None;
     }
@@ -318,7 +424,8 @@ pub(super) fn choice<T: Copy>(
         pos,
         field,
         format!(
-            "unknown value `{text}`{}; expected {expected}{note}",
+            "unknown value `{}`{}; expected {expected}{note}",
+            echo::value(text),
             suggest::hint(text, words.iter().copied())
         ),
     );
@@ -344,14 +451,10 @@ pub(super) fn config(
     path: &Path,
     env: &dyn Environment,
 ) -> Result<Config, Vec<Diagnostic>> {
-    let mut cx = Ctx {
-        env,
-        problems: Vec::new(),
-        sensitive: Vec::new(),
-    };
+    let mut cx = Ctx::new(env);
     let mut top = match Fields::of(root, "", &mut cx) {
         Some(top) => top,
-        None => return Err(cx.problems),
+        None => return Err(cx.into_problems()),
     };
 
     let mut deadline = top
@@ -403,7 +506,7 @@ pub(super) fn config(
                 "no checks declared; a gate with nothing to check would pass anything",
             ),
             Value::Map(entries) => {
-                for (name, pos, body) in entries {
+                for (name, pos, body) in entries.iter() {
                     if let Some(check) = check(name, *pos, body, &defaults, &mut cx) {
                         checks.push(check);
                     }
@@ -415,14 +518,27 @@ pub(super) fn config(
                 "expected a mapping of check names to checks",
             ),
         },
-        None if needs_checks => cx.problem(
-            root.pos,
+        // Nothing in the file to point at: it goes after everything that has a place.
+        None if needs_checks => cx.absent(
+            "",
             "checks",
-            "no checks declared; add e.g. `checks: {api-key: {kind: secret, env: API_KEY}}`",
+            Diagnostic {
+                pos: None,
+                field: "checks".into(),
+                message:
+                    "no checks declared; add e.g. `checks: {api-key: {kind: secret, env: API_KEY}}`"
+                        .into(),
+            },
         ),
         None => {}
     }
-    top.finish(TOP_KEYS, &mut cx, None);
+    top.allow_extensions();
+    top.finish_noting(
+        TOP_KEYS,
+        &mut cx,
+        None,
+        " (keys starting with `x-` are left alone, a place for anchors to merge with `<<`)",
+    );
 
     // Environment overrides are the last word: a pod spec can tighten a shared ConfigMap.
     if let Some(text) = env.var("BOOTGATE_DEADLINE") {
@@ -439,8 +555,10 @@ pub(super) fn config(
         state_dir = PathBuf::from(dir);
     }
 
-    if !cx.problems.is_empty() {
-        return Err(cx.problems);
+    let sensitive = std::mem::take(&mut cx.sensitive);
+    let problems = cx.into_problems();
+    if !problems.is_empty() {
+        return Err(problems);
     }
     Ok(Config {
         source: path.to_path_buf(),
@@ -450,7 +568,7 @@ pub(super) fn config(
         placeholders,
         checks,
         guard,
-        sensitive: cx.sensitive,
+        sensitive,
     })
 }
 
@@ -511,10 +629,11 @@ impl Expander<'_> {
             }
             Err(ExpandError::Unset(var)) => {
                 if self.missing.is_none() {
-                    let names = cx.env.names();
+                    let hint = cx.env_hint(&var);
                     *self.missing = Some(format!(
-                        "{field} uses ${{{var}}}, which is not set{}",
-                        suggest::hint(&var, names.iter().map(String::as_str))
+                        "{} uses ${{{}}}, which is not set{hint}",
+                        echo::value(&field),
+                        echo::value(&var)
                     ));
                 }
                 Some(Text {
@@ -544,6 +663,12 @@ fn check(
             &field,
             "a check name may use only letters, digits, `-`, `_` and `.` (it appears in URLs and metrics)",
         );
+    } else if name.len() > MAX_CHECK_NAME {
+        cx.problem(
+            pos,
+            &field,
+            format!("a check name is at most {MAX_CHECK_NAME} characters (it appears in URLs and metrics)"),
+        );
     }
     let mut f = Fields::of(body, &field, cx)?;
     let kind_name = match f.get("kind") {
@@ -555,7 +680,8 @@ fn check(
                     node.pos,
                     &f.path("kind"),
                     format!(
-                        "unknown kind `{kind}`{}; expected one of: {}",
+                        "unknown kind `{}`{}; expected one of: {}",
+                        echo::value(kind),
                         suggest::hint(kind, names.clone()),
                         names.collect::<Vec<_>>().join(", ")
                     ),
@@ -565,11 +691,7 @@ fn check(
             kind.to_string()
         }
         None => {
-            cx.problem(
-                pos,
-                &field,
-                "missing `kind` (secret, file, tcp, http, exec, gpu, prompt or manifest)",
-            );
+            missing_kind(&f, pos, cx);
             return None;
         }
     };
@@ -611,7 +733,7 @@ fn check(
         check_field: field.clone(),
         missing: &mut missing_input,
     };
-    let known = cx.problems.len();
+    let known = cx.reported();
     let kind = match kind_name.as_str() {
         "secret" => secret(&mut f, pos, &mut ex, cx),
         "file" => file(&mut f, pos, &mut ex, cx),
@@ -635,7 +757,7 @@ fn check(
         .collect();
     f.finish(&allowed, cx, Some(&kind_name));
     // A check is never dropped in silence: a reader that gave up has said why, or this does.
-    if kind.is_none() && cx.problems.len() == known {
+    if kind.is_none() && cx.reported() == known {
         cx.problem(
             pos,
             &format!("checks.{name}"),
@@ -657,6 +779,29 @@ fn check(
     })
 }
 
+/// Without a kind the check's other keys cannot be judged, except a misspelt `kind` itself:
+/// that is the problem to report.
+fn missing_kind(f: &Fields<'_>, pos: Pos, cx: &mut Ctx<'_>) {
+    let known =
+        |key: &str| COMMON_KEYS.contains(&key) || KINDS.iter().any(|(_, keys)| keys.contains(&key));
+    for (key, key_pos, _) in f.entries {
+        if !known(key) && suggest::closest(key, ["kind"]).is_some() {
+            cx.problem(
+                *key_pos,
+                &f.field,
+                format!("unknown key `{}` (did you mean kind?)", echo::value(key)),
+            );
+            cx.misspelt.insert(slot(&f.field, "kind"));
+        }
+    }
+    let problem = Diagnostic {
+        pos: Some(pos),
+        field: f.field.clone(),
+        message: "missing `kind` (secret, file, tcp, http, exec, gpu, prompt or manifest)".into(),
+    };
+    cx.absent(&f.field, "kind", problem);
+}
+
 pub(super) fn required<'n>(
     f: &mut Fields<'n>,
     key: &str,
@@ -665,7 +810,12 @@ pub(super) fn required<'n>(
 ) -> Option<&'n Node> {
     let node = f.get(key);
     if node.is_none() {
-        cx.problem(pos, &f.field, format!("missing `{key}`"));
+        let problem = Diagnostic {
+            pos: Some(pos),
+            field: f.field.clone(),
+            message: format!("missing `{key}`"),
+        };
+        cx.absent(&f.field, key, problem);
     }
     node
 }
@@ -714,13 +864,15 @@ fn file(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -
 fn tcp(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
     let node = required(f, "address", pos, cx)?;
     let address = ex.text(node, "address", cx)?;
-    if !address.value.is_empty() && !has_port(&address.value) {
+    if !address.value.is_empty()
+        && let Some(problem) = address_problem(&address.value, 1)
+    {
         cx.problem(
             node.pos,
             &f.path("address"),
             format!(
-                "`{}` needs a port: host:port, e.g. 127.0.0.1:6333",
-                address.written
+                "`{}` {problem}: host:port, e.g. 127.0.0.1:6333",
+                echo::value(&address.written)
             ),
         );
         return None;
@@ -728,10 +880,24 @@ fn tcp(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) ->
     Some(Kind::Tcp { address })
 }
 
-fn has_port(address: &str) -> bool {
-    address
+/// What is wrong with `address` as `host:port` with a port from `lowest` to 65535. The port is
+/// not echoed: it may come from a `${VAR}`.
+pub(super) fn address_problem(address: &str, lowest: u16) -> Option<String> {
+    let Some((host, port)) = address
         .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
+        .filter(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+    else {
+        return Some("needs a port".into());
+    };
+    if host.is_empty() {
+        return Some("needs a host".into());
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p >= lowest => None,
+        _ => Some(format!(
+            "has a port out of range (a port is {lowest} to 65535)"
+        )),
+    }
 }
 
 fn http(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
@@ -743,7 +909,7 @@ fn http(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -
         cx.problem(
             url_node.pos,
             &f.path("url"),
-            format!("`{}`: {message}", url.written),
+            format!("`{}`: {message}", echo::value(&url.written)),
         );
         return None;
     }
@@ -755,7 +921,8 @@ fn http(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -
                     node.pos,
                     &f.path("method"),
                     format!(
-                        "unknown method `{m}`; expected one of: {}",
+                        "unknown method `{}`; expected one of: {}",
+                        echo::value(&m),
                         METHODS.join(", ")
                     ),
                 );
@@ -773,7 +940,7 @@ fn http(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -
                 cx.problem(
                     *name_pos,
                     &hf.field,
-                    format!("`{name}` is not a valid header name"),
+                    format!("`{}` is not a valid header name", echo::value(name)),
                 );
                 continue;
             }
@@ -797,7 +964,7 @@ fn http(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -
                     _ => cx.problem(
                         code_pos,
                         &field,
-                        format!("`{code}` is not an HTTP status code"),
+                        format!("`{}` is not an HTTP status code", echo::value(&code)),
                     ),
                 }
             }

@@ -19,9 +19,9 @@ pub fn state_dir_of(path: &Path, env: &dyn Environment) -> Option<PathBuf> {
             value: yaml::Value::Map(entries),
             ..
         }) => entries
-            .into_iter()
+            .iter()
             .find(|(key, _, _)| key == "state_dir")
-            .map(|(_, _, node)| node.value),
+            .map(|(_, _, node)| node.value.clone()),
         Ok(_) => None,
         // Unparsable: the default holds only if the text never names another directory.
         Err(_) if text.contains("state_dir") => return None,

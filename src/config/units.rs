@@ -2,18 +2,24 @@
 
 use std::time::Duration;
 
-/// Parses `500ms`, `90s`, `10m`, `1h`, `1h30m`. A bare number is refused: `timeout: 30` could
-/// mean seconds or milliseconds, and guessing wrong is a silent outage.
+use crate::echo;
+
 /// Nothing bootgate waits for is worth a year; past that, arithmetic on instants overflows.
 pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 
+/// Parses `500ms`, `90s`, `10m`, `1h`, `1h30m`. A bare number is refused: `timeout: 30` could
+/// mean seconds or milliseconds, and guessing wrong is a silent outage. What people write
+/// instead (`5 minutes`, `2 hours`, `1h 30m`) is refused with the spelling that works.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    let shown = echo::value(text);
     if text.is_empty() {
         return Err("empty duration; write e.g. 90s, 10m, 500ms".into());
     }
     if text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("`{text}` has no unit; write {text}s or {text}ms"));
+        return Err(format!(
+            "`{shown}` has no unit; write {shown}s or {shown}ms"
+        ));
     }
     let mut total = Duration::ZERO;
     let mut rest = text;
@@ -21,41 +27,89 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         let digits = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
+        let not_a_duration = || match respelled(text) {
+            Some(fixed) => format!("`{shown}` is not a duration; write {fixed}"),
+            None => format!("`{shown}` is not a duration; write e.g. 90s, 10m, 500ms"),
+        };
         if digits == 0 {
-            return Err(format!(
-                "`{text}` is not a duration; write e.g. 90s, 10m, 500ms"
-            ));
+            return Err(not_a_duration());
         }
-        let number: f64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{text}` is not a duration; write e.g. 90s, 10m, 500ms"))?;
+        let number: f64 = rest[..digits].parse().map_err(|_| not_a_duration())?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
-        let seconds_per_unit = match &rest[..unit_len] {
+        let unit = &rest[..unit_len];
+        let seconds_per_unit = match unit {
             "ms" => 0.001,
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            "" => return Err(format!("`{text}` ends without a unit (ms, s, m, h)")),
+            "" => return Err(format!("`{shown}` ends without a unit (ms, s, m, h)")),
             other => {
-                return Err(format!(
-                    "unknown duration unit `{other}` in `{text}`; use ms, s, m or h"
-                ));
+                return Err(match respelled(text) {
+                    Some(fixed) if matches!(other.trim(), "ms" | "s" | "m" | "h") => {
+                        format!("`{shown}` has a space in it; write {fixed}")
+                    }
+                    Some(fixed) => format!(
+                        "unknown duration unit `{}` in `{shown}`; write {fixed}",
+                        echo::value(other.trim())
+                    ),
+                    None => format!(
+                        "unknown duration unit `{}` in `{shown}`; use ms, s, m or h",
+                        echo::value(other.trim())
+                    ),
+                });
             }
         };
         rest = &rest[unit_len..];
         let part = Duration::try_from_secs_f64(number * seconds_per_unit)
-            .map_err(|_| format!("`{text}` is out of range"))?;
+            .map_err(|_| format!("`{shown}` is out of range"))?;
         total = total.saturating_add(part);
     }
     if total > MAX_DURATION {
         return Err(format!(
-            "`{text}` is longer than a year; nothing is worth waiting that long"
+            "`{shown}` is longer than a year; nothing is worth waiting that long"
         ));
     }
     Ok(total)
+}
+
+/// `text` written the way [`parse_duration`] reads it, when each part is a number and a unit
+/// people commonly write: `5 minutes` → `5m`, `1 hour 30 mins` → `1h30m`, `2 days` → `48h`.
+fn respelled(text: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = text.trim_start();
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number = &rest[..digits];
+        number.parse::<f64>().ok()?;
+        rest = rest[digits..].trim_start();
+        let word_len = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let word = rest[..word_len].to_ascii_lowercase();
+        rest = rest[word_len..].trim_start_matches([' ', ',']);
+        rest = rest.strip_prefix("and ").unwrap_or(rest).trim_start();
+        let unit = match word.as_str() {
+            "ms" | "msec" | "msecs" | "millis" | "millisecond" | "milliseconds" => "ms",
+            "s" | "sec" | "secs" | "second" | "seconds" => "s",
+            "m" | "min" | "mins" | "minute" | "minutes" => "m",
+            "h" | "hr" | "hrs" | "hour" | "hours" => "h",
+            // Days are no unit here; whole hours say the same.
+            "d" | "day" | "days" => {
+                let days = number.parse::<u32>().ok()?;
+                out.push_str(&format!("{}h", days.checked_mul(24)?));
+                continue;
+            }
+            _ => return None,
+        };
+        out.push_str(number);
+        out.push_str(unit);
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// Parses `4096`, `512KiB`, `1GiB`, `2GB`: binary units are powers of 1024, decimal of 1000.
@@ -65,9 +119,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size; write e.g. 512MiB, 1GiB, 4096"))?;
+    let number: f64 = number.parse().map_err(|_| {
+        format!(
+            "`{}` is not a size; write e.g. 512MiB, 1GiB, 4096",
+            echo::value(text)
+        )
+    })?;
     let multiplier: u64 = match unit.trim() {
         "" | "B" => 1,
         "KiB" => 1 << 10,
@@ -80,13 +137,15 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "TB" => 1_000_000_000_000,
         other => {
             return Err(format!(
-                "unknown size unit `{other}` in `{text}`; use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB"
+                "unknown size unit `{}` in `{}`; use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB",
+                echo::value(other),
+                echo::value(text)
             ));
         }
     };
     let bytes = number * multiplier as f64;
     if !bytes.is_finite() || bytes >= u64::MAX as f64 {
-        return Err(format!("`{text}` is out of range"));
+        return Err(format!("`{}` is out of range", echo::value(text)));
     }
     Ok(bytes as u64)
 }
@@ -137,6 +196,23 @@ mod tests {
                 .unwrap_err()
                 .contains("longer than a year")
         );
+    }
+
+    #[test]
+    fn durations_in_words_are_respelled() {
+        let said = |text: &str| parse_duration(text).unwrap_err();
+        assert_eq!(
+            said("5 minutes"),
+            "unknown duration unit `minutes` in `5 minutes`; write 5m"
+        );
+        assert!(said("1 hour, 30 seconds").ends_with("write 1h30s"));
+        assert!(said("1h and 30min").ends_with("write 1h30m"));
+        assert!(said("250 msec").ends_with("write 250ms"));
+        assert!(said("3 Days").ends_with("write 72h"));
+        assert_eq!(said("10 s"), "`10 s` has a space in it; write 10s");
+        // Nothing to respell: the units are listed instead.
+        assert!(said("5 fortnights").ends_with("use ms, s, m or h"));
+        assert!(said("1.5 days").ends_with("use ms, s, m or h"));
     }
 
     #[test]

@@ -6,11 +6,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::rc::Rc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
+use crate::echo;
+
 /// A 1-based line and column in the config file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Ordered by line, then column: problems are reported in the order they appear in the file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pos {
     pub line: usize,
     pub col: usize,
@@ -42,9 +46,10 @@ pub enum Value {
     Null,
     /// Text; a quoted `"null"` stays text, only a plain one is null.
     Scalar(String),
-    Seq(Vec<Node>),
+    /// Collections are shared: an alias is one more handle on its anchor's node, not a copy.
+    Seq(Rc<Vec<Node>>),
     /// Keys keep their own position so "unknown key" points at the key, not the value.
-    Map(Vec<(String, Pos, Node)>),
+    Map(Rc<Vec<(String, Pos, Node)>>),
 }
 
 impl Node {
@@ -64,7 +69,11 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Parses the first document of `text`. An empty file is `Null`.
+/// Parses `text`, which must hold one document; an empty file is `Null`.
+///
+/// Time and memory are linear in the length of `text`: aliases share their anchor's node, what
+/// they add to the tree is capped ([`ALIAS_NODE_LIMIT`], [`ALIAS_TEXT_LIMIT`]), and nesting is
+/// capped ([`MAX_DEPTH`]) so nothing that walks the tree, dropping it included, runs out of stack.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let mut builder = Builder::default();
     for item in Parser::new_from_str(text) {
@@ -75,9 +84,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
             },
             message: e.info().to_string(),
         })?;
-        if builder.feed(event, span)? {
-            break;
-        }
+        builder.feed(event, span)?;
     }
     Ok(builder.root.unwrap_or(Node {
         pos: Pos { line: 1, col: 1 },
@@ -85,156 +92,312 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     }))
 }
 
-enum Open {
-    Seq(Pos, usize, Vec<Node>),
-    /// Entries so far, the key waiting for its value, and the keys seen (a 1,000-check file
-    /// must not scan every earlier key for duplicates).
-    Map(
-        Pos,
-        usize,
-        Vec<(String, Pos, Node)>,
-        Option<(String, Pos)>,
-        HashSet<String>,
-    ),
+/// How many nodes aliases may add in all: plenty for sharing a check's settings, far below
+/// what a "billion laughs" file needs to exhaust memory or time.
+pub const ALIAS_NODE_LIMIT: usize = 10_000;
+/// How many bytes of text aliases may add in all: ten thousand aliases of a 1 MiB value would
+/// otherwise make 10 GB of it.
+pub const ALIAS_TEXT_LIMIT: usize = 1 << 20;
+/// How deep collections may nest. A config needs six levels; the limit keeps every walk over
+/// the tree (and its drop) far from the end of the stack.
+pub const MAX_DEPTH: usize = 64;
+
+/// What a node holds, counted as it is built: what an alias of it adds, and how deep it goes.
+#[derive(Clone, Copy, Default)]
+struct Size {
+    nodes: usize,
+    text: usize,
+    height: usize,
 }
 
-/// How many nodes aliases may copy in all: plenty for sharing a check's settings, far below
-/// what a "billion laughs" file needs to exhaust memory.
-const ALIAS_NODE_LIMIT: usize = 10_000;
+impl Size {
+    fn add(&mut self, child: Size) {
+        self.nodes += child.nodes;
+        self.text += child.text;
+        self.height = self.height.max(child.height);
+    }
+
+    /// This size, wrapped in one more collection.
+    fn wrapped(self) -> Size {
+        Size {
+            nodes: self.nodes + 1,
+            text: self.text,
+            height: self.height + 1,
+        }
+    }
+}
+
+/// A collection being read.
+struct Open {
+    pos: Pos,
+    anchor: usize,
+    /// What the children hold so far.
+    size: Size,
+    body: Body,
+}
+
+enum Body {
+    Seq(Vec<Node>),
+    Map(OpenMap),
+}
+
+#[derive(Default)]
+struct OpenMap {
+    entries: Vec<(String, Pos, Node)>,
+    key: Option<Key>,
+    /// The keys written so far (a 1,000-check file must not scan every earlier key for
+    /// duplicates).
+    seen: HashSet<String>,
+    /// The mappings a `<<` names, earliest first, and where in `entries` it stood.
+    merges: Vec<Node>,
+    merge_at: Option<usize>,
+}
+
+/// A key waiting for its value.
+enum Key {
+    Named(String, Pos),
+    /// The plain key `<<`: its value's entries are merged in.
+    Merge(Pos),
+}
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Open>,
-    /// Each anchor's node and its size in nodes.
-    anchors: HashMap<usize, (Node, usize)>,
-    alias_nodes: usize,
+    /// Each anchor's node and its size.
+    anchors: HashMap<usize, (Node, Size)>,
+    /// What aliases have added so far.
+    aliased: Size,
     root: Option<Node>,
-}
-
-fn node_count(node: &Node) -> usize {
-    let mut count = 0;
-    let mut stack = vec![node];
-    while let Some(n) = stack.pop() {
-        count += 1;
-        match &n.value {
-            Value::Seq(items) => stack.extend(items),
-            Value::Map(entries) => stack.extend(entries.iter().map(|(_, _, v)| v)),
-            _ => {}
-        }
-    }
-    count
+    /// Where a document after the first starts.
+    later_document: Option<Pos>,
 }
 
 impl Builder {
-    /// Returns true once the first document is complete.
-    fn feed(&mut self, event: Event<'_>, span: Span) -> Result<bool, SyntaxError> {
+    fn feed(&mut self, event: Event<'_>, span: Span) -> Result<(), SyntaxError> {
         let pos = Pos::from(span);
         match event {
+            Event::DocumentStart(_) => {
+                if self.root.is_some() {
+                    self.later_document = Some(pos);
+                }
+                Ok(())
+            }
             Event::Scalar(text, style, anchor, _tag) => {
-                let quoted = !matches!(style, ScalarStyle::Plain);
-                let value = if !quoted && matches!(&*text, "" | "~" | "null" | "Null" | "NULL") {
+                let plain = matches!(style, ScalarStyle::Plain);
+                let empty = plain && matches!(&*text, "" | "~" | "null" | "Null" | "NULL");
+                // A `---` with nothing after it drops nothing; a document with content would
+                // be dropped in silence.
+                if !empty {
+                    self.one_document()?;
+                } else if self.later_document.is_some() {
+                    return Ok(());
+                }
+                if plain && anchor == 0 && text == "<<" && self.awaits_key() {
+                    if let Some(Open {
+                        body: Body::Map(map),
+                        ..
+                    }) = self.stack.last_mut()
+                    {
+                        map.key = Some(Key::Merge(pos));
+                    }
+                    return Ok(());
+                }
+                let size = Size {
+                    nodes: 1,
+                    text: text.len(),
+                    height: 0,
+                };
+                let value = if empty {
                     Value::Null
                 } else {
                     Value::Scalar(text.into_owned())
                 };
-                self.finish(anchor, Node { pos, value })
+                self.finish(anchor, Node { pos, value }, size)
             }
             Event::SequenceStart(anchor, _) => {
-                self.stack.push(Open::Seq(pos, anchor, Vec::new()));
-                Ok(false)
+                self.one_document()?;
+                self.open(pos, anchor, Body::Seq(Vec::new()))
             }
             Event::MappingStart(anchor, _) => {
-                self.stack
-                    .push(Open::Map(pos, anchor, Vec::new(), None, HashSet::new()));
-                Ok(false)
+                self.one_document()?;
+                self.open(pos, anchor, Body::Map(OpenMap::default()))
             }
-            Event::SequenceEnd => match self.stack.pop() {
-                Some(Open::Seq(pos, anchor, items)) => self.finish(
-                    anchor,
-                    Node {
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some(open) = self.stack.pop() else {
+                    return Err(unbalanced(pos));
+                };
+                let value = match open.body {
+                    Body::Seq(items) => Value::Seq(Rc::new(items)),
+                    Body::Map(map) => Value::Map(Rc::new(map.close())),
+                };
+                let node = Node {
+                    pos: open.pos,
+                    value,
+                };
+                self.finish(open.anchor, node, open.size.wrapped())
+            }
+            Event::Alias(id) => {
+                self.one_document()?;
+                let Some((node, size)) = self.anchors.get(&id) else {
+                    return Err(SyntaxError {
                         pos,
-                        value: Value::Seq(items),
-                    },
-                ),
-                _ => Err(unbalanced(pos)),
-            },
-            Event::MappingEnd => match self.stack.pop() {
-                Some(Open::Map(pos, anchor, entries, _, _)) => self.finish(
-                    anchor,
-                    Node {
+                        message: "alias refers to an unknown anchor".into(),
+                    });
+                };
+                let (node, size) = (node.clone(), *size);
+                self.aliased.add(size);
+                if self.aliased.nodes > ALIAS_NODE_LIMIT || self.aliased.text > ALIAS_TEXT_LIMIT {
+                    return Err(SyntaxError {
                         pos,
-                        value: Value::Map(entries),
-                    },
-                ),
-                _ => Err(unbalanced(pos)),
-            },
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some((node, size)) => {
-                    self.alias_nodes += size;
-                    if self.alias_nodes > ALIAS_NODE_LIMIT {
-                        return Err(SyntaxError {
-                            pos,
-                            message: format!(
-                                "aliases expand to more than {ALIAS_NODE_LIMIT} nodes; write the values out"
-                            ),
-                        });
-                    }
-                    let node = node.clone();
-                    self.attach(node)
+                        message: format!(
+                            "aliases expand to more than {ALIAS_NODE_LIMIT} nodes or {} MiB of text; write the values out",
+                            ALIAS_TEXT_LIMIT >> 20
+                        ),
+                    });
                 }
-                None => Err(SyntaxError {
-                    pos,
-                    message: "alias refers to an unknown anchor".into(),
-                }),
-            },
-            Event::DocumentEnd => Ok(self.root.is_some()),
-            _ => Ok(false),
+                if self.stack.len() + size.height > MAX_DEPTH {
+                    return Err(too_deep(pos));
+                }
+                self.attach(node, size)
+            }
+            _ => Ok(()),
         }
     }
 
-    fn finish(&mut self, anchor: usize, node: Node) -> Result<bool, SyntaxError> {
+    /// Refuses content in a document after the first.
+    fn one_document(&self) -> Result<(), SyntaxError> {
+        match self.later_document {
+            Some(pos) => Err(SyntaxError {
+                pos,
+                message: "a second YAML document starts here; bootgate reads one document per file, so remove the `---` line or give this document a file of its own".into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn awaits_key(&self) -> bool {
+        matches!(self.stack.last(), Some(Open { body: Body::Map(map), .. }) if map.key.is_none())
+    }
+
+    fn open(&mut self, pos: Pos, anchor: usize, body: Body) -> Result<(), SyntaxError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(too_deep(pos));
+        }
+        self.stack.push(Open {
+            pos,
+            anchor,
+            size: Size::default(),
+            body,
+        });
+        Ok(())
+    }
+
+    fn finish(&mut self, anchor: usize, node: Node, size: Size) -> Result<(), SyntaxError> {
         if anchor != 0 {
-            let size = node_count(&node);
+            // Cheap: a collection is shared, not copied.
             self.anchors.insert(anchor, (node.clone(), size));
         }
-        self.attach(node)
+        self.attach(node, size)
     }
 
-    fn attach(&mut self, node: Node) -> Result<bool, SyntaxError> {
-        match self.stack.last_mut() {
-            None => {
-                self.root = Some(node);
-                Ok(false)
-            }
-            Some(Open::Seq(_, _, items)) => {
+    fn attach(&mut self, node: Node, size: Size) -> Result<(), SyntaxError> {
+        let Some(open) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        open.size.add(size);
+        let map = match &mut open.body {
+            Body::Seq(items) => {
                 items.push(node);
-                Ok(false)
+                return Ok(());
             }
-            Some(Open::Map(_, _, entries, pending, seen)) => {
-                match pending.take() {
-                    None => match node.value {
-                        Value::Scalar(key) => {
-                            if !seen.insert(key.clone()) {
-                                return Err(SyntaxError {
-                                    pos: node.pos,
-                                    message: format!("duplicate key `{key}`"),
-                                });
-                            }
-                            *pending = Some((key, node.pos));
-                        }
-                        Value::Null => *pending = Some((String::new(), node.pos)),
-                        _ => {
-                            return Err(SyntaxError {
-                                pos: node.pos,
-                                message: "a mapping key must be a plain name".into(),
-                            });
-                        }
-                    },
-                    Some((key, key_pos)) => entries.push((key, key_pos, node)),
+            Body::Map(map) => map,
+        };
+        match map.key.take() {
+            None => {
+                let key = match node.value {
+                    Value::Scalar(key) => key,
+                    Value::Null => String::new(),
+                    _ => {
+                        return Err(SyntaxError {
+                            pos: node.pos,
+                            message: "a mapping key must be a plain name".into(),
+                        });
+                    }
+                };
+                if !map.seen.insert(key.clone()) {
+                    return Err(SyntaxError {
+                        pos: node.pos,
+                        message: format!("duplicate key `{}`", echo::value(&key)),
+                    });
                 }
-                Ok(false)
+                map.key = Some(Key::Named(key, node.pos));
+            }
+            Some(Key::Named(key, key_pos)) => map.entries.push((key, key_pos, node)),
+            Some(Key::Merge(key_pos)) => map.merge(key_pos, node)?,
+        }
+        Ok(())
+    }
+}
+
+impl OpenMap {
+    /// `<<: *base` or `<<: [*a, *b]`: YAML 1.1 merge keys.
+    fn merge(&mut self, key_pos: Pos, node: Node) -> Result<(), SyntaxError> {
+        if self.merge_at.is_some() {
+            return Err(SyntaxError {
+                pos: key_pos,
+                message: "duplicate key `<<`; merge several mappings with one list: `<<: [*a, *b]`"
+                    .into(),
+            });
+        }
+        self.merge_at = Some(self.entries.len());
+        let sources: Vec<Node> = match &node.value {
+            Value::Map(_) => vec![node],
+            Value::Seq(items) => items.to_vec(),
+            _ => return Err(not_mergeable(&node)),
+        };
+        if let Some(bad) = sources.iter().find(|s| !matches!(s.value, Value::Map(_))) {
+            return Err(not_mergeable(bad));
+        }
+        self.merges = sources;
+        Ok(())
+    }
+
+    /// The entries in order, merged ones where the `<<` stood. A key written in the mapping wins
+    /// over a merged one, and an earlier merged mapping over a later one.
+    fn close(mut self) -> Vec<(String, Pos, Node)> {
+        let Some(at) = self.merge_at else {
+            return self.entries;
+        };
+        let mut merged = Vec::new();
+        for source in &self.merges {
+            if let Value::Map(entries) = &source.value {
+                for (key, pos, value) in entries.iter() {
+                    if self.seen.insert(key.clone()) {
+                        merged.push((key.clone(), *pos, value.clone()));
+                    }
+                }
             }
         }
+        self.entries.splice(at..at, merged);
+        self.entries
+    }
+}
+
+fn not_mergeable(node: &Node) -> SyntaxError {
+    SyntaxError {
+        pos: node.pos,
+        message: format!(
+            "`<<` merges mappings, and this is {}; write `<<: *anchor` or `<<: [*a, *b]`",
+            node.type_name()
+        ),
+    }
+}
+
+fn too_deep(pos: Pos) -> SyntaxError {
+    SyntaxError {
+        pos,
+        message: format!("nested deeper than {MAX_DEPTH} levels"),
     }
 }
 
@@ -249,7 +412,7 @@ fn unbalanced(pos: Pos) -> SyntaxError {
 mod tests {
     use super::*;
 
-    fn map(node: &Node) -> &Vec<(String, Pos, Node)> {
+    fn map(node: &Node) -> &[(String, Pos, Node)] {
         match &node.value {
             Value::Map(m) => m,
             other => panic!("not a map: {other:?}"),
@@ -307,6 +470,91 @@ mod tests {
         }
         let err = parse(&text).unwrap_err();
         assert!(err.message.contains("aliases expand"), "{}", err.message);
+    }
+
+    #[test]
+    fn one_document_per_file() {
+        let err = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(err.pos, Pos { line: 2, col: 1 });
+        assert!(
+            err.message.contains("a second YAML document"),
+            "{}",
+            err.message
+        );
+        let err = parse("---\n---\nb: 2\n").unwrap_err();
+        assert_eq!(err.pos, Pos { line: 2, col: 1 });
+        // Markers around one document, and empty documents after it, drop nothing.
+        assert_eq!(map(&parse("---\na: 1\n...\n---\n").unwrap()).len(), 1);
+    }
+
+    #[test]
+    fn merge_keys_follow_yaml_1_1() {
+        let root =
+            parse("a: &a {x: 1, y: 1}\nb: &b {y: 2, z: 2}\nc:\n  w: 0\n  <<: [*a, *b]\n  x: 3\n")
+                .unwrap();
+        let c: Vec<(&str, String, Pos)> = map(&map(&root)[2].2)
+            .iter()
+            .map(|(k, p, v)| match &v.value {
+                Value::Scalar(s) => (k.as_str(), s.clone(), *p),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // Own keys win, then earlier mappings; merged keys stand where `<<` did and keep the
+        // position they were written at.
+        assert_eq!(
+            c,
+            [
+                ("w", "0".into(), Pos { line: 4, col: 3 }),
+                ("y", "1".into(), Pos { line: 1, col: 14 }),
+                ("z", "2".into(), Pos { line: 2, col: 14 }),
+                ("x", "3".into(), Pos { line: 6, col: 3 }),
+            ]
+        );
+        // A quoted `<<` is an ordinary key.
+        assert_eq!(map(&parse("\"<<\": 1\n").unwrap())[0].0, "<<");
+    }
+
+    #[test]
+    fn merge_keys_take_mappings_once() {
+        let err = parse("a: &a [1]\nb: {<<: *a}\n").unwrap_err();
+        assert!(err.message.contains("this is a scalar"), "{}", err.message);
+        assert_eq!(err.pos, Pos { line: 1, col: 8 });
+        let err = parse("b: {<<: [[x]]}\n").unwrap_err();
+        assert!(err.message.contains("this is a list"), "{}", err.message);
+        let err = parse("a: &a {x: 1}\nb: {<<: *a, <<: *a}\n").unwrap_err();
+        assert!(
+            err.message.contains("duplicate key `<<`"),
+            "{}",
+            err.message
+        );
+        let err = parse("b: {x: 1, x: 2}\n").unwrap_err();
+        assert!(err.message.contains("duplicate key `x`"), "{}", err.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_it_can_exhaust_the_stack() {
+        let err = parse(&format!("{}x\n", "- ".repeat(100_000))).unwrap_err();
+        assert!(
+            err.message.contains("nested deeper than 64"),
+            "{}",
+            err.message
+        );
+        assert!(parse(&format!("{}x\n", "- ".repeat(MAX_DEPTH))).is_ok());
+        // An alias cannot carry a deep anchor deeper still.
+        let deep = format!("{}x{}", "[".repeat(40), "]".repeat(40));
+        let text = format!("a: &a {deep}\nb: {}*a{}\n", "[".repeat(40), "]".repeat(40));
+        assert!(parse(&text).unwrap_err().message.contains("nested deeper"));
+    }
+
+    #[test]
+    fn aliases_of_long_text_are_capped() {
+        let text = format!(
+            "a: &a \"{}\"\nb: [{}]\n",
+            "x".repeat(1 << 16),
+            vec!["*a"; 17].join(", ")
+        );
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("MiB of text"), "{}", err.message);
     }
 
     #[test]

@@ -149,7 +149,7 @@ pub fn parse(text: &str) -> Result<Manifest, Vec<Problem>> {
         match (key.as_str(), &node.value) {
             (_, Value::Null) if TOP_KEYS.contains(&key.as_str()) => {}
             ("pins", Value::Map(entries)) => {
-                for (name, _, value) in entries {
+                for (name, _, value) in entries.iter() {
                     let field = format!("pins.{name}");
                     let Value::Scalar(declared) = &value.value else {
                         problem(
@@ -170,7 +170,7 @@ pub fn parse(text: &str) -> Result<Manifest, Vec<Problem>> {
                 }
             }
             ("files", Value::Map(entries)) => {
-                for (name, name_pos, value) in entries {
+                for (name, name_pos, value) in entries.iter() {
                     let field = format!("files.{name}");
                     if let Err(message) = check_relative(name) {
                         problem(*name_pos, &field, message);

@@ -1,0 +1,304 @@
+//! What `bootgate validate` says about a config, run on the real binary: where each problem is,
+//! in what order, how a value from the file is echoed, and how long a large file takes.
+
+#[macro_use]
+mod common;
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::process::{ExitStatus, Stdio};
+use std::sync::mpsc::channel;
+use std::thread;
+use std::time::Duration;
+
+use common::*;
+
+fn validate(scene: &Scene, config: &str) -> Finished {
+    let path = scene.config(config);
+    scene.run(&["validate", "--config", path.to_str().unwrap()], &[])
+}
+
+/// The problem lines of a refused config, each without the file's path.
+fn problems(done: &Finished) -> Vec<String> {
+    assert_eq!(done.code(), Some(2), "{}", done.stderr);
+    done.stderr
+        .lines()
+        .map(|l| {
+            l.split_once("bootgate.yaml:")
+                .map_or(l, |(_, rest)| rest)
+                .to_string()
+        })
+        .collect()
+}
+
+/// Runs `validate` to its end or kills it after `limit`; stdout goes to a file, so a long
+/// report never blocks on a full pipe.
+fn validate_within(scene: &Scene, config: &str, limit: Duration) -> ExitStatus {
+    let path = scene.config(config);
+    let out = File::create(scene.path("validate.out")).unwrap();
+    let mut child = scene
+        .command(&["validate", "--config", path.to_str().unwrap()], &[])
+        .stdout(out)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(status) => status.unwrap(),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("validate still running after {limit:?}");
+        }
+    }
+}
+
+/// Quadratic steps (every `after` against every check, every pair of dependencies) took
+/// minutes here; linear ones take seconds even in a debug build on a loaded machine. The
+/// figures are in the `validate` bench, not here: this bound only catches a return to n².
+#[test]
+fn a_50000_check_chain_and_a_50000_wide_graph_validate() {
+    const N: usize = 50_000;
+    const LIMIT: Duration = Duration::from_secs(120);
+    let scene = Scene::new();
+    let mut chain = String::from("checks:\n  c0: {kind: secret, env: X}\n");
+    for i in 1..N {
+        chain.push_str(&format!(
+            "  c{i}: {{kind: secret, env: X, after: [c{}]}}\n",
+            i - 1
+        ));
+    }
+    assert!(validate_within(&scene, &chain, LIMIT).success());
+    let out = std::fs::read_to_string(scene.path("validate.out")).unwrap();
+    assert_contains!(out, "valid — 50000 checks");
+    assert_contains!(out, "  50000. c49999\n");
+
+    let mut wide = String::from("checks:\n  root: {kind: secret, env: X}\n");
+    let mut all = Vec::with_capacity(N);
+    for i in 0..N {
+        wide.push_str(&format!(
+            "  w{i}: {{kind: secret, env: X, after: [root]}}\n"
+        ));
+        all.push(format!("w{i}"));
+    }
+    wide.push_str(&format!(
+        "  sink: {{kind: secret, env: X, after: [{}]}}\n",
+        all.join(", ")
+    ));
+    assert!(validate_within(&scene, &wide, LIMIT).success());
+    let out = std::fs::read_to_string(scene.path("validate.out")).unwrap();
+    assert_contains!(out, "valid — 50002 checks");
+    assert_contains!(out, "  3. sink\n");
+}
+
+#[test]
+fn a_second_yaml_document_is_refused_where_it_starts() {
+    let scene = Scene::new();
+    let done = validate(
+        &scene,
+        "checks:\n  a: {kind: secret, env: A}\n---\nchecks:\n  b: {kind: secret, env: B}\n",
+    );
+    assert_eq!(
+        problems(&done),
+        [
+            "3:1: YAML syntax: a second YAML document starts here; bootgate reads one document per file, so remove the `---` line or give this document a file of its own"
+        ]
+    );
+}
+
+/// `<<` merges a mapping in (YAML 1.1): what the check writes itself wins, and the merged
+/// address is the one a real connection goes to.
+#[test]
+fn merge_keys_share_settings_and_own_keys_win() {
+    let scene = Scene::new();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = scene.config(&format!(
+        "x-tcp: &tcp {{kind: tcp, address: \"127.0.0.1:1\", attempt_timeout: 2s}}\nchecks:\n  db:\n    <<: *tcp\n    address: \"127.0.0.1:{port}\"\n  cache: {{<<: [{{address: \"127.0.0.1:{port}\"}}, *tcp]}}\n"
+    ));
+    let done = scene.run(&["check", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(done.code(), Some(0), "{}\n{}", done.stdout, done.stderr);
+    assert_contains!(done.stdout, "db");
+    assert_contains!(done.stdout, "cache");
+
+    let done = validate(
+        &scene,
+        "checks:\n  a: &a {kind: secret, env: A}\n  b: {<<: [*a, x], env: B}\n",
+    );
+    assert_eq!(
+        problems(&done),
+        [
+            "3:16: YAML syntax: `<<` merges mappings, and this is a scalar; write `<<: *anchor` or `<<: [*a, *b]`"
+        ]
+    );
+}
+
+#[test]
+fn a_listen_port_out_of_range_is_named_with_its_position() {
+    let scene = Scene::new();
+    let done = validate(
+        &scene,
+        "checks:\n  a: {kind: secret, env: A}\nlisten: 0.0.0.0:99999\n",
+    );
+    assert_eq!(
+        problems(&done),
+        [
+            "3:9: listen: `0.0.0.0:99999` has a port out of range (a port is 0 to 65535): e.g. \"[::]:8081\" or \"0.0.0.0:8081\""
+        ]
+    );
+}
+
+#[test]
+fn a_url_without_a_scheme_says_it_must_start_with_http() {
+    let scene = Scene::new();
+    let done = validate(
+        &scene,
+        "checks:\n  api: {kind: http, url: \"localhost:8000/health\"}\n",
+    );
+    assert_eq!(
+        problems(&done),
+        ["2:26: checks.api.url: `localhost:8000/health`: must start with http:// or https://"]
+    );
+}
+
+#[test]
+fn durations_in_words_get_the_spelling_that_works() {
+    let scene = Scene::new();
+    let done = validate(
+        &scene,
+        "deadline: 5 minutes\nchecks:\n  a: {kind: secret, env: A, timeout: 1 hour 30 mins}\n  b: {kind: secret, env: B, timeout: 2 days}\n  c: {kind: secret, env: C, timeout: 1h 30m}\n",
+    );
+    assert_eq!(
+        problems(&done),
+        [
+            "1:11: deadline: unknown duration unit `minutes` in `5 minutes`; write 5m",
+            "3:38: checks.a.timeout: unknown duration unit `hour` in `1 hour 30 mins`; write 1h30m",
+            "4:38: checks.b.timeout: unknown duration unit `days` in `2 days`; write 48h",
+            "5:38: checks.c.timeout: `1h 30m` has a space in it; write 1h30m",
+        ]
+    );
+}
+
+/// Problems come in the order of the file, whatever order they are found in.
+#[test]
+fn problems_are_sorted_by_line_and_column() {
+    let scene = Scene::new();
+    let done = validate(
+        &scene,
+        "checks:\n  a: {kind: tcp, address: nowhere}\n  b: {kind: file, path: /x, min_size: big}\ndeadline: soon\ndefaults: {stall_after: never}\n",
+    );
+    assert_eq!(
+        problems(&done),
+        [
+            "2:27: checks.a.address: `nowhere` needs a port: host:port, e.g. 127.0.0.1:6333",
+            "3:39: checks.b.min_size: `big` is not a size; write e.g. 512MiB, 1GiB, 4096",
+            "4:11: deadline: `soon` is not a duration; write e.g. 90s, 10m, 500ms",
+            "5:25: defaults.stall_after: `never` is not a duration; write e.g. 90s, 10m, 500ms",
+        ]
+    );
+}
+
+/// A misspelt key is the problem; the key it leaves missing is its consequence, not a second
+/// problem, and a problem of the whole file comes after those with a place.
+#[test]
+fn root_causes_come_first_and_their_consequences_are_not_repeated() {
+    let scene = Scene::new();
+    let done = validate(
+        &scene,
+        "dedline: 5m\nchecsk:\n  a: {kind: secret, env: A}\n",
+    );
+    let expected_keys = "expected one of: deadline, state_dir, placeholders, defaults, checks, listen, pins, drain, details, sentinel";
+    assert_eq!(
+        problems(&done),
+        [
+            format!("1:1: unknown key `dedline` (did you mean deadline?); {expected_keys}"),
+            format!("2:1: unknown key `checsk` (did you mean checks?); {expected_keys}"),
+        ]
+    );
+
+    let done = validate(&scene, "dedline: 5m\n");
+    assert_eq!(
+        problems(&done),
+        [
+            format!("1:1: unknown key `dedline` (did you mean deadline?); {expected_keys}"),
+            " checks: no checks declared; add e.g. `checks: {api-key: {kind: secret, env: API_KEY}}`".to_string(),
+        ]
+    );
+
+    let done = validate(
+        &scene,
+        "checks:\n  a: {knd: tcp, address: \"h:1\"}\n  b: {kind: tcp, adress: \"h:1\"}\n",
+    );
+    assert_eq!(
+        problems(&done),
+        [
+            "2:7: checks.a: unknown key `knd` (did you mean kind?)",
+            "3:18: checks.b: unknown key `adress` (did you mean address?); expected one of: kind, after, on_fail, timeout, attempt_timeout, max_interval, stall_after, watch, address",
+        ]
+    );
+}
+
+#[test]
+fn a_missing_default_config_says_how_to_name_another() {
+    let default = std::path::Path::new("/etc/bootgate/bootgate.yaml");
+    if default.exists() {
+        eprintln!(
+            "{} exists on this machine; nothing to show",
+            default.display()
+        );
+        return;
+    }
+    let scene = Scene::new();
+    let done = scene.run(&["validate"], &[]);
+    assert_eq!(done.code(), Some(2), "{}", done.stderr);
+    assert_contains!(
+        done.stderr,
+        "cannot read config /etc/bootgate/bootgate.yaml: No such file or directory (os error 2); pass --config PATH or set BOOTGATE_CONFIG"
+    );
+}
+
+/// A value from the file is echoed escaped and capped: a 1 MiB value does not come back whole,
+/// and a cursor-up in one cannot rewrite the line above.
+#[test]
+fn echoed_values_are_escaped_and_capped() {
+    let scene = Scene::new();
+    let huge = "9".repeat(1 << 20);
+    let done = validate(
+        &scene,
+        &format!(
+            // A plain key is at most 1024 characters in YAML; `? key` takes any length.
+            "deadline: \"\\e[1A\\rgate passed {huge}\"\nchecks:\n  a:\n    kind: secret\n    env: A\n    ? {huge}\n    : 1\n  ? {huge}\n  : {{kind: secret, env: B}}\n"
+        ),
+    );
+    let lines = problems(&done);
+    assert!(done.stderr.len() < 8 << 10, "{} bytes", done.stderr.len());
+    assert!(!done.stderr.contains('\u{1b}') && !done.stderr.contains('\r'));
+    assert!(
+        lines[0].starts_with("1:11: deadline: `\\u{1b}[1A\\rgate passed 999"),
+        "{}",
+        lines[0]
+    );
+    assert_contains!(lines[0], "… (1048593 bytes in all)");
+    assert_contains!(lines[1], "… (1048576 bytes in all)`; expected one of:");
+    assert_contains!(
+        lines[2],
+        "… (1048583 bytes in all): a check name is at most 128 characters"
+    );
+
+    // What validate prints of a valid config is capped the same way.
+    let state_dir = format!("/tmp/\u{1b}[2J{}", "d".repeat(100_000));
+    let config = scene.config("checks:\n  a: {kind: secret, env: A}\n");
+    let done = scene.run(
+        &["validate", "--config", config.to_str().unwrap()],
+        &[("BOOTGATE_STATE_DIR", &state_dir)],
+    );
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    assert!(done.stdout.len() < 8 << 10, "{} bytes", done.stdout.len());
+    assert_contains!(done.stdout, "state_dir /tmp/\\u{1b}[2Jddd");
+    assert_contains!(done.stdout, "… (100009 bytes in all)");
+}
