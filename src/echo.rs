@@ -31,7 +31,7 @@ impl fmt::Display for Echo<'_> {
             if shown == self.limit {
                 return write!(f, "… ({} bytes in all)", self.text.len());
             }
-            if needs_escape(c) {
+            if is_unsafe(c) {
                 write!(f, "{}", c.escape_default())?;
             } else {
                 fmt::Write::write_char(f, c)?;
@@ -41,10 +41,39 @@ impl fmt::Display for Echo<'_> {
     }
 }
 
-/// C0 and C1 controls (ESC, CR, BEL, backspace…) and the bidirectional overrides that make text
-/// read differently from what it is.
-fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+/// Whether a character can move the cursor, rewrite a line or reorder text on a terminal or in
+/// a viewer: C0 and C1 controls, DEL, and the bidirectional and line-separating formats. Text
+/// from outside carrying them could forge a line ("gate passed") where it is shown.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+/// `text` with unsafe characters written out (`\u{1b}`, `\r`, `\u{202e}`), uncapped; line
+/// breaks and tabs are kept when `keep_lines`.
+pub fn escaped(text: &str, keep_lines: bool) -> std::borrow::Cow<'_, str> {
+    let kept = |c: char| keep_lines && (c == '\n' || c == '\t');
+    if !text.chars().any(|c| is_unsafe(c) && !kept(c)) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_unsafe(c) && !kept(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
 }
 
 #[cfg(test)]
@@ -56,6 +85,8 @@ mod tests {
         assert_eq!(value("a\u{1b}[1Ab\tc\n").to_string(), "a\\u{1b}[1Ab\\tc\\n");
         assert_eq!(value("ünïcode ✔").to_string(), "ünïcode ✔");
         assert_eq!(value("x\u{202e}y").to_string(), "x\\u{202e}y");
+        assert_eq!(escaped("a\r\n\tb\u{2028}", true), "a\\r\n\tb\\u{2028}");
+        assert_eq!(escaped("a\n", false), "a\\n");
     }
 
     #[test]

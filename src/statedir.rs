@@ -186,15 +186,7 @@ fn owner(lock: &mut File) -> String {
     if text.is_empty() {
         return "another bootgate".into();
     }
-    let mut shown = String::new();
-    for c in text.chars() {
-        if c.is_control() {
-            shown.extend(c.escape_default());
-        } else {
-            shown.push(c);
-        }
-    }
-    shown
+    crate::echo::escaped(text, false).into_owned()
 }
 
 fn hostname() -> String {

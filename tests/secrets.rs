@@ -460,5 +460,5 @@ checks:
             "{name} carries a raw control character: {text:?}"
         );
     }
-    assert_contains!(check.stdout, r"boom\x1b[1A\x1b[2K OK gate passed");
+    assert_contains!(check.stdout, r"boom\u{1b}[1A\u{1b}[2K OK gate passed");
 }

@@ -1,8 +1,8 @@
 //! `${VAR}` in config strings, filled from the environment. `$${` writes a literal `${`.
 
 use super::env::Environment;
-use crate::redact::MIN_HIDDEN_LEN;
 use crate::echo;
+use crate::redact::MIN_HIDDEN_LEN;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum ExpandError {

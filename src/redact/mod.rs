@@ -184,7 +184,7 @@ impl Redactor {
     /// Hides every known value in `text`, and writes out control characters but for line
     /// breaks and tabs.
     pub fn clean(&self, text: &str) -> String {
-        escape_controls(&self.hide(text), true)
+        crate::echo::escaped(&self.hide(text), true).into_owned()
     }
 
     /// A one-line excerpt: secrets hidden first, then flattened, control characters written
@@ -193,7 +193,7 @@ impl Redactor {
     pub fn excerpt(&self, text: &str) -> String {
         let hidden = self.hide(text);
         let flat: String = hidden.split_whitespace().collect::<Vec<_>>().join(" ");
-        truncate(&escape_controls(&flat, false), EXCERPT_LIMIT)
+        truncate(&crate::echo::escaped(&flat, false), EXCERPT_LIMIT)
     }
 
     /// Hides secrets in every string of a JSON document. Cleaning the serialised text instead
@@ -392,45 +392,6 @@ fn replace(text: &str, mut spans: Vec<Range<usize>>) -> String {
         written = end;
     }
     out.push_str(&text[written..]);
-    out
-}
-
-/// Whether a character can move the cursor, rewrite a line or reorder text on a terminal
-/// or in a viewer: C0 and C1 controls, DEL, and the bidirectional and line-separating
-/// formats. Outside text carrying them could forge a line ("gate passed") where it is shown.
-fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}'
-                | '\u{200e}'
-                | '\u{200f}'
-                | '\u{202a}'..='\u{202e}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{2028}'
-                | '\u{2029}'
-        )
-}
-
-/// `text` with unsafe characters written out (`\x1b`, `\u{202e}`), as the text log does;
-/// line breaks and tabs are kept when `keep_lines`.
-fn escape_controls(text: &str, keep_lines: bool) -> String {
-    let kept = |c: char| keep_lines && (c == '\n' || c == '\t');
-    // Printable ASCII, the common case, is checked byte by byte.
-    let plain = |b: &u8| (b' '..0x7f).contains(b) || kept(char::from(*b));
-    if text.bytes().all(|b| plain(&b)) || !text.chars().any(|c| is_unsafe(c) && !kept(c)) {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if !is_unsafe(c) || kept(c) {
-            out.push(c);
-        } else if c.is_ascii() {
-            out.push_str(&format!("\\x{:02x}", c as u32));
-        } else {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        }
-    }
     out
 }
 

@@ -130,12 +130,12 @@ fn control_characters_are_written_out() {
     let out = r.excerpt(forged);
     assert_eq!(
         out,
-        "boom\\x1b[1A\\x1b[2K\\u{9b}✔ gate passed\\u{202e}dessap\\x08\\x07\\x7f"
+        "boom\\u{1b}[1A\\u{1b}[2K\\u{9b}✔ gate passed\\u{202e}dessap\\u{8}\\u{7}\\u{7f}"
     );
     // A carriage return or a line separator rewrites a line: flattened in an excerpt...
     assert_eq!(r.excerpt("a\rb\u{2028}c"), "a b c");
     // ...written out in clean text, where line breaks and tabs stay.
-    assert_eq!(r.clean("a\r\n\tb\u{2028}"), "a\\x0d\n\tb\\u{2028}");
+    assert_eq!(r.clean("a\r\n\tb\u{2028}"), "a\\r\n\tb\\u{2028}");
 }
 
 #[test]
