@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod digest;
 pub mod echo;
+pub mod encoding;
 pub mod engine;
 pub mod exit;
 mod files;

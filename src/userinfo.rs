@@ -2,6 +2,7 @@
 //! percent-decoded in an `Authorization: Basic` header, and never anywhere else: not in the
 //! `Host` header, not in a reason, not in a log line.
 
+use crate::encoding::{base64, percent_decoded};
 use crate::redact::REDACTED;
 
 /// The URL as it may be shown: its userinfo replaced whole, since a user name can be a token
@@ -28,7 +29,7 @@ pub fn secrets(url: &str) -> Vec<String> {
     let mut out = Vec::new();
     if let Some((_, password)) = url[start..end].split_once(':') {
         out.push(password.to_string());
-        out.push(String::from_utf8_lossy(&percent_decoded(password)).into_owned());
+        out.push(String::from_utf8_lossy(&percent_decoded(password, false)).into_owned());
     }
     out.extend(credentials(url).map(|pair| base64(&pair)));
     out.retain(|s| !s.is_empty());
@@ -43,9 +44,9 @@ fn credentials(url: &str) -> Option<Vec<u8>> {
     let (user, password) = url[start..end]
         .split_once(':')
         .unwrap_or((&url[start..end], ""));
-    let mut pair = percent_decoded(user);
+    let mut pair = percent_decoded(user, false);
     pair.push(b':');
-    pair.extend(percent_decoded(password));
+    pair.extend(percent_decoded(password, false));
     Some(pair)
 }
 
@@ -59,66 +60,9 @@ fn userinfo_span(url: &str) -> Option<(usize, usize)> {
     authority.rfind('@').map(|at| (start, start + at))
 }
 
-/// `%XX` → the byte; a `%` not followed by two hex digits stays as it is, as curl leaves it.
-fn percent_decoded(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
-        match (bytes[i], hex(i + 1), hex(i + 2)) {
-            (b'%', Some(high), Some(low)) => {
-                out.push((high * 16 + low) as u8);
-                i += 3;
-            }
-            (byte, _, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-/// Standard base64 with padding (RFC 4648 §4), as Basic auth uses it.
-pub(crate) fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
-        let group = byte(0) << 16 | byte(1) << 8 | byte(2);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(group >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc_4648() {
-        let vectors = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-            ("Aladdin:open sesame", "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
-        ];
-        for (plain, encoded) in vectors {
-            assert_eq!(base64(plain.as_bytes()), encoded, "{plain:?}");
-        }
-        assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
-    }
 
     #[test]
     fn userinfo_is_masked_whole_wherever_it_is_written() {

@@ -4,7 +4,7 @@
 //! are the same whatever surrounds them, padded or not. Those runs are what outside text is
 //! searched for.
 
-const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+use crate::encoding::BASE64_ALPHABET as STANDARD;
 
 /// Shorter runs would match ordinary words.
 const MIN_CORE: usize = 4;
@@ -59,20 +59,14 @@ pub fn in_run(byte: u8) -> bool {
 pub(super) mod tests {
     use super::*;
 
-    /// An encoder written the plain way, to check the runs against.
+    /// The whole encoding, padded or not, to check the runs against.
     pub fn encode(bytes: &[u8], pad: bool) -> String {
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b))
-                << (8 * (3 - chunk.len()));
-            for i in 0..=chunk.len() {
-                out.push(STANDARD[(n >> (18 - 6 * i) & 63) as usize] as char);
-            }
-            if pad {
-                out.push_str(&"=".repeat(3 - chunk.len()));
-            }
+        let padded = crate::encoding::base64(bytes);
+        if pad {
+            padded
+        } else {
+            padded.trim_end_matches('=').to_string()
         }
-        out
     }
 
     #[test]
