@@ -18,6 +18,8 @@ pub mod echo;
 pub mod encoding;
 pub mod engine;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 mod files;
 pub mod graph;
 pub mod guard;
