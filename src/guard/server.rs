@@ -187,6 +187,9 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_DEADLINE)
         .max_buf_size(MAX_HEAD_BYTES)
+        // A client may shut its side down once its request is sent (`nc -N`, some checkers);
+        // without this, hyper reads that end before it writes and drops the answer.
+        .half_close(true)
         .serve_connection(TokioIo::new(io), service)
         .await
 }
@@ -652,6 +655,22 @@ mod tests {
                     answer.is_empty() || answer.starts_with("HTTP/1."),
                     "{head:?}: {answer}"
                 );
+            }
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_client_that_half_closes_after_its_request_is_answered() {
+            for _ in 0..100 {
+                let (result, _, mut client) = serve(async |client| {
+                    client
+                        .write_all(b"GET /readyz HTTP/1.1\r\nConnection: close\r\n\r\n")
+                        .await
+                        .unwrap();
+                    client.shutdown().await.unwrap();
+                })
+                .await;
+                result.unwrap();
+                assert!(answer(&mut client).await.ends_with("\r\n\r\nok"));
             }
         }
 
