@@ -599,3 +599,31 @@ sentinel:
     sidecar.signal("TERM");
     assert_eq!(sidecar.wait().0.code(), Some(0));
 }
+
+#[test]
+fn a_probe_that_shuts_its_side_after_the_request_is_answered() {
+    let scene = Scene::new();
+    let config = scene
+        .config("listen: \"127.0.0.1:0\"\ndrain: 100ms\nchecks:\n  k: {kind: secret, env: K}\n");
+    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    let port = guard_port(&mut sidecar);
+    sidecar.wait_for_line("readiness: starting -> ready");
+    // The server sees the request and the end of the client's side together; which it reads
+    // first is a race, so ask many times.
+    let unanswered = (0..2000)
+        .filter(|_| {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            stream.set_read_timeout(Some(PATIENCE)).unwrap();
+            stream
+                .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            stream.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut answer = String::new();
+            let _ = std::io::Read::read_to_string(&mut stream, &mut answer);
+            !answer.ends_with("\r\n\r\nok")
+        })
+        .count();
+    assert_eq!(unanswered, 0, "of 2000 half-closed probes");
+    sidecar.signal("TERM");
+    assert_eq!(sidecar.wait().0.code(), Some(0));
+}

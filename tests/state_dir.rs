@@ -374,8 +374,8 @@ fn the_sidecar_reads_status_json_bounded_without_blocking_or_following_links() {
         ));
         // A read of /dev/zero to the end would take every byte of memory there is: the cap
         // keeps a regression from taking the machine with it.
-        let mut sidecar = scene.spawn_command(scene.command_via(
-            &["prlimit", "--as=4294967296"],
+        let mut sidecar = scene.start(scene.command_after(
+            "ulimit -v 4194304",
             &["sidecar", "--config", config.to_str().unwrap()],
             &[],
         ));

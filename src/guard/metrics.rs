@@ -20,6 +20,7 @@ pub struct Metrics {
     pub transitions: Family<Labels, Counter>,
     pub rounds: Family<Labels, Counter>,
     pub latency: Family<Labels, Histogram, fn() -> Histogram>,
+    pub evicted: Counter,
     build: Family<Labels, Gauge>,
     build_labels: std::sync::Mutex<Labels>,
 }
@@ -99,6 +100,12 @@ impl Metrics {
             "Sentinel query latency, by query",
             latency.clone(),
         );
+        let evicted = Counter::default();
+        registry.register(
+            "bootgate_connections_evicted",
+            "Probe-server connections closed at the connection cap to make room for a new one",
+            evicted.clone(),
+        );
         let build = Family::<Labels, Gauge>::default();
         let labels = build_labels(pins);
         build.get_or_create(&labels).set(1);
@@ -116,6 +123,7 @@ impl Metrics {
             transitions,
             rounds,
             latency,
+            evicted,
             build,
             build_labels: std::sync::Mutex::new(labels),
         }

@@ -1,6 +1,7 @@
 //! The guard: the half of bootgate the kubelet talks to for the life of the pod. It runs the
 //! sentinel on its own schedule, keeps one readiness verdict, and serves it from memory.
 
+pub mod accept;
 pub mod metrics;
 pub mod notify;
 pub mod readiness;
@@ -141,7 +142,7 @@ impl Guard {
             env!("CARGO_PKG_VERSION")
         );
         let (stop_server, server_stopped) = watch::channel(false);
-        let server = tokio::spawn(server::serve(listener, shared.clone(), server_stopped));
+        let server = tokio::spawn(accept::serve(listener, shared.clone(), server_stopped));
         let readiness = match &spec.sentinel {
             Some(s) => Readiness::new(s.success_threshold, s.failure_threshold, s.hold),
             None => Readiness::new(1, 1, std::time::Duration::ZERO),

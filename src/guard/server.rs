@@ -10,11 +10,15 @@
 //! - `/readyz/<name>`: that check alone: `ok`, or 503 `<name> failed: <reason>` (the reason only
 //!   to loopback clients).
 //! - `/metrics`: Prometheus text.
+//!
+//! Each connection is bounded here: a request head must be complete within [`HEADER_DEADLINE`]
+//! and fit in [`MAX_HEAD_BYTES`]. How many connections may be open, and which one closes to make
+//! room, is `accept.rs`'s part.
 
 use std::convert::Infallible;
 use std::fmt::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,17 +29,21 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpSocket};
 
 use super::metrics::Metrics;
 
-/// Probes and scrapes are tiny; anything bigger is not for us.
-const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// A client that dribbles its headers (slowloris) is cut off after this.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// The kubelet opens one connection per probe; this bounds what a misbehaving client can hold.
-const MAX_CONNECTIONS: usize = 256;
+/// A request head (request line and headers) may be this long: a probe's is under 200 bytes, a
+/// scrape's under 1 KiB. It is also hyper's smallest read buffer, so it bounds what an
+/// unfinished head can hold.
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// A connection must deliver a whole request head this soon after it opens, or after the last
+/// answer on a kept-alive connection; then it is closed. The kubelet sends its request the
+/// moment it connects and gives up after 1 s, so a connection still silent or unfinished at half
+/// that is not a probe. hyper starts this timer whenever it waits for a head, before the first
+/// byte too, so it is also the idle timeout between kept-alive requests.
+pub const HEADER_DEADLINE: Duration = Duration::from_millis(500);
 
 /// One line of `/readyz`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,56 +100,98 @@ pub struct Shared {
     pub metrics: Metrics,
 }
 
+/// Nothing known yet: no lines (so ready) and no pins. What a fuzz target serves from.
+impl Default for Shared {
+    fn default() -> Shared {
+        Shared {
+            snapshot: RwLock::new(Snapshot::default()),
+            metrics: Metrics::new(&[]),
+        }
+    }
+}
+
 impl Shared {
     pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
         self.snapshot.read().unwrap_or_else(|e| e.into_inner())
     }
 }
 
+/// Connections the kernel holds for us until we accept them (the kernel caps it at
+/// `net.core.somaxconn`). When the queue is full the kernel drops a new SYN, and the client sends
+/// it again only a second later, as long as the kubelet waits: a flood that outruns the accept
+/// loop for a moment (a CPU quota, a file limit) must not fill it. std and mio ask for 128.
+const LISTEN_BACKLOG: u32 = 4096;
+
 /// Binds the listen address; `[::]` falls back to `0.0.0.0` where IPv6 is off.
 pub async fn bind(listen: &str) -> std::io::Result<TcpListener> {
-    match TcpListener::bind(listen).await {
+    match bind_any(listen).await {
         Ok(l) => Ok(l),
         Err(e) if listen.starts_with("[::]:") => {
             let port = &listen["[::]:".len()..];
-            TcpListener::bind(format!("0.0.0.0:{port}"))
-                .await
-                .map_err(|_| e)
+            bind_any(&format!("0.0.0.0:{port}")).await.map_err(|_| e)
         }
         Err(e) => Err(e),
     }
 }
 
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(_) => continue,
-            },
-            _ = stop.changed() => return,
+/// `TcpListener::bind` with [`LISTEN_BACKLOG`]: the first address `listen` resolves to that binds.
+async fn bind_any(listen: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for address in tokio::net::lookup_host(listen).await? {
+        let socket = match address {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            // Full: dropping the stream closes it at once rather than queueing probes.
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let answer = respond(&req, &shared, peer);
-                async move { Ok::<_, Infallible>(answer) }
-            });
-            let _ = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .max_buf_size(MAX_HEADER_BYTES)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            drop(slot);
-        });
+        socket.set_reuseaddr(true)?;
+        match socket.bind(address) {
+            Ok(()) => return socket.listen(LISTEN_BACKLOG),
+            Err(e) => last = Some(e),
+        }
     }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "could not resolve to any address",
+        )
+    }))
+}
+
+/// One connection, from its first byte to its close, bounded as the probe server bounds every
+/// connection: [`HEADER_DEADLINE`] for each request head and the idle time before it,
+/// [`MAX_HEAD_BYTES`] for its size. It ends when the client closes, a bound is broken, or the
+/// request said `Connection: close`. This is the whole path a request head takes, so a fuzz
+/// target can drive it over `tokio::io::duplex` (on a runtime with time enabled).
+pub async fn serve_connection<IO>(io: IO, shared: &Shared, peer: SocketAddr) -> hyper::Result<()>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    connection(io, shared, peer, || {}).await
+}
+
+/// [`serve_connection`], calling `on_request` as each request head is complete.
+pub(super) async fn connection<IO>(
+    io: IO,
+    shared: &Shared,
+    peer: SocketAddr,
+    on_request: impl Fn(),
+) -> hyper::Result<()>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let service = service_fn(|req| {
+        on_request();
+        let answer = respond(&req, shared, peer);
+        async move { Ok::<_, Infallible>(answer) }
+    });
+    http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_DEADLINE)
+        .max_buf_size(MAX_HEAD_BYTES)
+        // A client may shut its side down once its request is sent (`nc -N`, some checkers);
+        // without this, hyper reads that end before it writes and drops the answer.
+        .half_close(true)
+        .serve_connection(TokioIo::new(io), service)
+        .await
 }
 
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
@@ -490,6 +540,172 @@ mod tests {
             body(readyz(&ok, "verbose&exclude=%61&exclude=a", false)),
             (200, "[+]a excluded: ok\nreadyz check passed\n".into())
         );
+    }
+
+    mod connection {
+        use super::super::*;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
+        use tokio::time::Instant;
+
+        const PEER: ([u8; 4], u16) = ([10, 0, 0, 1], 40000);
+
+        /// Serves one connection to its end; the client side, and how long serving took.
+        async fn serve(
+            client: impl AsyncFnOnce(&mut DuplexStream),
+        ) -> (hyper::Result<()>, Duration, DuplexStream) {
+            serve_from(Shared::default(), client).await
+        }
+
+        async fn serve_from(
+            shared: Shared,
+            client: impl AsyncFnOnce(&mut DuplexStream),
+        ) -> (hyper::Result<()>, Duration, DuplexStream) {
+            let (mut near, far) = duplex(64 * 1024);
+            let began = Instant::now();
+            let served = serve_connection(far, &shared, PEER.into());
+            let (result, ()) = tokio::join!(served, client(&mut near));
+            (result, began.elapsed(), near)
+        }
+
+        async fn answer(stream: &mut DuplexStream) -> String {
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer).await;
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+
+        // Time is paused and jumps ahead whenever everything waits, so each deadline shows as
+        // exactly itself: these pin down when hyper's header timer runs.
+
+        #[tokio::test(start_paused = true)]
+        async fn a_connection_that_never_sends_is_closed_at_the_deadline() {
+            let (result, took, _) = serve(async |_| {}).await;
+            assert!(result.unwrap_err().is_timeout());
+            assert_eq!(took, HEADER_DEADLINE);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn dribbled_bytes_do_not_extend_the_deadline() {
+            let (result, took, _) = serve(async |client| {
+                client.write_all(b"GET /livez HTTP/1.1\r\n").await.unwrap();
+                for _ in 0..20 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if client.write_all(b"X").await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await;
+            assert!(result.unwrap_err().is_timeout());
+            assert_eq!(took, HEADER_DEADLINE);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn an_idle_kept_alive_connection_is_closed_at_the_deadline() {
+            let answered = std::sync::Mutex::new(None);
+            let (result, _, _) = serve(async |client| {
+                client
+                    .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .unwrap();
+                let mut buf = [0u8; 512];
+                let n = client.read(&mut buf).await.unwrap();
+                assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+                *answered.lock().unwrap() = Some(Instant::now());
+            })
+            .await;
+            let answered = answered.lock().unwrap().expect("answered");
+            assert!(result.unwrap_err().is_timeout());
+            assert_eq!(answered.elapsed(), HEADER_DEADLINE);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_head_over_the_bound_is_refused() {
+            let mut head = b"GET /livez HTTP/1.1\r\nX-Pad: ".to_vec();
+            head.resize(MAX_HEAD_BYTES, b'a');
+            let (result, took, mut client) = serve(async |client| {
+                client.write_all(&head).await.unwrap();
+            })
+            .await;
+            assert!(result.is_err());
+            assert!(took < HEADER_DEADLINE);
+            assert!(answer(&mut client).await.starts_with("HTTP/1.1 431"));
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn hostile_heads_get_an_answer_or_a_close() {
+            let heads: [&[u8]; 8] = [
+                b"\0\0\0\0\r\n\r\n",
+                b"GET /readyz?exclude=%ff%&exclude=%C3 HTTP/1.1\r\n\r\n",
+                b"GET http://elsewhere/readyz/../livez HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                b"GET /readyz/\xff\xfe HTTP/1.1\r\n\r\n",
+                b"POST /readyz HTTP/1.1\r\nContent-Length: 99999999\r\n\r\nabc",
+                b"GET /livez HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                b"GET /livez HTTP/1.0\r\n\r\nGET /readyz HTTP/1.1\r\n\r\n",
+                b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            ];
+            for head in heads {
+                let (_, took, mut client) = serve(async |client| {
+                    client.write_all(head).await.unwrap();
+                    client.shutdown().await.unwrap();
+                })
+                .await;
+                assert!(took < HEADER_DEADLINE, "{head:?} held the connection");
+                let answer = answer(&mut client).await;
+                assert!(
+                    answer.is_empty() || answer.starts_with("HTTP/1."),
+                    "{head:?}: {answer}"
+                );
+            }
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_client_that_half_closes_after_its_request_is_answered() {
+            for _ in 0..100 {
+                let (result, _, mut client) = serve(async |client| {
+                    client
+                        .write_all(b"GET /readyz HTTP/1.1\r\nConnection: close\r\n\r\n")
+                        .await
+                        .unwrap();
+                    client.shutdown().await.unwrap();
+                })
+                .await;
+                result.unwrap();
+                assert!(answer(&mut client).await.ends_with("\r\n\r\nok"));
+            }
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn an_answer_over_the_head_bound_is_written_whole() {
+            let names: Vec<String> = (0..2000).map(|i| format!("check-{i:04}")).collect();
+            let lines: Vec<(&str, bool)> = names.iter().map(|n| (n.as_str(), true)).collect();
+            let shared = Shared::default();
+            *shared.snapshot.write().unwrap() = super::snapshot(&lines);
+            let (result, _, mut client) = serve_from(shared, async |client| {
+                client
+                    .write_all(b"GET /readyz?verbose HTTP/1.1\r\nConnection: close\r\n\r\n")
+                    .await
+                    .unwrap();
+            })
+            .await;
+            result.unwrap();
+            let answer = answer(&mut client).await;
+            let body = answer.split_once("\r\n\r\n").unwrap().1;
+            assert!(body.len() > 4 * MAX_HEAD_BYTES);
+            assert!(body.ends_with("[+]check-1999 ok\nreadyz check passed\n"));
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_head_within_the_bound_is_answered() {
+            let mut head = b"GET /livez HTTP/1.1\r\nConnection: close\r\nX-Pad: ".to_vec();
+            head.resize(MAX_HEAD_BYTES - 4, b'a');
+            head.extend_from_slice(b"\r\n\r\n");
+            let (result, _, mut client) = serve(async |client| {
+                client.write_all(&head).await.unwrap();
+            })
+            .await;
+            result.unwrap();
+            assert!(answer(&mut client).await.starts_with("HTTP/1.1 200"));
+        }
     }
 
     #[test]

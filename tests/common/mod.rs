@@ -72,22 +72,25 @@ impl Scene {
 
     /// A command for the binary with a clean environment: the test runner's own never leaks in.
     pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        self.command_via(&[], args, env)
+        let mut cmd = Command::new(BIN);
+        cmd.args(args);
+        self.clean_env(cmd, env)
     }
 
-    /// [`Scene::command`], run through `wrapper` (e.g. `prlimit --as=…`), which ends by
-    /// running the binary with `args`.
-    pub fn command_via(&self, wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut cmd = match wrapper.split_first() {
-            Some((program, rest)) => {
-                let mut cmd = Command::new(program);
-                cmd.args(rest).arg(BIN);
-                cmd
-            }
-            None => Command::new(BIN),
-        };
-        cmd.args(args)
-            .env_clear()
+    /// Like [`Scene::command`], but `sh -c SCRIPT` runs first and then execs the binary in its
+    /// place, with the same pid: for a limit the shell applies to itself (a cgroup, a ulimit).
+    pub fn command_after(&self, script: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("{script}\nexec \"$@\""))
+            .arg("sh")
+            .arg(BIN)
+            .args(args);
+        self.clean_env(cmd, env)
+    }
+
+    fn clean_env(&self, mut cmd: Command, env: &[(&str, &str)]) -> Command {
+        cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("BOOTGATE_STATE_DIR", self.state_dir())
             .current_dir(self.dir.path());
@@ -149,12 +152,12 @@ impl Scene {
     }
 
     pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Running {
-        self.spawn_command(self.command(args, env))
+        self.start(self.command(args, env))
     }
 
-    /// [`Scene::spawn`] of a command made with [`Scene::command_via`].
-    pub fn spawn_command(&self, mut command: Command) -> Running {
-        let mut child = command
+    /// Starts a command from [`Scene::command`] or [`Scene::command_after`], its stderr watched.
+    pub fn start(&self, mut cmd: Command) -> Running {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
