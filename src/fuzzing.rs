@@ -32,3 +32,59 @@ pub fn config(bytes: &[u8]) {
 pub fn status_json(bytes: &[u8]) {
     let _ = crate::guard::parse_gate_record(bytes);
 }
+
+/// A client's bytes to the probe server, sent whole and followed by the end of its side: the
+/// server's answer. Every answer must be HTTP; a caller drives this on a runtime with time
+/// enabled, paused in a fuzzer so that the head deadline costs no wall-clock time.
+pub async fn request_head(bytes: &[u8]) -> Vec<u8> {
+    use crate::guard::server::{Caveat, Line, Shared, Snapshot, serve_connection};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let shared = Shared::default();
+    *shared.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Snapshot {
+        lines: vec![
+            Line {
+                name: "sentinel".into(),
+                ok: false,
+                reason: "status 503: loading".into(),
+                caveat: None,
+                details: vec!["a detail".into()],
+            },
+            Line {
+                name: "gpu".into(),
+                ok: true,
+                reason: String::new(),
+                caveat: Some(Caveat::Degraded),
+                details: Vec::new(),
+            },
+        ],
+        phase: "starting".into(),
+        pins: vec![("model".into(), "llama".into())],
+        queries: Vec::new(),
+        details_for_all: false,
+        started: true,
+    };
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let (mut from_server, mut to_server) = tokio::io::split(client);
+    // Loopback, so the answers that only the pod itself may see are exercised too.
+    let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
+    let serving = serve_connection(server, &shared, peer);
+    // Written and read at once: pipelined requests whose answers outgrow the pipe must not
+    // wait on each other.
+    let sending = async {
+        let _ = to_server.write_all(bytes).await;
+        let _ = to_server.shutdown().await;
+    };
+    let asking = async {
+        let mut answer = Vec::new();
+        let _ = from_server.read_to_end(&mut answer).await;
+        answer
+    };
+    let (_, (), answer) = tokio::join!(serving, sending, asking);
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 ") || answer.starts_with(b"HTTP/1.0 "),
+        "not an HTTP answer: {:?}",
+        String::from_utf8_lossy(&answer[..answer.len().min(200)])
+    );
+    answer
+}

@@ -18,9 +18,9 @@ pub mod echo;
 pub mod encoding;
 pub mod engine;
 pub mod exit;
+mod files;
 #[doc(hidden)]
 pub mod fuzzing;
-mod files;
 pub mod graph;
 pub mod guard;
 pub mod heartbeat;

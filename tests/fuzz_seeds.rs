@@ -5,7 +5,9 @@
 use std::path::Path;
 
 fn replay(target: &str, run: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/seeds")
+        .join(target);
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
@@ -28,4 +30,16 @@ fn config_seeds() {
 #[test]
 fn status_json_seeds() {
     replay("status_json", bootgate::fuzzing::status_json);
+}
+
+#[test]
+fn http_head_seeds() {
+    replay("http_head", |bytes| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+            .block_on(bootgate::fuzzing::request_head(bytes));
+    });
 }
