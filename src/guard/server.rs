@@ -395,33 +395,7 @@ pub fn readyz(snapshot: &Snapshot, query: &str, local: bool) -> Response<Full<By
 
 /// `%XX` escapes and `+` as in a query string; anything malformed is kept as written.
 fn percent_decode(text: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let decoded = match bytes[i] {
-            b'%' if i + 2 < bytes.len() => hex(bytes[i + 1]).zip(hex(bytes[i + 2])),
-            _ => None,
-        };
-        match (decoded, bytes[i]) {
-            (Some((high, low)), _) => {
-                out.push(high << 4 | low);
-                i += 3;
-            }
-            (None, b'+') => {
-                out.push(b' ');
-                i += 1;
-            }
-            (None, b) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&crate::encoding::percent_decoded(text, true)).into_owned()
 }
 
 fn one_check(snapshot: &Snapshot, name: &str, local: bool) -> Response<Full<Bytes>> {
