@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// A config file: parsed, validated, its graph built and ordered, every problem rendered as the
-/// user would read it.
+/// A config file: parsed, validated, its graph built, and rendered as `validate` would: its
+/// report, or every problem.
 pub fn config(bytes: &[u8]) {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return;
@@ -15,8 +15,7 @@ pub fn config(bytes: &[u8]) {
     match crate::config::from_str(text, Path::new("fuzz.yaml"), &env) {
         Ok(config) => match crate::graph::Graph::build(&config.checks) {
             Ok(graph) => {
-                let _ = graph.levels();
-                let _ = graph.warn_orderings(&config.checks);
+                let _ = crate::commands::validate::report(&config, &graph);
             }
             Err(problems) => {
                 let _ = problems.to_string();

@@ -724,3 +724,21 @@ checks:
         "{message}"
     );
 }
+
+/// A warn check skipped because a degrade check it runs after failed has still finished:
+/// what runs after it runs, and the degraded gate passes.
+#[test]
+fn a_check_after_a_skipped_warn_check_runs_and_the_degraded_gate_passes() {
+    let scene = Scene::new();
+    let (done, message) = scene.init_reporting(
+        "deadline: 20s\nchecks:\n  cache: {kind: secret, env: CACHE_KEY, on_fail: degrade, timeout: 5s}\n  warmup: {kind: secret, env: WARMUP_KEY, on_fail: warn, after: [cache]}\n  model: {kind: secret, env: MODEL_KEY, after: [warmup]}\n",
+        &[("WARMUP_KEY", "sk-warmup"), ("MODEL_KEY", "sk-model")],
+    );
+    assert_eq!(done.code(), Some(0), "{}\n{message}", done.stderr);
+    let status = scene.status();
+    assert_eq!(status["outcome"], "passed", "{status}");
+    let states: Vec<&str> = (0..3)
+        .map(|i| status["checks"][i]["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["degraded", "skipped", "passed"], "{status}");
+}

@@ -4,13 +4,21 @@ use std::fmt::Write;
 
 use super::{load, print};
 use crate::cli::ConfigArg;
-use crate::config::{self, units::human_duration};
+use crate::config::{self, Config, units::human_duration};
 use crate::exit::Exit;
+use crate::graph::Graph;
 
 pub fn run(args: ConfigArg) -> Exit {
     let Ok((config, graph)) = load(&args.config) else {
         return Exit::BadInput;
     };
+    print(&report(&config, &graph));
+    Exit::Passed
+}
+
+/// What `validate` prints of a sound config: its summary, the order the checks run in, and a
+/// note for each setting that is valid but probably not what was meant.
+pub fn report(config: &Config, graph: &Graph) -> String {
     let mut out = format!(
         "{}: valid — {} check{}, deadline {}, state_dir {}\norder (checks on one line run at once):\n",
         config::shown(&config.source),
@@ -32,6 +40,5 @@ pub fn run(args: ConfigArg) -> Exit {
     for note in notes {
         let _ = writeln!(out, "note: {note}");
     }
-    print(&out);
-    Exit::Passed
+    out
 }

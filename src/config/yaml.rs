@@ -98,6 +98,10 @@ pub const ALIAS_NODE_LIMIT: usize = 10_000;
 /// How many bytes of text aliases may add in all: ten thousand aliases of a 1 MiB value would
 /// otherwise make 10 GB of it.
 pub const ALIAS_TEXT_LIMIT: usize = 1 << 20;
+/// The longest mapping key, in characters: YAML's own limit for a plain key, held for a
+/// `? key` too. A problem under a key names it in its field, so a longer key, repeated by
+/// thousands of problems, would take memory out of all proportion to the file.
+pub const MAX_KEY_CHARS: usize = 1024;
 /// How deep collections may nest. A config needs six levels; the limit keeps every walk over
 /// the tree (and its drop) far from the end of the stack.
 pub const MAX_DEPTH: usize = 64;
@@ -325,6 +329,15 @@ impl Builder {
                         });
                     }
                 };
+                let chars = key.chars().count();
+                if chars > MAX_KEY_CHARS {
+                    return Err(SyntaxError {
+                        pos: node.pos,
+                        message: format!(
+                            "a mapping key is at most {MAX_KEY_CHARS} characters; this one has {chars}"
+                        ),
+                    });
+                }
                 if !map.seen.insert(key.clone()) {
                     return Err(SyntaxError {
                         pos: node.pos,
@@ -544,6 +557,18 @@ mod tests {
         let deep = format!("{}x{}", "[".repeat(40), "]".repeat(40));
         let text = format!("a: &a {deep}\nb: {}*a{}\n", "[".repeat(40), "]".repeat(40));
         assert!(parse(&text).unwrap_err().message.contains("nested deeper"));
+    }
+
+    #[test]
+    fn keys_are_held_to_yaml_s_limit_for_plain_keys() {
+        let key = "k".repeat(MAX_KEY_CHARS);
+        assert!(parse(&format!("? {key}\n: 1\n")).is_ok());
+        let err = parse(&format!("? {key}k\n: 1\n")).unwrap_err();
+        assert_eq!(err.pos, Pos { line: 1, col: 3 });
+        assert!(err.message.contains("at most 1024"), "{}", err.message);
+        // An alias is no way around it.
+        let err = parse(&format!("a: &k \"{key}k\"\nb: {{*k : 1}}\n")).unwrap_err();
+        assert!(err.message.contains("at most 1024"), "{}", err.message);
     }
 
     #[test]

@@ -3,9 +3,9 @@
 //!
 //! "Finished" depends on what the check runs after. A `require` or `degrade` check must pass:
 //! if it fails, what runs after it is skipped. A `warn` check never holds anything back: what
-//! runs after it starts once it has passed or failed — failed being its `timeout` passing (or
-//! a failure not worth retrying), or, when it has no `timeout`, its first failed attempt; it
-//! keeps retrying meanwhile, until the gate is decided.
+//! runs after it starts once it has passed, failed or been skipped — failed being its
+//! `timeout` passing (or a failure not worth retrying), or, when it has no `timeout`, its first
+//! failed attempt; it keeps retrying meanwhile, until the gate is decided.
 //!
 //! The engine only emits [`Event`]s; it knows nothing of logs, files or reports.
 
@@ -193,6 +193,10 @@ impl<'p, 'a> Scheduler<'p, 'a> {
     }
 
     fn start(&mut self, i: usize) {
+        // A gate a required check has failed starts nothing more; it is about to stop.
+        if self.plan.mode == Mode::Gate && self.any_required_failed {
+            return;
+        }
         let Some(check) = self.checks[i].take() else {
             return;
         };
@@ -274,15 +278,24 @@ impl<'p, 'a> Scheduler<'p, 'a> {
             return;
         }
         self.any_required_failed |= self.on_fail(i) == OnFail::Require;
-        for skipped in self.skip_dependents(i) {
-            self.any_required_failed |= self.on_fail(skipped) == OnFail::Require;
-            if self.on_fail(skipped) != OnFail::Warn {
+        let skipped = self.skip_dependents(i);
+        for &d in &skipped {
+            self.any_required_failed |= self.on_fail(d) == OnFail::Require;
+            if self.on_fail(d) != OnFail::Warn {
                 self.undecided -= 1;
+            }
+        }
+        // A skipped warn check has finished all the same: what runs after it is let go. Only
+        // now, with every check the failure reaches marked, and the gate's state known.
+        for d in skipped {
+            if self.on_fail(d) == OnFail::Warn {
+                self.release(d);
             }
         }
     }
 
-    /// Marks everything downstream of a failed check as skipped, and says which.
+    /// Marks everything downstream of a failed check as skipped, and says which; the walk
+    /// stops at a warn check, since an `after` on one only orders.
     fn skip_dependents(&mut self, failed: usize) -> Vec<usize> {
         let mut skipped = Vec::new();
         let mut stack = vec![failed];
@@ -297,7 +310,9 @@ impl<'p, 'a> Scheduler<'p, 'a> {
                             blocked_by: self.plan.specs[i].name.clone(),
                         },
                     );
-                    stack.push(d);
+                    if self.on_fail(d) != OnFail::Warn {
+                        stack.push(d);
+                    }
                 }
             }
         }

@@ -54,14 +54,15 @@ pub fn message(state: &GateState, redactor: &Redactor) -> String {
     // Every failure must fit in what the kubelet keeps: a long reason is cut, not its peers.
     let failures = ranked.iter().filter(|(rank, ..)| *rank == 3).count();
     let share = (KUBELET_LIMIT / (failures + 1)).max(MIN_LINE_SHARE);
+    let line_share = (KUBELET_LINES / (failures + 1)).max(1);
     for (_, _, c) in ranked {
         let label = match (c.state, c.on_fail) {
             (_, OnFail::Warn) => " (warn)",
             (Phase::Degraded, _) => " (degraded)",
             _ => "",
         };
-        let line = format!("{}{label}: {}", c.name, redactor.clean(&c.why()));
-        lines.push(truncate(&line, share));
+        let entry = format!("{}{label}: {}", c.name, redactor.clean(&c.why()));
+        lines.push(head(&entry, share, line_share));
     }
     keep_tail(&redactor.clean(&lines.join("\n")))
 }
@@ -96,6 +97,21 @@ fn elapsed(state: &GateState) -> String {
     human_duration(std::time::Duration::from_secs_f64(
         state.elapsed_ms.max(0.0) / 1000.0,
     ))
+}
+
+/// The start of one check's entry, which names it, within `bytes` and `lines`; a cut is
+/// marked with `…`.
+fn head(entry: &str, bytes: usize, lines: usize) -> String {
+    let end = entry
+        .match_indices('\n')
+        .nth(lines - 1)
+        .map_or(entry.len(), |(at, _)| at);
+    let kept = &entry[..end];
+    if kept.len() > bytes || end == entry.len() {
+        truncate(kept, bytes)
+    } else {
+        format!("{kept}…")
+    }
 }
 
 /// The end of `text` that fits what the kubelet keeps, newline-terminated.
@@ -194,5 +210,48 @@ mod tests {
         assert!(text.lines().last().unwrap().starts_with("c11: "), "{text}");
         assert!(text.contains("\nc10: "));
         assert!(text.find("\nc10: ") < text.find("\nc11: "));
+    }
+
+    /// A reason of many short lines (a manifest's mismatches) is cut to its share of lines
+    /// too: the kubelet's 80 lines keep the name of every failure.
+    #[test]
+    fn a_reason_of_many_lines_keeps_its_name_and_its_peers() {
+        use crate::engine::{Event, EventKind};
+        use std::time::Duration;
+        use tokio::time::Instant;
+
+        let config = crate::config::load_with(
+            "checks:\n  model: {kind: secret, env: M}\n  api-key: {kind: secret, env: A}\n",
+            &[],
+        )
+        .unwrap();
+        let mismatches: Vec<String> = (0..200).map(|i| format!("f{i}  missing")).collect();
+        let mut state = GateState::new(&config.checks, &[true; 2], Duration::from_secs(1));
+        for (check, reason) in [
+            (1, "env A is not set".to_string()),
+            (
+                0,
+                format!("waiting for /models:\n{}", mismatches.join("\n")),
+            ),
+        ] {
+            state.apply(&Event {
+                check,
+                at: Instant::now(),
+                kind: EventKind::Failed {
+                    attempts: 1,
+                    reason,
+                    facts: None,
+                },
+            });
+        }
+        state.finish(Outcome::Failed);
+        let text = message(&state, &Redactor::new(Vec::<String>::new()));
+        assert!(text.len() <= KUBELET_LIMIT, "{}", text.len());
+        assert!(text.lines().count() <= KUBELET_LINES, "{text}");
+        assert!(
+            text.contains("\nmodel: waiting for /models:\nf0  missing\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("\napi-key: env A is not set\n"), "{text}");
     }
 }
