@@ -1,6 +1,7 @@
 //! No secret in any output, however outside text carries it: a secret file that appears after
-//! start, a value echoed trimmed, decoded, re-encoded or inside base64, a body cut in the
-//! middle of one; and no control character from outside text reaches an output raw.
+//! start, a value echoed trimmed, decoded, re-encoded or inside base64, a body or a command's
+//! output cut in the middle of one; and no control character from outside text reaches an
+//! output raw.
 
 mod common;
 
@@ -393,42 +394,51 @@ fn a_secret_echoed_decoded_re_encoded_or_in_base64_is_hidden_in_the_gate_and_the
     assert_contains!(shown.get("/readyz/sentinel"), "[redacted]");
 }
 
+/// Copies of `key`, 40 bytes apart with spaces between, across `span` bytes.
+fn copies(key: &str, span: usize) -> String {
+    format!("{key:40}").repeat(span / 40)
+}
+
 #[test]
-fn a_body_cut_inside_a_secret_shows_no_part_of_it() {
-    const KEY: &str = "cutcanary-0a1b2c3d4e5f67";
-    // Whitespace flattens away in an excerpt, so what ends a body read only up to a bound is
-    // what a reason shows. The secret straddles each bound a body may be read to.
-    let body = |bound: usize| {
-        let mut body = vec![b' '; bound - 12];
-        body.extend_from_slice(KEY.as_bytes());
-        body.extend_from_slice(b" end");
-        body
+fn text_cut_inside_a_secret_shows_no_part_of_it() {
+    const KEY: &str = "QzXq-cutcanary-0a1b-XqZj";
+    // A reason quotes 4 KiB of outside text from the end it shows, and a secret's reach beyond
+    // (a few hundred bytes here). Whitespace flattens away in an excerpt, so what lies at that
+    // cut is what a reason shows. Copies of the key run across the 800 bytes around it, so one
+    // of them straddles the cut; in one of the two phases, 20 bytes apart, at least 4 of its
+    // bytes lie on the side shown.
+    const WINDOW: usize = 4096;
+    let body = |phase: usize| {
+        let lead = " ".repeat(WINDOW - 100 + phase);
+        format!("{lead}{}end", copies(KEY, 800)).into_bytes()
     };
-    let server = Server::start(move |asked| {
-        let bound = if asked.path == "/64k" {
-            64 << 10
-        } else {
-            1 << 20
-        };
-        (401, body(bound))
-    });
+    let server = Server::start(move |asked| (401, body(if asked.path == "/a" { 0 } else { 20 })));
+    let scene = Scene::new();
     let mut checks = String::new();
     let mut queries = String::new();
-    for (name, path) in [("small", "64k"), ("large", "1m")] {
+    for phase in ["a", "b"] {
         let fields = format!(
-            "url: \"http://127.0.0.1:{}/{path}\", headers: {{X-Key: \"${{KEY}}\"}}",
+            "url: \"http://127.0.0.1:{}/{phase}\", headers: {{X-Key: \"${{KEY}}\"}}",
             server.port
         );
-        checks.push_str(&format!("  {name}: {{kind: http, {fields}}}\n"));
-        queries.push_str(&format!("    - {{name: {name}, {fields}}}\n"));
+        checks.push_str(&format!("  head-{phase}: {{kind: http, {fields}}}\n"));
+        queries.push_str(&format!("    - {{name: {phase}, {fields}}}\n"));
+        // A command's output is quoted from its end.
+        let trail = " ".repeat(WINDOW - 200 + if phase == "a" { 0 } else { 20 });
+        let printed = format!("{}{trail}", copies(KEY, 800));
+        std::fs::write(scene.path(&format!("printed-{phase}")), printed).unwrap();
+        checks.push_str(&format!(
+            "  tail-{phase}: {{kind: exec, command: [sh, -c, 'cat @/printed-{phase} >&2; exit 1']}}\n"
+        ));
     }
-    let scene = Scene::new();
     let config = scene.config(&gate_and_guard(&checks, &queries));
     let shown = Shown::of_failing(&scene, &config, &[("KEY", KEY)]);
 
-    assert_hides(&[&KEY[..8]], &shown.named());
-    assert_contains!(shown.get("check report"), "status 401");
-    assert_contains!(shown.get("/readyz/sentinel"), "status 401");
+    assert_hides(&[&KEY[..4], &KEY[KEY.len() - 4..]], &shown.named());
+    let report = shown.get("check report");
+    assert_contains!(report, "status 401");
+    assert_contains!(report, "exited with status 1: [redacted]");
+    assert_contains!(shown.get("/readyz/sentinel"), "status 401: [redacted]");
 }
 
 #[test]
