@@ -190,6 +190,37 @@ fn probe_and_wait_send_url_credentials_as_basic_auth_and_never_show_them() {
     );
 }
 
+#[test]
+fn a_token_written_as_the_user_name_alone_is_never_shown() {
+    const TOKEN: &str = "ghp-user-token-5e1d";
+    /// `printf %s 'ghp-user-token-5e1d:' | base64`
+    const TOKEN_BASIC: &str = "Z2hwLXVzZXItdG9rZW4tNWUxZDo=";
+    let scene = Scene::new();
+    let server = HttpServer::start(401, &format!("unknown token {TOKEN}"));
+    let target = format!("http://{TOKEN}@127.0.0.1:{}/", server.port);
+    let probe = scene.run(&["probe", &target], &[]);
+    assert_eq!(probe.code(), Some(1), "{}", probe.stderr);
+    let config = config_as_is(
+        &scene,
+        &format!("deadline: 1s\nchecks:\n  api: {{kind: http, url: \"{target}\"}}\n"),
+    );
+    let init = scene.run(&["init", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(init.code(), Some(1), "{}", init.stderr);
+    let status = std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap();
+
+    assert_sent_as_basic(&only_request(&server), server.port, TOKEN_BASIC);
+    assert_contains!(probe.stderr, "unknown token [redacted]");
+    assert_contains!(init.stderr, "unknown token [redacted]");
+    assert_hides(
+        &[TOKEN],
+        &[
+            ("probe", &probe.stderr),
+            ("log", &init.stderr),
+            ("status.json", &status),
+        ],
+    );
+}
+
 /// A model server that refuses the first request with a 401 page echoing the Authorization
 /// header it got, as many do, then answers 200; every request head is recorded.
 fn echoing_auth_server() -> (u16, Arc<Mutex<Vec<String>>>) {
