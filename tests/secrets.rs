@@ -147,26 +147,17 @@ fn echo(asked: &Asked) -> (u16, Vec<u8>) {
     (401, body.into_bytes())
 }
 
-/// Runs `init` on `config` to a failed gate: what it printed, and its termination message.
+/// Writes `config` and runs `init` on it to a failed gate: what it printed, its termination
+/// message, and the config's path.
 fn failed_gate(
     scene: &Scene,
-    config: &std::path::Path,
+    config: &str,
     env: &[(&str, &str)],
-) -> (Finished, String) {
-    let termination = scene.path("termination-log");
-    let init = scene.run(
-        &[
-            "init",
-            "--config",
-            config.to_str().unwrap(),
-            "--termination-log",
-            termination.to_str().unwrap(),
-        ],
-        env,
-    );
+) -> (Finished, String, std::path::PathBuf) {
+    let (init, message) = scene.init_reporting(config, env);
     assert_eq!(init.code(), Some(1), "{}", init.stderr);
-    let message = std::fs::read_to_string(&termination).expect("a termination message");
-    (init, message)
+    assert!(!message.is_empty(), "no termination message");
+    (init, message, scene.path("bootgate.yaml"))
 }
 
 /// A config of `checks` for a gate that decides within a second, and a guard whose sentinel
@@ -193,9 +184,9 @@ checks:
 struct Shown(Vec<(&'static str, String)>);
 
 impl Shown {
-    fn of_failing(scene: &Scene, config: &std::path::Path, env: &[(&str, &str)]) -> Shown {
+    fn of_failing(scene: &Scene, config: &str, env: &[(&str, &str)]) -> Shown {
+        let (init, termination, config) = failed_gate(scene, config, env);
         let config_arg = config.to_str().unwrap();
-        let (init, termination) = failed_gate(scene, config, env);
         let status = std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap();
         let check = scene.run(&["check", "--config", config_arg], env);
         let mut sidecar = scene.spawn(&["sidecar", "--config", config_arg], env);
@@ -380,7 +371,7 @@ fn a_secret_echoed_decoded_re_encoded_or_in_base64_is_hidden_in_the_gate_and_the
         "    - {{name: header, url: \"{header}\", headers: {{Authorization: \"Bearer ${{TOKEN}}\"}}}}\n"
     ));
     let scene = Scene::new();
-    let config = scene.config(&gate_and_guard(&checks, &queries));
+    let config = gate_and_guard(&checks, &queries);
     let shown = Shown::of_failing(&scene, &config, &[("TOKEN", TOKEN)]);
 
     let forms: Vec<&str> = forms.iter().map(String::as_str).collect();
@@ -431,7 +422,7 @@ fn text_cut_inside_a_secret_shows_no_part_of_it() {
             "  tail-{phase}: {{kind: exec, command: [sh, -c, 'cat @/printed-{phase} >&2; exit 1']}}\n"
         ));
     }
-    let config = scene.config(&gate_and_guard(&checks, &queries));
+    let config = gate_and_guard(&checks, &queries);
     let shown = Shown::of_failing(&scene, &config, &[("KEY", KEY)]);
 
     assert_hides(&[&KEY[..4], &KEY[KEY.len() - 4..]], &shown.named());
@@ -445,13 +436,14 @@ fn text_cut_inside_a_secret_shows_no_part_of_it() {
 fn control_characters_a_command_prints_reach_no_output_raw() {
     let scene = Scene::new();
     // Up a line, erase it, and write a verdict of its own.
-    let config = scene.config(
+    let (init, termination, config) = failed_gate(
+        &scene,
         r#"deadline: 1s
 checks:
   forge: {kind: exec, command: [sh, -c, 'printf "boom\033[1A\033[2K\rOK gate passed\n" >&2; exit 1']}
 "#,
+        &[],
     );
-    let (init, termination) = failed_gate(&scene, &config, &[]);
     let status = scene.status();
     let last_error = status["checks"][0]["last_error"]
         .as_str()
