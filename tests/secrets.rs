@@ -5,10 +5,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-use std::thread;
 
 use common::*;
 
@@ -21,55 +18,25 @@ struct Asked {
 
 /// A loopback HTTP server answering each request with `answer(request)`, and recording the
 /// request heads it got.
-struct Server {
-    port: u16,
-    requests: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    fn start(answer: impl Fn(&Asked) -> (u16, Vec<u8>) + Send + 'static) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let head = String::from_utf8_lossy(&read_head(&mut stream)).into_owned();
-                seen.lock().unwrap().push(head.clone());
-                let target = head.split(' ').nth(1).unwrap_or("/");
-                let (path, query) = target.split_once('?').unwrap_or((target, ""));
-                let authorization = head
-                    .lines()
-                    .filter_map(|l| l.split_once(':'))
-                    .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
-                    // As HTTP reads a header: without the whitespace around its value.
-                    .map(|(_, value)| value.trim().to_string())
-                    .unwrap_or_default();
-                let asked = Asked {
-                    path: path.to_string(),
-                    query: query.to_string(),
-                    authorization,
-                };
-                let (status, body) = answer(&asked);
-                let head = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&body);
-            }
+fn server_answering(answer: impl Fn(&Asked) -> (u16, Vec<u8>) + Send + 'static) -> HttpServer {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    HttpServer::answering(listener, move |head, _| {
+        let target = head.split(' ').nth(1).unwrap_or("/");
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let authorization = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+            // As HTTP reads a header: without the whitespace around its value.
+            .map(|(_, value)| value.trim().to_string())
+            .unwrap_or_default();
+        let (status, body) = answer(&Asked {
+            path: path.to_string(),
+            query: query.to_string(),
+            authorization,
         });
-        Server { port, requests }
-    }
-
-    fn was_sent(&self, text: &str) -> bool {
-        self.requests
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|r| r.contains(text))
-    }
+        response(status, &body)
+    })
 }
 
 /// `t=…` from a query, decoded as a web framework decodes it: `%XX`, and `+` for a space.
@@ -311,7 +278,7 @@ checks:
 #[test]
 fn a_variable_with_surrounding_whitespace_is_hidden_as_a_server_echoes_it_trimmed() {
     const PADDED: &str = " \ttrail-canary-8d2c  ";
-    let server = Server::start(echo);
+    let server = server_answering(echo);
     let scene = Scene::new();
     let config = scene.config(&format!(
         r#"deadline: 1s
@@ -354,7 +321,7 @@ fn a_secret_echoed_decoded_re_encoded_or_in_base64_is_hidden_in_the_gate_and_the
         // What any of them shows of the token, at the least.
         "7f3a9Qk2".to_string(),
     ];
-    let server = Server::start(echo);
+    let server = server_answering(echo);
     let paths = ["decoded", "percent", "json", "base64", "basic"];
     let mut checks = String::new();
     let mut queries = String::new();
@@ -403,7 +370,8 @@ fn text_cut_inside_a_secret_shows_no_part_of_it() {
         let lead = " ".repeat(WINDOW - 100 + phase);
         format!("{lead}{}end", copies(KEY, 800)).into_bytes()
     };
-    let server = Server::start(move |asked| (401, body(if asked.path == "/a" { 0 } else { 20 })));
+    let server =
+        server_answering(move |asked| (401, body(if asked.path == "/a" { 0 } else { 20 })));
     let scene = Scene::new();
     let mut checks = String::new();
     let mut queries = String::new();
