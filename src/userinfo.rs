@@ -20,17 +20,21 @@ pub fn basic_authorization(url: &str) -> Option<String> {
     Some(format!("Basic {}", base64(&credentials(url)?)))
 }
 
-/// The forms of a URL's credentials a server could echo back: the password as written and
-/// decoded, and the base64 of the Basic credential.
+/// The forms of a URL's credentials a server could echo back: the password (or a user name
+/// alone, which is then the token) as written and decoded, and the base64 of the Basic
+/// credential.
 pub fn secrets(url: &str) -> Vec<String> {
     let Some((start, end)) = userinfo_span(url) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    if let Some((_, password)) = url[start..end].split_once(':') {
-        out.push(password.to_string());
-        out.push(String::from_utf8_lossy(&percent_decoded(password, false)).into_owned());
-    }
+    let userinfo = &url[start..end];
+    let secret = userinfo
+        .split_once(':')
+        .map_or(userinfo, |(_, password)| password);
+    let mut out = vec![
+        secret.to_string(),
+        String::from_utf8_lossy(&percent_decoded(secret, false)).into_owned(),
+    ];
     out.extend(credentials(url).map(|pair| base64(&pair)));
     out.retain(|s| !s.is_empty());
     out.dedup();
@@ -102,7 +106,8 @@ mod tests {
             secrets("http://u:p%40ss@h/"),
             ["p%40ss", "p@ss", "dTpwQHNz"]
         );
-        assert_eq!(secrets("http://tok@h/"), ["dG9rOg=="]);
+        assert_eq!(secrets("http://t%40k@h/"), ["t%40k", "t@k", "dEBrOg=="]);
+        assert_eq!(secrets("http://u:@h/"), ["dTo="]);
         assert!(secrets("http://h/").is_empty());
     }
 }

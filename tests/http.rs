@@ -7,7 +7,7 @@ mod common;
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 
 use common::*;
@@ -190,42 +190,56 @@ fn probe_and_wait_send_url_credentials_as_basic_auth_and_never_show_them() {
     );
 }
 
+#[test]
+fn a_token_written_as_the_user_name_alone_is_never_shown() {
+    const TOKEN: &str = "ghp-user-token-5e1d";
+    /// `printf %s 'ghp-user-token-5e1d:' | base64`
+    const TOKEN_BASIC: &str = "Z2hwLXVzZXItdG9rZW4tNWUxZDo=";
+    let scene = Scene::new();
+    let server = HttpServer::start(401, &format!("unknown token {TOKEN}"));
+    let target = format!("http://{TOKEN}@127.0.0.1:{}/", server.port);
+    let probe = scene.run(&["probe", &target], &[]);
+    assert_eq!(probe.code(), Some(1), "{}", probe.stderr);
+    let config = config_as_is(
+        &scene,
+        &format!("deadline: 1s\nchecks:\n  api: {{kind: http, url: \"{target}\"}}\n"),
+    );
+    let init = scene.run(&["init", "--config", config.to_str().unwrap()], &[]);
+    assert_eq!(init.code(), Some(1), "{}", init.stderr);
+    let status = std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap();
+
+    assert_sent_as_basic(&only_request(&server), server.port, TOKEN_BASIC);
+    assert_contains!(probe.stderr, "unknown token [redacted]");
+    assert_contains!(init.stderr, "unknown token [redacted]");
+    assert_hides(
+        &[TOKEN],
+        &[
+            ("probe", &probe.stderr),
+            ("log", &init.stderr),
+            ("status.json", &status),
+        ],
+    );
+}
+
 /// A model server that refuses the first request with a 401 page echoing the Authorization
 /// header it got, as many do, then answers 200; every request head is recorded.
-fn echoing_auth_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+fn echoing_auth_server() -> HttpServer {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let seen = requests.clone();
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let head = String::from_utf8_lossy(&read_head(&mut stream)).into_owned();
-            let first = {
-                let mut seen = seen.lock().unwrap();
-                seen.push(head.clone());
-                seen.len() == 1
-            };
-            let (status, body) = if first {
-                let auth = header(&head, "authorization").unwrap_or("none");
-                (401, format!("bad credentials: {auth}"))
-            } else {
-                (200, r#"{"object":"list","data":[]}"#.to_string())
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
+    HttpServer::answering(listener, |head, served| {
+        if served == 0 {
+            let auth = header(head, "authorization").unwrap_or("none");
+            response(401, format!("bad credentials: {auth}").as_bytes())
+        } else {
+            response(200, br#"{"object":"list","data":[]}"#)
         }
-    });
-    (port, requests)
+    })
 }
 
 #[test]
 fn the_sentinel_sends_url_credentials_as_basic_auth_and_never_shows_them() {
     let scene = Scene::new();
-    let (model_port, requests) = echoing_auth_server();
+    let model = echoing_auth_server();
+    let model_port = model.port;
     let config = config_as_is(
         &scene,
         &format!(
@@ -251,7 +265,7 @@ fn the_sentinel_sends_url_credentials_as_basic_auth_and_never_shows_them() {
     assert_eq!(sidecar.wait().0.code(), Some(0));
     let log = sidecar.full_stderr();
 
-    let head = requests.lock().unwrap()[0].clone();
+    let head = model.requests.lock().unwrap()[0].clone();
     assert!(head.starts_with("GET /v1/models HTTP/1.1\r\n"), "{head}");
     assert_sent_as_basic(&head, model_port, BOOTGATE_BASIC);
     assert_contains!(reason, "bad credentials: Basic [redacted]");

@@ -1,13 +1,11 @@
 //! No secret in any output, however outside text carries it: a secret file that appears after
-//! start, a value echoed trimmed, decoded, re-encoded or inside base64, a body cut in the
-//! middle of one; and no control character from outside text reaches an output raw.
+//! start, a value echoed trimmed, decoded, re-encoded or inside base64, a body or a command's
+//! output cut in the middle of one; and no control character from outside text reaches an
+//! output raw.
 
 mod common;
 
-use std::io::Write;
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-use std::thread;
 
 use common::*;
 
@@ -20,55 +18,25 @@ struct Asked {
 
 /// A loopback HTTP server answering each request with `answer(request)`, and recording the
 /// request heads it got.
-struct Server {
-    port: u16,
-    requests: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    fn start(answer: impl Fn(&Asked) -> (u16, Vec<u8>) + Send + 'static) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let head = String::from_utf8_lossy(&read_head(&mut stream)).into_owned();
-                seen.lock().unwrap().push(head.clone());
-                let target = head.split(' ').nth(1).unwrap_or("/");
-                let (path, query) = target.split_once('?').unwrap_or((target, ""));
-                let authorization = head
-                    .lines()
-                    .filter_map(|l| l.split_once(':'))
-                    .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
-                    // As HTTP reads a header: without the whitespace around its value.
-                    .map(|(_, value)| value.trim().to_string())
-                    .unwrap_or_default();
-                let asked = Asked {
-                    path: path.to_string(),
-                    query: query.to_string(),
-                    authorization,
-                };
-                let (status, body) = answer(&asked);
-                let head = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&body);
-            }
+fn server_answering(answer: impl Fn(&Asked) -> (u16, Vec<u8>) + Send + 'static) -> HttpServer {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    HttpServer::answering(listener, move |head, _| {
+        let target = head.split(' ').nth(1).unwrap_or("/");
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let authorization = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+            // As HTTP reads a header: without the whitespace around its value.
+            .map(|(_, value)| value.trim().to_string())
+            .unwrap_or_default();
+        let (status, body) = answer(&Asked {
+            path: path.to_string(),
+            query: query.to_string(),
+            authorization,
         });
-        Server { port, requests }
-    }
-
-    fn was_sent(&self, text: &str) -> bool {
-        self.requests
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|r| r.contains(text))
-    }
+        response(status, &body)
+    })
 }
 
 /// `t=…` from a query, decoded as a web framework decodes it: `%XX`, and `+` for a space.
@@ -146,26 +114,17 @@ fn echo(asked: &Asked) -> (u16, Vec<u8>) {
     (401, body.into_bytes())
 }
 
-/// Runs `init` on `config` to a failed gate: what it printed, and its termination message.
+/// Writes `config` and runs `init` on it to a failed gate: what it printed, its termination
+/// message, and the config's path.
 fn failed_gate(
     scene: &Scene,
-    config: &std::path::Path,
+    config: &str,
     env: &[(&str, &str)],
-) -> (Finished, String) {
-    let termination = scene.path("termination-log");
-    let init = scene.run(
-        &[
-            "init",
-            "--config",
-            config.to_str().unwrap(),
-            "--termination-log",
-            termination.to_str().unwrap(),
-        ],
-        env,
-    );
+) -> (Finished, String, std::path::PathBuf) {
+    let (init, message) = scene.init_reporting(config, env);
     assert_eq!(init.code(), Some(1), "{}", init.stderr);
-    let message = std::fs::read_to_string(&termination).expect("a termination message");
-    (init, message)
+    assert!(!message.is_empty(), "no termination message");
+    (init, message, scene.path("bootgate.yaml"))
 }
 
 /// A config of `checks` for a gate that decides within a second, and a guard whose sentinel
@@ -192,9 +151,9 @@ checks:
 struct Shown(Vec<(&'static str, String)>);
 
 impl Shown {
-    fn of_failing(scene: &Scene, config: &std::path::Path, env: &[(&str, &str)]) -> Shown {
+    fn of_failing(scene: &Scene, config: &str, env: &[(&str, &str)]) -> Shown {
+        let (init, termination, config) = failed_gate(scene, config, env);
         let config_arg = config.to_str().unwrap();
-        let (init, termination) = failed_gate(scene, config, env);
         let status = std::fs::read_to_string(scene.state_dir().join("status.json")).unwrap();
         let check = scene.run(&["check", "--config", config_arg], env);
         let mut sidecar = scene.spawn(&["sidecar", "--config", config_arg], env);
@@ -319,7 +278,7 @@ checks:
 #[test]
 fn a_variable_with_surrounding_whitespace_is_hidden_as_a_server_echoes_it_trimmed() {
     const PADDED: &str = " \ttrail-canary-8d2c  ";
-    let server = Server::start(echo);
+    let server = server_answering(echo);
     let scene = Scene::new();
     let config = scene.config(&format!(
         r#"deadline: 1s
@@ -362,7 +321,7 @@ fn a_secret_echoed_decoded_re_encoded_or_in_base64_is_hidden_in_the_gate_and_the
         // What any of them shows of the token, at the least.
         "7f3a9Qk2".to_string(),
     ];
-    let server = Server::start(echo);
+    let server = server_answering(echo);
     let paths = ["decoded", "percent", "json", "base64", "basic"];
     let mut checks = String::new();
     let mut queries = String::new();
@@ -379,7 +338,7 @@ fn a_secret_echoed_decoded_re_encoded_or_in_base64_is_hidden_in_the_gate_and_the
         "    - {{name: header, url: \"{header}\", headers: {{Authorization: \"Bearer ${{TOKEN}}\"}}}}\n"
     ));
     let scene = Scene::new();
-    let config = scene.config(&gate_and_guard(&checks, &queries));
+    let config = gate_and_guard(&checks, &queries);
     let shown = Shown::of_failing(&scene, &config, &[("TOKEN", TOKEN)]);
 
     let forms: Vec<&str> = forms.iter().map(String::as_str).collect();
@@ -393,55 +352,66 @@ fn a_secret_echoed_decoded_re_encoded_or_in_base64_is_hidden_in_the_gate_and_the
     assert_contains!(shown.get("/readyz/sentinel"), "[redacted]");
 }
 
+/// Copies of `key`, 40 bytes apart with spaces between, across `span` bytes.
+fn copies(key: &str, span: usize) -> String {
+    format!("{key:40}").repeat(span / 40)
+}
+
 #[test]
-fn a_body_cut_inside_a_secret_shows_no_part_of_it() {
-    const KEY: &str = "cutcanary-0a1b2c3d4e5f67";
-    // Whitespace flattens away in an excerpt, so what ends a body read only up to a bound is
-    // what a reason shows. The secret straddles each bound a body may be read to.
-    let body = |bound: usize| {
-        let mut body = vec![b' '; bound - 12];
-        body.extend_from_slice(KEY.as_bytes());
-        body.extend_from_slice(b" end");
-        body
+fn text_cut_inside_a_secret_shows_no_part_of_it() {
+    const KEY: &str = "QzXq-cutcanary-0a1b-XqZj";
+    // A reason quotes 4 KiB of outside text from the end it shows, and a secret's reach beyond
+    // (a few hundred bytes here). Whitespace flattens away in an excerpt, so what lies at that
+    // cut is what a reason shows. Copies of the key run across the 800 bytes around it, so one
+    // of them straddles the cut; in one of the two phases, 20 bytes apart, at least 4 of its
+    // bytes lie on the side shown.
+    const WINDOW: usize = 4096;
+    let body = |phase: usize| {
+        let lead = " ".repeat(WINDOW - 100 + phase);
+        format!("{lead}{}end", copies(KEY, 800)).into_bytes()
     };
-    let server = Server::start(move |asked| {
-        let bound = if asked.path == "/64k" {
-            64 << 10
-        } else {
-            1 << 20
-        };
-        (401, body(bound))
-    });
+    let server =
+        server_answering(move |asked| (401, body(if asked.path == "/a" { 0 } else { 20 })));
+    let scene = Scene::new();
     let mut checks = String::new();
     let mut queries = String::new();
-    for (name, path) in [("small", "64k"), ("large", "1m")] {
+    for phase in ["a", "b"] {
         let fields = format!(
-            "url: \"http://127.0.0.1:{}/{path}\", headers: {{X-Key: \"${{KEY}}\"}}",
+            "url: \"http://127.0.0.1:{}/{phase}\", headers: {{X-Key: \"${{KEY}}\"}}",
             server.port
         );
-        checks.push_str(&format!("  {name}: {{kind: http, {fields}}}\n"));
-        queries.push_str(&format!("    - {{name: {name}, {fields}}}\n"));
+        checks.push_str(&format!("  head-{phase}: {{kind: http, {fields}}}\n"));
+        queries.push_str(&format!("    - {{name: {phase}, {fields}}}\n"));
+        // A command's output is quoted from its end.
+        let trail = " ".repeat(WINDOW - 200 + if phase == "a" { 0 } else { 20 });
+        let printed = format!("{}{trail}", copies(KEY, 800));
+        std::fs::write(scene.path(&format!("printed-{phase}")), printed).unwrap();
+        checks.push_str(&format!(
+            "  tail-{phase}: {{kind: exec, command: [sh, -c, 'cat @/printed-{phase} >&2; exit 1']}}\n"
+        ));
     }
-    let scene = Scene::new();
-    let config = scene.config(&gate_and_guard(&checks, &queries));
+    let config = gate_and_guard(&checks, &queries);
     let shown = Shown::of_failing(&scene, &config, &[("KEY", KEY)]);
 
-    assert_hides(&[&KEY[..8]], &shown.named());
-    assert_contains!(shown.get("check report"), "status 401");
-    assert_contains!(shown.get("/readyz/sentinel"), "status 401");
+    assert_hides(&[&KEY[..4], &KEY[KEY.len() - 4..]], &shown.named());
+    let report = shown.get("check report");
+    assert_contains!(report, "status 401");
+    assert_contains!(report, "exited with status 1: [redacted]");
+    assert_contains!(shown.get("/readyz/sentinel"), "status 401: [redacted]");
 }
 
 #[test]
 fn control_characters_a_command_prints_reach_no_output_raw() {
     let scene = Scene::new();
     // Up a line, erase it, and write a verdict of its own.
-    let config = scene.config(
+    let (init, termination, config) = failed_gate(
+        &scene,
         r#"deadline: 1s
 checks:
   forge: {kind: exec, command: [sh, -c, 'printf "boom\033[1A\033[2K\rOK gate passed\n" >&2; exit 1']}
 "#,
+        &[],
     );
-    let (init, termination) = failed_gate(&scene, &config, &[]);
     let status = scene.status();
     let last_error = status["checks"][0]["last_error"]
         .as_str()

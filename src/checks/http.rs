@@ -10,7 +10,8 @@ use hyper::Request;
 use hyper::rt::{Read, Write};
 use hyper_util::rt::TokioIo;
 
-pub use answer::{Answer, EXCERPT_SOURCE, Search, lacks_within};
+use answer::EXCERPT_SOURCE;
+pub use answer::{Answer, Search, lacks_within};
 
 use super::{Attempt, Failure, Shared};
 use crate::config::HttpSpec;
@@ -94,15 +95,9 @@ impl HttpCheck {
         };
         let answer = fetch(&request, heartbeat).await?;
         let status = answer.status;
-        let status_ok = if self.spec.status.is_empty() {
-            (200..300).contains(&status)
-        } else {
-            self.spec.status.contains(&status)
-        };
-        if !status_ok {
+        if !status_wanted(&self.spec.status, status) {
             let want = describe_statuses(&self.spec.status);
-            let head = answer.head(EXCERPT_SOURCE, heartbeat).await;
-            let excerpt = quote(&self.redactor, &head).await;
+            let excerpt = quote_answer(answer, &self.redactor, heartbeat).await;
             // Quoted: a body of `ok` must not read as the verdict.
             return Err(if excerpt.is_empty() {
                 format!("status {status}, want {want}")
@@ -129,9 +124,23 @@ impl HttpCheck {
     }
 }
 
-/// The start of an answer's body as a reason may show it. A body [`fetch`] stopped reading
-/// may end inside a secret; that end is dropped.
-pub async fn quote(redactor: &Redactor, head: &[u8]) -> String {
+/// Whether `status` is one the expectations list; none listed means any 2xx.
+pub fn status_wanted(wanted: &[u16], status: u16) -> bool {
+    if wanted.is_empty() {
+        (200..300).contains(&status)
+    } else {
+        wanted.contains(&status)
+    }
+}
+
+/// The start of an answer's body, read now, as a reason may show it.
+pub async fn quote_answer(answer: Answer, redactor: &Redactor, heartbeat: &Heartbeat) -> String {
+    quote(redactor, &answer.head(EXCERPT_SOURCE, heartbeat).await).await
+}
+
+/// The start of an answer's body as a reason may show it. A body read only up to
+/// [`EXCERPT_SOURCE`] may end inside a secret; that end is dropped.
+async fn quote(redactor: &Redactor, head: &[u8]) -> String {
     let cut = head.len() >= EXCERPT_SOURCE;
     redactor.excerpt(&redactor.outside(head, End::Head, cut).await)
 }

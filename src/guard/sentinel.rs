@@ -8,7 +8,9 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::checks::http::{Answer, EXCERPT_SOURCE, Outgoing, Search, fetch, lacks_within, quote};
+use crate::checks::http::{
+    Answer, Outgoing, Search, fetch, lacks_within, quote_answer, status_wanted,
+};
 use crate::config::{HeaderSource, JsonExpect, QuerySpec, SentinelSpec, units::human_duration};
 use crate::heartbeat::Heartbeat;
 use crate::redact::Redactor;
@@ -164,14 +166,9 @@ async fn ask(query: &QuerySpec, redactor: &Redactor) -> Result<(), String> {
     let heartbeat = Heartbeat::default();
     let answer = fetch(&request, &heartbeat).await?;
     let status = answer.status;
-    let status_ok = if query.status.is_empty() {
-        (200..300).contains(&status)
-    } else {
-        query.status.contains(&status)
-    };
-    if !status_ok {
-        let head = answer.head(EXCERPT_SOURCE, &heartbeat).await;
-        return Err(format!("status {status}: {}", quote(redactor, &head).await));
+    if !status_wanted(&query.status, status) {
+        let excerpt = quote_answer(answer, redactor, &heartbeat).await;
+        return Err(format!("status {status}: {excerpt}"));
     }
     judge_body(answer, query, &heartbeat).await
 }

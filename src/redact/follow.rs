@@ -99,17 +99,14 @@ impl Follow {
             loop {
                 found(source.changed());
                 let mut state = this.state();
-                let done = state.begun;
-                if std::mem::take(&mut state.again) {
-                    state.begun += 1;
-                    drop(state);
-                    this.finished.send_replace(done);
-                    continue;
+                // Told under the lock: an ask that begins once the source is back cannot
+                // finish, and be told, before this one is.
+                this.finished.send_replace(state.begun);
+                if !std::mem::take(&mut state.again) {
+                    state.source = Some(source);
+                    return;
                 }
-                state.source = Some(source);
-                drop(state);
-                this.finished.send_replace(done);
-                return;
+                state.begun += 1;
             }
         });
     }

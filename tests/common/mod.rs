@@ -373,31 +373,52 @@ impl HttpServer {
 
     /// Answers with each response in turn, repeating the last one.
     pub fn script(listener: TcpListener, responses: &[(u16, &str)]) -> HttpServer {
+        let responses: Vec<Vec<u8>> = responses
+            .iter()
+            .map(|(status, body)| response(*status, body.as_bytes()))
+            .collect();
+        HttpServer::answering(listener, move |_, served| {
+            responses[served.min(responses.len() - 1)].clone()
+        })
+    }
+
+    /// Answers each request, one connection at a time, with `respond(its head, how many came
+    /// before it)`: the whole response.
+    pub fn answering(
+        listener: TcpListener,
+        respond: impl Fn(&str, usize) -> Vec<u8> + Send + 'static,
+    ) -> HttpServer {
         let port = listener.local_addr().expect("addr").port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();
-        let responses: Vec<String> = responses
-            .iter()
-            .map(|(status, body)| {
-                format!(
-                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-            })
-            .collect();
         thread::spawn(move || {
             for (served, stream) in listener.incoming().enumerate() {
                 let Ok(mut stream) = stream else { continue };
-                let request = read_head(&mut stream);
-                seen.lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&request).into_owned());
-                let response = &responses[served.min(responses.len() - 1)];
-                let _ = stream.write_all(response.as_bytes());
+                let head = String::from_utf8_lossy(&read_head(&mut stream)).into_owned();
+                seen.lock().unwrap().push(head.clone());
+                let _ = stream.write_all(&respond(&head, served));
             }
         });
         HttpServer { port, requests }
     }
+
+    /// Whether any request it got carries `text`.
+    pub fn was_sent(&self, text: &str) -> bool {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.contains(text))
+    }
+}
+
+/// An HTTP/1.1 response with `body`, its length given, closing the connection.
+pub fn response(status: u16, body: &[u8]) -> Vec<u8> {
+    let head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    [head.as_bytes(), body].concat()
 }
 
 /// A port nothing listens on (bound, read, released).
