@@ -364,14 +364,28 @@ fn text_cut_inside_a_secret_shows_no_part_of_it() {
     // (a few hundred bytes here). Whitespace flattens away in an excerpt, so what lies at that
     // cut is what a reason shows. Copies of the key run across the 800 bytes around it, so one
     // of them straddles the cut; in one of the two phases, 20 bytes apart, at least 4 of its
-    // bytes lie on the side shown.
+    // bytes lie on the side shown. And where an answer is read only up to a bound (64 KiB for
+    // an excerpt, 1 MiB for `max_body`), a key straddling that bound is cut there too.
     const WINDOW: usize = 4096;
     let body = |phase: usize| {
         let lead = " ".repeat(WINDOW - 100 + phase);
         format!("{lead}{}end", copies(KEY, 800)).into_bytes()
     };
-    let server =
-        server_answering(move |asked| (401, body(if asked.path == "/a" { 0 } else { 20 })));
+    let at_bound = |bound: usize| {
+        let mut body = vec![b' '; bound - 12];
+        body.extend_from_slice(KEY.as_bytes());
+        body.extend_from_slice(b" end");
+        body
+    };
+    let server = server_answering(move |asked| {
+        let answer = match asked.path.as_str() {
+            "/a" => body(0),
+            "/b" => body(20),
+            "/64k" => at_bound(64 << 10),
+            _ => at_bound(1 << 20),
+        };
+        (401, answer)
+    });
     let scene = Scene::new();
     let mut checks = String::new();
     let mut queries = String::new();
@@ -389,6 +403,14 @@ fn text_cut_inside_a_secret_shows_no_part_of_it() {
         checks.push_str(&format!(
             "  tail-{phase}: {{kind: exec, command: [sh, -c, 'cat @/printed-{phase} >&2; exit 1']}}\n"
         ));
+    }
+    for bound in ["64k", "1m"] {
+        let fields = format!(
+            "url: \"http://127.0.0.1:{}/{bound}\", headers: {{X-Key: \"${{KEY}}\"}}",
+            server.port
+        );
+        checks.push_str(&format!("  bound-{bound}: {{kind: http, {fields}}}\n"));
+        queries.push_str(&format!("    - {{name: bound-{bound}, {fields}}}\n"));
     }
     let config = gate_and_guard(&checks, &queries);
     let shown = Shown::of_failing(&scene, &config, &[("KEY", KEY)]);
