@@ -153,7 +153,7 @@ pub async fn gate(
         }
     };
 
-    let mut status = StatusWriter::new(state_dir.status_path(), redactor.clone());
+    let mut status = StatusWriter::new(&state_dir, redactor.clone());
     let mut state = execute(
         Execution {
             config,
