@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
+use rustix::fs::inotify;
 
 /// A gate that passes at once, with an exec check so that every file of the gate is written.
 const PASSING: &str = "deadline: 20s\nchecks:\n  model: {kind: file, path: '@/model'}\n";
@@ -441,4 +442,47 @@ fn any_bytes_in_status_json_parse_without_a_panic() {
     for bytes in &seeds {
         let _ = bootgate::guard::parse_gate_record(bytes);
     }
+}
+
+#[test]
+fn no_ready_marker_appears_even_for_a_moment_when_status_json_cannot_be_written() {
+    let scene = passing_scene();
+    let state = scene.state_dir();
+    std::fs::create_dir(&state).unwrap();
+    // Every entry that appears in the state_dir, however briefly.
+    let watch = inotify::init(inotify::CreateFlags::NONBLOCK | inotify::CreateFlags::CLOEXEC)
+        .expect("inotify");
+    inotify::add_watch(
+        &watch,
+        &state,
+        inotify::WatchFlags::CREATE | inotify::WatchFlags::MOVED_TO,
+    )
+    .expect("a watch on the state_dir");
+    // A directory takes status.json's place while the gate runs: every later write of it fails.
+    let config = "deadline: 20s\nchecks:\n  model: {kind: file, path: '@/model'}\n  plant: {kind: exec, command: [sh, -c, 'cd \"$BOOTGATE_STATE_DIR\"; until mkdir -p status.json/inside 2>/dev/null; do rm -f status.json; done']}\n";
+    let (done, message) = scene.init_reporting(config, &[]);
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    let expected = format!(
+        "cannot write {}: it is a directory",
+        state.join("status.json").display()
+    );
+    assert_contains!(done.stderr, expected);
+    assert_contains!(message, expected);
+
+    let mut buf = vec![std::mem::MaybeUninit::uninit(); 64 * 1024];
+    let mut events = inotify::Reader::new(&watch, &mut buf);
+    let mut appeared = Vec::new();
+    while let Ok(event) = events.next() {
+        if let Some(name) = event.file_name() {
+            appeared.push(name.to_string_lossy().into_owned());
+        }
+    }
+    assert!(
+        appeared.contains(&"env".to_string()),
+        "the watch saw nothing: {appeared:?}"
+    );
+    assert!(
+        !appeared.iter().any(|name| name.starts_with("ready")),
+        "a ready marker appeared: {appeared:?}"
+    );
 }
