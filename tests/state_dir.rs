@@ -21,25 +21,6 @@ fn passing_scene() -> Scene {
     scene
 }
 
-fn init(scene: &Scene, config: &str) -> Finished {
-    let path = scene.config(config);
-    let termination = scene.path("termination-log");
-    scene.run(
-        &[
-            "init",
-            "--config",
-            path.to_str().unwrap(),
-            "--termination-log",
-            termination.to_str().unwrap(),
-        ],
-        &[],
-    )
-}
-
-fn termination_log(scene: &Scene) -> String {
-    std::fs::read_to_string(scene.path("termination-log")).unwrap_or_default()
-}
-
 /// Names of the entries in `dir`.
 fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -70,7 +51,7 @@ fn links_planted_in_state_dir_are_never_followed() {
         // One link to a file that exists (overwritten, truncated?), one to a name that does
         // not (created?).
         symlink(&victim, scene.state_dir().join(name)).unwrap();
-        let done = init(&scene, PASSING);
+        let (done, message) = scene.init_reporting(PASSING, &[]);
         assert_eq!(
             std::fs::read_to_string(&victim).unwrap(),
             "precious",
@@ -84,7 +65,7 @@ fn links_planted_in_state_dir_are_never_followed() {
                 lock.display()
             );
             assert_contains!(done.stderr, expected);
-            assert_contains!(termination_log(&scene), expected);
+            assert_contains!(message, expected);
         } else {
             assert_eq!(done.code(), Some(0), "{name}: {}", done.stderr);
             assert_eq!(scene.status()["outcome"], "passed", "{name}");
@@ -94,7 +75,7 @@ fn links_planted_in_state_dir_are_never_followed() {
         std::fs::create_dir(scene.state_dir()).unwrap();
         let created = scene.path("created-through-a-link");
         symlink(&created, scene.state_dir().join(name)).unwrap();
-        let done = init(&scene, PASSING);
+        let done = scene.init(PASSING, &[]);
         assert!(!created.exists(), "{name}: created through the link");
         let expected = if name == "lock" { 1 } else { 0 };
         assert_eq!(done.code(), Some(expected), "{name}: {}", done.stderr);
@@ -132,7 +113,7 @@ fn a_state_dir_that_is_a_link_or_a_file_is_refused_by_name() {
     let real = scene.path("real");
     std::fs::create_dir(&real).unwrap();
     symlink(&real, scene.state_dir()).unwrap();
-    let done = init(&scene, PASSING);
+    let done = scene.init(PASSING, &[]);
     assert_eq!(done.code(), Some(1), "{}", done.stderr);
     assert_contains!(
         done.stderr,
@@ -145,14 +126,14 @@ fn a_state_dir_that_is_a_link_or_a_file_is_refused_by_name() {
 
     let scene = passing_scene();
     std::fs::write(scene.state_dir(), "a file").unwrap();
-    let done = init(&scene, PASSING);
+    let (done, message) = scene.init_reporting(PASSING, &[]);
     assert_eq!(done.code(), Some(1), "{}", done.stderr);
     let expected = format!(
         "cannot use state_dir {}: it is not a directory",
         scene.state_dir().display()
     );
     assert_contains!(done.stderr, expected);
-    assert_contains!(termination_log(&scene), expected);
+    assert_contains!(message, expected);
 }
 
 #[test]
@@ -164,14 +145,14 @@ fn an_entry_that_is_a_directory_is_named() {
     ] {
         let scene = passing_scene();
         std::fs::create_dir_all(scene.state_dir().join(name).join("inside")).unwrap();
-        let done = init(&scene, PASSING);
+        let (done, message) = scene.init_reporting(PASSING, &[]);
         assert_eq!(done.code(), Some(1), "{name}: {}", done.stderr);
         let expected = format!(
             "cannot {action} {}: it is a directory",
             scene.state_dir().join(name).display()
         );
         assert_contains!(done.stderr, expected);
-        assert_contains!(termination_log(&scene), expected);
+        assert_contains!(message, expected);
         assert!(!done.stderr.contains("os error"), "{}", done.stderr);
     }
 }
@@ -187,14 +168,14 @@ fn a_file_the_gate_cannot_leave_fails_it_and_status_json_says_why() {
             "deadline: 20s\nchecks:\n  model: {{kind: file, path: '@/model'}}\n  plant: {{kind: exec, command: [mkdir, -p, '{}/inside']}}\n",
             planted.display()
         );
-        let done = init(&scene, &config);
+        let (done, message) = scene.init_reporting(&config, &[]);
         assert_eq!(done.code(), Some(1), "{name}: {}", done.stderr);
         let status = scene.status();
         assert_eq!(status["outcome"], "failed", "{name}: {status}");
         let expected = format!("cannot write {}: it is a directory", planted.display());
         assert_eq!(status["error"], expected.as_str(), "{name}");
         assert_contains!(done.stderr, expected);
-        assert_contains!(termination_log(&scene), expected);
+        assert_contains!(message, expected);
         let left = entries(&scene.state_dir());
         assert!(!left.iter().any(|e| e.ends_with(".tmp")), "{left:?}");
         if name == "env" {
@@ -207,11 +188,11 @@ fn a_file_the_gate_cannot_leave_fails_it_and_status_json_says_why() {
 fn an_invalid_config_leaves_no_stale_marker_unless_a_running_bootgate_holds_the_lock() {
     // An earlier gate passed and left its files.
     let scene = passing_scene();
-    assert_eq!(init(&scene, PASSING).code(), Some(0));
+    assert_eq!(scene.init(PASSING, &[]).code(), Some(0));
     for name in ["ready", "status.json", "env"] {
         assert!(scene.state_dir().join(name).exists(), "{name}");
     }
-    let done = init(&scene, "checks:\n  model: {kind: flie, path: '@/model'}\n");
+    let done = scene.init("checks:\n  model: {kind: flie, path: '@/model'}\n", &[]);
     assert_eq!(done.code(), Some(2), "{}", done.stderr);
     let left = entries(&scene.state_dir());
     assert_eq!(
@@ -222,7 +203,7 @@ fn an_invalid_config_leaves_no_stale_marker_unless_a_running_bootgate_holds_the_
 
     // A sidecar whose config went bad drops its own marker, and leaves the gate's files.
     let scene = passing_scene();
-    assert_eq!(init(&scene, PASSING).code(), Some(0));
+    assert_eq!(scene.init(PASSING, &[]).code(), Some(0));
     let config = scene.config("listen: 127.0.0.1:99999\nchecks: {}\n");
     let done = scene.run(&["sidecar", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(2), "{}", done.stderr);
@@ -233,7 +214,7 @@ fn an_invalid_config_leaves_no_stale_marker_unless_a_running_bootgate_holds_the_
     let config = scene.config(&format!("listen: \"127.0.0.1:0\"\ndrain: 100ms\n{PASSING}"));
     let mut running = scene.spawn(&["run", "--config", config.to_str().unwrap()], &[]);
     running.wait_for_line("readiness: starting -> ready");
-    let done = init(&scene, "checks:\n  model: {kind: flie, path: '@/model'}\n");
+    let done = scene.init("checks:\n  model: {kind: flie, path: '@/model'}\n", &[]);
     assert_eq!(done.code(), Some(2), "{}", done.stderr);
     assert!(scene.state_dir().join("ready").exists(), "{}", done.stderr);
     assert_contains!(done.stderr, "is locked by a running bootgate");
@@ -398,7 +379,7 @@ fn the_sidecar_reads_status_json_bounded_without_blocking_or_following_links() {
 #[test]
 fn any_bytes_in_status_json_parse_without_a_panic() {
     let scene = passing_scene();
-    assert_eq!(init(&scene, PASSING).code(), Some(0));
+    assert_eq!(scene.init(PASSING, &[]).code(), Some(0));
     let real = std::fs::read(scene.state_dir().join("status.json")).unwrap();
     let mut seeds: Vec<Vec<u8>> = vec![
         real,
