@@ -211,30 +211,36 @@ fn processes() -> Vec<Stat> {
         return Vec::new();
     };
     entries
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            // The command name may hold spaces and parentheses; the fields follow the last `)`.
-            let (_, rest) = stat.rsplit_once(')')?;
-            let mut fields = rest.split_whitespace();
-            let state = fields.next()?.chars().next()?;
-            let parent = fields.next()?.parse().ok()?;
-            let group = fields.next()?.parse().ok()?;
-            Some(Stat {
-                pid,
-                state,
-                parent,
-                group,
-            })
-        })
+        .filter_map(|entry| stat(entry.ok()?.file_name().to_str()?.parse().ok()?))
         .collect()
 }
 
-/// Pids of bootgate's children that have exited and wait to be reaped.
+/// What /proc says of `pid`; `None` once it is gone.
+fn stat(pid: u32) -> Option<Stat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; the fields follow the last `)`.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let parent = fields.next()?.parse().ok()?;
+    let group = fields.next()?.parse().ok()?;
+    Some(Stat {
+        pid,
+        state,
+        parent,
+        group,
+    })
+}
+
+/// Pids of bootgate's children that have exited and wait to be reaped. Asked at every
+/// SIGCHLD: from bootgate's own list of children, not all of /proc, where the kernel has one.
 pub fn zombie_children() -> Vec<u32> {
     let me = std::process::id();
-    processes()
+    let candidates = match own_children() {
+        Some(children) => children.into_iter().filter_map(stat).collect(),
+        None => processes(),
+    };
+    candidates
         .into_iter()
         .filter(|p| p.state == 'Z' && p.parent == me)
         .map(|p| p.pid)
@@ -296,5 +302,26 @@ fn reap_later(pids: Vec<u32>) {
         .is_err()
     {
         tracing::warn!("cannot start a thread to reap ended processes");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::process::{WaitId, WaitIdOptions, waitid};
+
+    #[test]
+    fn an_exited_child_is_a_zombie_child_until_reaped() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = Pid::from_child(&child);
+        // Returns once the child has exited, and leaves it unreaped.
+        waitid(
+            WaitId::Pid(pid),
+            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+        )
+        .unwrap();
+        assert!(zombie_children().contains(&child.id()));
+        child.wait().unwrap();
+        assert!(!zombie_children().contains(&child.id()));
     }
 }
