@@ -141,13 +141,18 @@ impl Attempt {
 
     /// The attempt's live processes: the group, what re-parented to bootgate with the mark,
     /// and every descendant of those.
-    fn find(&self, me: u32, entry: &[u8]) -> BTreeSet<u32> {
-        // The usual case, a command that left nothing, without reading all of /proc: with the
-        // group empty, the leader is gone, so anything left re-parented to bootgate.
-        let group_empty = self
+    fn find(&mut self, me: u32, entry: &[u8]) -> BTreeSet<u32> {
+        // A group with no member left, its leader reaped, is forgotten: nothing of the attempt
+        // can join it again, and its id may come back as the group of a process not ours.
+        if self
             .group
-            .is_none_or(|g| test_kill_process_group(g) == Err(rustix::io::Errno::SRCH));
-        if group_empty
+            .is_some_and(|g| test_kill_process_group(g) == Err(rustix::io::Errno::SRCH))
+        {
+            self.group = None;
+        }
+        // The usual case, a command that left nothing, without reading all of /proc: with the
+        // group gone, the leader is gone, so anything left re-parented to bootgate.
+        if self.group.is_none()
             && own_children().is_some_and(|children| {
                 !children
                     .iter()
@@ -309,6 +314,21 @@ fn reap_later(pids: Vec<u32>) {
 mod tests {
     use super::*;
     use rustix::process::{WaitId, WaitIdOptions, waitid};
+
+    #[test]
+    fn a_group_whose_leader_was_reaped_is_never_signalled_again() {
+        use std::os::unix::process::CommandExt;
+        let mut attempt = Attempt::new();
+        let mut leader = std::process::Command::new("true")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        attempt.lead(Some(leader.id()));
+        leader.wait().unwrap();
+        assert_eq!(attempt.end(), 0);
+        // Its id is free for another process to lead a group of its own with.
+        assert!(attempt.group.is_none());
+    }
 
     #[test]
     fn an_exited_child_is_a_zombie_child_until_reaped() {
