@@ -467,3 +467,34 @@ fn no_ready_marker_appears_even_for_a_moment_when_status_json_cannot_be_written(
         "a ready marker appeared: {appeared:?}"
     );
 }
+
+#[test]
+fn a_temporary_left_by_an_earlier_process_of_the_same_pid_does_not_block_the_marker() {
+    // A container's PID 1 is PID 1 again after a restart: a sidecar killed in the middle of a
+    // write left a temporary with the name the next one gives its first write.
+    let scene = Scene::new();
+    std::fs::create_dir(scene.state_dir()).unwrap();
+    let model = HttpServer::start(200, "ok");
+    let config = scene.config(&format!(
+        "listen: \"127.0.0.1:0\"\ndrain: 100ms\n{}",
+        health_sentinel(&model)
+    ));
+    let left = format!(
+        "for n in 0 1 2; do echo stale > '{}'/ready.$$.$n.tmp || exit 97; done",
+        scene.state_dir().display()
+    );
+    let mut sidecar = scene.start(scene.command_after(
+        &left,
+        &["sidecar", "--config", config.to_str().unwrap()],
+        &[],
+    ));
+    sidecar.wait_for_line("readiness: starting -> ready");
+    assert_eq!(
+        std::fs::read_to_string(scene.state_dir().join("ready")).unwrap_or_default(),
+        "ready\n",
+        "{}",
+        sidecar.stderr()
+    );
+    sidecar.signal("TERM");
+    assert_eq!(sidecar.wait().0.code(), Some(0));
+}
