@@ -141,13 +141,18 @@ impl Attempt {
 
     /// The attempt's live processes: the group, what re-parented to bootgate with the mark,
     /// and every descendant of those.
-    fn find(&self, me: u32, entry: &[u8]) -> BTreeSet<u32> {
-        // The usual case, a command that left nothing, without reading all of /proc: with the
-        // group empty, the leader is gone, so anything left re-parented to bootgate.
-        let group_empty = self
+    fn find(&mut self, me: u32, entry: &[u8]) -> BTreeSet<u32> {
+        // A group with no member left, its leader reaped, is forgotten: nothing of the attempt
+        // can join it again, and its id may come back as the group of a process not ours.
+        if self
             .group
-            .is_none_or(|g| test_kill_process_group(g) == Err(rustix::io::Errno::SRCH));
-        if group_empty
+            .is_some_and(|g| test_kill_process_group(g) == Err(rustix::io::Errno::SRCH))
+        {
+            self.group = None;
+        }
+        // The usual case, a command that left nothing, without reading all of /proc: with the
+        // group gone, the leader is gone, so anything left re-parented to bootgate.
+        if self.group.is_none()
             && own_children().is_some_and(|children| {
                 !children
                     .iter()
@@ -211,30 +216,36 @@ fn processes() -> Vec<Stat> {
         return Vec::new();
     };
     entries
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            // The command name may hold spaces and parentheses; the fields follow the last `)`.
-            let (_, rest) = stat.rsplit_once(')')?;
-            let mut fields = rest.split_whitespace();
-            let state = fields.next()?.chars().next()?;
-            let parent = fields.next()?.parse().ok()?;
-            let group = fields.next()?.parse().ok()?;
-            Some(Stat {
-                pid,
-                state,
-                parent,
-                group,
-            })
-        })
+        .filter_map(|entry| stat(entry.ok()?.file_name().to_str()?.parse().ok()?))
         .collect()
 }
 
-/// Pids of bootgate's children that have exited and wait to be reaped.
+/// What /proc says of `pid`; `None` once it is gone.
+fn stat(pid: u32) -> Option<Stat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; the fields follow the last `)`.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let parent = fields.next()?.parse().ok()?;
+    let group = fields.next()?.parse().ok()?;
+    Some(Stat {
+        pid,
+        state,
+        parent,
+        group,
+    })
+}
+
+/// Pids of bootgate's children that have exited and wait to be reaped. Asked at every
+/// SIGCHLD: from bootgate's own list of children, not all of /proc, where the kernel has one.
 pub fn zombie_children() -> Vec<u32> {
     let me = std::process::id();
-    processes()
+    let candidates = match own_children() {
+        Some(children) => children.into_iter().filter_map(stat).collect(),
+        None => processes(),
+    };
+    candidates
         .into_iter()
         .filter(|p| p.state == 'Z' && p.parent == me)
         .map(|p| p.pid)
@@ -296,5 +307,41 @@ fn reap_later(pids: Vec<u32>) {
         .is_err()
     {
         tracing::warn!("cannot start a thread to reap ended processes");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::process::{WaitId, WaitIdOptions, waitid};
+
+    #[test]
+    fn a_group_whose_leader_was_reaped_is_never_signalled_again() {
+        use std::os::unix::process::CommandExt;
+        let mut attempt = Attempt::new();
+        let mut leader = std::process::Command::new("true")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        attempt.lead(Some(leader.id()));
+        leader.wait().unwrap();
+        assert_eq!(attempt.end(), 0);
+        // Its id is free for another process to lead a group of its own with.
+        assert!(attempt.group.is_none());
+    }
+
+    #[test]
+    fn an_exited_child_is_a_zombie_child_until_reaped() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = Pid::from_child(&child);
+        // Returns once the child has exited, and leaves it unreaped.
+        waitid(
+            WaitId::Pid(pid),
+            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+        )
+        .unwrap();
+        assert!(zombie_children().contains(&child.id()));
+        child.wait().unwrap();
+        assert!(!zombie_children().contains(&child.id()));
     }
 }

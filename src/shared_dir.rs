@@ -5,7 +5,7 @@
 //! link planted at `lock`, `status.json` or a temporary's name cannot turn a write, a
 //! truncation or a creation towards a file elsewhere. A temporary gets a name of its own (the
 //! pid and a counter) and is created with `O_EXCL`, so a name prepared in advance is never
-//! reused, and it is removed when the write fails.
+//! reused but passed over, and it is removed when the write fails.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -17,6 +17,9 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 
 /// Permissions of a new file before the umask, as `std::fs::File::create` gives.
 const FILE_MODE: u32 = 0o666;
+/// How many taken temporary names a write passes over before it gives up. An interrupted
+/// process leaves one; more were put there on purpose.
+const TAKEN_NAMES: usize = 16;
 
 #[derive(Debug)]
 pub struct SharedDir {
@@ -64,12 +67,7 @@ impl SharedDir {
     /// reader sees the old content or the new, never half of it. A failure (a full disk, a
     /// directory where the file should be) leaves the old content and no temporary.
     pub fn write(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
-        let tmp = temporary_name(name);
-        let flags =
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(&self.fd, &tmp, flags, Mode::from_raw_mode(FILE_MODE))
-            .map_err(explain)?;
-        let mut file = File::from(fd);
+        let (tmp, mut file) = self.create_temporary(name)?;
         let written = file.write_all(bytes).map_err(explain);
         drop(file);
         let moved = written
@@ -78,6 +76,29 @@ impl SharedDir {
             let _ = rustix::fs::unlinkat(&self.fd, &tmp, AtFlags::empty());
         }
         moved
+    }
+
+    /// A new temporary for `name`, created. A name already taken is passed over for the next:
+    /// a process killed in the middle of a write leaves its temporary behind, and the next one
+    /// often has the same pid (a container's PID 1), so it would give its first write that name.
+    fn create_temporary(&self, name: &str) -> io::Result<(String, File)> {
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut taken = 0;
+        loop {
+            let tmp = temporary_name(name);
+            match rustix::fs::openat(&self.fd, &tmp, flags, Mode::from_raw_mode(FILE_MODE)) {
+                Ok(fd) => return Ok((tmp, File::from(fd))),
+                Err(rustix::io::Errno::EXIST) if taken < TAKEN_NAMES => taken += 1,
+                Err(rustix::io::Errno::EXIST) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!("its temporary {tmp} exists already"),
+                    ));
+                }
+                Err(e) => return Err(explain(e)),
+            }
+        }
     }
 
     /// Removes `name` (a link itself, never what it points to); `false` when it was absent.

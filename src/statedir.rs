@@ -22,7 +22,6 @@ const OWNER_BYTES: u64 = 200;
 
 /// Holds the lock for as long as it lives.
 pub struct StateDir {
-    pub path: PathBuf,
     dir: SharedDir,
     _lock: File,
 }
@@ -47,10 +46,6 @@ impl StateDirError {
 }
 
 impl StateDir {
-    pub fn status_path(&self) -> PathBuf {
-        self.path.join(STATUS)
-    }
-
     /// Takes the exclusive lock, waiting while another instance holds it (a restarted init
     /// container whose previous run has not exited yet), then clears what a crashed earlier
     /// run may have left: a stale ready marker must never let a pod through.
@@ -88,11 +83,12 @@ impl StateDir {
             .and_then(|()| lock.write_all(owner.as_bytes()))
             .map_err(StateDirError::new("write", dir.entry(LOCK)))?;
         remove_stale(&dir, &GATE_FILES)?;
-        Ok(StateDir {
-            path: path.to_path_buf(),
-            dir,
-            _lock: lock,
-        })
+        Ok(StateDir { dir, _lock: lock })
+    }
+
+    /// The entry's path, for messages.
+    pub fn entry(&self, name: &str) -> PathBuf {
+        self.dir.entry(name)
     }
 
     pub fn mark_ready(&self, contents: &str) -> Result<(), StateDirError> {

@@ -10,33 +10,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
+use rustix::fs::inotify;
 
-/// A gate that passes at once, with an exec check so that every file of the gate is written.
+/// A gate that passes at once, leaving every file a gate writes: status.json, env, ready.
 const PASSING: &str = "deadline: 20s\nchecks:\n  model: {kind: file, path: '@/model'}\n";
 
 fn passing_scene() -> Scene {
     let scene = Scene::new();
     std::fs::write(scene.path("model"), "weights").unwrap();
     scene
-}
-
-fn init(scene: &Scene, config: &str) -> Finished {
-    let path = scene.config(config);
-    let termination = scene.path("termination-log");
-    scene.run(
-        &[
-            "init",
-            "--config",
-            path.to_str().unwrap(),
-            "--termination-log",
-            termination.to_str().unwrap(),
-        ],
-        &[],
-    )
-}
-
-fn termination_log(scene: &Scene) -> String {
-    std::fs::read_to_string(scene.path("termination-log")).unwrap_or_default()
 }
 
 /// Names of the entries in `dir`.
@@ -69,7 +51,7 @@ fn links_planted_in_state_dir_are_never_followed() {
         // One link to a file that exists (overwritten, truncated?), one to a name that does
         // not (created?).
         symlink(&victim, scene.state_dir().join(name)).unwrap();
-        let done = init(&scene, PASSING);
+        let (done, message) = scene.init_reporting(PASSING, &[]);
         assert_eq!(
             std::fs::read_to_string(&victim).unwrap(),
             "precious",
@@ -83,7 +65,7 @@ fn links_planted_in_state_dir_are_never_followed() {
                 lock.display()
             );
             assert_contains!(done.stderr, expected);
-            assert_contains!(termination_log(&scene), expected);
+            assert_contains!(message, expected);
         } else {
             assert_eq!(done.code(), Some(0), "{name}: {}", done.stderr);
             assert_eq!(scene.status()["outcome"], "passed", "{name}");
@@ -93,7 +75,7 @@ fn links_planted_in_state_dir_are_never_followed() {
         std::fs::create_dir(scene.state_dir()).unwrap();
         let created = scene.path("created-through-a-link");
         symlink(&created, scene.state_dir().join(name)).unwrap();
-        let done = init(&scene, PASSING);
+        let done = scene.init(PASSING, &[]);
         assert!(!created.exists(), "{name}: created through the link");
         let expected = if name == "lock" { 1 } else { 0 };
         assert_eq!(done.code(), Some(expected), "{name}: {}", done.stderr);
@@ -131,7 +113,7 @@ fn a_state_dir_that_is_a_link_or_a_file_is_refused_by_name() {
     let real = scene.path("real");
     std::fs::create_dir(&real).unwrap();
     symlink(&real, scene.state_dir()).unwrap();
-    let done = init(&scene, PASSING);
+    let done = scene.init(PASSING, &[]);
     assert_eq!(done.code(), Some(1), "{}", done.stderr);
     assert_contains!(
         done.stderr,
@@ -144,14 +126,14 @@ fn a_state_dir_that_is_a_link_or_a_file_is_refused_by_name() {
 
     let scene = passing_scene();
     std::fs::write(scene.state_dir(), "a file").unwrap();
-    let done = init(&scene, PASSING);
+    let (done, message) = scene.init_reporting(PASSING, &[]);
     assert_eq!(done.code(), Some(1), "{}", done.stderr);
     let expected = format!(
         "cannot use state_dir {}: it is not a directory",
         scene.state_dir().display()
     );
     assert_contains!(done.stderr, expected);
-    assert_contains!(termination_log(&scene), expected);
+    assert_contains!(message, expected);
 }
 
 #[test]
@@ -163,14 +145,14 @@ fn an_entry_that_is_a_directory_is_named() {
     ] {
         let scene = passing_scene();
         std::fs::create_dir_all(scene.state_dir().join(name).join("inside")).unwrap();
-        let done = init(&scene, PASSING);
+        let (done, message) = scene.init_reporting(PASSING, &[]);
         assert_eq!(done.code(), Some(1), "{name}: {}", done.stderr);
         let expected = format!(
             "cannot {action} {}: it is a directory",
             scene.state_dir().join(name).display()
         );
         assert_contains!(done.stderr, expected);
-        assert_contains!(termination_log(&scene), expected);
+        assert_contains!(message, expected);
         assert!(!done.stderr.contains("os error"), "{}", done.stderr);
     }
 }
@@ -186,14 +168,14 @@ fn a_file_the_gate_cannot_leave_fails_it_and_status_json_says_why() {
             "deadline: 20s\nchecks:\n  model: {{kind: file, path: '@/model'}}\n  plant: {{kind: exec, command: [mkdir, -p, '{}/inside']}}\n",
             planted.display()
         );
-        let done = init(&scene, &config);
+        let (done, message) = scene.init_reporting(&config, &[]);
         assert_eq!(done.code(), Some(1), "{name}: {}", done.stderr);
         let status = scene.status();
         assert_eq!(status["outcome"], "failed", "{name}: {status}");
         let expected = format!("cannot write {}: it is a directory", planted.display());
         assert_eq!(status["error"], expected.as_str(), "{name}");
         assert_contains!(done.stderr, expected);
-        assert_contains!(termination_log(&scene), expected);
+        assert_contains!(message, expected);
         let left = entries(&scene.state_dir());
         assert!(!left.iter().any(|e| e.ends_with(".tmp")), "{left:?}");
         if name == "env" {
@@ -206,11 +188,11 @@ fn a_file_the_gate_cannot_leave_fails_it_and_status_json_says_why() {
 fn an_invalid_config_leaves_no_stale_marker_unless_a_running_bootgate_holds_the_lock() {
     // An earlier gate passed and left its files.
     let scene = passing_scene();
-    assert_eq!(init(&scene, PASSING).code(), Some(0));
+    assert_eq!(scene.init(PASSING, &[]).code(), Some(0));
     for name in ["ready", "status.json", "env"] {
         assert!(scene.state_dir().join(name).exists(), "{name}");
     }
-    let done = init(&scene, "checks:\n  model: {kind: flie, path: '@/model'}\n");
+    let done = scene.init("checks:\n  model: {kind: flie, path: '@/model'}\n", &[]);
     assert_eq!(done.code(), Some(2), "{}", done.stderr);
     let left = entries(&scene.state_dir());
     assert_eq!(
@@ -221,7 +203,7 @@ fn an_invalid_config_leaves_no_stale_marker_unless_a_running_bootgate_holds_the_
 
     // A sidecar whose config went bad drops its own marker, and leaves the gate's files.
     let scene = passing_scene();
-    assert_eq!(init(&scene, PASSING).code(), Some(0));
+    assert_eq!(scene.init(PASSING, &[]).code(), Some(0));
     let config = scene.config("listen: 127.0.0.1:99999\nchecks: {}\n");
     let done = scene.run(&["sidecar", "--config", config.to_str().unwrap()], &[]);
     assert_eq!(done.code(), Some(2), "{}", done.stderr);
@@ -232,7 +214,7 @@ fn an_invalid_config_leaves_no_stale_marker_unless_a_running_bootgate_holds_the_
     let config = scene.config(&format!("listen: \"127.0.0.1:0\"\ndrain: 100ms\n{PASSING}"));
     let mut running = scene.spawn(&["run", "--config", config.to_str().unwrap()], &[]);
     running.wait_for_line("readiness: starting -> ready");
-    let done = init(&scene, "checks:\n  model: {kind: flie, path: '@/model'}\n");
+    let done = scene.init("checks:\n  model: {kind: flie, path: '@/model'}\n", &[]);
     assert_eq!(done.code(), Some(2), "{}", done.stderr);
     assert!(scene.state_dir().join("ready").exists(), "{}", done.stderr);
     assert_contains!(done.stderr, "is locked by a running bootgate");
@@ -397,7 +379,7 @@ fn the_sidecar_reads_status_json_bounded_without_blocking_or_following_links() {
 #[test]
 fn any_bytes_in_status_json_parse_without_a_panic() {
     let scene = passing_scene();
-    assert_eq!(init(&scene, PASSING).code(), Some(0));
+    assert_eq!(scene.init(PASSING, &[]).code(), Some(0));
     let real = std::fs::read(scene.state_dir().join("status.json")).unwrap();
     let mut seeds: Vec<Vec<u8>> = vec![
         real,
@@ -441,4 +423,78 @@ fn any_bytes_in_status_json_parse_without_a_panic() {
     for bytes in &seeds {
         let _ = bootgate::guard::parse_gate_record(bytes);
     }
+}
+
+#[test]
+fn no_ready_marker_appears_even_for_a_moment_when_status_json_cannot_be_written() {
+    let scene = passing_scene();
+    let state = scene.state_dir();
+    std::fs::create_dir(&state).unwrap();
+    // Every entry that appears in the state_dir, however briefly.
+    let watch = inotify::init(inotify::CreateFlags::NONBLOCK | inotify::CreateFlags::CLOEXEC)
+        .expect("inotify");
+    inotify::add_watch(
+        &watch,
+        &state,
+        inotify::WatchFlags::CREATE | inotify::WatchFlags::MOVED_TO,
+    )
+    .expect("a watch on the state_dir");
+    // A directory takes status.json's place while the gate runs: every later write of it fails.
+    let config = "deadline: 20s\nchecks:\n  model: {kind: file, path: '@/model'}\n  plant: {kind: exec, command: [sh, -c, 'cd \"$BOOTGATE_STATE_DIR\"; until mkdir -p status.json/inside 2>/dev/null; do rm -f status.json; done']}\n";
+    let (done, message) = scene.init_reporting(config, &[]);
+    assert_eq!(done.code(), Some(1), "{}", done.stderr);
+    let expected = format!(
+        "cannot write {}: it is a directory",
+        state.join("status.json").display()
+    );
+    assert_contains!(done.stderr, expected);
+    assert_contains!(message, expected);
+
+    let mut buf = vec![std::mem::MaybeUninit::uninit(); 64 * 1024];
+    let mut events = inotify::Reader::new(&watch, &mut buf);
+    let mut appeared = Vec::new();
+    while let Ok(event) = events.next() {
+        if let Some(name) = event.file_name() {
+            appeared.push(name.to_string_lossy().into_owned());
+        }
+    }
+    assert!(
+        appeared.contains(&"env".to_string()),
+        "the watch saw nothing: {appeared:?}"
+    );
+    assert!(
+        !appeared.iter().any(|name| name.starts_with("ready")),
+        "a ready marker appeared: {appeared:?}"
+    );
+}
+
+#[test]
+fn a_temporary_left_by_an_earlier_process_of_the_same_pid_does_not_block_the_marker() {
+    // A container's PID 1 is PID 1 again after a restart: a sidecar killed in the middle of a
+    // write left a temporary with the name the next one gives its first write.
+    let scene = Scene::new();
+    std::fs::create_dir(scene.state_dir()).unwrap();
+    let model = HttpServer::start(200, "ok");
+    let config = scene.config(&format!(
+        "listen: \"127.0.0.1:0\"\ndrain: 100ms\n{}",
+        health_sentinel(&model)
+    ));
+    let left = format!(
+        "for n in 0 1 2; do echo stale > '{}'/ready.$$.$n.tmp || exit 97; done",
+        scene.state_dir().display()
+    );
+    let mut sidecar = scene.start(scene.command_after(
+        &left,
+        &["sidecar", "--config", config.to_str().unwrap()],
+        &[],
+    ));
+    sidecar.wait_for_line("readiness: starting -> ready");
+    assert_eq!(
+        std::fs::read_to_string(scene.state_dir().join("ready")).unwrap_or_default(),
+        "ready\n",
+        "{}",
+        sidecar.stderr()
+    );
+    sidecar.signal("TERM");
+    assert_eq!(sidecar.wait().0.code(), Some(0));
 }

@@ -153,7 +153,7 @@ pub async fn gate(
         }
     };
 
-    let mut status = StatusWriter::new(state_dir.status_path(), redactor.clone());
+    let mut status = StatusWriter::new(&state_dir, redactor.clone());
     let mut state = execute(
         Execution {
             config,
@@ -174,9 +174,14 @@ pub async fn gate(
     let degraded = safe_mode::degraded(&state);
     let env_file = safe_mode::render(&degraded, std::time::SystemTime::now(), &redactor);
     // What the gate leaves must agree with its exit code: a file it cannot write fails the
-    // gate, and status.json says why.
+    // gate, and status.json says why. The marker comes last, once everything behind it is
+    // written: it never stands, even for a moment, for a gate that then fails.
     let mut trouble = state_dir.write(safe_mode::FILE, env_file.as_bytes()).err();
-    if trouble.is_none() && decided == Outcome::Passed && marker == Marker::Gate {
+    if trouble.is_none()
+        && status.failure().is_none()
+        && decided == Outcome::Passed
+        && marker == Marker::Gate
+    {
         trouble = state_dir
             .mark_ready(&format!("{}\n", rfc3339(std::time::SystemTime::now())))
             .err();

@@ -88,7 +88,7 @@ pub struct Execution<'a> {
 /// the engine decides or a stop signal arrives.
 pub async fn execute(
     run: Execution<'_>,
-    mut status: Option<&mut StatusWriter>,
+    mut status: Option<&mut StatusWriter<'_>>,
     stop: &mut Stop,
 ) -> GateState {
     let config = run.config;

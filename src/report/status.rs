@@ -1,14 +1,12 @@
 //! `state_dir/status.json`: the gate's state for the guard and for people, always whole.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::checks::io_phrase;
 use crate::redact::Redactor;
-use crate::shared_dir::write_atomically;
 use crate::state::GateState;
+use crate::statedir::{STATUS, StateDir};
 
 /// News (a check passed, a new reason) is written within this: fast enough to follow a gate by
 /// eye, slow enough that a 1,000-check graph does not rewrite the file thousands of times.
@@ -17,8 +15,9 @@ const NEWS_GAP: Duration = Duration::from_millis(100);
 /// retry would cost more CPU than the retries themselves.
 const ROUTINE_GAP: Duration = Duration::from_secs(2);
 
-pub struct StatusWriter {
-    path: PathBuf,
+/// Writes through the locked state_dir's own descriptor, as every file of the gate is written.
+pub struct StatusWriter<'a> {
+    dir: &'a StateDir,
     redactor: Redactor,
     /// The gap owed before the next write, when one is pending.
     pending: Option<Duration>,
@@ -29,10 +28,10 @@ pub struct StatusWriter {
     failure: Option<String>,
 }
 
-impl StatusWriter {
-    pub fn new(path: PathBuf, redactor: Redactor) -> Self {
+impl<'a> StatusWriter<'a> {
+    pub fn new(dir: &'a StateDir, redactor: Redactor) -> Self {
         StatusWriter {
-            path,
+            dir,
             redactor,
             pending: None,
             last_write: Instant::now(),
@@ -55,19 +54,23 @@ impl StatusWriter {
     pub fn write(&mut self, state: &GateState) {
         self.pending = None;
         self.last_write = Instant::now();
-        let mut value = match serde_json::to_value(state) {
-            Ok(value) => value,
-            Err(e) => return self.failed(e.to_string()),
+        let json = serde_json::to_value(state).and_then(|mut value| {
+            self.redactor.clean_json(&mut value);
+            serde_json::to_string_pretty(&value)
+        });
+        let written = match json {
+            Ok(json) => self
+                .dir
+                .write(STATUS, json.as_bytes())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(format!(
+                "cannot write {}: {e}",
+                self.dir.entry(STATUS).display()
+            )),
         };
-        self.redactor.clean_json(&mut value);
-        let written = serde_json::to_string_pretty(&value)
-            .map_err(|e| e.to_string())
-            .and_then(|json| {
-                write_atomically(&self.path, json.as_bytes()).map_err(|e| io_phrase(&e))
-            });
         match written {
             Ok(()) => self.failure = None,
-            Err(e) => self.failed(e),
+            Err(failure) => self.failed(failure),
         }
     }
 
@@ -77,8 +80,7 @@ impl StatusWriter {
         self.failure.as_deref()
     }
 
-    fn failed(&mut self, why: String) {
-        let failure = format!("cannot write {}: {why}", self.path.display());
+    fn failed(&mut self, failure: String) {
         // A full disk fails every write: once in the log is enough.
         if !self.warned {
             self.warned = true;
