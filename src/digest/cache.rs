@@ -26,8 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::Digest;
-use crate::files::read_regular;
-use crate::shared_dir::write_atomically;
+use crate::shared_dir::{SharedDir, write_atomically};
 
 /// The cache's file name in the state directory.
 pub const FILE: &str = "verify-cache.json";
@@ -202,25 +201,21 @@ enum Unusable {
 }
 
 fn read(path: &Path) -> Result<BTreeMap<String, Entry>, Unusable> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Unusable::Absent),
-        Err(e) => return Err(Unusable::Because(format!("cannot read it: {e}"))),
+    // Through the directory's descriptor, never a link: anything that can write `state_dir`
+    // could point the name elsewhere, between any look and the open.
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return Err(Unusable::Absent);
     };
-    // Not through a symlink: anything that can write `state_dir` could point it elsewhere.
-    if meta.file_type().is_symlink() {
-        return Err(Unusable::Because(
-            "it is a symlink, not a regular file".into(),
-        ));
-    }
-    let bytes = read_regular(path, MAX_FILE_BYTES).map_err(|e| {
-        Unusable::Because(match e.kind() {
+    let bytes = SharedDir::open(dir)
+        .and_then(|dir| dir.read(name, MAX_FILE_BYTES))
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Unusable::Absent,
             io::ErrorKind::InvalidInput
             | io::ErrorKind::IsADirectory
-            | io::ErrorKind::FileTooLarge => e.to_string(),
-            _ => format!("cannot read it: {e}"),
-        })
-    })?;
+            | io::ErrorKind::FileTooLarge => Unusable::Because(e.to_string()),
+            _ if e.raw_os_error().is_none() => Unusable::Because(e.to_string()),
+            _ => Unusable::Because(format!("cannot read it: {e}")),
+        })?;
     // Through a `Value`, like the guard's read of status.json: the format and version are looked
     // at first, so a foreign or newer file is named as such rather than as corrupt.
     let value: serde_json::Value = std::str::from_utf8(&bytes)
@@ -299,6 +294,22 @@ mod tests {
         assert_eq!(lookup(&cache, &site.model), Some(digest(D1)));
         assert!(site.state.join(FILE).is_file());
         assert!(!site.state.join("verify-cache.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_cache_reached_through_a_link_is_set_aside() {
+        let site = site();
+        recorded(&site);
+        // A writer of state_dir plants a link at the cache's name, to a cache of its own making.
+        let elsewhere = site.state.parent().unwrap().join("forged.json");
+        fs::rename(site.state.join(FILE), &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, site.state.join(FILE)).unwrap();
+        let cache = VerifyCache::load(&site.state);
+        assert!(cache.is_empty());
+        assert_eq!(
+            cache.ignored(),
+            Some("it is a symbolic link, and bootgate follows none in its state_dir")
+        );
     }
 
     #[test]
