@@ -158,9 +158,10 @@ impl VerifyCache {
         }
     }
 
-    /// Writes the cache if anything was recorded since it was loaded: to a temporary file
-    /// beside it, flushed to disk, then renamed over it. Entries whose file no longer exists
-    /// are dropped on the way.
+    /// Writes the cache if anything was recorded since it was loaded: whole, to a temporary
+    /// file beside it, then renamed over it, so a reader finds the old cache or the new one and
+    /// never half of one (no fsync: an emptyDir does not outlive its node). Entries whose file
+    /// no longer exists are dropped on the way.
     pub fn save(&mut self) -> io::Result<()> {
         if !self.changed {
             return Ok(());
