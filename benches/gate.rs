@@ -521,8 +521,8 @@ fn size_section(report: &mut Report) {
     report.verdict(
         "stripped binary size",
         format!("{mib:.2} MiB"),
-        "≤ 2 MiB",
-        mib <= 2.0,
+        "≤ 2.5 MiB",
+        mib <= 2.5,
     );
 }
 
