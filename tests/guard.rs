@@ -348,25 +348,35 @@ fn auth_server(wanted: &'static str) -> u16 {
     port
 }
 
-#[test]
-fn sentinel_reads_a_rotated_token_each_round_and_never_shows_it() {
-    let scene = Scene::new();
-    let model_port = auth_server("tok-new-8c1f");
-    kubelet_secret(&scene.path("secrets/api"), "token", "tok-old-5d2e", 1);
-    let config = scene.config(&format!(
+/// A guard whose one query sends the token in `token_file` (`@` is the scene's directory) as a
+/// Bearer token, with thresholds of 1.
+fn token_file_sentinel(model_port: u16, timeout: &str, token_file: &str) -> String {
+    format!(
         r#"listen: "127.0.0.1:0"
 drain: 100ms
 sentinel:
   interval: 50ms
-  timeout: 500ms
+  timeout: {timeout}
   success_threshold: 1
   failure_threshold: 1
   hold: 0s
   queries:
     - name: completion
       url: http://127.0.0.1:{model_port}/v1/models
-      headers: {{Authorization: {{file: '@/secrets/api/token', prefix: "Bearer "}}}}
+      headers: {{Authorization: {{file: '{token_file}', prefix: "Bearer "}}}}
 "#
+    )
+}
+
+#[test]
+fn sentinel_reads_a_rotated_token_each_round_and_never_shows_it() {
+    let scene = Scene::new();
+    let model_port = auth_server("tok-new-8c1f");
+    kubelet_secret(&scene.path("secrets/api"), "token", "tok-old-5d2e", 1);
+    let config = scene.config(&token_file_sentinel(
+        model_port,
+        "500ms",
+        "@/secrets/api/token",
     ));
     let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
     let port = guard_port(&mut sidecar);
@@ -568,28 +578,8 @@ fn a_token_file_that_is_a_fifo_fails_the_round_at_once_and_never_hangs_it() {
     let model_port = auth_server("tok-fifo-0b7e");
     std::fs::create_dir_all(scene.path("secrets")).unwrap();
     let fifo = scene.path("secrets/token");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let config = scene.config(&format!(
-        r#"listen: "127.0.0.1:0"
-drain: 100ms
-sentinel:
-  interval: 50ms
-  timeout: 5s
-  success_threshold: 1
-  failure_threshold: 1
-  hold: 0s
-  queries:
-    - name: completion
-      url: http://127.0.0.1:{model_port}/v1/models
-      headers: {{Authorization: {{file: '@/secrets/token', prefix: "Bearer "}}}}
-"#
-    ));
+    mkfifo(&fifo);
+    let config = scene.config(&token_file_sentinel(model_port, "5s", "@/secrets/token"));
     let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
     let port = guard_port(&mut sidecar);
     // Read as any secret file is: a FIFO is refused at once, not waited on until the timeout.

@@ -344,13 +344,7 @@ checks:
 fn a_fifo_is_not_a_secret_file_and_does_not_hang_the_gate() {
     let scene = Scene::new();
     let fifo = scene.path("token");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    mkfifo(&fifo);
     let done = scene.init(
         "deadline: 1s\nchecks:\n  token: {kind: secret, file: '@/token'}\n",
         &[],

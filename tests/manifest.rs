@@ -200,11 +200,7 @@ fn generate_then_verify_round_trips_and_verify_names_mismatches() {
     );
 
     // A FIFO where the manifest should be is refused at once, never waited on for a writer.
-    let made = std::process::Command::new("mkfifo")
-        .arg(scene.path("fifo.yaml"))
-        .status()
-        .unwrap();
-    assert!(made.success());
+    mkfifo(&scene.path("fifo.yaml"));
     let done = scene.run(&["manifest", "verify", "fifo.yaml"], &[]);
     assert_eq!(done.code(), Some(2), "{}", done.stderr);
     assert_contains!(

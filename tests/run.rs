@@ -4,7 +4,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::Command;
 
 use common::*;
 
@@ -253,13 +252,7 @@ fn the_reaper_leaves_watched_exec_checks_to_tokio() {
     let model = HttpServer::start(200, "ok");
     // Each evaluation writes a line to a FIFO: the test counts them as they come.
     let runs = scene.path("runs");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&runs)
-            .status()
-            .unwrap()
-            .success()
-    );
+    mkfifo(&runs);
     // Held open for writing too, so a read waits for the next line instead of seeing EOF
     // between two evaluations.
     let fifo = std::fs::OpenOptions::new()

@@ -321,9 +321,7 @@ fn a_full_disk_fails_the_gate_without_a_running_status_or_temporaries() {
 
 #[test]
 fn the_sidecar_reads_status_json_bounded_without_blocking_or_following_links() {
-    let fifo = |path: &Path| {
-        assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
-    };
+    let fifo = |path: &Path| mkfifo(path);
     let zero = |path: &Path| symlink("/dev/zero", path).unwrap();
     let elsewhere = |path: &Path| {
         let real = path.with_file_name("real-status.json");

@@ -422,6 +422,15 @@ pub fn response(status: u16, body: &[u8]) -> Vec<u8> {
 }
 
 /// A port nothing listens on (bound, read, released).
+/// A FIFO at `path`: what a hostile writer plants where a regular file belongs.
+pub fn mkfifo(path: &Path) {
+    let made = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind")
