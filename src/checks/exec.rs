@@ -14,7 +14,7 @@ use super::{Attempt, Failure, Shared, io_phrase};
 use crate::config::Text;
 use crate::heartbeat::Heartbeat;
 use crate::processes::{self, Claim};
-use crate::redact::{End, Redactor, WINDOW};
+use crate::redact::{End, Redactor};
 
 /// A grandchild may keep the pipes open after the command exits; do not wait on it for long.
 const DRAIN_GRACE: Duration = Duration::from_millis(100);
@@ -64,7 +64,7 @@ impl ExecCheck {
         // otherwise block forever and look stalled.
         // A secret cut in half by the tail buffer would no longer match: keep enough extra to
         // hold the longest one whole; the cut end is dropped after redaction.
-        let keep = WINDOW + self.redactor.reach();
+        let keep = self.redactor.quoted_bytes();
         let (mut out, mut err) = (Tail::default(), Tail::default());
         let status = {
             let (stdout, stderr) = (child.stdout.take(), child.stderr.take());

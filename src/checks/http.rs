@@ -10,7 +10,6 @@ use hyper::Request;
 use hyper::rt::{Read, Write};
 use hyper_util::rt::TokioIo;
 
-use answer::EXCERPT_SOURCE;
 pub use answer::{Answer, Search, lacks_within};
 
 use super::{Attempt, Failure, Shared};
@@ -109,12 +108,13 @@ impl HttpCheck {
             return Ok(format!("status {status}"));
         };
         let max = self.spec.max_body;
-        match answer.find(needle.value.as_bytes(), max, heartbeat).await? {
+        let keep = self.redactor.quoted_bytes();
+        match answer.find(needle.value.as_bytes(), max, keep, heartbeat).await? {
             Search::Found => Ok(format!("status {status}")),
             Search::Absent { head } => Err(format!(
                 "status {status} but the body lacks `{}`: {:?}",
                 needle.written,
-                quote(&self.redactor, &head).await
+                quote(&self.redactor, &head, keep).await
             )),
             Search::NotWithin => Err(format!(
                 "status {status} but {}",
@@ -135,13 +135,14 @@ pub fn status_wanted(wanted: &[u16], status: u16) -> bool {
 
 /// The start of an answer's body, read now, as a reason may show it.
 pub async fn quote_answer(answer: Answer, redactor: &Redactor, heartbeat: &Heartbeat) -> String {
-    quote(redactor, &answer.head(EXCERPT_SOURCE, heartbeat).await).await
+    let limit = redactor.quoted_bytes();
+    quote(redactor, &answer.head(limit, heartbeat).await, limit).await
 }
 
-/// The start of an answer's body as a reason may show it. A body read only up to
-/// [`EXCERPT_SOURCE`] may end inside a secret; that end is dropped.
-async fn quote(redactor: &Redactor, head: &[u8]) -> String {
-    let cut = head.len() >= EXCERPT_SOURCE;
+/// The start of an answer's body as a reason may show it. A body read only up to `limit` may
+/// end inside a secret; that end is dropped.
+async fn quote(redactor: &Redactor, head: &[u8], limit: usize) -> String {
+    let cut = head.len() >= limit;
     redactor.excerpt(&redactor.outside(head, End::Head, cut).await)
 }
 

@@ -127,6 +127,12 @@ impl Redactor {
             .await
     }
 
+    /// How much of outside text a quote is drawn from, at the end it shows: the window and a
+    /// secret's reach past it. A reader need keep no more.
+    pub fn quoted_bytes(&self) -> usize {
+        WINDOW + self.reach()
+    }
+
     /// How far into outside text, from where it was cut, a secret cut in half can reach.
     pub fn reach(&self) -> usize {
         self.known().reach
@@ -149,7 +155,7 @@ impl Redactor {
             );
         }
         let reach = self.reach();
-        let room = WINDOW + reach;
+        let room = self.quoted_bytes();
         let (window, cut) = if text.len() > room {
             let window = match end {
                 End::Head => &text[..room],

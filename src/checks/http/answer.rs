@@ -9,9 +9,6 @@ use tokio::task::AbortHandle;
 use crate::checks::human_bytes;
 use crate::heartbeat::Heartbeat;
 
-/// How much of a body an excerpt is cut from: a reason shows a few hundred characters of it.
-pub const EXCERPT_SOURCE: usize = 64 * 1024;
-
 /// The reason for an answer past the bound, naming the key that sets it.
 fn too_large(max: u64) -> String {
     format!("the answer is larger than {} (max_body)", human_bytes(max))
@@ -37,7 +34,7 @@ pub struct Answer {
 /// What a search for a marker found.
 pub enum Search {
     Found,
-    /// The whole body was read without it; its start, for an excerpt.
+    /// The whole body was read without it; its first `keep` bytes, for an excerpt.
     Absent {
         head: Vec<u8>,
     },
@@ -87,11 +84,12 @@ impl Answer {
     }
 
     /// Reads until `needle` is seen, the body ends, or `max` bytes have gone by, holding only
-    /// the start (for an excerpt) and the few bytes a match across two pieces needs.
+    /// the first `keep` bytes (for an excerpt) and the few a match across two pieces needs.
     pub async fn find(
         mut self,
         needle: &[u8],
         max: u64,
+        keep: usize,
         heartbeat: &Heartbeat,
     ) -> Result<Search, String> {
         if needle.is_empty() {
@@ -104,7 +102,7 @@ impl Answer {
             let over = data.len() as u64 > left;
             let data = &data[..data.len().min(usize::try_from(left).unwrap_or(usize::MAX))];
             left -= data.len() as u64;
-            let room = EXCERPT_SOURCE - head.len();
+            let room = keep - head.len();
             head.extend_from_slice(&data[..data.len().min(room)]);
             // A match may straddle the previous piece and this one.
             let overlap = needle.len() - 1;
