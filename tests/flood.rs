@@ -191,7 +191,7 @@ fn under_attack(
     let base_fds = fd_count(pid);
     let held = || fd_count(pid).saturating_sub(base_fds);
     let attack = Attack::start(sidecar.port, waves, pause);
-    await_condition("the attack in place", || in_place(&attack, held()));
+    await_that("the attack in place", || in_place(&attack, held()));
     let mut peak_held = 0;
     let (cpu_before, began) = (cpu_ns(pid), Instant::now());
     let probes = probe_for(sidecar.port, probing, || peak_held = peak_held.max(held()));
@@ -732,13 +732,4 @@ fn metric(port: u16, name: &str) -> f64 {
         .find_map(|l| l.strip_prefix(name))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"))
-}
-
-/// Checks `condition` every 10 ms until it holds; fails after [`PATIENCE`].
-fn await_condition(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}");
-        thread::sleep(Duration::from_millis(10));
-    }
 }

@@ -52,11 +52,9 @@ impl Marked {
 
     /// Waits until `n` marked processes run.
     fn await_running(&self, n: usize) {
-        let deadline = Instant::now() + PATIENCE;
-        while self.alive().len() < n {
-            assert!(Instant::now() < deadline, "{} never started", self.sleep());
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        await_that(&format!("{} running {n} times", self.sleep()), || {
+            self.alive().len() >= n
+        });
     }
 
     /// Asserts that every marked process is gone, allowing a moment for a SIGKILL to land.
@@ -235,19 +233,13 @@ fn under_run_the_servers_own_orphans_are_left_alone() {
         &[],
     );
     run.wait_for_line("readiness: starting -> ready");
-    let deadline = Instant::now() + PATIENCE;
-    while std::fs::read_to_string(&runs)
-        .unwrap_or_default()
-        .lines()
-        .count()
-        < 5
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the watched check stopped running"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    await_that("five runs of the watched check", || {
+        std::fs::read_to_string(&runs)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 5
+    });
     assert_eq!(
         served.alive().len(),
         2,

@@ -66,15 +66,6 @@ fn wait_with_patience(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
-/// Waits for `done` to hold, checking every few milliseconds, up to [`PATIENCE`].
-fn await_that(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !done() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn init_passes_and_fails_as_usual_when_nothing_can_be_logged() {
     for broken in Broken::ALL {

@@ -109,7 +109,10 @@ impl HttpCheck {
         };
         let max = self.spec.max_body;
         let keep = self.redactor.quoted_bytes();
-        match answer.find(needle.value.as_bytes(), max, keep, heartbeat).await? {
+        match answer
+            .find(needle.value.as_bytes(), max, keep, heartbeat)
+            .await?
+        {
             Search::Found => Ok(format!("status {status}")),
             Search::Absent { head } => Err(format!(
                 "status {status} but the body lacks `{}`: {:?}",

@@ -186,7 +186,10 @@ async fn judge_body(
             return Ok(());
         };
         // The reason names the marker only: none of the answer is kept for it.
-        return match answer.find(needle.value.as_bytes(), max, 0, heartbeat).await? {
+        return match answer
+            .find(needle.value.as_bytes(), max, 0, heartbeat)
+            .await?
+        {
             Search::Found => Ok(()),
             Search::Absent { .. } => Err(format!("the body lacks `{}`", needle.written)),
             Search::NotWithin => Err(lacks_within(max, &needle.written)),

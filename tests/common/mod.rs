@@ -422,6 +422,21 @@ pub fn response(status: u16, body: &[u8]) -> Vec<u8> {
 }
 
 /// A port nothing listens on (bound, read, released).
+/// Checks `done` every 10 ms until it holds; fails after [`PATIENCE`]. For a state no event
+/// announces (a process gone from /proc, a counter on `/metrics`).
+pub fn await_that(what: &str, done: impl FnMut() -> bool) {
+    await_within(what, PATIENCE, done);
+}
+
+/// [`await_that`] with a patience of its own.
+pub fn await_within(what: &str, patience: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + patience;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {patience:?}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A FIFO at `path`: what a hostile writer plants where a regular file belongs.
 pub fn mkfifo(path: &Path) {
     let made = Command::new("mkfifo")
