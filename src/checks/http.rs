@@ -56,12 +56,15 @@ pub struct Outgoing<'a> {
     pub body: Option<&'a str>,
 }
 
-struct Target {
-    https: bool,
-    host: String,
-    address: String,
-    authority: String,
-    path: String,
+/// Where a URL sends a request.
+pub struct Target {
+    pub https: bool,
+    pub host: String,
+    /// `host:port`, to connect to.
+    pub address: String,
+    /// The Host header: the URL's authority without credentials.
+    pub authority: String,
+    pub path: String,
 }
 
 impl HttpCheck {
@@ -164,7 +167,7 @@ fn describe_statuses(status: &[u16]) -> String {
     }
 }
 
-fn target(url: &str) -> Result<Target, String> {
+pub fn target(url: &str) -> Result<Target, String> {
     let uri: hyper::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
     let https = uri.scheme_str() == Some("https");
     let host = uri.host().unwrap_or_default().to_string();
@@ -190,9 +193,40 @@ fn target(url: &str) -> Result<Target, String> {
     })
 }
 
+/// Why a request got no answer; `refused` when the connection was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchError {
+    pub refused: bool,
+    pub reason: String,
+}
+
+impl From<String> for FetchError {
+    fn from(reason: String) -> FetchError {
+        FetchError {
+            refused: false,
+            reason,
+        }
+    }
+}
+
+impl From<super::tcp::ConnectError> for FetchError {
+    fn from(e: super::tcp::ConnectError) -> FetchError {
+        FetchError {
+            refused: e.refused,
+            reason: e.reason,
+        }
+    }
+}
+
+impl From<FetchError> for String {
+    fn from(e: FetchError) -> String {
+        e.reason
+    }
+}
+
 /// Sends one request on a fresh connection; the answer's body is left to be read as the
 /// caller's expectations need it.
-pub async fn fetch(out: &Outgoing<'_>, heartbeat: &Heartbeat) -> Result<Answer, String> {
+pub async fn fetch(out: &Outgoing<'_>, heartbeat: &Heartbeat) -> Result<Answer, FetchError> {
     let target = target(out.url)?;
     let stream = super::tcp::connect(&target.address).await?;
     heartbeat.beat();
@@ -228,11 +262,12 @@ pub async fn fetch(out: &Outgoing<'_>, heartbeat: &Heartbeat) -> Result<Answer, 
     let request = request
         .body(body)
         .map_err(|e| format!("cannot build request: {e}"))?;
-    if target.https {
+    let answer = if target.https {
         tls_exchange(stream, &target.host, request).await
     } else {
         send(TokioIo::new(stream), request).await
-    }
+    };
+    Ok(answer?)
 }
 
 async fn send<I>(io: I, request: Request<Full<Bytes>>) -> Result<Answer, String>

@@ -25,12 +25,36 @@ impl TcpCheck {
     }
 }
 
+/// Why no connection was made. A refusal (nothing listens there) is told apart: to the guard,
+/// a server that refuses after it had answered has gone away, which a timeout does not say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectError {
+    pub refused: bool,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl From<ConnectError> for String {
+    fn from(e: ConnectError) -> String {
+        e.reason
+    }
+}
+
 /// Connects to the first resolved address that accepts; the error of the last one otherwise.
-pub async fn connect(address: &str) -> Result<TcpStream, String> {
-    let addrs = lookup_host(address)
-        .await
-        .map_err(|e| format!("cannot resolve: {}", io_phrase(&e)))?;
-    let mut last = String::from("name resolved to no address");
+pub async fn connect(address: &str) -> Result<TcpStream, ConnectError> {
+    let addrs = lookup_host(address).await.map_err(|e| ConnectError {
+        refused: false,
+        reason: format!("cannot resolve: {}", io_phrase(&e)),
+    })?;
+    let mut last = ConnectError {
+        refused: false,
+        reason: "name resolved to no address".into(),
+    };
     for addr in addrs {
         match TcpStream::connect(addr).await {
             Ok(stream) => {
@@ -38,7 +62,12 @@ pub async fn connect(address: &str) -> Result<TcpStream, String> {
                 let _ = stream.set_nodelay(true);
                 return Ok(stream);
             }
-            Err(e) => last = io_phrase(&e),
+            Err(e) => {
+                last = ConnectError {
+                    refused: e.kind() == std::io::ErrorKind::ConnectionRefused,
+                    reason: io_phrase(&e),
+                }
+            }
         }
     }
     Err(last)
