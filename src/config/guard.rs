@@ -9,7 +9,9 @@ use super::parse::{
     required, scalar, string_list,
 };
 use super::yaml::{Node, Value};
-use super::{DEFAULT_MAX_BODY, GuardSpec, HeaderSource, JsonExpect, QuerySpec, SentinelSpec};
+use super::{
+    DEFAULT_MAX_BODY, GuardSpec, HeaderSource, JsonExpect, PulseSpec, QuerySpec, SentinelSpec,
+};
 use crate::echo;
 
 pub const DEFAULT_LISTEN: &str = "[::]:8081";
@@ -22,11 +24,20 @@ pub(super) const SENTINEL_KEYS: &[&str] = &[
     "failure_threshold",
     "hold",
     "min_pass",
+    "pulse",
+    "dead_after",
     "queries",
 ];
 pub(super) const QUERY_KEYS: &[&str] = &["name", "method", "url", "headers", "body", "expect"];
-pub(super) const EXPECT_KEYS: &[&str] =
-    &["status", "body_contains", "json", "max_body", "max_latency"];
+pub(super) const EXPECT_KEYS: &[&str] = &[
+    "status",
+    "fatal_status",
+    "body_contains",
+    "json",
+    "max_body",
+    "max_latency",
+];
+pub(super) const PULSE_KEYS: &[&str] = &["every", "path", "fatal_status"];
 pub(super) const JSON_KEYS: &[&str] = &["equals", "contains", "exists"];
 
 pub(super) fn read(top: &mut Fields<'_>, cx: &mut Ctx<'_>) -> GuardSpec {
@@ -142,6 +153,16 @@ fn sentinel(node: &Node, cx: &mut Ctx<'_>) -> Option<SentinelSpec> {
             None => {}
         }
     }
+    if let Some(n) = f.get("pulse") {
+        spec.pulse = pulse(n, &f.path("pulse"), cx);
+    }
+    if let Some(n) = f.get("dead_after") {
+        let field = f.path("dead_after");
+        spec.dead_after = match scalar(n, &field, cx) {
+            Some("off") => None,
+            _ => duration(n, &field, cx).or(spec.dead_after),
+        };
+    }
     match f.get("queries") {
         Some(Node {
             value: Value::Seq(items),
@@ -234,22 +255,24 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
         json: Vec::new(),
         max_body: DEFAULT_MAX_BODY,
         max_latency: None,
+        fatal_status: Vec::new(),
         missing_input: None,
     };
     if let Some(n) = f.get("expect")
         && let Some(mut ef) = Fields::of(n, &f.path("expect"), cx)
     {
         if let Some(s) = ef.get("status") {
-            let sf = ef.path("status");
-            for (code, pos) in string_list(s, &sf, cx) {
-                match code.parse::<u16>() {
-                    Ok(c) if (100..=599).contains(&c) => spec.status.push(c),
-                    _ => cx.problem(
-                        pos,
-                        &sf,
-                        format!("`{}` is not an HTTP status code", echo::value(&code)),
-                    ),
-                }
+            spec.status = status_codes(s, &ef.path("status"), cx);
+        }
+        if let Some(s) = ef.get("fatal_status") {
+            let field = ef.path("fatal_status");
+            spec.fatal_status = status_codes(s, &field, cx);
+            if let Some(both) = spec.fatal_status.iter().find(|c| spec.status.contains(c)) {
+                cx.problem(
+                    s.pos,
+                    &field,
+                    format!("{both} is also in expect.status: a status cannot pass and be fatal"),
+                );
             }
         }
         spec.body_contains = ef
@@ -266,6 +289,67 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
     }
     f.finish(QUERY_KEYS, cx, None);
     spec.missing_input = missing;
+    Some(spec)
+}
+
+/// A status code or a list of them, each one HTTP could send.
+fn status_codes(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Vec<u16> {
+    let mut codes = Vec::new();
+    for (code, pos) in string_list(node, field, cx) {
+        match code.parse::<u16>() {
+            Ok(c) if (100..=599).contains(&c) => codes.push(c),
+            _ => cx.problem(
+                pos,
+                field,
+                format!("`{}` is not an HTTP status code", echo::value(&code)),
+            ),
+        }
+    }
+    codes
+}
+
+/// `pulse: 1s`, `pulse: off`, or `pulse: {every: 1s, path: /health}`.
+fn pulse(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<PulseSpec> {
+    let mut spec = PulseSpec::default();
+    if let Value::Map(_) = node.value {
+        let mut f = Fields::of(node, field, cx)?;
+        if let Some(n) = f.get("every") {
+            spec.every = duration(n, &f.path("every"), cx).unwrap_or(spec.every);
+        }
+        if let Some(n) = f.get("path")
+            && let Some(path) = scalar(n, &f.path("path"), cx)
+        {
+            if path.starts_with('/') && !path.chars().any(|c| c.is_ascii_control() || c == ' ') {
+                spec.path = Some(path.to_string());
+            } else {
+                cx.problem(
+                    n.pos,
+                    &f.path("path"),
+                    format!(
+                        "`{}` is not a request path: write it like /health",
+                        echo::value(path)
+                    ),
+                );
+            }
+        }
+        if let Some(n) = f.get("fatal_status") {
+            let field = f.path("fatal_status");
+            if spec.path.is_none() {
+                cx.problem(
+                    n.pos,
+                    &field,
+                    "needs a `path`: without one, any answer to `HEAD /` passes",
+                );
+            }
+            spec.fatal_status = status_codes(n, &field, cx);
+        }
+        f.finish(PULSE_KEYS, cx, None);
+        return Some(spec);
+    }
+    if scalar(node, field, cx)? == "off" {
+        return None;
+    }
+    spec.every = duration(node, field, cx)?;
     Some(spec)
 }
 

@@ -282,7 +282,32 @@ pub struct SentinelSpec {
     pub hold: Duration,
     /// Share of a round's queries that must pass.
     pub min_pass: f64,
+    /// The cheap, frequent look at each query's server between rounds; `None` when off.
+    pub pulse: Option<PulseSpec>,
+    /// `/livez/model` fails once the model has failed this long (after it passed since its
+    /// server started); `None` when off.
+    pub dead_after: Option<Duration>,
     pub queries: Vec<QuerySpec>,
+}
+
+/// How the guard keeps in touch with a model server between sentinel rounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulseSpec {
+    pub every: Duration,
+    /// Asked with GET and must answer 2xx; without one, `HEAD /` and any answer will do.
+    pub path: Option<String>,
+    /// Statuses of `path` that mean the model is gone: unready at once.
+    pub fatal_status: Vec<u16>,
+}
+
+impl Default for PulseSpec {
+    fn default() -> Self {
+        PulseSpec {
+            every: Duration::from_secs(1),
+            path: None,
+            fatal_status: Vec::new(),
+        }
+    }
 }
 
 impl Default for SentinelSpec {
@@ -294,6 +319,8 @@ impl Default for SentinelSpec {
             failure_threshold: 3,
             hold: Duration::from_secs(30),
             min_pass: 1.0,
+            pulse: Some(PulseSpec::default()),
+            dead_after: Some(Duration::from_secs(300)),
             queries: Vec::new(),
         }
     }
@@ -314,6 +341,9 @@ pub struct QuerySpec {
     /// The most of the answer read to judge `body_contains` and `json`.
     pub max_body: u64,
     pub max_latency: Option<Duration>,
+    /// Statuses that mean the model is gone for good (vLLM's 503 on a dead engine): unready at
+    /// once, not after `failure_threshold`.
+    pub fatal_status: Vec<u16>,
     /// Set when a `${VAR}` the query uses is unset: every round fails it with this reason.
     pub missing_input: Option<String>,
 }
