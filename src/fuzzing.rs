@@ -62,6 +62,8 @@ pub async fn request_head(bytes: &[u8]) -> Vec<u8> {
         queries: Vec::new(),
         details_for_all: false,
         started: true,
+        // Already dead, so `/livez/model`'s failing answer is exercised too.
+        dead: Some((tokio::time::Instant::now(), "no answer within 5s".into())),
     };
     let (client, server) = tokio::io::duplex(64 * 1024);
     let (mut from_server, mut to_server) = tokio::io::split(client);

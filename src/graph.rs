@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::config::units::human_duration;
@@ -48,6 +49,19 @@ impl fmt::Display for GraphError {
                 write!(f, "dependency cycle: {}", path.join(" -> "))
             }
         }
+    }
+}
+
+/// `config` with its graph; or every problem, one a line, as loading a config says them.
+pub fn checked(config: config::Config, path: &Path) -> Result<(config::Config, Graph), String> {
+    match Graph::build(&config.checks) {
+        Ok(graph) => Ok((config, graph)),
+        Err(GraphError::Invalid(problems)) => Err(config::LoadError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        }
+        .to_string()),
+        Err(cycle @ GraphError::Cycle(_)) => Err(format!("{}: {cycle}", config::shown(path))),
     }
 }
 

@@ -20,7 +20,7 @@ use crate::cli::DEFAULT_CONFIG;
 use crate::config::{self, Config, LoadError, ProcessEnv};
 use crate::engine::{self, Mode, Plan, Verdict};
 use crate::exit::Exit;
-use crate::graph::{Graph, GraphError};
+use crate::graph::Graph;
 use crate::redact::Redactor;
 use crate::report::{log::log_change, status::StatusWriter};
 use crate::signals::Stop;
@@ -40,7 +40,7 @@ pub fn load(path: &Path) -> Result<(Config, Graph), String> {
             }
             _ => e.to_string(),
         })
-        .and_then(|config| with_graph(config, path));
+        .and_then(|config| crate::graph::checked(config, path));
     if let Err(problems) = &loaded {
         crate::report::log::problems(problems);
     }
@@ -52,19 +52,7 @@ pub fn load(path: &Path) -> Result<(Config, Graph), String> {
 pub fn parse(text: &str, path: &Path) -> Result<(Config, Graph), String> {
     config::from_str(text, path, &ProcessEnv)
         .map_err(|e| e.to_string())
-        .and_then(|config| with_graph(config, path))
-}
-
-fn with_graph(config: Config, path: &Path) -> Result<(Config, Graph), String> {
-    match Graph::build(&config.checks) {
-        Ok(graph) => Ok((config, graph)),
-        Err(GraphError::Invalid(problems)) => Err(LoadError::Invalid {
-            path: path.to_path_buf(),
-            problems,
-        }
-        .to_string()),
-        Err(cycle @ GraphError::Cycle(_)) => Err(format!("{}: {cycle}", config::shown(path))),
-    }
+        .and_then(|config| crate::graph::checked(config, path))
 }
 
 /// Writes a report to stdout. A closed pipe (`| head`) or a full disk is not worth a panic.

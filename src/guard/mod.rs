@@ -2,17 +2,22 @@
 //! sentinel on its own schedule, keeps one readiness verdict, and serves it from memory.
 
 pub mod accept;
+pub mod effects;
 pub mod metrics;
+pub mod model;
 pub mod notify;
-pub mod readiness;
+pub mod pulse;
 pub mod sentinel;
 pub mod server;
+pub mod streak;
 pub mod watched;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::checks::gpu::inventory::Inventory;
@@ -21,17 +26,10 @@ use crate::exit::Exit;
 use crate::redact::Redactor;
 use crate::signals::Stop;
 use crate::statedir::{READY, STATUS};
+use effects::Effects;
 use metrics::{Metrics, label};
-use readiness::{Phase, Readiness, Transition};
+use model::{Model, Seen, Tuning, WatchedUpdate};
 use server::{Caveat, Line, Shared, Snapshot};
-
-/// The `/readyz` line for the sentinel's verdict.
-const SENTINEL: &str = "sentinel";
-/// The `/readyz` line that fails while draining, as the apiserver's `shutdown` check does.
-const SHUTDOWN: &str = "shutdown";
-
-/// The `/readyz` line that fails until the gate has passed (in `run`).
-const GATE: &str = "gate";
 
 type RoundFuture = std::pin::Pin<Box<dyn std::future::Future<Output = sentinel::Round> + Send>>;
 
@@ -53,25 +51,26 @@ pub async fn run(config: &Config, redactor: Redactor, stop: &mut Stop) -> Exit {
 }
 
 /// A running guard. Its server answers from [`Guard::start`]; readiness is decided from
-/// [`Guard::begin`], once the gate has passed.
+/// [`Guard::begin`], once the gate has passed. The loop here schedules and feeds the
+/// [`Model`]; [`Effects`] shows what it decides.
 pub struct Guard {
     spec: GuardSpec,
     state_dir: PathBuf,
     redactor: Redactor,
     shared: Arc<Shared>,
-    marker: PathBuf,
-    readiness: Readiness,
-    last_reason: String,
-    last_queries: Vec<server::QueryView>,
-    notifier: notify::Notifier,
-    /// The failure last logged, so a failing sentinel logs once per new reason, not per round.
+    model: Model,
+    effects: Effects,
+    /// The sentinel failure last logged, so a failing sentinel logs once per new reason.
     failing: Option<String>,
-    next_round: Instant,
-    /// The phase the pod shows: the sentinel's verdict, held back by any failing watched check.
-    served: Phase,
-    watched: Vec<WatchedState>,
+    /// The same for each pulse origin.
+    pulse_failing: Vec<Option<String>>,
     watched_specs: Vec<CheckSpec>,
     verdicts: Option<mpsc::UnboundedReceiver<watched::Verdict>>,
+    /// The pause between a watched check's evaluations; a reload changes it for them all.
+    watched_interval: watch::Sender<Duration>,
+    looks: mpsc::UnboundedReceiver<pulse::Look>,
+    looks_sender: mpsc::UnboundedSender<pulse::Look>,
+    pulses: JoinSet<()>,
     checks: crate::checks::Shared,
     reload: Reload,
     server: tokio::task::JoinHandle<()>,
@@ -91,16 +90,17 @@ struct Reload {
     rejected: String,
 }
 
-/// A watched check's standing: it turns failing only after `failure_threshold` bad verdicts in
-/// a row, like the sentinel.
-struct WatchedState {
-    name: String,
-    fails: u32,
-    ok: bool,
-    reason: String,
-    details: Vec<String>,
-    /// Passing, but only because of `force`.
-    forced: bool,
+fn tuning(spec: &GuardSpec) -> Tuning {
+    Tuning::of(
+        spec.sentinel.as_ref(),
+        pulse::origins(spec.sentinel.as_ref()),
+    )
+}
+
+fn watched_interval(spec: &GuardSpec) -> Duration {
+    spec.sentinel
+        .as_ref()
+        .map_or(SentinelSpec::default().interval, |s| s.interval)
 }
 
 impl Guard {
@@ -115,15 +115,10 @@ impl Guard {
         }
         // The gate's marker meant "gate passed"; from here on it means "serving".
         let _ = std::fs::remove_file(&marker);
+        let model = Model::new(tuning(&spec), spec.sentinel.is_some());
         let shared = Arc::new(Shared {
             snapshot: RwLock::new(Snapshot {
-                lines: vec![Line {
-                    name: GATE.into(),
-                    ok: false,
-                    reason: "the gate has not passed yet".into(),
-                    caveat: None,
-                    details: Vec::new(),
-                }],
+                lines: model.lines(Instant::now(), std::time::SystemTime::now()),
                 pins: spec.pins.clone(),
                 details_for_all: spec.details_for_all,
                 ..Snapshot::default()
@@ -143,39 +138,25 @@ impl Guard {
         );
         let (stop_server, server_stopped) = watch::channel(false);
         let server = tokio::spawn(accept::serve(listener, shared.clone(), server_stopped));
-        let readiness = match &spec.sentinel {
-            Some(s) => Readiness::new(s.success_threshold, s.failure_threshold, s.hold),
-            None => Readiness::new(1, 1, std::time::Duration::ZERO),
-        };
         let watched_specs: Vec<CheckSpec> =
             config.checks.iter().filter(|c| c.watch).cloned().collect();
         let checks = crate::checks::Shared::new(config, redactor.clone(), true);
+        let (looks_sender, looks) = mpsc::unbounded_channel();
         Ok(Guard {
+            watched_interval: watch::Sender::new(watched_interval(&spec)),
             spec,
             state_dir: config.state_dir.clone(),
+            effects: Effects::new(shared.clone(), marker, redactor.clone()),
             redactor,
             shared,
-            marker,
-            readiness,
-            last_reason: "no sentinel round has finished yet".into(),
-            last_queries: Vec::new(),
-            notifier: notify::Notifier::from_env(),
+            model,
             failing: None,
-            next_round: Instant::now(),
-            served: Phase::Starting,
-            watched: watched_specs
-                .iter()
-                .map(|s| WatchedState {
-                    name: s.name.clone(),
-                    fails: 0,
-                    ok: true,
-                    reason: String::new(),
-                    details: Vec::new(),
-                    forced: false,
-                })
-                .collect(),
+            pulse_failing: Vec::new(),
             watched_specs,
             verdicts: None,
+            looks,
+            looks_sender,
+            pulses: JoinSet::new(),
             checks,
             reload: Reload::default(),
             server,
@@ -191,50 +172,37 @@ impl Guard {
         for (check, facts) in discovered {
             self.checks.discovered.post(&check, Arc::new(facts));
         }
-        // Watched checks start from what the gate said of them, until their first verdict.
-        for w in &mut self.watched {
-            if let Some(line) = lines.iter().find(|l| l.name == w.name) {
-                w.details.clone_from(&line.details);
-                w.forced = line.caveat == Some(Caveat::Forced);
-            }
-        }
         for line in &lines {
             if line.caveat == Some(Caveat::Degraded) {
                 // The server runs without what it checks; watching it again means nothing.
                 self.watched_specs.retain(|s| s.name != line.name);
-                self.watched.retain(|w| w.name != line.name);
             }
         }
-        {
-            let mut snapshot = self
-                .shared
-                .snapshot
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
-            snapshot.lines = lines;
-            snapshot.started = true;
-        }
-        self.publish();
+        let names: Vec<String> = self.watched_specs.iter().map(|s| s.name.clone()).collect();
+        self.model.begin(lines, &names);
         if !self.watched_specs.is_empty() {
             let (send, receive) = mpsc::unbounded_channel();
-            let interval = self
-                .spec
-                .sentinel
-                .as_ref()
-                .map_or(SentinelSpec::default().interval, |s| s.interval);
             watched::spawn(
                 std::mem::take(&mut self.watched_specs),
                 &self.checks,
-                interval,
+                self.watched_interval.subscribe(),
                 send,
             );
             self.verdicts = Some(receive);
         }
-        if self.spec.sentinel.is_none() {
-            let change = self.readiness.ready_without_sentinel();
-            self.settle(change.map(|t| t.reason));
-        }
-        self.next_round = Instant::now();
+        self.start_pulses();
+        self.effects.apply(&mut self.model);
+    }
+
+    fn start_pulses(&mut self) {
+        // Dropping the old set ends its tasks and closes their connections.
+        self.pulses = match &self.spec.sentinel {
+            Some(s) => pulse::spawn(s, &self.looks_sender),
+            None => JoinSet::new(),
+        };
+        self.pulse_failing = vec![None; self.model.tuning().pulse.len()];
+        // Looks from the old tasks are about origins numbered the old way.
+        while self.looks.try_recv().is_ok() {}
     }
 
     /// Reloads the guard's settings when `path` changes on disk, and on SIGHUP if `hangup`
@@ -280,7 +248,12 @@ impl Guard {
             }
             return false;
         }
-        let config = match crate::commands::parse(&text, &path) {
+        // The config's own entry point, and the graph check a gate would make: a reload takes
+        // what `validate` accepts, nothing more.
+        let parsed = crate::config::from_str(&text, &path, &crate::config::ProcessEnv)
+            .map_err(|e| e.to_string())
+            .and_then(|config| crate::graph::checked(config, &path));
+        let config = match parsed {
             Ok((config, _)) => config,
             Err(problems) => {
                 let first = problems.lines().next().unwrap_or_default();
@@ -310,10 +283,6 @@ impl Guard {
                 self.spec.listen
             );
         }
-        if let Some(s) = &new.sentinel {
-            self.readiness
-                .retune(s.success_threshold, s.failure_threshold, s.hold);
-        }
         {
             let mut snapshot = self
                 .shared
@@ -329,13 +298,15 @@ impl Guard {
         self.spec.pins = new.pins;
         self.spec.details_for_all = new.details_for_all;
         self.spec.drain = new.drain;
-        self.next_round = Instant::now();
-        tracing::info!("config reloaded ({why}): {queries} sentinel queries");
-        if self.spec.sentinel.is_none() {
-            // With the sentinel gone, readiness is the gate's again.
-            let change = self.readiness.ready_without_sentinel();
-            self.settle(change.map(|t| t.reason));
+        self.model
+            .retune(tuning(&self.spec), self.spec.sentinel.is_some());
+        self.watched_interval
+            .send_replace(watched_interval(&self.spec));
+        if self.model.started() {
+            self.start_pulses();
         }
+        tracing::info!("config reloaded ({why}): {queries} sentinel queries");
+        self.effects.apply(&mut self.model);
         true
     }
 
@@ -346,14 +317,22 @@ impl Guard {
         other: impl std::future::Future<Output = T>,
     ) -> Ended<T> {
         tokio::pin!(other);
-        // The round in flight outlives the loop's other wake-ups (a watched check's verdict, a
-        // config event): dropping it would cancel a slow round and send the model server the
-        // same query again.
+        // The round in flight outlives the loop's other wake-ups (a verdict, a look, a config
+        // event): dropping it would cancel a slow round and send the model server the same
+        // query again.
         let mut in_flight: Option<RoundFuture> = None;
         loop {
-            if in_flight.is_none() {
-                in_flight = self.next_round_future();
-            }
+            let schedule = if in_flight.is_none() {
+                self.model.next_round(Instant::now())
+            } else {
+                None
+            };
+            let due = async {
+                match schedule {
+                    Some(s) => sleep_until(s.at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let round = async {
                 match &mut in_flight {
                     Some(round) => round.await,
@@ -396,40 +375,39 @@ impl Guard {
                     None => std::future::pending().await,
                 }
             };
+            let looks = &mut self.looks;
             tokio::select! {
                 signal = stop.requested() => return Ended::Signal(signal),
                 done = &mut other => return Ended::Other(done),
                 Some(verdict) = verdict => self.on_verdict(verdict),
+                Some(look) = looks.recv() => self.on_look(look),
                 why = reloaded => {
                     // A new sentinel starts over; an unchanged file leaves the round alone.
                     if self.reload(why) {
                         in_flight = None;
                     }
                 }
+                () = due => {
+                    // Rounds never overlap: the model schedules the next once this one is in.
+                    let timeout = schedule.map_or(Duration::ZERO, |s| s.timeout);
+                    in_flight = self.round_future(timeout);
+                }
                 round = round => {
                     in_flight = None;
-                    // Rounds never overlap: the next starts an interval after this one
-                    // started, or at once if this one ran longer.
-                    if let Some(s) = &self.spec.sentinel {
-                        self.next_round = round.started + s.interval;
-                    }
                     self.record(&round);
                 }
             }
         }
     }
 
-    fn next_round_future(&self) -> Option<RoundFuture> {
+    fn round_future(&self, timeout: Duration) -> Option<RoundFuture> {
         let sentinel = self.spec.sentinel.clone()?;
         let redactor = self.redactor.clone();
-        let at = self.next_round;
         Some(Box::pin(async move {
-            sleep_until(at).await;
-            sentinel::round(&sentinel, &redactor).await
+            sentinel::round(&sentinel, timeout, &redactor).await
         }))
     }
 
-    /// Unready at once: 503, marker removed, `STOPPING=1`.
     /// Decides readiness until a stop signal, then drains (503 for the drain period, cut
     /// short by a second signal) and stops: the life of a guard with no command to mind.
     pub async fn until_signal(mut self, stop: &mut Stop) -> Exit {
@@ -451,79 +429,78 @@ impl Guard {
         Exit::Passed
     }
 
+    /// Unready at once: 503, marker removed, `STOPPING=1`.
     pub fn drain(&mut self, signal: &str) {
-        let change = self.readiness.drain(signal);
-        self.settle(change.map(|t| t.reason));
+        self.model.drain(signal);
+        self.effects.apply(&mut self.model);
     }
 
     fn on_verdict(&mut self, verdict: watched::Verdict) {
-        let threshold = self
-            .spec
-            .sentinel
-            .as_ref()
-            .map_or(SentinelSpec::default().failure_threshold, |s| {
-                s.failure_threshold
-            });
-        let Some(state) = self.watched.get_mut(verdict.slot) else {
+        let Some((name, was_ok, was_forced)) = self.model.watched_state(verdict.slot) else {
             return;
         };
-        if let Some(details) = verdict.details {
-            state.details = details;
-        }
-        if state.forced != verdict.forced {
+        if was_forced != verdict.forced {
             if verdict.forced {
                 tracing::warn!(
-                    "watched check {} passes only because it is FORCED (force: true)",
-                    state.name
+                    "watched check {name} passes only because it is FORCED (force: true)"
                 );
             } else if verdict.failure.is_none() {
-                tracing::info!(
-                    "watched check {} matches again; no longer forced",
-                    state.name
-                );
+                tracing::info!("watched check {name} matches again; no longer forced");
             }
         }
-        state.forced = verdict.forced;
-        let news = match verdict.failure {
-            None => {
-                state.fails = 0;
-                let recovered = !state.ok;
-                state.ok = true;
-                recovered.then(|| format!("{} passes again", state.name))
-            }
-            Some(reason) => {
-                state.fails += 1;
-                state.reason = reason;
-                let turned = state.ok && (state.fails >= threshold || verdict.decisive);
-                if turned {
-                    state.ok = false;
-                }
-                turned.then(|| format!("{} failing: {}", state.name, state.reason))
-            }
+        let seen = match (&verdict.failure, verdict.decisive) {
+            (None, _) => Seen::Pass,
+            (Some(reason), true) => Seen::Fatal(reason.clone()),
+            (Some(reason), false) => Seen::Failed(reason.clone()),
         };
-        if let Some(news) = &news {
-            tracing::info!("watched check {}", self.redactor.clean(news));
+        let update = WatchedUpdate {
+            details: verdict.details,
+            forced: verdict.forced,
+        };
+        self.model
+            .watched(verdict.slot, seen, Instant::now(), update);
+        let now_ok = self.model.watched_state(verdict.slot).map(|(_, ok, _)| ok);
+        match (was_ok, now_ok, &verdict.failure) {
+            (false, Some(true), _) => tracing::info!("watched check {name} passes again"),
+            (true, Some(false), Some(reason)) => tracing::info!(
+                "watched check {name} failing: {}",
+                self.redactor.clean(reason)
+            ),
+            _ => {}
         }
-        self.settle(news);
+        self.effects.apply(&mut self.model);
     }
 
-    /// The phase to show: draining wins; otherwise the sentinel's verdict, but never ready
-    /// while a watched check fails.
-    fn phase_to_serve(&self) -> Phase {
-        match self.readiness.phase() {
-            Phase::Ready if self.watched.iter().any(|w| !w.ok) => {
-                if self.served == Phase::Starting {
-                    Phase::Starting
-                } else {
-                    Phase::Unready
+    fn on_look(&mut self, look: pulse::Look) {
+        let origin = self
+            .model
+            .tuning()
+            .pulse
+            .get(look.index)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(logged) = self.pulse_failing.get_mut(look.index) {
+            match &look.seen {
+                Seen::Pass => {
+                    if logged.take().is_some() {
+                        tracing::info!("pulse: {origin} answers again");
+                    }
+                }
+                Seen::Refused(why) | Seen::Fatal(why) | Seen::Failed(why) => {
+                    if logged.as_deref() != Some(why.as_str()) {
+                        tracing::info!("pulse: {origin}: {}", self.redactor.clean(why));
+                        *logged = Some(why.clone());
+                    }
                 }
             }
-            phase => phase,
         }
+        self.model
+            .pulse(look.index, look.seen, look.started, look.ended);
+        self.effects.apply(&mut self.model);
     }
 
     /// How long to keep answering after a stop signal (reloadable).
-    pub fn drain_period(&self) -> std::time::Duration {
+    pub fn drain_period(&self) -> Duration {
         self.spec.drain
     }
 
@@ -542,139 +519,31 @@ impl Guard {
                 .get_or_create(&label("query", &q.name))
                 .observe(q.latency.as_secs_f64());
         }
-        self.last_reason = round.reason();
-        self.last_queries = round
-            .results
-            .iter()
-            .map(|q| server::QueryView {
-                name: q.name.clone(),
-                ok: q.failure.is_none(),
-                latency_ms: (q.latency.as_secs_f64() * 1e6).round() / 1e3,
-                reason: q.failure.clone(),
-            })
-            .collect();
+        let reason = round.reason();
         if round.passed {
             if self.failing.take().is_some() {
                 tracing::info!("sentinel passing again");
             }
-        } else if self.failing.as_deref() != Some(self.last_reason.as_str()) {
-            tracing::info!(
-                "sentinel failing: {}",
-                self.redactor.clean(&self.last_reason)
-            );
-            self.failing = Some(self.last_reason.clone());
+        } else if self.failing.as_deref() != Some(reason.as_str()) {
+            tracing::info!("sentinel failing: {}", self.redactor.clean(&reason));
+            self.failing = Some(reason);
         }
-        let change = self
-            .readiness
-            .round(round.passed, round.started, round.ended);
-        self.settle(change.map(|t| t.reason));
-    }
-
-    /// Republishes the snapshot and, when the served phase changes, moves the marker, counts
-    /// the transition and logs it — in that order: once the log says a transition happened,
-    /// probes and the marker agree. `because` says why, when the caller knows.
-    fn settle(&mut self, because: Option<String>) {
-        self.publish();
-        let to = self.phase_to_serve();
-        if to == self.served {
-            return;
-        }
-        let t = Transition {
-            from: self.served,
-            to,
-            reason: because.unwrap_or_else(|| self.last_reason.clone()),
-        };
-        self.served = to;
-        let ready = t.to == Phase::Ready;
-        let moved = if ready {
-            crate::shared_dir::write_atomically(&self.marker, b"ready\n")
-        } else {
-            match std::fs::remove_file(&self.marker) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            }
-        };
-        if let Err(e) = moved {
-            tracing::warn!("cannot update {}: {e}", self.marker.display());
-        }
-        let metrics = &self.shared.metrics;
-        metrics.ready.set(i64::from(ready));
-        metrics
-            .transitions
-            .get_or_create(&label("to", &t.to.to_string()))
-            .inc();
-        let reason = self.redactor.clean(&t.reason);
-        // One assignment a line: a line break in the reason would start another.
-        let status = format!("STATUS={}: {}", t.to, reason.replace('\n', " "));
-        self.notifier.send(&match t.to {
-            Phase::Ready => format!("READY=1\n{status}"),
-            Phase::Draining => format!("STOPPING=1\n{status}"),
-            Phase::Starting | Phase::Unready => status,
+        self.model.round(model::Round {
+            started: round.started,
+            ended: round.ended,
+            seen: round.seen(),
+            queries: round
+                .results
+                .iter()
+                .map(|q| server::QueryView {
+                    name: q.name.clone(),
+                    ok: q.failure.is_none(),
+                    latency_ms: (q.latency.as_secs_f64() * 1e6).round() / 1e3,
+                    reason: q.failure.clone(),
+                })
+                .collect(),
         });
-        tracing::info!("readiness: {} -> {}: {reason}", t.from, t.to);
-    }
-
-    fn publish(&self) {
-        let phase = self.readiness.phase();
-        let sentinel_ok = phase == Phase::Ready;
-        let reason = match phase {
-            Phase::Ready => "ok".to_string(),
-            Phase::Draining => "draining".to_string(),
-            Phase::Starting | Phase::Unready => self.last_reason.clone(),
-        };
-        let mut snapshot = self
-            .shared
-            .snapshot
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        snapshot.phase = self.phase_to_serve().to_string();
-        for w in &self.watched {
-            let line = Line {
-                name: w.name.clone(),
-                ok: w.ok,
-                reason: w.reason.clone(),
-                caveat: (w.ok && w.forced).then_some(Caveat::Forced),
-                details: w.details.clone(),
-            };
-            match snapshot.lines.iter_mut().find(|l| l.name == w.name) {
-                Some(existing) => *existing = line,
-                None => snapshot.lines.push(line),
-            }
-        }
-        snapshot.queries.clone_from(&self.last_queries);
-        snapshot
-            .lines
-            .retain(|l| l.name != SENTINEL && l.name != SHUTDOWN);
-        snapshot.lines.push(Line {
-            name: SENTINEL.into(),
-            ok: sentinel_ok,
-            reason,
-            caveat: None,
-            details: Vec::new(),
-        });
-        // The gauges say what the lines say, from this one place.
-        for line in &snapshot.lines {
-            self.shared.metrics.show(&line.name, line.ok, line.caveat);
-        }
-        if phase == Phase::Draining {
-            snapshot.lines.push(Line {
-                name: SHUTDOWN.into(),
-                ok: false,
-                reason: "the process is shutting down".into(),
-                caveat: None,
-                details: Vec::new(),
-            });
-        }
-        // Reasons are held for the life of the pod (the gate's, from status.json, for good):
-        // cleaned again with every secret known now, as they are published.
-        let clean = |text: &mut String| *text = self.redactor.clean(text);
-        for line in &mut snapshot.lines {
-            clean(&mut line.reason);
-            line.details.iter_mut().for_each(clean);
-        }
-        for query in &mut snapshot.queries {
-            query.reason.iter_mut().for_each(clean);
-        }
+        self.effects.apply(&mut self.model);
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::model::Seen;
 use crate::checks::http::{
     Answer, Outgoing, Search, fetch, lacks_within, quote_answer, status_wanted,
 };
@@ -21,6 +22,33 @@ pub struct QueryResult {
     pub latency: Duration,
     /// Why it failed; `None` when it passed.
     pub failure: Option<String>,
+    /// What kind of failure it was, for the model to weigh.
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Passed,
+    /// The connection was refused.
+    Refused,
+    /// A status the query's `fatal_status` lists.
+    Fatal,
+    Failed,
+}
+
+/// Why a query failed, and what kind of failure that was.
+struct Miss {
+    kind: Kind,
+    reason: String,
+}
+
+impl From<String> for Miss {
+    fn from(reason: String) -> Miss {
+        Miss {
+            kind: Kind::Failed,
+            reason,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +60,23 @@ pub struct Round {
 }
 
 impl Round {
+    /// What the round saw, for the model: a fatal answer anywhere says the most; a round whose
+    /// every failure is a refusal says the server is not there.
+    pub fn seen(&self) -> Seen {
+        if self.passed {
+            return Seen::Pass;
+        }
+        let reason = self.reason();
+        let failing = || self.results.iter().filter(|r| r.kind != Kind::Passed);
+        if failing().any(|r| r.kind == Kind::Fatal) {
+            Seen::Fatal(reason)
+        } else if failing().count() > 0 && failing().all(|r| r.kind == Kind::Refused) {
+            Seen::Refused(reason)
+        } else {
+            Seen::Failed(reason)
+        }
+    }
+
     /// One line on why the round failed, naming the failing queries.
     pub fn reason(&self) -> String {
         let failures: Vec<String> = self
@@ -47,13 +92,12 @@ impl Round {
     }
 }
 
-/// Runs every query at once, each under the round's timeout.
-pub async fn round(spec: &SentinelSpec, redactor: &Redactor) -> Round {
+/// Runs every query at once, each under `timeout`.
+pub async fn round(spec: &SentinelSpec, timeout: Duration, redactor: &Redactor) -> Round {
     let started = Instant::now();
     let mut running = JoinSet::new();
     for (i, query) in spec.queries.iter().enumerate() {
         let query = query.clone();
-        let timeout = spec.timeout;
         let redactor = redactor.clone();
         running.spawn(async move { (i, run_query(&query, timeout, &redactor).await) });
     }
@@ -71,6 +115,7 @@ pub async fn round(spec: &SentinelSpec, redactor: &Redactor) -> Round {
                 name: q.name.clone(),
                 latency: Duration::ZERO,
                 failure: Some("the query did not finish".into()),
+                kind: Kind::Failed,
             })
         })
         .collect();
@@ -87,27 +132,31 @@ pub async fn round(spec: &SentinelSpec, redactor: &Redactor) -> Round {
 async fn run_query(query: &QuerySpec, timeout: Duration, redactor: &Redactor) -> QueryResult {
     let started = Instant::now();
     let failure = match &query.missing_input {
-        Some(missing) => Some(missing.clone()),
+        Some(missing) => Some(Miss::from(missing.clone())),
         None => match tokio::time::timeout(timeout, ask(query, redactor)).await {
             Ok(Ok(())) => None,
-            Ok(Err(reason)) => Some(reason),
-            Err(_) => Some(format!("no answer within {}", human_duration(timeout))),
+            Ok(Err(miss)) => Some(miss),
+            Err(_) => Some(Miss::from(format!(
+                "no answer within {}",
+                human_duration(timeout)
+            ))),
         },
     };
     let latency = started.elapsed();
     let failure = failure.or_else(|| {
         query.max_latency.filter(|max| latency > *max).map(|max| {
-            format!(
+            Miss::from(format!(
                 "answered in {}, over max_latency {}",
                 human_duration(latency),
                 human_duration(max)
-            )
+            ))
         })
     });
     QueryResult {
         name: query.name.clone(),
         latency,
-        failure: failure.map(|f| redactor.clean(&f)),
+        kind: failure.as_ref().map_or(Kind::Passed, |m| m.kind),
+        failure: failure.map(|m| redactor.clean(&m.reason)),
     }
 }
 
@@ -151,7 +200,7 @@ async fn header_values(
     Ok(values)
 }
 
-async fn ask(query: &QuerySpec, redactor: &Redactor) -> Result<(), String> {
+async fn ask(query: &QuerySpec, redactor: &Redactor) -> Result<(), Miss> {
     let owned = header_values(query, redactor).await?;
     let headers: Vec<(&str, &str)> = owned
         .iter()
@@ -164,13 +213,27 @@ async fn ask(query: &QuerySpec, redactor: &Redactor) -> Result<(), String> {
         body: query.body.as_ref().map(|b| b.value.as_str()),
     };
     let heartbeat = Heartbeat::default();
-    let answer = fetch(&request, &heartbeat).await?;
+    let answer = fetch(&request, &heartbeat).await.map_err(|e| Miss {
+        kind: if e.refused {
+            Kind::Refused
+        } else {
+            Kind::Failed
+        },
+        reason: e.reason,
+    })?;
     let status = answer.status;
     if !status_wanted(&query.status, status) {
         let excerpt = quote_answer(answer, redactor, &heartbeat).await;
-        return Err(format!("status {status}: {excerpt}"));
+        return Err(Miss {
+            kind: if query.fatal_status.contains(&status) {
+                Kind::Fatal
+            } else {
+                Kind::Failed
+            },
+            reason: format!("status {status}: {excerpt}"),
+        });
     }
-    judge_body(answer, query, &heartbeat).await
+    Ok(judge_body(answer, query, &heartbeat).await?)
 }
 
 /// `body_contains` and `json`, reading no more of the answer than they need.

@@ -3,6 +3,8 @@
 //!
 //! Routes (GET and HEAD only):
 //! - `/livez`: 200 while bootgate itself runs.
+//! - `/livez/model`: 200 unless the model has failed for `sentinel.dead_after` after passing
+//!   since its server started: a livenessProbe for the model server's container.
 //! - `/startupz`: 200 once the server is up and (in `run`) the gate has passed.
 //! - `/readyz`: kube-apiserver's format — `ok`; `?verbose` lists `[+]name ok` lines and ends
 //!   `readyz check passed`; a failure is always verbose, ends `readyz check failed`, and answers
@@ -93,6 +95,8 @@ pub struct Snapshot {
     pub details_for_all: bool,
     /// Up and past the gate: what `/startupz` reports.
     pub started: bool,
+    /// From when `/livez/model` fails, and why.
+    pub dead: Option<(tokio::time::Instant, String)>,
 }
 
 pub struct Shared {
@@ -225,6 +229,23 @@ pub fn respond(
     let query = req.uri().query().unwrap_or("");
     match path {
         "/livez" => text(StatusCode::OK, "ok"),
+        "/livez/model" => {
+            let snapshot = shared.read();
+            match &snapshot.dead {
+                Some((at, reason)) if tokio::time::Instant::now() >= *at => {
+                    let reason = if sees_details(peer, &snapshot) {
+                        reason.as_str()
+                    } else {
+                        "reason withheld"
+                    };
+                    text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("model failed: {reason}\n"),
+                    )
+                }
+                _ => text(StatusCode::OK, "ok"),
+            }
+        }
         "/startupz" if shared.read().started => text(StatusCode::OK, "ok"),
         "/startupz" => text(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -432,6 +453,7 @@ mod tests {
             queries: Vec::new(),
             details_for_all: false,
             started: true,
+            dead: None,
             lines: lines
                 .iter()
                 .map(|(n, ok)| Line {

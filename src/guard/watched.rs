@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch;
 use tokio::time::timeout;
 
 use crate::checks::{Check, Shared};
@@ -29,12 +30,13 @@ pub struct Verdict {
 pub fn spawn(
     specs: Vec<CheckSpec>,
     shared: &Shared,
-    interval: Duration,
+    interval: watch::Receiver<Duration>,
     verdicts: UnboundedSender<Verdict>,
 ) {
     for (slot, spec) in specs.into_iter().enumerate() {
         let shared = shared.clone();
         let verdicts = verdicts.clone();
+        let mut interval = interval.clone();
         tokio::spawn(async move {
             let mut check = Check::build(&spec, &shared);
             // A path is watched for changes; anything else is re-evaluated each interval.
@@ -84,7 +86,13 @@ pub fn spawn(
                     // Nothing can change it now; the verdict stands for the life of the pod.
                     return;
                 }
-                check.changed(&heartbeat, interval).await;
+                // A reloaded config changes the pause for every watched check, the one already
+                // begun too: the check is evaluated at once, then on the new beat.
+                let pause = *interval.borrow_and_update();
+                tokio::select! {
+                    () = check.changed(&heartbeat, pause) => {}
+                    _ = interval.changed() => {}
+                }
             }
         });
     }

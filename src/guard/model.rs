@@ -1,0 +1,922 @@
+//! The one readiness model. Every line `/readyz` shows — the gate's checks, the watched checks,
+//! the pulse, the sentinel, the shutdown — is held here, each turned by the same [`Streak`]; the
+//! phase (Starting → Ready ⇄ Unready → Draining), the lines, when the next sentinel round runs
+//! and when the model counts as dead are all read from this one structure.
+//!
+//! Pure: no clock and no I/O. The caller says what was seen and when; the guard's loop turns the
+//! answers into effects.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::server::{Caveat, Line, QueryView};
+use super::streak::{Class, Failure, Need, Streak};
+use crate::config::SentinelSpec;
+use crate::config::units::human_duration;
+
+/// The line that fails until the gate has passed (in `run`).
+pub const GATE: &str = "gate";
+/// The line for the pulse: each query's server reachable and answering.
+pub const PULSE: &str = "pulse";
+/// The line for the sentinel's verdict.
+pub const SENTINEL: &str = "sentinel";
+/// The line that fails while draining, as the apiserver's `shutdown` check does.
+pub const SHUTDOWN: &str = "shutdown";
+
+/// Rounds while the sentinel is not passing (a model loading, or one that failed): often enough
+/// that a model that is back is ready within a second or two, seldom enough that a hung one is
+/// not sent a pile of queries.
+pub const RECHECK: Duration = Duration::from_secs(1);
+/// A confirmation is held to this many times the median of the latest passing answers (the
+/// median, so that one slow pass — a round that straddled a pause — does not stretch it)…
+const CONFIRM_FACTOR: u32 = 4;
+/// …but never to less than this, whatever the answers were.
+const CONFIRM_FLOOR: Duration = Duration::from_millis(400);
+/// How many passing answers' durations a confirmation deadline is drawn from.
+const RECENT: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Starting,
+    Ready,
+    Unready,
+    Draining,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Starting => "starting",
+            Phase::Ready => "ready",
+            Phase::Unready => "unready",
+            Phase::Draining => "draining",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub from: Phase,
+    pub to: Phase,
+    pub reason: String,
+}
+
+/// What a look at the model server saw; what it means is the model's to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    Pass,
+    /// The connection was refused: the server went away if it had answered before, else it is
+    /// not listening yet.
+    Refused(String),
+    /// An answer the config calls fatal.
+    Fatal(String),
+    /// Anything else that failed: it may be a blip.
+    Failed(String),
+}
+
+/// How long a look may take when it confirms a failure: about as long as the server has lately
+/// taken to pass, so that a hang is confirmed in a second, not in another full `timeout`.
+pub fn confirm_deadline(recent: impl IntoIterator<Item = Duration>, timeout: Duration) -> Duration {
+    let mut recent: Vec<Duration> = recent.into_iter().collect();
+    if recent.is_empty() {
+        return timeout;
+    }
+    recent.sort_unstable();
+    let median = recent[recent.len() / 2];
+    (median * CONFIRM_FACTOR).clamp(CONFIRM_FLOOR, timeout.max(CONFIRM_FLOOR))
+}
+
+/// The settings the model decides by; a reload replaces them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tuning {
+    /// For the sentinel. Watched checks and the pulse need one pass and the same failures.
+    pub need: Need,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub dead_after: Option<Duration>,
+    /// The origins the pulse looks at; empty when it is off.
+    pub pulse: Vec<String>,
+}
+
+impl Tuning {
+    pub fn of(spec: Option<&SentinelSpec>, pulse: Vec<String>) -> Tuning {
+        let fallback = SentinelSpec::default();
+        let s = spec.unwrap_or(&fallback);
+        Tuning {
+            need: Need {
+                passes: s.success_threshold.max(1),
+                fails: s.failure_threshold.max(1),
+                hold: s.hold,
+            },
+            interval: s.interval,
+            timeout: s.timeout,
+            dead_after: spec.and(s.dead_after),
+            pulse,
+        }
+    }
+}
+
+/// A finished sentinel round.
+#[derive(Debug, Clone)]
+pub struct Round {
+    pub started: Instant,
+    pub ended: Instant,
+    pub seen: Seen,
+    pub queries: Vec<QueryView>,
+}
+
+/// When the next sentinel round starts, and how long its queries may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub at: Instant,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+struct Watched {
+    name: String,
+    streak: Streak,
+    details: Vec<String>,
+    forced: bool,
+}
+
+#[derive(Debug, Clone)]
+struct PulseState {
+    origin: String,
+    streak: Streak,
+}
+
+#[derive(Debug, Clone)]
+struct Sentinel {
+    streak: Streak,
+    queries: Vec<QueryView>,
+    /// How long the latest passing rounds took, newest last.
+    recent: VecDeque<Duration>,
+    last: Option<(Instant, Instant)>,
+    /// Something looked wrong at this moment: the first round to start after it runs at once.
+    recheck: Option<Instant>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    tuning: Tuning,
+    started: bool,
+    gate: Vec<Line>,
+    watched: Vec<Watched>,
+    sentinel: Option<Sentinel>,
+    pulse: Vec<PulseState>,
+    draining: Option<String>,
+    served: Phase,
+    /// The model server has answered since the guard started: a refusal now means it went away.
+    reached: bool,
+    /// The sentinel passed since the server last (re)started; until it does, the model is
+    /// loading, not dead, however long that takes.
+    passed_since_start: bool,
+    /// The latest line to turn, said as a transition's reason: `hf-token failing: …`.
+    news: Option<String>,
+}
+
+impl Model {
+    pub fn new(tuning: Tuning, sentinel: bool) -> Model {
+        let pulse = pulse_states(&tuning.pulse, &[], false);
+        Model {
+            tuning,
+            started: false,
+            gate: vec![Line {
+                name: GATE.into(),
+                ok: false,
+                reason: "the gate has not passed yet".into(),
+                caveat: None,
+                details: Vec::new(),
+            }],
+            watched: Vec::new(),
+            sentinel: sentinel.then(Sentinel::new),
+            pulse,
+            draining: None,
+            served: Phase::Starting,
+            reached: false,
+            passed_since_start: false,
+            news: None,
+        }
+    }
+
+    /// The gate passed with these results; `watched` names the checks kept under watch, in the
+    /// order their verdicts will be numbered.
+    pub fn begin(&mut self, gate: Vec<Line>, watched: &[String]) {
+        self.watched = watched
+            .iter()
+            .map(|name| {
+                let line = gate.iter().find(|l| &l.name == name);
+                Watched {
+                    name: name.clone(),
+                    streak: Streak::new(true),
+                    details: line.map(|l| l.details.clone()).unwrap_or_default(),
+                    forced: line.is_some_and(|l| l.caveat == Some(Caveat::Forced)),
+                }
+            })
+            .collect();
+        self.gate = gate;
+        self.started = true;
+    }
+
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    pub fn served(&self) -> Phase {
+        self.served
+    }
+
+    pub fn tuning(&self) -> &Tuning {
+        &self.tuning
+    }
+
+    /// A reloaded config. Streaks stand; a sentinel that appears starts from nothing, and a
+    /// pulse origin that appears starts as the line it joins stands.
+    pub fn retune(&mut self, tuning: Tuning, sentinel: bool) {
+        let ok = self.pulse.iter().all(|p| p.streak.ok());
+        self.pulse = pulse_states(&tuning.pulse, &self.pulse, ok);
+        match (&self.sentinel, sentinel) {
+            (None, true) => self.sentinel = Some(Sentinel::new()),
+            (Some(_), false) => self.sentinel = None,
+            _ => {}
+        }
+        if let Some(s) = &mut self.sentinel {
+            // New settings take effect now, not an old interval from now.
+            s.recheck = s.last.map(|(_, ended)| ended);
+        }
+        self.tuning = tuning;
+    }
+
+    /// A watched check's verdict: `Seen::Fatal` when nothing can change it (a fatal XID).
+    pub fn watched(&mut self, slot: usize, seen: Seen, at: Instant, update: WatchedUpdate) {
+        let need = Need::fails(self.tuning.need.fails);
+        let Some(w) = self.watched.get_mut(slot) else {
+            return;
+        };
+        if let Some(details) = update.details {
+            w.details = details;
+        }
+        w.forced = update.forced;
+        let news = match classify(seen, true) {
+            None => w
+                .streak
+                .pass(at, at, need)
+                .then(|| format!("{} passes again", w.name)),
+            Some(failure) => {
+                let reason = failure.reason.clone();
+                w.streak
+                    .fail(failure, at, need)
+                    .then(|| format!("{} failing: {reason}", w.name))
+            }
+        };
+        self.news = news.or(self.news.take());
+    }
+
+    /// A watched check's name, whether it is ok, and whether it passes only by `force`.
+    pub fn watched_state(&self, slot: usize) -> Option<(String, bool, bool)> {
+        let w = self.watched.get(slot)?;
+        Some((w.name.clone(), w.streak.ok(), w.forced))
+    }
+
+    /// What the pulse saw of origin `index`.
+    pub fn pulse(&mut self, index: usize, seen: Seen, started: Instant, ended: Instant) {
+        let need = Need::fails(self.tuning.need.fails);
+        if matches!(seen, Seen::Refused(_)) && self.reached {
+            self.passed_since_start = false;
+        }
+        let reached = self.reached;
+        let Some(p) = self.pulse.get_mut(index) else {
+            return;
+        };
+        let was_ok = p.streak.ok();
+        let failure = classify(seen, reached);
+        let failed = failure.is_some();
+        let news = match failure {
+            None => {
+                self.reached = true;
+                p.streak
+                    .pass(started, ended, need)
+                    .then(|| format!("pulse: {} answers again", p.origin))
+            }
+            Some(failure) => {
+                let reason = failure.reason.clone();
+                p.streak
+                    .fail(failure, started, need)
+                    .then(|| format!("pulse failing: {}: {reason}", p.origin))
+            }
+        };
+        self.news = news.or(self.news.take());
+        // Anything wrong, or a server that is back, is worth a real query now.
+        if (failed || p.streak.ok() != was_ok)
+            && let Some(s) = &mut self.sentinel
+        {
+            s.recheck.get_or_insert(ended);
+        }
+    }
+
+    pub fn round(&mut self, round: Round) {
+        let need = self.tuning.need;
+        let reached = self.reached;
+        let Some(s) = &mut self.sentinel else {
+            return;
+        };
+        s.last = Some((round.started, round.ended));
+        if s.recheck.is_some_and(|at| round.started >= at) {
+            s.recheck = None;
+        }
+        s.queries = round.queries;
+        match round.seen {
+            Seen::Refused(_) if reached => self.passed_since_start = false,
+            Seen::Pass => {
+                s.recent
+                    .push_back(round.ended.saturating_duration_since(round.started));
+                if s.recent.len() > RECENT {
+                    s.recent.pop_front();
+                }
+                self.passed_since_start = true;
+            }
+            _ => {}
+        }
+        if !matches!(round.seen, Seen::Refused(_)) {
+            self.reached = true;
+        }
+        let turned = match classify(round.seen, reached) {
+            None => s.streak.pass(round.started, round.ended, need),
+            Some(failure) => {
+                let reason = failure.reason.clone();
+                let turned = s.streak.fail(failure, round.started, need);
+                if turned {
+                    self.news = Some(match s.streak.failure().map(|f| f.class) {
+                        Some(Class::Definitive) => format!("sentinel failing: {reason}"),
+                        _ => format!(
+                            "sentinel failing, {} rounds in a row: {reason}",
+                            s.streak.fails()
+                        ),
+                    });
+                }
+                turned
+            }
+        };
+        if turned && s.streak.ok() {
+            self.news = Some(self.ready_reason());
+        }
+    }
+
+    pub fn drain(&mut self, signal: &str) {
+        self.draining
+            .get_or_insert_with(|| format!("{signal} received"));
+    }
+
+    /// When the next sentinel round runs; `None` when none is due (no sentinel, before the gate
+    /// passed, while draining).
+    pub fn next_round(&self, now: Instant) -> Option<Schedule> {
+        let s = self
+            .sentinel
+            .as_ref()
+            .filter(|_| self.started && self.draining.is_none())?;
+        let timeout = self.tuning.timeout;
+        let Some((started, ended)) = s.last else {
+            return Some(Schedule { at: now, timeout });
+        };
+        let streak = &s.streak;
+        if streak.ok() && streak.fails() > 0 {
+            // A blip or the start of a failure: confirm at once, held to what passing takes.
+            let timeout = confirm_deadline(s.recent.iter().copied(), timeout);
+            return Some(Schedule { at: ended, timeout });
+        }
+        if s.recheck.is_some() {
+            return Some(Schedule { at: ended, timeout });
+        }
+        let at = if streak.ok() {
+            started + self.tuning.interval
+        } else if let Some(hold_ends) = streak.hold_ends(self.tuning.need) {
+            // Passing, waiting out the first hold: no more queries than the interval asks,
+            // and one as the hold ends.
+            (started + self.tuning.interval)
+                .min(hold_ends)
+                .max(started + RECHECK)
+        } else {
+            started + RECHECK
+        };
+        Some(Schedule { at, timeout })
+    }
+
+    /// Since when the model counts as dead, and why: it has failed for `dead_after` without a
+    /// pass, having passed since its server last started. `None` while it is not, or cannot be.
+    pub fn dead_at(&self) -> Option<(Instant, String)> {
+        let after = self.tuning.dead_after?;
+        let s = self.sentinel.as_ref()?;
+        if !self.passed_since_start {
+            return None;
+        }
+        let since = s.streak.failing_since()?;
+        let reason = s.streak.failure().map_or("", |f| f.reason.as_str());
+        Some((
+            since + after,
+            format!(
+                "the sentinel has failed for over {} without a pass: {reason}",
+                human_duration(after)
+            ),
+        ))
+    }
+
+    pub fn phase(&self) -> Phase {
+        if self.draining.is_some() {
+            Phase::Draining
+        } else if !self.started {
+            Phase::Starting
+        } else if self.all_ok() {
+            Phase::Ready
+        } else if self.served == Phase::Starting {
+            Phase::Starting
+        } else {
+            Phase::Unready
+        }
+    }
+
+    fn all_ok(&self) -> bool {
+        self.gate
+            .iter()
+            .all(|l| l.ok || self.watched.iter().any(|w| w.name == l.name))
+            && self.watched.iter().all(|w| w.streak.ok())
+            && self.pulse.iter().all(|p| p.streak.ok())
+            && self.sentinel.as_ref().is_none_or(|s| s.streak.ok())
+    }
+
+    /// The phase moved since it was last settled: what to tell the world.
+    pub fn settle(&mut self, now: Instant, wall: SystemTime) -> Option<Transition> {
+        // News is about this settling only: a turn that moved no phase is not a later reason.
+        let news = self.news.take();
+        let to = self.phase();
+        if to == self.served {
+            return None;
+        }
+        let reason = match to {
+            Phase::Draining => self.draining.clone().unwrap_or_default(),
+            Phase::Ready => news.unwrap_or_else(|| self.ready_reason()),
+            Phase::Starting | Phase::Unready => news
+                .or_else(|| {
+                    self.lines(now, wall)
+                        .into_iter()
+                        .find(|l| !l.ok)
+                        .map(|l| format!("{} failing: {}", l.name, l.reason))
+                })
+                .unwrap_or_default(),
+        };
+        let from = std::mem::replace(&mut self.served, to);
+        Some(Transition { from, to, reason })
+    }
+
+    fn ready_reason(&self) -> String {
+        let Some(s) = &self.sentinel else {
+            return "no sentinel configured; the gate passed".into();
+        };
+        let passes = s.streak.passes();
+        let held = match (s.streak.passing_since(), s.last) {
+            (Some(since), Some((_, ended))) if self.served == Phase::Starting => {
+                ended.saturating_duration_since(since)
+            }
+            _ => Duration::ZERO,
+        };
+        if held.is_zero() || self.tuning.need.hold.is_zero() {
+            format!("{passes} consecutive passing rounds")
+        } else {
+            format!(
+                "{passes} consecutive passing rounds, green for {}",
+                human_duration(held)
+            )
+        }
+    }
+
+    /// The lines `/readyz` shows, in order: the gate's checks (a watched one as it stands now),
+    /// the pulse, the sentinel, and the shutdown while draining. `now` and `wall` are the same
+    /// moment on the two clocks, to say since when in the wall clock's words.
+    pub fn lines(&self, now: Instant, wall: SystemTime) -> Vec<Line> {
+        let since = |at: Instant| crate::report::rfc3339(wall - now.saturating_duration_since(at));
+        let mut lines: Vec<Line> = self.gate.clone();
+        for w in &self.watched {
+            let line = Line {
+                name: w.name.clone(),
+                ok: w.streak.ok(),
+                reason: describe(&w.streak, self.tuning.need.fails, since).unwrap_or_default(),
+                caveat: (w.streak.ok() && w.forced).then_some(Caveat::Forced),
+                details: w.details.clone(),
+            };
+            match lines.iter_mut().find(|l| l.name == w.name) {
+                Some(existing) => *existing = line,
+                None => lines.push(line),
+            }
+        }
+        if !self.pulse.is_empty() {
+            let failing = self.pulse.iter().find(|p| !p.streak.ok());
+            let reason = failing.map_or(String::new(), |p| {
+                let why = describe(&p.streak, self.tuning.need.fails, since)
+                    .unwrap_or_else(|| "no answer yet".into());
+                format!("{}: {why}", p.origin)
+            });
+            lines.push(Line {
+                name: PULSE.into(),
+                ok: failing.is_none(),
+                reason,
+                caveat: None,
+                details: Vec::new(),
+            });
+        }
+        let (ok, reason) = match &self.sentinel {
+            None => (true, String::new()),
+            Some(s) if s.streak.ok() => (true, String::new()),
+            Some(s) => (false, self.sentinel_reason(s, since)),
+        };
+        lines.push(Line {
+            name: SENTINEL.into(),
+            ok,
+            reason,
+            caveat: None,
+            details: Vec::new(),
+        });
+        if self.draining.is_some() {
+            lines.push(Line {
+                name: SHUTDOWN.into(),
+                ok: false,
+                reason: "the process is shutting down".into(),
+                caveat: None,
+                details: Vec::new(),
+            });
+        }
+        lines
+    }
+
+    fn sentinel_reason(&self, s: &Sentinel, since: impl Fn(Instant) -> String) -> String {
+        if let Some(failing) = describe(&s.streak, self.tuning.need.fails, &since) {
+            return failing;
+        }
+        let need = self.tuning.need;
+        match s.streak.passing_since() {
+            None => "no sentinel round has finished yet".into(),
+            Some(from) if s.streak.passes() >= need.passes => format!(
+                "passing since {}; ready once green for {}",
+                since(from),
+                human_duration(need.hold)
+            ),
+            Some(from) => format!(
+                "passing since {}: {} of {} passing rounds",
+                since(from),
+                s.streak.passes(),
+                need.passes
+            ),
+        }
+    }
+
+    /// Each query's last answer, for the JSON state.
+    pub fn queries(&self) -> &[QueryView] {
+        self.sentinel.as_ref().map_or(&[], |s| &s.queries)
+    }
+}
+
+/// What a watched check's verdict carries besides pass or fail.
+#[derive(Debug, Clone, Default)]
+pub struct WatchedUpdate {
+    pub details: Option<Vec<String>>,
+    pub forced: bool,
+}
+
+impl Sentinel {
+    fn new() -> Sentinel {
+        Sentinel {
+            streak: Streak::new(false),
+            queries: Vec::new(),
+            recent: VecDeque::new(),
+            last: None,
+            recheck: None,
+        }
+    }
+}
+
+/// Streaks for `origins`, kept from `old` where the origin stays; a new one starts as `ok`.
+fn pulse_states(origins: &[String], old: &[PulseState], ok: bool) -> Vec<PulseState> {
+    origins
+        .iter()
+        .map(|origin| {
+            old.iter()
+                .find(|p| &p.origin == origin)
+                .cloned()
+                .unwrap_or_else(|| PulseState {
+                    origin: origin.clone(),
+                    streak: Streak::new(ok),
+                })
+        })
+        .collect()
+}
+
+/// What a failure means: a refusal is definitive only once the server had answered.
+fn classify(seen: Seen, reached: bool) -> Option<Failure> {
+    match seen {
+        Seen::Pass => None,
+        Seen::Refused(why) if reached => Some(Failure::definitive(why)),
+        Seen::Refused(why) => Some(Failure::counted(format!("{why} (not listening yet)"))),
+        Seen::Fatal(why) => Some(Failure::definitive(why)),
+        Seen::Failed(why) => Some(Failure::counted(why)),
+    }
+}
+
+/// `counted, 2 of 3 in a row since …: why` or `definitive since …: why`; `None` while passing.
+fn describe(streak: &Streak, fails: u32, since: impl Fn(Instant) -> String) -> Option<String> {
+    let failure = streak.failure()?;
+    let from = streak.failing_since().map(&since).unwrap_or_default();
+    Some(match failure.class {
+        Class::Definitive => format!("definitive since {from}: {}", failure.reason),
+        Class::Counted => format!(
+            "counted, {} of {fails} in a row since {from}: {}",
+            streak.fails().min(fails.max(1)),
+            failure.reason
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn tuning(passes: u32, fails: u32, hold: Duration) -> Tuning {
+        Tuning {
+            need: Need {
+                passes,
+                fails,
+                hold,
+            },
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            dead_after: Some(Duration::from_secs(60)),
+            pulse: vec!["http://127.0.0.1:8000".into()],
+        }
+    }
+
+    fn begun(tuning: Tuning) -> Model {
+        let mut model = Model::new(tuning, true);
+        model.begin(Vec::new(), &["token".to_string()]);
+        model
+    }
+
+    /// Plays `script` (steps a second apart, separated by spaces) and returns the phase after
+    /// each step, one letter each: `s`tarting, `r`eady, `u`nready, `d`raining. Steps: `R+`,
+    /// `Rc` (counted), `Rf` (fatal), `Rx` (refused) for rounds; `P+`, `Pc`, `Px` for the pulse;
+    /// `W+`, `Wc` for a watched check; `D` to drain; `T1`…`T9` to reload with that many
+    /// counted failures needed.
+    fn play(model: &mut Model, script: &str) -> String {
+        let t0 = Instant::now();
+        let wall = SystemTime::now();
+        let mut phases = String::new();
+        for (i, step) in script.split_whitespace().enumerate() {
+            let at = t0 + SECOND * i as u32;
+            let ended = at + Duration::from_millis(50);
+            let seen = |code: &str| match code {
+                "+" => Seen::Pass,
+                "c" => Seen::Failed("status 500".into()),
+                "f" => Seen::Fatal("status 503".into()),
+                "x" => Seen::Refused("connection refused".into()),
+                other => panic!("unknown outcome {other}"),
+            };
+            let (what, code) = step.split_at(1);
+            match what {
+                "R" => model.round(Round {
+                    started: at,
+                    ended,
+                    seen: seen(code),
+                    queries: Vec::new(),
+                }),
+                "P" => model.pulse(0, seen(code), at, ended),
+                "W" => model.watched(0, seen(code), at, WatchedUpdate::default()),
+                "D" => model.drain("SIGTERM"),
+                "T" => {
+                    let fails = code.parse().expect("T takes a digit");
+                    let mut tuning = model.tuning().clone();
+                    tuning.need.fails = fails;
+                    model.retune(tuning, true);
+                }
+                other => panic!("unknown step {other}"),
+            }
+            model.settle(ended, wall);
+            phases.push(match model.served() {
+                Phase::Starting => 's',
+                Phase::Ready => 'r',
+                Phase::Unready => 'u',
+                Phase::Draining => 'd',
+            });
+        }
+        phases
+    }
+
+    #[test]
+    fn the_phase_through_blips_death_hangs_recovery_drains_and_reloads() {
+        struct Case {
+            name: &'static str,
+            script: &'static str,
+            phases: &'static str,
+        }
+        let cases = [
+            Case {
+                name: "ready after the pulse answers and two passing rounds",
+                script: "P+ R+ R+",
+                phases: "ssr",
+            },
+            Case {
+                name: "isolated counted failures never flip",
+                script: "P+ R+ R+ Rc R+ Rc R+ Pc P+ Rc R+ Wc W+",
+                phases: "ssrrrrrrrrrrr",
+            },
+            Case {
+                name: "two in a row are still a blip",
+                script: "P+ R+ R+ Rc Rc R+ Pc Pc P+",
+                phases: "ssrrrrrrr",
+            },
+            Case {
+                name: "a hang: three counted failures in a row",
+                script: "P+ R+ R+ Rc Rc Rc R+ R+",
+                phases: "ssrrruur",
+            },
+            Case {
+                name: "a crash: the pulse refused after the server answered",
+                script: "P+ R+ R+ Px P+ R+ R+",
+                phases: "ssrurrr",
+            },
+            Case {
+                name: "a fatal status, from a round or from the pulse",
+                script: "P+ R+ R+ Rf R+ R+ Pf P+",
+                phases: "ssruurur",
+            },
+            Case {
+                name: "a server not listening yet is loading, not dead",
+                script: "Px Px Rx Rx P+ R+ R+",
+                phases: "ssssssr",
+            },
+            Case {
+                name: "a watched check turns after the same counted failures",
+                script: "P+ R+ R+ Wc Wc Wc W+",
+                phases: "ssrrrur",
+            },
+            Case {
+                name: "drain while starting",
+                script: "P+ R+ D R+",
+                phases: "ssdd",
+            },
+            Case {
+                name: "drain while ready",
+                script: "P+ R+ R+ D Rc Rc Rc",
+                phases: "ssrdddd",
+            },
+            Case {
+                name: "drain while unready",
+                script: "P+ R+ R+ Px D R+ R+",
+                phases: "ssruddd",
+            },
+            Case {
+                name: "a reload that lowers the threshold mid-streak turns on the next failure",
+                script: "P+ R+ R+ Rc Rc T2 Rc",
+                phases: "ssrrrru",
+            },
+            Case {
+                name: "a reload that raises it mid-streak waits for the new count",
+                script: "P+ R+ R+ Rc Rc T5 Rc Rc Rc",
+                phases: "ssrrrrrru",
+            },
+        ];
+        for case in cases {
+            let mut model = begun(tuning(2, 3, Duration::ZERO));
+            let phases = play(&mut model, case.script);
+            assert_eq!(phases, case.phases, "{}", case.name);
+        }
+    }
+
+    /// Isolated counted failures at several rates, never two adjacent: never a flap, over
+    /// thousands of rounds.
+    #[test]
+    fn isolated_failures_never_flap_at_any_rate() {
+        for every in [2usize, 3, 5, 10] {
+            let mut model = begun(tuning(2, 3, Duration::ZERO));
+            let script: Vec<&str> = ["P+", "R+", "R+"]
+                .into_iter()
+                .chain((0..3000).map(|i| if i % every == 0 { "Rc" } else { "R+" }))
+                .collect();
+            let phases = play(&mut model, &script.join(" "));
+            assert!(
+                !phases.contains('u'),
+                "a failure every {every} rounds flapped"
+            );
+        }
+    }
+
+    #[test]
+    fn the_hold_guards_only_the_first_ready() {
+        let mut model = begun(tuning(2, 1, Duration::from_secs(3)));
+        assert_eq!(play(&mut model, "P+ R+ R+ R+ R+ R+ Rc R+ R+"), "ssssrruur");
+    }
+
+    #[test]
+    fn rounds_are_scheduled_by_what_the_model_knows() {
+        let t = tuning(2, 3, Duration::ZERO);
+        let (interval, timeout) = (t.interval, t.timeout);
+        let mut model = begun(t);
+        let t0 = Instant::now();
+        assert_eq!(
+            model.next_round(t0),
+            Some(Schedule { at: t0, timeout }),
+            "the first round runs at once"
+        );
+        play(&mut model, "P+ R+ R+");
+        let (started, ended) = model.sentinel.as_ref().and_then(|s| s.last).unwrap();
+        assert_eq!(
+            model.next_round(ended).map(|s| s.at),
+            Some(started + interval),
+            "all well: the interval"
+        );
+        play(&mut model, "Rc");
+        let (_, ended) = model.sentinel.as_ref().and_then(|s| s.last).unwrap();
+        assert_eq!(
+            model.next_round(ended),
+            Some(Schedule {
+                at: ended,
+                timeout: CONFIRM_FLOOR
+            }),
+            "a counted failure is confirmed at once, held to what passing took"
+        );
+        play(&mut model, "Rc Rc");
+        let (started, _) = model.sentinel.as_ref().and_then(|s| s.last).unwrap();
+        assert_eq!(
+            model.next_round(started).map(|s| s.at),
+            Some(started + RECHECK),
+            "unready: every second"
+        );
+        model.drain("SIGTERM");
+        assert_eq!(model.next_round(started), None, "none while draining");
+    }
+
+    #[test]
+    fn a_pulse_that_fails_or_comes_back_asks_for_a_round_now() {
+        let mut model = begun(tuning(2, 3, Duration::ZERO));
+        play(&mut model, "P+ R+ R+");
+        let (_, ended) = model.sentinel.as_ref().and_then(|s| s.last).unwrap();
+        let later = ended + SECOND * 5;
+        model.pulse(0, Seen::Failed("no answer".into()), later, later);
+        assert_eq!(model.next_round(later).map(|s| s.at), Some(ended));
+    }
+
+    #[test]
+    fn confirmation_deadlines_follow_the_median_pass() {
+        let ms = Duration::from_millis;
+        let timeout = Duration::from_secs(5);
+        assert_eq!(confirm_deadline([], timeout), timeout);
+        assert_eq!(confirm_deadline([ms(10), ms(20)], timeout), CONFIRM_FLOOR);
+        assert_eq!(
+            confirm_deadline([ms(300), ms(200), ms(4000)], timeout),
+            ms(1200)
+        );
+        assert_eq!(confirm_deadline([ms(3000), ms(3000)], timeout), timeout);
+    }
+
+    #[test]
+    fn the_model_is_dead_only_after_passing_since_its_server_started() {
+        let mut model = begun(tuning(2, 3, Duration::ZERO));
+        play(&mut model, "Px Rx Rx Rx");
+        assert_eq!(model.dead_at(), None, "never passed: loading, however long");
+        play(&mut model, "P+ R+ R+ Rc Rc Rc");
+        let (at, reason) = model.dead_at().expect("failing after a pass");
+        let first_failure = model
+            .sentinel
+            .as_ref()
+            .unwrap()
+            .streak
+            .failing_since()
+            .unwrap();
+        assert_eq!(at, first_failure + Duration::from_secs(60));
+        assert!(reason.contains("status 500"), "{reason}");
+        play(&mut model, "Px");
+        assert_eq!(model.dead_at(), None, "a server that went away starts over");
+        play(&mut model, "P+ R+");
+        assert_eq!(model.dead_at(), None, "passing again");
+    }
+
+    #[test]
+    fn lines_say_which_class_and_since_when() {
+        let mut model = begun(tuning(2, 3, Duration::ZERO));
+        play(&mut model, "P+ R+ R+ Rc Px");
+        let now = Instant::now();
+        let lines = model.lines(now, SystemTime::UNIX_EPOCH + Duration::from_secs(3600));
+        let names: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["token", PULSE, SENTINEL]);
+        let pulse = &lines[1];
+        assert!(!pulse.ok);
+        // The steps were played a second apart from before `now`: the failure is dated as
+        // late as the wall clock given, never later.
+        assert_eq!(
+            pulse.reason,
+            "http://127.0.0.1:8000: definitive since 1970-01-01T01:00:00.000Z: connection refused"
+        );
+        assert!(lines[2].ok, "one counted failure leaves the sentinel ok");
+    }
+}

@@ -1,0 +1,365 @@
+//! The readiness model on the real binary, against a model server that is a real process of its
+//! own (`tests/fixtures/model_server.py`): killed, stopped, hung, blipping and restarted. Each
+//! test's bound is the figure the guard promises, measured at `/readyz`.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const MODEL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/model_server.py"
+);
+
+/// The model server, as a process: dropped, it is killed.
+struct ModelServer {
+    child: Child,
+    port: u16,
+}
+
+impl ModelServer {
+    fn start(port: u16) -> ModelServer {
+        let mut child = Command::new("python3")
+            .args([MODEL, "--port", &port.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the model server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read its first line");
+        assert_eq!(line.trim(), format!("listening {port}"));
+        ModelServer { child, port }
+    }
+
+    fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+    }
+
+    /// Dies as a crash does: the kernel closes its sockets.
+    fn kill(mut self) {
+        self.signal("KILL");
+        let _ = self.child.wait();
+    }
+
+    fn post(&self, path: &str, body: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    }
+
+    fn control(&self, words: &str) {
+        assert_contains!(self.post("/control", words), "200 OK");
+    }
+
+    /// Completions it was asked for so far.
+    fn completions(&self) -> u64 {
+        let (_, _, body) = get(self.port, "/stats");
+        let stats: serde_json::Value = serde_json::from_str(&body).expect("stats");
+        stats["completions"].as_u64().expect("a count")
+    }
+}
+
+impl Drop for ModelServer {
+    fn drop(&mut self) {
+        // A stopped process must be woken to die quickly and leave no zombie.
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The guard's config with the sentinel's defaults but for the first-ready hold (which only
+/// delays the first ready), `extra` sentinel keys, and one real completion query.
+fn guard_config(model_port: u16, extra: &str) -> String {
+    format!(
+        r#"listen: "127.0.0.1:0"
+drain: 100ms
+sentinel:
+  hold: 0s
+{extra}  queries:
+    - name: completions
+      method: POST
+      url: http://127.0.0.1:{model_port}/v1/completions
+      body: '{{"prompt": "2+2=", "max_tokens": 1}}'
+"#
+    )
+}
+
+fn readyz(port: u16) -> u16 {
+    get(port, "/readyz").0
+}
+
+/// How long until `/readyz` answers `status`, asked every 5 ms; fails after [`PATIENCE`].
+fn until_readyz(port: u16, status: u16, since: Instant) -> Duration {
+    await_that(&format!("/readyz {status}"), || readyz(port) == status);
+    since.elapsed()
+}
+
+fn start_guard(scene: &Scene, config: &str) -> (Running, u16) {
+    let config = scene.config(config);
+    let mut guard = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    let port = guard_port(&mut guard);
+    (guard, port)
+}
+
+fn assert_within(what: &str, took: Duration, bound: Duration) {
+    assert!(took < bound, "{what} took {took:?}, over {bound:?}");
+}
+
+#[test]
+fn a_model_that_dies_is_unready_within_3s_and_ready_within_3s_of_its_return() {
+    let scene = Scene::new();
+    let model_port = free_port();
+    let model = ModelServer::start(model_port);
+    let (mut guard, port) = start_guard(&scene, &guard_config(model_port, ""));
+    until_readyz(port, 200, Instant::now());
+
+    let killed = Instant::now();
+    model.kill();
+    assert_within(
+        "unready after the model died",
+        until_readyz(port, 503, killed),
+        Duration::from_secs(3),
+    );
+    guard.wait_for_line("readiness: ready -> unready: pulse failing");
+    let (_, _, pulse) = get(port, "/readyz/pulse");
+    assert_contains!(pulse, "definitive since");
+    assert_contains!(pulse, "connection refused");
+
+    let restarted = Instant::now();
+    let _model = ModelServer::start(model_port);
+    assert_within(
+        "ready after the model came back",
+        until_readyz(port, 200, restarted),
+        Duration::from_secs(3),
+    );
+    guard.signal("TERM");
+    assert_eq!(guard.wait().0.code(), Some(0));
+}
+
+#[test]
+fn a_model_that_stops_answering_is_unready_within_its_timeout_and_3s() {
+    let scene = Scene::new();
+    let model_port = free_port();
+    let model = ModelServer::start(model_port);
+    // The defaults' 5 s timeout, shortened: the bound is the timeout plus 3 s either way.
+    let (mut guard, port) = start_guard(&scene, &guard_config(model_port, "  timeout: 2s\n"));
+    until_readyz(port, 200, Instant::now());
+
+    // Stopped, its kernel still accepts connections; nobody answers them.
+    let stopped = Instant::now();
+    model.signal("STOP");
+    assert_within(
+        "unready after the model stopped answering",
+        until_readyz(port, 503, stopped),
+        Duration::from_secs(2 + 3),
+    );
+    assert_contains!(get(port, "/readyz/pulse").2, "no answer within");
+
+    let resumed = Instant::now();
+    model.signal("CONT");
+    assert_within(
+        "ready after the model answered again",
+        until_readyz(port, 200, resumed),
+        Duration::from_secs(3),
+    );
+    guard.signal("TERM");
+    assert_eq!(guard.wait().0.code(), Some(0));
+}
+
+#[test]
+fn completions_that_hang_while_the_server_answers_are_unready_within_interval_timeout_and_1s() {
+    let scene = Scene::new();
+    let model_port = free_port();
+    let model = ModelServer::start(model_port);
+    let (mut guard, port) = start_guard(
+        &scene,
+        &guard_config(model_port, "  interval: 2s\n  timeout: 1s\n"),
+    );
+    until_readyz(port, 200, Instant::now());
+
+    let hung = Instant::now();
+    model.control("hang");
+    assert_within(
+        "unready after completions hung",
+        until_readyz(port, 503, hung),
+        Duration::from_secs(2 + 1 + 1),
+    );
+    // The pulse still passes: the sentinel alone saw it, three counted failures in a row.
+    guard.wait_for_line("readiness: ready -> unready: sentinel failing, 3 rounds in a row");
+    assert_contains!(get(port, "/readyz?verbose").2, "[+]pulse ok");
+
+    let healed = Instant::now();
+    model.control("ok");
+    assert_within(
+        "ready after completions answered again",
+        until_readyz(port, 200, healed),
+        Duration::from_secs(3),
+    );
+    guard.signal("TERM");
+    assert_eq!(guard.wait().0.code(), Some(0));
+}
+
+#[test]
+fn isolated_counted_failures_never_flip_ready() {
+    let scene = Scene::new();
+    let model_port = free_port();
+    let model = ModelServer::start(model_port);
+    let (mut guard, port) = start_guard(&scene, &guard_config(model_port, "  interval: 50ms\n"));
+    until_readyz(port, 200, Instant::now());
+    // A third of the completions fail with a 500, never two in a row.
+    model.control("flaky 0.33 7");
+    let before = model.completions();
+    await_that("a hundred more rounds", || {
+        model.completions() >= before + 100
+    });
+    guard.wait_for_line("sentinel failing: completions: status 500");
+    assert_eq!(
+        metric(port, "bootgate_readiness_transitions_total{to=\"unready\"}"),
+        0.0
+    );
+    assert_eq!(readyz(port), 200);
+    guard.signal("TERM");
+    assert_eq!(guard.wait().0.code(), Some(0));
+    assert!(!guard.full_stderr().contains("ready -> unready"));
+}
+
+#[test]
+fn a_status_the_config_calls_fatal_is_unready_at_once() {
+    let scene = Scene::new();
+    let model_port = free_port();
+    let model = ModelServer::start(model_port);
+    let (mut guard, port) = start_guard(
+        &scene,
+        &guard_config(
+            model_port,
+            "  pulse: {every: 1s, path: /health, fatal_status: [503]}\n",
+        ),
+    );
+    until_readyz(port, 200, Instant::now());
+
+    // vLLM's dead engine: /health answers 503, the server still runs.
+    let died = Instant::now();
+    model.control("dead");
+    assert_within(
+        "unready after the engine died",
+        until_readyz(port, 503, died),
+        Duration::from_secs(3),
+    );
+    guard.wait_for_line("pulse failing: http://127.0.0.1");
+    assert_contains!(get(port, "/readyz/pulse").2, "definitive since");
+    assert_contains!(get(port, "/readyz/pulse").2, "GET /health answered 503");
+    guard.signal("TERM");
+    assert_eq!(guard.wait().0.code(), Some(0));
+}
+
+#[test]
+fn model_liveness_spares_a_loading_model_and_fails_a_dead_one() {
+    let scene = Scene::new();
+    let model_port = free_port();
+    let (mut guard, port) = start_guard(
+        &scene,
+        &guard_config(
+            model_port,
+            "  interval: 2s\n  timeout: 1s\n  dead_after: 1s\n",
+        ),
+    );
+    // Nothing listens yet: a model loading, however long. Still alive well past dead_after.
+    guard.wait_for_line("sentinel failing: completions: connection refused");
+    let loading = Instant::now();
+    while loading.elapsed() < Duration::from_millis(2500) {
+        assert_eq!(get(port, "/livez/model").0, 200, "a loading model is alive");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    let model = ModelServer::start(model_port);
+    until_readyz(port, 200, Instant::now());
+    model.control("hang");
+    let hung = Instant::now();
+    await_that("/livez/model 503", || get(port, "/livez/model").0 == 503);
+    // Failing for dead_after (1 s) since the first round that timed out began: not sooner.
+    assert!(
+        hung.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        hung.elapsed()
+    );
+    assert_contains!(get(port, "/livez/model").2, "without a pass");
+    assert_eq!(get(port, "/livez").0, 200, "/livez is about bootgate alone");
+
+    // Restarted (as a livenessProbe would), the model loads again: alive until it fails anew.
+    model.kill();
+    guard.wait_for_line("refused");
+    assert_eq!(get(port, "/livez/model").0, 200);
+    guard.signal("TERM");
+    assert_eq!(guard.wait().0.code(), Some(0));
+}
+
+#[test]
+fn a_reload_reaches_the_watched_checks_interval() {
+    let scene = Scene::new();
+    let model_port = free_port();
+    let _model = ModelServer::start(model_port);
+    let neighbour = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let neighbour_port = neighbour.local_addr().unwrap().port();
+    let config = |interval: &str| {
+        format!(
+            "checks:\n  neighbour: {{kind: tcp, address: \"127.0.0.1:{neighbour_port}\", watch: true}}\n{}",
+            guard_config(
+                model_port,
+                &format!("  interval: {interval}\n  failure_threshold: 1\n")
+            )
+        )
+    };
+    let path = scene.config(&config("1h"));
+    let mut guard = scene.spawn(&["sidecar", "--config", path.to_str().unwrap()], &[]);
+    let port = guard_port(&mut guard);
+    until_readyz(port, 200, Instant::now());
+    write_config(&path, &config("100ms"));
+    guard.wait_for_line("config reloaded");
+    drop(neighbour);
+    let closed = Instant::now();
+    // An hour before the reload; the reloaded 100 ms after it.
+    assert_within(
+        "unready after the neighbour closed",
+        until_readyz(port, 503, closed),
+        Duration::from_secs(5),
+    );
+    guard.wait_for_line("readiness: ready -> unready: neighbour failing");
+    guard.signal("TERM");
+    assert_eq!(guard.wait().0.code(), Some(0));
+}
+
+/// Replaces the config as an editor would: a new file renamed over the old.
+fn write_config(path: &Path, text: &str) {
+    let next = path.with_extension("next");
+    std::fs::write(&next, text).unwrap();
+    std::fs::rename(&next, path).unwrap();
+}
+
+fn metric(port: u16, series: &str) -> f64 {
+    let (_, _, body) = get(port, "/metrics");
+    body.lines()
+        .find_map(|line| line.strip_prefix(series))
+        .map_or(0.0, |value| value.trim().parse().expect("a number"))
+}
