@@ -35,6 +35,7 @@ pub mod state;
 pub mod statedir;
 mod stderr;
 pub mod suggest;
+pub mod text;
 pub mod userinfo;
 
 use cli::{Cli, Command, LogFormat};

@@ -6,8 +6,8 @@ use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::checks::io_phrase;
 use crate::shared_dir::SharedDir;
+use crate::text::io_phrase;
 
 pub const LOCK: &str = "lock";
 pub const STATUS: &str = "status.json";

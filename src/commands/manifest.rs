@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::print;
-use crate::checks::human_bytes;
 use crate::cli::{GenerateArgs, ManifestCommand, VerifyArgs};
 use crate::digest::{Progress, sha256_files};
 use crate::exit::Exit;
@@ -14,6 +13,7 @@ use crate::manifest::file::{self, FileEntry, Manifest, PinEntry};
 use crate::manifest::pin::Pin;
 use crate::manifest::verify::{self, render};
 use crate::report::log::problems;
+use crate::text::human_bytes;
 
 pub fn run(command: ManifestCommand) -> Exit {
     match command {
@@ -49,7 +49,7 @@ fn generate(args: GenerateArgs) -> Exit {
             problems(&format!(
                 "cannot list {}: {}",
                 args.dir.display(),
-                crate::checks::io_phrase(&e)
+                crate::text::io_phrase(&e)
             ));
             return Exit::BadInput;
         }
@@ -95,7 +95,7 @@ fn generate(args: GenerateArgs) -> Exit {
                 problems(&format!(
                     "cannot write {}: {}",
                     out.display(),
-                    crate::checks::io_phrase(&e)
+                    crate::text::io_phrase(&e)
                 ));
                 return Exit::BadInput;
             }

@@ -146,7 +146,7 @@ fn read_text(path: &Path, label: &str) -> Result<String, InputError> {
         },
         _ => InputError::Unreadable {
             what: what(),
-            reason: crate::checks::io_phrase(&e),
+            reason: crate::text::io_phrase(&e),
         },
     };
     // A FIFO or a device would block or never end: refused, as is a file too large.

@@ -67,7 +67,7 @@ impl fmt::Display for ReadError {
                 f,
                 "cannot read manifest {}: {}",
                 path.display(),
-                crate::checks::io_phrase(error)
+                crate::text::io_phrase(error)
             ),
             ReadError::Invalid { path, problems } => {
                 for (i, p) in problems.iter().enumerate() {
