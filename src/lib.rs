@@ -29,7 +29,6 @@ pub mod manifest;
 mod processes;
 pub mod redact;
 pub mod report;
-mod shared_dir;
 pub mod signals;
 pub mod state;
 pub mod statedir;
