@@ -21,6 +21,7 @@ pub mod exit;
 mod files;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod glob;
 pub mod graph;
 pub mod guard;
 pub mod heartbeat;

@@ -4,7 +4,7 @@
 use super::parse::{Ctx, Expander, Fields, required};
 use super::yaml::{Node, Pos, Value};
 use super::{Kind, PromptSpec};
-use crate::lint::glob;
+use crate::glob;
 
 pub const KEYS: &[&str] = &["paths", "vars"];
 
