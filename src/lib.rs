@@ -13,6 +13,7 @@ pub mod checks;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod cuda;
 pub mod digest;
 pub mod echo;
 pub mod encoding;

@@ -146,9 +146,9 @@ pub struct HttpSpec {
 pub struct GpuSpec {
     /// At least this many usable GPUs; every visible GPU must be usable.
     pub count: u32,
-    pub cuda: Option<crate::checks::gpu::cuda::CudaVersion>,
-    pub cuda_compat: crate::checks::gpu::cuda::Compat,
-    pub driver: Option<crate::checks::gpu::cuda::DriverVersion>,
+    pub cuda: Option<crate::cuda::CudaVersion>,
+    pub cuda_compat: crate::cuda::Compat,
+    pub driver: Option<crate::cuda::DriverVersion>,
     /// Per GPU.
     pub free_memory: Option<u64>,
     pub mig: MigPolicy,
@@ -564,7 +564,7 @@ impl Config {
             }
         }
         if !cfg!(feature = "nvml") && self.checks.iter().any(|c| matches!(c.kind, Kind::Gpu(_))) {
-            notes.push(crate::checks::gpu::NO_NVML.to_string());
+            notes.push(gpu::NO_NVML.to_string());
         }
         notes
     }

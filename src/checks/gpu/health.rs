@@ -219,7 +219,7 @@ pub fn evaluate(reading: Reading, spec: &GpuSpec) -> GpuFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::gpu::cuda::Compat;
+    use crate::cuda::Compat;
 
     fn spec() -> GpuSpec {
         GpuSpec {
