@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::print;
 use crate::cli::{GenerateArgs, ManifestCommand, VerifyArgs};
+use crate::config;
 use crate::digest::{Progress, sha256_files};
 use crate::exit::Exit;
 use crate::manifest::file::{self, FileEntry, Manifest, PinEntry};
@@ -116,7 +117,7 @@ fn verify(args: VerifyArgs) -> Exit {
     let root = args
         .root
         .clone()
-        .unwrap_or_else(|| file::default_root(&args.file).to_path_buf());
+        .unwrap_or_else(|| config::manifest::default_root(&args.file).to_path_buf());
     if !root.is_dir() {
         problems(&format!("{} is not a directory", root.display()));
         return Exit::BadInput;

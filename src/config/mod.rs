@@ -177,13 +177,31 @@ pub struct ManifestSpec {
     pub root: Text,
     /// Pin name → where the runtime's value comes from.
     pub effective: Vec<(String, EffectiveSource)>,
-    pub drift: crate::manifest::pin::Drift,
+    pub drift: Drift,
     /// Files the manifest does not list are a mismatch.
     pub exact: bool,
     /// Remember digests in `state_dir` keyed by `stat`.
     pub cache: bool,
     /// A mismatch passes, loudly.
     pub force: bool,
+}
+
+/// How far an exact pin may drift upwards and still pass. Never downwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Drift {
+    None,
+    Patch,
+    Minor,
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Drift::None => "no",
+            Drift::Patch => "patch",
+            Drift::Minor => "minor",
+        })
+    }
 }
 
 /// Where the runtime value of a pin comes from.
