@@ -1,7 +1,7 @@
 //! The `gpu` check's part of the config: how many GPUs, which CUDA, how much free memory, which
 //! MIG mode, and which XIDs the guard treats as fatal.
 
-use super::parse::{Ctx, Expander, Fields, count, string_list};
+use super::fields::{Ctx, Expander, Fields, count, string_list};
 use super::units::parse_size;
 use super::{GpuSpec, Kind, MigPolicy};
 use crate::cuda::{Compat, CudaVersion, DriverVersion};

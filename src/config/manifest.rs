@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::parse::{
+use super::fields::{
     Ctx, Expander, Fields, boolean, choice, required, scalar, string_list, variable_name,
 };
 use super::yaml::{Pos, Value};
@@ -239,7 +239,7 @@ fn source(
         Some(EffectiveSource::Check { .. }) => &["check", "fact"],
         _ => &given,
     };
-    sf.finish(allowed, cx, None);
+    sf.finish(allowed, cx);
     found
 }
 

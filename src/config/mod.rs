@@ -5,6 +5,7 @@
 
 mod env;
 mod expand;
+mod fields;
 pub mod gpu;
 pub mod guard;
 pub mod manifest;
