@@ -8,6 +8,7 @@ mod expand;
 mod fields;
 pub mod gpu;
 pub mod guard;
+pub mod http;
 pub mod manifest;
 mod parse;
 pub mod prompt;
@@ -483,14 +484,6 @@ pub(crate) fn load_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, Vec
         Err(LoadError::Invalid { problems, .. }) => Err(problems),
         Err(e) => panic!("{e}"),
     }
-}
-
-/// The credentials in a URL that must never be shown, less those too short to hide (as with
-/// `${VAR}` values).
-pub fn url_secrets(url: &str) -> Vec<String> {
-    let mut secrets = crate::userinfo::secrets(url);
-    secrets.retain(|s| s.chars().count() >= crate::redact::MIN_HIDDEN_LEN);
-    secrets
 }
 
 impl CheckSpec {

@@ -41,7 +41,7 @@ pub(super) const KINDS: &[(&str, &[&str])] = &[
     ("secret", &["env", "file"]),
     ("file", &["path", "min_size", "non_empty"]),
     ("tcp", &["address"]),
-    ("http", &["url", "method", "headers", "expect"]),
+    ("http", super::http::KEYS),
     ("exec", &["command"]),
     ("gpu", super::gpu::KEYS),
     ("prompt", super::prompt::KEYS),
@@ -74,12 +74,6 @@ pub(super) fn floors(kind: &str) -> Floors {
         },
     }
 }
-pub(super) const EXPECT_KEYS: &[&str] = &["status", "body_contains", "max_body"];
-/// An answer judged on its JSON is held whole while it is read; past this, the guard's own
-/// memory limit is at stake.
-const MAX_BODY_CEILING: u64 = 64 << 20;
-const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-
 /// The longest check name: it appears in URLs, metric labels and every log line.
 pub(super) const MAX_CHECK_NAME: usize = 128;
 
@@ -333,7 +327,7 @@ fn check(
         "secret" => secret(&mut f, pos, &mut ex, cx),
         "file" => file(&mut f, pos, &mut ex, cx),
         "tcp" => tcp(&mut f, pos, &mut ex, cx),
-        "http" => http(&mut f, pos, &mut ex, cx),
+        "http" => super::http::read(&mut f, pos, &mut ex, cx),
         "gpu" => super::gpu::read(&mut f, &mut ex, cx),
         "prompt" => super::prompt::read(&mut f, pos, &mut ex, cx),
         "manifest" => super::manifest::read(&mut f, pos, &mut ex, cx),
@@ -466,110 +460,6 @@ fn tcp(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) ->
         return None;
     }
     Some(Kind::Tcp { address })
-}
-
-fn http(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
-    let url_node = required(f, "url", pos, cx)?;
-    let url = credentials_hidden(ex.text(url_node, "url", cx)?, cx);
-    if !url.value.is_empty()
-        && let Err(message) = crate::checks::http::validate_url(&url.value)
-    {
-        cx.problem(
-            url_node.pos,
-            &f.path("url"),
-            format!("`{}`: {message}", echo::value(&url.written)),
-        );
-        return None;
-    }
-    let method = match f.get("method") {
-        Some(node) => {
-            let m = scalar(node, &f.path("method"), cx)?.to_ascii_uppercase();
-            if !METHODS.contains(&m.as_str()) {
-                cx.problem(
-                    node.pos,
-                    &f.path("method"),
-                    format!(
-                        "unknown method `{}`; expected one of: {}",
-                        echo::value(&m),
-                        METHODS.join(", ")
-                    ),
-                );
-                return None;
-            }
-            m
-        }
-        None => "GET".to_string(),
-    };
-    let mut headers = Vec::new();
-    if let Some(node) = f.get("headers") {
-        let mut hf = Fields::of(node, &f.path("headers"), cx)?;
-        for (name, name_pos, value) in hf.entries {
-            if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                cx.problem(
-                    *name_pos,
-                    &hf.field,
-                    format!("`{}` is not a valid header name", echo::value(name)),
-                );
-                continue;
-            }
-            if let Some(text) = ex.text(value, &format!("headers.{name}"), cx) {
-                headers.push((name.clone(), text));
-            }
-        }
-        hf.used.iter_mut().for_each(|u| *u = true);
-        hf.finish(&[], cx);
-    }
-    let mut status = Vec::new();
-    let mut body_contains = None;
-    let mut max_body = DEFAULT_MAX_BODY;
-    if let Some(node) = f.get("expect") {
-        let mut ef = Fields::of(node, &f.path("expect"), cx)?;
-        if let Some(s) = ef.get("status") {
-            let field = ef.path("status");
-            for (code, code_pos) in string_list(s, &field, cx) {
-                match code.parse::<u16>() {
-                    Ok(c) if (100..=599).contains(&c) => status.push(c),
-                    _ => cx.problem(
-                        code_pos,
-                        &field,
-                        format!("`{}` is not an HTTP status code", echo::value(&code)),
-                    ),
-                }
-            }
-        }
-        if let Some(b) = ef.get("body_contains") {
-            body_contains = ex.text(b, "expect.body_contains", cx);
-        }
-        max_body = body_bound(&mut ef, cx);
-        ef.finish(EXPECT_KEYS, cx);
-    }
-    Some(Kind::Http(HttpSpec {
-        url,
-        method,
-        headers,
-        status,
-        body_contains,
-        max_body,
-    }))
-}
-
-/// A URL's userinfo is a credential: shown masked, and hidden wherever a server echoes it.
-pub(super) fn credentials_hidden(mut url: Text, cx: &mut Ctx<'_>) -> Text {
-    url.written = crate::userinfo::masked(&url.written);
-    cx.sensitive.extend(url_secrets(&url.value));
-    url
-}
-
-/// `expect.max_body`: how much of an answer may be read to judge it.
-pub(super) fn body_bound(expect: &mut Fields<'_>, cx: &mut Ctx<'_>) -> u64 {
-    expect
-        .parsed("max_body", cx, |text| match parse_size(text)? {
-            bytes @ 1..=MAX_BODY_CEILING => Ok(bytes),
-            _ => Err(format!(
-                "`{text}` is out of range: from 1 byte to 64MiB; an answer is read up to it"
-            )),
-        })
-        .unwrap_or(DEFAULT_MAX_BODY)
 }
 
 fn exec(f: &mut Fields<'_>, pos: Pos, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) -> Option<Kind> {
