@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::fields::{
     Ctx, Expander, Fields, address_problem, count, duration, required, scalar, string_list,
 };
-use super::http::{body_bound, credentials_hidden, validate_url};
+use super::http::{body_bound, credentials_hidden, usable_url};
 use super::yaml::{Node, Value};
 use super::{DEFAULT_MAX_BODY, GuardSpec, HeaderSource, JsonExpect, QuerySpec, SentinelSpec};
 use crate::echo;
@@ -189,15 +189,8 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
     };
     let url_node = required(&mut f, "url", node.pos, cx)?;
     let url = credentials_hidden(ex.text(url_node, "url", cx)?, cx);
-    if !url.value.is_empty()
-        && let Err(message) = validate_url(&url.value)
-    {
-        cx.problem(
-            url_node.pos,
-            &f.path("url"),
-            format!("`{}`: {message}", echo::value(&url.written)),
-        );
-    }
+    // A query with a bad URL is read on, so one run names its other problems too.
+    usable_url(&url, url_node.pos, &f.path("url"), cx);
     let method = f
         .get("method")
         .and_then(|n| scalar(n, &f.path("method"), cx))

@@ -56,14 +56,7 @@ pub(super) fn read(
 ) -> Option<Kind> {
     let url_node = required(f, "url", pos, cx)?;
     let url = credentials_hidden(ex.text(url_node, "url", cx)?, cx);
-    if !url.value.is_empty()
-        && let Err(message) = validate_url(&url.value)
-    {
-        cx.problem(
-            url_node.pos,
-            &f.path("url"),
-            format!("`{}`: {message}", echo::value(&url.written)),
-        );
+    if !usable_url(&url, url_node.pos, &f.path("url"), cx) {
         return None;
     }
     let method = match f.get("method") {
@@ -136,6 +129,22 @@ pub(super) fn read(
         body_contains,
         max_body,
     }))
+}
+
+/// Whether `url` can be asked, as far as the config can tell; if not, a problem at `pos`. An
+/// empty one (an unset `${VAR}`) is a missing input, judged when the check runs.
+pub(super) fn usable_url(url: &Text, pos: Pos, field: &str, cx: &mut Ctx<'_>) -> bool {
+    if url.value.is_empty() {
+        return true;
+    }
+    match validate_url(&url.value) {
+        Ok(()) => true,
+        Err(message) => {
+            let message = format!("`{}`: {message}", echo::value(&url.written));
+            cx.problem(pos, field, message);
+            false
+        }
+    }
 }
 
 /// A URL's userinfo is a credential: shown masked, and hidden wherever a server echoes it.
