@@ -347,7 +347,7 @@ impl CheckState {
 }
 
 fn rfc3339<S: serde::Serializer>(at: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::report::rfc3339(*at))
+    s.serialize_str(&crate::text::rfc3339(*at))
 }
 
 #[cfg(test)]

@@ -1,13 +1,13 @@
 //! The state directory shared with the model server: one owner at a time, no stale leftovers,
-//! and no link followed (see [`crate::shared_dir`]).
+//! and no link followed (see [`crate::files::SharedDir`]).
 
 use std::fs::{File, TryLockError};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::checks::io_phrase;
-use crate::shared_dir::SharedDir;
+use crate::files::SharedDir;
+use crate::text::io_phrase;
 
 pub const LOCK: &str = "lock";
 pub const STATUS: &str = "status.json";

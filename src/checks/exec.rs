@@ -10,11 +10,12 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use super::{Attempt, Failure, Shared, io_phrase};
+use super::{Attempt, Failure, Shared};
 use crate::config::Text;
 use crate::heartbeat::Heartbeat;
 use crate::processes::{self, Claim};
 use crate::redact::{End, Redactor};
+use crate::text::io_phrase;
 
 /// A grandchild may keep the pipes open after the command exits; do not wait on it for long.
 const DRAIN_GRACE: Duration = Duration::from_millis(100);

@@ -4,8 +4,9 @@ use std::io;
 use std::path::Path;
 
 use super::watch::{Hub, PathWatch};
-use super::{Attempt, Failure, Shared, blocking, human_bytes, io_phrase};
+use super::{Attempt, Failure, Shared, blocking};
 use crate::config::FileSpec;
+use crate::text::{human_bytes, io_phrase};
 
 pub struct FileCheck {
     spec: FileSpec,

@@ -17,32 +17,6 @@ use crate::config::HttpSpec;
 use crate::heartbeat::Heartbeat;
 use crate::redact::{End, Redactor};
 
-/// Checks a URL at config time, so a typo is a config error (exit 2), not a retry loop.
-/// The reason never quotes the URL: it may hold a `${VAR}` value; the caller names the field
-/// as written.
-pub fn validate_url(url: &str) -> Result<(), String> {
-    // `host:8000/health` is no URL at all to a parser; say what it lacks.
-    if !url.contains("://") {
-        return Err("must start with http:// or https://".into());
-    }
-    let uri: hyper::Uri = url.parse().map_err(|e| format!("not a URL ({e})"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") if cfg!(feature = "tls") => {}
-        Some("https") => {
-            return Err(
-                "https needs TLS, and this build has none: use a build with the `tls` feature, or http://"
-                    .into(),
-            );
-        }
-        _ => return Err("must start with http:// or https://".into()),
-    }
-    if uri.host().is_none_or(str::is_empty) {
-        return Err("has no host".into());
-    }
-    Ok(())
-}
-
 pub struct HttpCheck {
     spec: HttpSpec,
     redactor: Redactor,
@@ -342,32 +316,5 @@ mod tests {
             describe_statuses(&(200..400).collect::<Vec<_>>()),
             "200–399"
         );
-    }
-
-    #[test]
-    fn url_validation() {
-        assert!(validate_url("http://127.0.0.1:9000/health").is_ok());
-        assert!(
-            validate_url("ftp://u:hunter2@x/")
-                .unwrap_err()
-                .contains("http://")
-        );
-        assert!(
-            !validate_url("ftp://u:hunter2@x/")
-                .unwrap_err()
-                .contains("hunter2")
-        );
-        assert!(validate_url("127.0.0.1:9000").is_err());
-        assert_eq!(
-            validate_url("localhost:8000/health").unwrap_err(),
-            "must start with http:// or https://"
-        );
-        if !cfg!(feature = "tls") {
-            assert!(
-                validate_url("https://x/")
-                    .unwrap_err()
-                    .contains("`tls` feature")
-            );
-        }
     }
 }

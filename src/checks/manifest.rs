@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, interval};
 
 use super::discovered::Discovered;
-use super::{Attempt, Failure, Shared, blocking, human_bytes, io_phrase};
+use super::{Attempt, Failure, Shared, blocking};
 use crate::config::{EffectiveSource, ManifestSpec};
 use crate::digest::{HashError, Hashed, Progress, VerifyCache, sha256_file};
 use crate::files;
@@ -28,6 +28,7 @@ use crate::heartbeat::Heartbeat;
 use crate::manifest::file::{self, Manifest};
 use crate::manifest::pin::{Pin, Verdict};
 use crate::manifest::verify::{self, HashJob, Line, render, short};
+use crate::text::{human_bytes, io_phrase};
 
 /// A `file` or `json` source is a version string or a model's config, never this large.
 const MAX_SOURCE_BYTES: u64 = 16 << 20;

@@ -36,7 +36,7 @@ impl PromptCheck {
             .spec
             .paths
             .iter()
-            .map(|p| lint::glob::base(&p.value))
+            .map(|p| crate::glob::base(&p.value))
             .chain(self.spec.vars.iter().map(|v| {
                 Path::new(&v.value)
                     .parent()

@@ -7,9 +7,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::watch::{Hub, PathWatch};
-use super::{Attempt, Failure, Shared, blocking, io_phrase};
+use super::{Attempt, Failure, Shared, blocking};
 use crate::config::{CheckSpec, Kind, SecretSource};
 use crate::suggest;
+use crate::text::io_phrase;
 
 /// Kubernetes caps a Secret at 1 MiB; anything larger is not a secret file.
 pub(crate) const MAX_SECRET_BYTES: u64 = 1 << 20;

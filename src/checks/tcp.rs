@@ -2,8 +2,9 @@
 
 use tokio::net::{TcpStream, lookup_host};
 
-use super::{Attempt, Failure, io_phrase};
+use super::{Attempt, Failure};
 use crate::config::Text;
+use crate::text::io_phrase;
 
 pub struct TcpCheck {
     address: Text,

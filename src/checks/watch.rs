@@ -72,7 +72,7 @@ impl Hub {
                 Ok(watches)
             }
             Err(e) => {
-                state.broken = Some(crate::checks::io_phrase(&e));
+                state.broken = Some(crate::text::io_phrase(&e));
                 Err(e)
             }
         }
@@ -142,7 +142,7 @@ async fn dispatch(hub: Weak<Mutex<HubState>>, mut stream: EventStream<Vec<u8>>) 
             // Events were dropped: anyone may have missed theirs.
             Some(Ok(_)) => wake_all(&state),
             Some(Err(e)) => {
-                state.broken = Some(format!("inotify failed: {}", crate::checks::io_phrase(&e)));
+                state.broken = Some(format!("inotify failed: {}", crate::text::io_phrase(&e)));
                 wake_all(&state);
                 return;
             }

@@ -13,10 +13,11 @@ use crate::exit::Exit;
 use crate::graph::Graph;
 use crate::redact::Redactor;
 use crate::report::status::StatusWriter;
-use crate::report::{rfc3339, safe_mode, termination};
+use crate::report::{safe_mode, termination};
 use crate::signals::Stop;
 use crate::state::Outcome;
 use crate::statedir::{READY, STATUS, StateDir};
+use crate::text::rfc3339;
 
 const KUBELET_TERMINATION_LOG: &str = "/dev/termination-log";
 

@@ -6,14 +6,15 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::print;
-use crate::checks::human_bytes;
 use crate::cli::{GenerateArgs, ManifestCommand, VerifyArgs};
+use crate::config;
 use crate::digest::{Progress, sha256_files};
 use crate::exit::Exit;
 use crate::manifest::file::{self, FileEntry, Manifest, PinEntry};
 use crate::manifest::pin::Pin;
 use crate::manifest::verify::{self, render};
 use crate::report::log::problems;
+use crate::text::human_bytes;
 
 pub fn run(command: ManifestCommand) -> Exit {
     match command {
@@ -49,7 +50,7 @@ fn generate(args: GenerateArgs) -> Exit {
             problems(&format!(
                 "cannot list {}: {}",
                 args.dir.display(),
-                crate::checks::io_phrase(&e)
+                crate::text::io_phrase(&e)
             ));
             return Exit::BadInput;
         }
@@ -95,7 +96,7 @@ fn generate(args: GenerateArgs) -> Exit {
                 problems(&format!(
                     "cannot write {}: {}",
                     out.display(),
-                    crate::checks::io_phrase(&e)
+                    crate::text::io_phrase(&e)
                 ));
                 return Exit::BadInput;
             }
@@ -116,7 +117,7 @@ fn verify(args: VerifyArgs) -> Exit {
     let root = args
         .root
         .clone()
-        .unwrap_or_else(|| file::default_root(&args.file).to_path_buf());
+        .unwrap_or_else(|| config::manifest::default_root(&args.file).to_path_buf());
     if !root.is_dir() {
         problems(&format!("{} is not a directory", root.display()));
         return Exit::BadInput;

@@ -11,11 +11,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{Execution, execute, exit_for};
-use crate::checks::http::validate_url;
 use crate::cli::ProbeArgs;
+use crate::config::http::{url_secrets, validate_url};
 use crate::config::{
     CheckSpec, Config, DEFAULT_MAX_BODY, DEFAULT_MAX_INTERVAL, DEFAULT_PLACEHOLDERS,
-    DEFAULT_STALL_AFTER, DEFAULT_STATE_DIR, HttpSpec, Kind, OnFail, Pos, Text, url_secrets,
+    DEFAULT_STALL_AFTER, DEFAULT_STATE_DIR, HttpSpec, Kind, OnFail, Pos, Text,
 };
 use crate::engine::Mode;
 use crate::exit::Exit;

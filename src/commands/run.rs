@@ -127,7 +127,7 @@ impl Child {
             .args(arguments)
             .envs(safe_mode.iter().map(|(k, v)| (k, v)))
             .spawn()
-            .map_err(|e| format!("cannot start {program}: {}", crate::checks::io_phrase(&e)))?;
+            .map_err(|e| format!("cannot start {program}: {}", crate::text::io_phrase(&e)))?;
         let pid = i32::try_from(spawned.id())
             .ok()
             .and_then(Pid::from_raw)

@@ -1,10 +1,10 @@
 //! The `gpu` check's part of the config: how many GPUs, which CUDA, how much free memory, which
 //! MIG mode, and which XIDs the guard treats as fatal.
 
-use super::parse::{Ctx, Expander, Fields, count, string_list};
+use super::fields::{Ctx, Expander, Fields, count, string_list};
 use super::units::parse_size;
 use super::{GpuSpec, Kind, MigPolicy};
-use crate::checks::gpu::cuda::{Compat, CudaVersion, DriverVersion};
+use crate::cuda::{Compat, CudaVersion, DriverVersion};
 use crate::echo;
 
 pub const KEYS: &[&str] = &[
@@ -23,6 +23,10 @@ pub const KEYS: &[&str] = &[
 /// 31 memory page fault, 43 stopped processing, 45 preemptive cleanup, 68 video processor
 /// exception, 109 context switch timeout), not a sick GPU.
 pub const APPLICATION_XIDS: [u64; 6] = [13, 31, 43, 45, 68, 109];
+
+/// What a build without NVML answers for every gpu check, and notes when a config has one.
+pub const NO_NVML: &str = "this bootgate build has no NVML support (built without the `nvml` \
+                           feature): use the default build for gpu checks";
 
 /// Where the library is looked for when the config names none.
 pub const LIBRARY_VAR: &str = "BOOTGATE_NVML_LIBRARY";

@@ -4,10 +4,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::parse::{
-    Ctx, Expander, Fields, address_problem, body_bound, count, credentials_hidden, duration,
-    required, scalar, string_list,
+use super::fields::{
+    Ctx, Expander, Fields, address_problem, count, duration, required, scalar, string_list,
 };
+use super::http::{body_bound, credentials_hidden, usable_url};
 use super::yaml::{Node, Value};
 use super::{
     DEFAULT_MAX_BODY, GuardSpec, HeaderSource, JsonExpect, PulseSpec, QuerySpec, SentinelSpec,
@@ -90,7 +90,7 @@ pub(super) fn read(top: &mut Fields<'_>, cx: &mut Ctx<'_>) -> GuardSpec {
             }
         }
         f.used.iter_mut().for_each(|u| *u = true);
-        f.finish(&[], cx, None);
+        f.finish(&[], cx);
     }
     let mut details_for_all = false;
     if let Some(node) = top.get("details") {
@@ -192,7 +192,7 @@ fn sentinel(node: &Node, cx: &mut Ctx<'_>) -> Option<SentinelSpec> {
             "a sentinel needs at least one query",
         );
     }
-    f.finish(SENTINEL_KEYS, cx, None);
+    f.finish(SENTINEL_KEYS, cx);
     Some(spec)
 }
 
@@ -210,15 +210,8 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
     };
     let url_node = required(&mut f, "url", node.pos, cx)?;
     let url = credentials_hidden(ex.text(url_node, "url", cx)?, cx);
-    if !url.value.is_empty()
-        && let Err(message) = crate::checks::http::validate_url(&url.value)
-    {
-        cx.problem(
-            url_node.pos,
-            &f.path("url"),
-            format!("`{}`: {message}", echo::value(&url.written)),
-        );
-    }
+    // A query with a bad URL is read on, so one run names its other problems too.
+    usable_url(&url, url_node.pos, &f.path("url"), cx);
     let method = f
         .get("method")
         .and_then(|n| scalar(n, &f.path("method"), cx))
@@ -241,7 +234,7 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
             }
         }
         hf.used.iter_mut().for_each(|u| *u = true);
-        hf.finish(&[], cx, None);
+        hf.finish(&[], cx);
     }
     let body = f.get("body").and_then(|n| ex.text(n, "body", cx));
     let mut spec = QuerySpec {
@@ -285,9 +278,9 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
             spec.json = json_expectations(j, &ef.path("json"), cx);
         }
         spec.max_body = body_bound(&mut ef, cx);
-        ef.finish(EXPECT_KEYS, cx, None);
+        ef.finish(EXPECT_KEYS, cx);
     }
-    f.finish(QUERY_KEYS, cx, None);
+    f.finish(QUERY_KEYS, cx);
     spec.missing_input = missing;
     Some(spec)
 }
@@ -343,7 +336,7 @@ fn pulse(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<PulseSpec> {
             }
             spec.fatal_status = status_codes(n, &field, cx);
         }
-        f.finish(PULSE_KEYS, cx, None);
+        f.finish(PULSE_KEYS, cx);
         return Some(spec);
     }
     if scalar(node, field, cx)? == "off" {
@@ -367,7 +360,7 @@ fn header_file(
         .and_then(|n| scalar(n, &f.path("prefix"), cx))
         .unwrap_or_default()
         .to_string();
-    f.finish(&["file", "prefix"], cx, None);
+    f.finish(&["file", "prefix"], cx);
     Some(HeaderSource::File { path, prefix })
 }
 
@@ -397,7 +390,7 @@ fn json_expectations(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Vec<(String,
         } else if let Some(n) = r.get("contains") {
             scalar(n, &r.path("contains"), cx).map(|v| JsonExpect::Contains(v.to_string()))
         } else if let Some(n) = r.get("exists") {
-            super::parse::boolean(n, &r.path("exists"), cx).map(JsonExpect::Exists)
+            super::fields::boolean(n, &r.path("exists"), cx).map(JsonExpect::Exists)
         } else {
             cx.problem(
                 rule.pos,
@@ -406,12 +399,12 @@ fn json_expectations(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Vec<(String,
             );
             None
         };
-        r.finish(JSON_KEYS, cx, None);
+        r.finish(JSON_KEYS, cx);
         if let Some(expect) = expect {
             out.push((pointer.clone(), expect));
         }
     }
     f.used.iter_mut().for_each(|u| *u = true);
-    f.finish(&[], cx, None);
+    f.finish(&[], cx);
     out
 }

@@ -3,14 +3,12 @@
 
 use std::path::Path;
 
-use super::parse::{
+use super::fields::{
     Ctx, Expander, Fields, boolean, choice, required, scalar, string_list, variable_name,
 };
 use super::yaml::{Pos, Value};
-use super::{Discovery, EffectiveSource, Kind, ManifestSpec, Text};
+use super::{Discovery, Drift, EffectiveSource, Kind, ManifestSpec, Text};
 use crate::echo;
-use crate::manifest::file::default_root;
-use crate::manifest::pin::Drift;
 
 pub const KEYS: &[&str] = &[
     "manifest",
@@ -31,6 +29,14 @@ pub const SOURCE_KEYS: &[&str] = &[
     "check",
     "fact",
 ];
+
+/// The model directory a manifest describes when none is named: the one it sits in.
+pub fn default_root(manifest: &Path) -> &Path {
+    manifest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
 
 pub(super) fn read(
     f: &mut Fields<'_>,
@@ -233,7 +239,7 @@ fn source(
         Some(EffectiveSource::Check { .. }) => &["check", "fact"],
         _ => &given,
     };
-    sf.finish(allowed, cx, None);
+    sf.finish(allowed, cx);
     found
 }
 

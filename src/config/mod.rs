@@ -5,8 +5,10 @@
 
 mod env;
 mod expand;
+mod fields;
 pub mod gpu;
 pub mod guard;
+pub mod http;
 pub mod manifest;
 mod parse;
 pub mod prompt;
@@ -146,9 +148,9 @@ pub struct HttpSpec {
 pub struct GpuSpec {
     /// At least this many usable GPUs; every visible GPU must be usable.
     pub count: u32,
-    pub cuda: Option<crate::checks::gpu::cuda::CudaVersion>,
-    pub cuda_compat: crate::checks::gpu::cuda::Compat,
-    pub driver: Option<crate::checks::gpu::cuda::DriverVersion>,
+    pub cuda: Option<crate::cuda::CudaVersion>,
+    pub cuda_compat: crate::cuda::Compat,
+    pub driver: Option<crate::cuda::DriverVersion>,
     /// Per GPU.
     pub free_memory: Option<u64>,
     pub mig: MigPolicy,
@@ -177,13 +179,31 @@ pub struct ManifestSpec {
     pub root: Text,
     /// Pin name → where the runtime's value comes from.
     pub effective: Vec<(String, EffectiveSource)>,
-    pub drift: crate::manifest::pin::Drift,
+    pub drift: Drift,
     /// Files the manifest does not list are a mismatch.
     pub exact: bool,
     /// Remember digests in `state_dir` keyed by `stat`.
     pub cache: bool,
     /// A mismatch passes, loudly.
     pub force: bool,
+}
+
+/// How far an exact pin may drift upwards and still pass. Never downwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Drift {
+    None,
+    Patch,
+    Minor,
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Drift::None => "no",
+            Drift::Patch => "patch",
+            Drift::Minor => "minor",
+        })
+    }
 }
 
 /// Where the runtime value of a pin comes from.
@@ -496,14 +516,6 @@ pub(crate) fn load_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, Vec
     }
 }
 
-/// The credentials in a URL that must never be shown, less those too short to hide (as with
-/// `${VAR}` values).
-pub fn url_secrets(url: &str) -> Vec<String> {
-    let mut secrets = crate::userinfo::secrets(url);
-    secrets.retain(|s| s.chars().count() >= crate::redact::MIN_HIDDEN_LEN);
-    secrets
-}
-
 impl CheckSpec {
     /// What the check looks at, as written: never with `${VAR}` values filled in.
     pub fn target(&self) -> String {
@@ -594,7 +606,7 @@ impl Config {
             }
         }
         if !cfg!(feature = "nvml") && self.checks.iter().any(|c| matches!(c.kind, Kind::Gpu(_))) {
-            notes.push(crate::checks::gpu::NO_NVML.to_string());
+            notes.push(gpu::NO_NVML.to_string());
         }
         notes
     }

@@ -1,10 +1,10 @@
 //! The `prompt` check's part of the config: which templates, and which vars file declares
 //! what they may use.
 
-use super::parse::{Ctx, Expander, Fields, required};
+use super::fields::{Ctx, Expander, Fields, required};
 use super::yaml::{Node, Pos, Value};
 use super::{Kind, PromptSpec};
-use crate::lint::glob;
+use crate::glob;
 
 pub const KEYS: &[&str] = &["paths", "vars"];
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::{guard, manifest, parse};
+use super::{guard, http, manifest, parse};
 
 const DOC: &str = include_str!("../../docs/configuration.md");
 
@@ -34,7 +34,7 @@ fn every_section_lists_exactly_the_keys_the_parser_accepts() {
         ("## Every check".to_string(), keys(parse::COMMON_KEYS)),
         (
             "### An http check's `expect`".to_string(),
-            keys(parse::EXPECT_KEYS),
+            keys(http::EXPECT_KEYS),
         ),
         ("## `sentinel`".to_string(), keys(guard::SENTINEL_KEYS)),
         ("## A sentinel query".to_string(), keys(guard::QUERY_KEYS)),

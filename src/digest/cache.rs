@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::Digest;
-use crate::shared_dir::{SharedDir, write_atomically};
+use crate::files::{SharedDir, write_atomically};
 
 /// The cache's file name in the state directory.
 pub const FILE: &str = "verify-cache.json";

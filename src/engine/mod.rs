@@ -444,7 +444,7 @@ impl Driver {
                     self.emit(EventKind::Polling {
                         reason: format!(
                             "inotify unavailable ({}), polling instead",
-                            crate::checks::io_phrase(&e)
+                            crate::text::io_phrase(&e)
                         ),
                     });
                 }

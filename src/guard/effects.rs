@@ -74,7 +74,7 @@ impl Effects {
     fn announce(&self, t: &Transition) {
         let ready = t.to == Phase::Ready;
         let moved = if ready {
-            crate::shared_dir::write_atomically(&self.marker, b"ready\n")
+            crate::files::write_atomically(&self.marker, b"ready\n")
         } else {
             match std::fs::remove_file(&self.marker) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),

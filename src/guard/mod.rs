@@ -215,7 +215,7 @@ impl Guard {
             Err(e) => tracing::warn!(
                 "cannot watch {} for changes ({}); reload with SIGHUP",
                 path.display(),
-                crate::checks::io_phrase(&e)
+                crate::text::io_phrase(&e)
             ),
         }
         if hangup {
@@ -236,7 +236,7 @@ impl Guard {
                 tracing::warn!(
                     "config reload ({why}): cannot read {}: {}; keeping the running config",
                     path.display(),
-                    crate::checks::io_phrase(&e)
+                    crate::text::io_phrase(&e)
                 );
                 return false;
             }
@@ -565,7 +565,7 @@ fn gate_record(state_dir: &Path) -> GateRecord {
                 tracing::warn!(
                     "cannot read {}: {}; the gate's checks are not shown",
                     state_dir.join(STATUS).display(),
-                    crate::checks::io_phrase(&e)
+                    crate::text::io_phrase(&e)
                 );
             }
             GateRecord::default()

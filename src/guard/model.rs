@@ -496,7 +496,7 @@ impl Model {
     /// the pulse, the sentinel, and the shutdown while draining. `now` and `wall` are the same
     /// moment on the two clocks, to say since when in the wall clock's words.
     pub fn lines(&self, now: Instant, wall: SystemTime) -> Vec<Line> {
-        let since = |at: Instant| crate::report::rfc3339(wall - now.saturating_duration_since(at));
+        let since = |at: Instant| crate::text::rfc3339(wall - now.saturating_duration_since(at));
         let mut lines: Vec<Line> = self.gate.clone();
         for w in &self.watched {
             let line = Line {

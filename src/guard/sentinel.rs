@@ -183,7 +183,7 @@ async fn header_values(
                         format!(
                             "header {name}: cannot read {}: {}",
                             path.written,
-                            crate::checks::io_phrase(&e)
+                            crate::text::io_phrase(&e)
                         )
                     })?
                     .trim()

@@ -5,7 +5,6 @@
 //! (for a Jinja chat template), declared with a default in the vars file or, for `${VAR}`, set
 //! in the environment. Anything else is a finding. The rules are in docs/prompts.md.
 
-pub mod glob;
 mod jinja;
 mod lexer;
 mod plain;
@@ -19,6 +18,7 @@ use std::path::{Path, PathBuf};
 pub use vars::{Var, Vars};
 
 use crate::config::{Environment, Pos};
+use crate::glob::{self, GlobError};
 use crate::suggest;
 
 /// Larger than any ConfigMap (1 MiB) many times over; anything bigger is no template, and is
@@ -146,7 +146,7 @@ fn read_text(path: &Path, label: &str) -> Result<String, InputError> {
         },
         _ => InputError::Unreadable {
             what: what(),
-            reason: crate::checks::io_phrase(&e),
+            reason: crate::text::io_phrase(&e),
         },
     };
     // A FIFO or a device would block or never end: refused, as is a file too large.
@@ -179,7 +179,7 @@ pub fn gather<S: AsRef<str>>(
     for pattern in patterns {
         match glob::files(pattern.as_ref()) {
             Ok(found) => paths.extend(found),
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(unmatched(pattern.as_ref(), e)),
         }
     }
     let mut templates = Vec::with_capacity(paths.len());
@@ -193,6 +193,15 @@ pub fn gather<S: AsRef<str>>(
         Ok(Inputs { templates, vars })
     } else {
         Err(errors)
+    }
+}
+
+fn unmatched(pattern: &str, error: GlobError) -> InputError {
+    let pattern = pattern.to_string();
+    match error {
+        GlobError::Syntax(message) => InputError::Pattern { pattern, message },
+        GlobError::TooBroad => InputError::TooBroad(pattern),
+        GlobError::NoMatch { hint } => InputError::NoMatch { pattern, hint },
     }
 }
 
@@ -322,6 +331,37 @@ mod tests {
         assert!(
             errors.iter().any(|e| matches!(e, InputError::NotFile(_))),
             "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn each_path_that_names_no_template_says_why() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().display();
+        std::fs::create_dir(root.path().join("real")).unwrap();
+        std::fs::write(root.path().join("real/b.txt"), "").unwrap();
+        let errors = gather(
+            &[
+                format!("{dir}/rael/*.j2"),
+                format!("{dir}/real/b.text"),
+                format!("{dir}/real"),
+                format!("{dir}/[a-z.j2"),
+            ],
+            None,
+        )
+        .err()
+        .unwrap();
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                format!("{dir}/rael/*.j2 matches no file (did you mean {dir}/real?)"),
+                format!("{dir}/[a-z.j2: `[` in `[a-z.j2` has no closing `]`"),
+                format!(
+                    "{dir}/real is a directory; name its files, or a glob such as {dir}/real/**/*.j2"
+                ),
+                format!("{dir}/real/b.text does not exist (did you mean {dir}/real/b.txt?)"),
+            ]
         );
     }
 

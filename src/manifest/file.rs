@@ -67,7 +67,7 @@ impl fmt::Display for ReadError {
                 f,
                 "cannot read manifest {}: {}",
                 path.display(),
-                crate::checks::io_phrase(error)
+                crate::text::io_phrase(error)
             ),
             ReadError::Invalid { path, problems } => {
                 for (i, p) in problems.iter().enumerate() {
@@ -87,14 +87,6 @@ impl fmt::Display for ReadError {
 }
 
 impl std::error::Error for ReadError {}
-
-/// The model directory a manifest describes when none is named: the one it sits in.
-pub fn default_root(manifest: &Path) -> &Path {
-    manifest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-}
 
 /// Room for a few hundred thousand files; more is no manifest a person wrote or generated.
 const MAX_MANIFEST_BYTES: u64 = 64 << 20;

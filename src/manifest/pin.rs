@@ -5,15 +5,8 @@
 //! must then match exactly. Anything else compares as an exact string.
 
 use std::cmp::Ordering;
-use std::fmt;
 
-/// How far an exact pin may drift upwards and still pass. Never downwards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Drift {
-    None,
-    Patch,
-    Minor,
-}
+use crate::config::Drift;
 
 /// `4.44.2.post1` → numbers `[4, 44, 2]`, suffix `.post1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,16 +186,6 @@ fn judge_exact(declared: &str, runtime: &str, drift: Drift) -> Verdict {
                 Verdict::Mismatch(None)
             }
         }
-    }
-}
-
-impl fmt::Display for Drift {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Drift::None => "no",
-            Drift::Patch => "patch",
-            Drift::Minor => "minor",
-        })
     }
 }
 

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::file::Manifest;
-use crate::checks::human_bytes;
 use crate::digest::{Digest, HashError, Hashed, Progress, VerifyCache, sha256_files};
+use crate::text::human_bytes;
 
 /// One finding: a name and what is wrong with it, shown side by side with the others.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +101,7 @@ pub fn survey(
             Err(e) => {
                 survey.missing.push(Line::new(
                     &entry.path,
-                    format!("cannot stat: {}", crate::checks::io_phrase(&e)),
+                    format!("cannot stat: {}", crate::text::io_phrase(&e)),
                 ));
                 continue;
             }
@@ -155,7 +155,7 @@ pub fn survey(
             }
             Err(e) => survey.missing.push(Line::new(
                 root.display().to_string(),
-                format!("cannot list: {}", crate::checks::io_phrase(&e)),
+                format!("cannot list: {}", crate::text::io_phrase(&e)),
             )),
         }
     }

@@ -50,7 +50,7 @@ pub fn variables(degraded: &[Degraded]) -> Vec<(&'static str, String)> {
 pub fn render(degraded: &[Degraded], at: SystemTime, redactor: &Redactor) -> String {
     let mut out = format!(
         "# Written by bootgate at {}. Source it before the server starts.\n",
-        super::rfc3339(at)
+        crate::text::rfc3339(at)
     );
     if degraded.is_empty() {
         out.push_str("# Nothing degraded: every check passed or only warned.\n");

@@ -1,8 +1,8 @@
 //! Whether one GPU can serve, from what NVML answered about it. The thresholds are DCGM's
 //! defaults, the ones NVIDIA's own health watches use.
 
-use crate::checks::human_bytes;
 use crate::config::{GpuSpec, MigPolicy};
+use crate::text::human_bytes;
 
 use super::inventory::{GpuFacts, GpuVerdict};
 
@@ -219,7 +219,7 @@ pub fn evaluate(reading: Reading, spec: &GpuSpec) -> GpuFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::gpu::cuda::Compat;
+    use crate::cuda::Compat;
 
     fn spec() -> GpuSpec {
         GpuSpec {

@@ -2,7 +2,6 @@
 //! with enough free memory, in the MIG mode the server expects. NVML is loaded at run time, so
 //! one binary serves GPU and CPU pods; a build without the `nvml` feature says so instead.
 
-pub mod cuda;
 #[cfg(feature = "nvml")]
 mod explain;
 pub mod health;
@@ -17,10 +16,8 @@ use std::sync::Arc;
 use super::discovered::Discovered;
 use super::{Attempt, Facts, Shared};
 use crate::config::GpuSpec;
-
-/// What a build without NVML answers for every gpu check.
-pub const NO_NVML: &str = "this bootgate build has no NVML support (built without the `nvml` \
-                           feature): use the default build for gpu checks";
+#[cfg(not(feature = "nvml"))]
+use crate::config::gpu::NO_NVML;
 
 #[cfg(feature = "nvml")]
 type Observation = (inventory::Inventory, Attempt);

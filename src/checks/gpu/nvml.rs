@@ -13,12 +13,12 @@ use nvml_wrapper::enums::device::SampleValue;
 use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::structs::device::FieldId;
 
-use super::cuda::{self, CudaVersion, DriverVersion, Judgement};
 use super::explain;
 use super::health::{self, ComputeMode, Memory, Mig, Problems, Reading, Remap};
 use super::inventory::Inventory;
 use crate::checks::Failure;
 use crate::config::GpuSpec;
+use crate::cuda::{self, CudaVersion, DriverVersion, Judgement};
 
 /// Problems named in one failure reason; status.json has them all.
 const MAX_REASONS: usize = 4;

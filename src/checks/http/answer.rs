@@ -6,8 +6,8 @@ use hyper::Response;
 use hyper::body::{Body, Bytes, Incoming};
 use tokio::task::AbortHandle;
 
-use crate::checks::human_bytes;
 use crate::heartbeat::Heartbeat;
+use crate::text::human_bytes;
 
 /// The reason for an answer past the bound, naming the key that sets it.
 fn too_large(max: u64) -> String {

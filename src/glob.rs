@@ -1,4 +1,4 @@
-//! Globs for template paths: `*` and `?` within a name, `[a-z]` and `[!a-z]` classes, and `**`
+//! Globs for paths: `*` and `?` within a name, `[a-z]` and `[!a-z]` classes, and `**`
 //! for any number of directories.
 //!
 //! Written here rather than taken from a crate: this is all a path list needs, it adds no
@@ -9,11 +9,20 @@
 
 use std::path::{Path, PathBuf};
 
-use super::InputError;
-
 /// How many directory entries one pattern may look at: a pattern such as `/**/*.j2` must not
 /// walk a whole filesystem on every attempt.
 const MAX_ENTRIES: usize = 100_000;
+
+/// Why a pattern names no files.
+#[derive(Debug, PartialEq, Eq)]
+pub enum GlobError {
+    /// The pattern itself is wrong; the message says where.
+    Syntax(String),
+    /// It reaches more directory entries than one pattern may look at.
+    TooBroad,
+    /// Nothing matches. `hint` is empty, or ` (did you mean …?)`.
+    NoMatch { hint: String },
+}
 
 #[derive(Debug, Clone, PartialEq)]
 enum Atom {
@@ -48,7 +57,7 @@ enum Part {
     Pattern(Vec<Atom>),
 }
 
-pub(super) fn is_glob(text: &str) -> bool {
+fn is_glob(text: &str) -> bool {
     text.contains(['*', '?', '['])
 }
 
@@ -186,25 +195,21 @@ fn matches(atoms: &[Atom], name: &str) -> bool {
 
 /// The files `pattern` names: the path itself when it has no wildcard (reading it says what
 /// is wrong with it), else every regular file that matches, sorted.
-pub(super) fn files(pattern: &str) -> Result<Vec<PathBuf>, InputError> {
+pub fn files(pattern: &str) -> Result<Vec<PathBuf>, GlobError> {
     if !is_glob(pattern) {
         return Ok(vec![PathBuf::from(pattern)]);
     }
-    let (base, parts) = parse(pattern).map_err(|message| InputError::Pattern {
-        pattern: pattern.to_string(),
-        message,
-    })?;
+    let (base, parts) = parse(pattern).map_err(GlobError::Syntax)?;
     let mut walk = Walk {
         found: Vec::new(),
         entries: 0,
     };
     walk.walk(&base, &parts);
     if walk.entries > MAX_ENTRIES {
-        return Err(InputError::TooBroad(pattern.to_string()));
+        return Err(GlobError::TooBroad);
     }
     if walk.found.is_empty() {
-        return Err(InputError::NoMatch {
-            pattern: pattern.to_string(),
+        return Err(GlobError::NoMatch {
             hint: near_miss(&base),
         });
     }
@@ -215,7 +220,7 @@ pub(super) fn files(pattern: &str) -> Result<Vec<PathBuf>, InputError> {
 
 /// ` (did you mean prompts/chat.j2?)` when the first part of `path` that does not exist is a
 /// typo of a name beside it.
-pub(super) fn near_miss(path: &Path) -> String {
+pub fn near_miss(path: &Path) -> String {
     let mut parent = PathBuf::new();
     for component in path.components() {
         let next = parent.join(component);
@@ -385,35 +390,21 @@ mod tests {
             ["..data/chat.j2", "..data/sub/deep.j2"]
         );
         let none = files(&format!("{}/*.yaml", dir.display())).unwrap_err();
-        assert!(matches!(none, InputError::NoMatch { .. }), "{none}");
-        let typo = files(&format!("{}/rael/*.j2", dir.display())).unwrap_err();
         assert_eq!(
-            typo.to_string(),
-            format!(
-                "{}/rael/*.j2 matches no file (did you mean {}/real?)",
-                dir.display(),
-                dir.display()
-            )
+            none,
+            GlobError::NoMatch {
+                hint: String::new()
+            }
         );
-        // A plain path is named as it is, and reading it says what is wrong.
+        let typo = files(&format!("{}/rael/*.j2", dir.display())).unwrap_err();
+        let hint = format!(" (did you mean {}/real?)", dir.display());
+        assert_eq!(typo, GlobError::NoMatch { hint });
+        // A plain path is named as it is: reading it says what is wrong.
         let literal = format!("{}/real/b.text", dir.display());
         assert_eq!(files(&literal).unwrap(), [PathBuf::from(&literal)]);
-        let typo = super::super::gather(&[literal], None)
-            .err()
-            .unwrap()
-            .remove(0);
         assert_eq!(
-            typo.to_string(),
-            format!(
-                "{}/real/b.text does not exist (did you mean {}/real/b.txt?)",
-                dir.display(),
-                dir.display()
-            )
+            near_miss(Path::new(&literal)),
+            format!(" (did you mean {}/real/b.txt?)", dir.display())
         );
-        let dir_given = super::super::gather(&[dir.join("real").display().to_string()], None)
-            .err()
-            .unwrap()
-            .remove(0);
-        assert!(matches!(dir_given, InputError::Directory(_)), "{dir_given}");
     }
 }

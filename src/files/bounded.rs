@@ -1,6 +1,5 @@
-//! Files that someone else controls — a manifest, a JSON the image ships, the verification
-//! cache, a prompt template — opened so that nothing can hang or flood the gate: a FIFO makes
-//! the open return at once and is refused, and a file is read only up to a bound.
+//! Reads of files someone else controls, bounded and never blocking: a FIFO makes the open
+//! return at once and is refused, and a file is read only up to a bound.
 
 use std::fs::{File, FileType};
 use std::io::{self, Read};
@@ -42,7 +41,7 @@ pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
 }
 
 /// [`read_regular`] of a file already opened without blocking.
-pub(crate) fn read_opened(file: File, max: u64) -> io::Result<Vec<u8>> {
+pub(super) fn read_opened(file: File, max: u64) -> io::Result<Vec<u8>> {
     // The opened file's own `fstat`: a FIFO swapped in after any earlier look is still seen.
     if let Some(what) = irregular(file.metadata()?.file_type()) {
         let kind = if what == "a directory" {

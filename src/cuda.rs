@@ -1,4 +1,5 @@
-//! Which driver a CUDA version needs. NVIDIA's answer is the CUDA version the driver reports
+//! NVIDIA's version numbers, a driver's and a CUDA release's, as the config, status.json and
+//! NVML write them; and which driver a CUDA version needs. NVIDIA's answer is the CUDA version the driver reports
 //! through NVML; the release-notes table below only names the driver to install, and stands
 //! in when NVML cannot say.
 

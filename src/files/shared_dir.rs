@@ -115,7 +115,7 @@ impl SharedDir {
     pub fn read(&self, name: &str, max: u64) -> io::Result<Vec<u8>> {
         let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&self.fd, name, flags, Mode::empty()).map_err(explain)?;
-        crate::files::read_opened(File::from(fd), max)
+        super::bounded::read_opened(File::from(fd), max)
     }
 
     /// Opens the regular file `name` for reading and writing, creating it when missing and
@@ -126,7 +126,7 @@ impl SharedDir {
         let fd = rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(FILE_MODE))
             .map_err(explain)?;
         let file = File::from(fd);
-        if let Some(what) = crate::files::irregular(file.metadata()?.file_type()) {
+        if let Some(what) = super::bounded::irregular(file.metadata()?.file_type()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("it is {what}, not a regular file"),
@@ -151,21 +151,6 @@ impl SharedDir {
         }
         Ok(removed)
     }
-}
-
-/// [`SharedDir::write`] of the file at `path`, its directory opened for this one write.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "it does not end in a file name",
-        )
-    })?;
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    SharedDir::open(dir)?.write(name, bytes)
 }
 
 /// `NAME.PID.N.tmp`: unique to this process and this write.
