@@ -8,6 +8,9 @@
 # Helm 4 takes a post-renderer plugin's name instead of a path: docs/kubernetes.md shows the
 # plugin.yaml that runs this script.
 #
+# With BOOTGATE_MODEL_LIVENESS=1 (or true) in its environment it applies ./model-liveness too: the
+# server gets a livenessProbe on the guard's /livez/model (see model-liveness/kustomization.yaml).
+#
 # It needs `kubectl` or `kustomize` (v5; tested with v5.8, in kubectl 1.37) on PATH; set KUBECTL
 # or KUSTOMIZE to use a particular one. The Component applies to every Deployment in the chart and
 # assumes the server is each one's first container: see component/kustomization.yaml.
@@ -23,9 +26,18 @@ trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+case "${BOOTGATE_MODEL_LIVENESS:-}" in
+    1 | true) model_liveness=yes ;;
+    '' | 0 | false) model_liveness=no ;;
+    *)
+        echo "post-render.sh: BOOTGATE_MODEL_LIVENESS is 1 or true to turn model liveness on, 0, false or unset to leave it off" >&2
+        exit 2
+        ;;
+esac
+
 cat >"$work/rendered.yaml"
 # kustomize refuses absolute paths to components, and paths that climb out of a kustomization
-# are brittle: link the Component into the directory instead.
+# are brittle: link the Components into the directory instead.
 ln -s "$here/component" "$work/bootgate"
 cat >"$work/kustomization.yaml" <<'EOF'
 apiVersion: kustomize.config.k8s.io/v1beta1
@@ -35,6 +47,10 @@ resources:
 components:
   - bootgate
 EOF
+if [ "$model_liveness" = yes ]; then
+    ln -s "$here/model-liveness" "$work/bootgate-model-liveness"
+    echo "  - bootgate-model-liveness" >>"$work/kustomization.yaml"
+fi
 
 if [ -n "${KUSTOMIZE:-}" ]; then
     "$KUSTOMIZE" build "$work"

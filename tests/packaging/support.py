@@ -105,8 +105,8 @@ def is_sidecar(container: dict) -> bool:
 
 
 def assert_api_server_rules(test: unittest.TestCase, spec: dict) -> None:
-    """What the API server refuses although the schema allows it, and the restricted Pod
-    Security level."""
+    """What the API server refuses although the schema allows it, what the kubelet cannot
+    probe, and the restricted Pod Security level."""
     names = [c["name"] for c in containers(spec)]
     test.assertEqual(len(names), len(set(names)), f"container names repeat: {names}")
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
@@ -133,6 +133,14 @@ def assert_api_server_rules(test: unittest.TestCase, spec: dict) -> None:
         for port in container.get("ports", []):
             if "name" in port:
                 test.assertLessEqual(len(port["name"]), 15, f"{name}: port name too long")
+        # The kubelet resolves a probe's named port among the probed container's own ports only:
+        # a name declared by another container (the guard's `bootgate`) fails every probe.
+        own_ports = [port.get("name") for port in container.get("ports", [])]
+        for probe in PROBES:
+            for handler in ("httpGet", "tcpSocket"):
+                port = container.get(probe, {}).get(handler, {}).get("port")
+                if isinstance(port, str) and not port.isdigit():
+                    test.assertIn(port, own_ports, f"{name}: {probe} names port {port}, not one of its own")
         # Restricted Pod Security, container by container (a pod-level field counts too).
         security = container.get("securityContext", {})
         pod_security = spec.get("securityContext", {})
@@ -248,6 +256,17 @@ def assert_bootgate_wiring(test: unittest.TestCase, docs: list[dict], spec: dict
         test.assertEqual(action["path"], path)
         test.assertEqual(port_number(guard, action["port"]), 8081, f"{probe} port")
     test.assertEqual(guard["readinessProbe"].get("failureThreshold"), 1, "bootgate smooths the signal itself")
+    # A probe of another container on the guard's /livez/model (model liveness, opt-in) reaches
+    # the guard's port by number, and is a livenessProbe: it restarts the server, not the guard.
+    guard_port = port_number(guard, guard["readinessProbe"]["httpGet"]["port"])
+    for container in containers(spec):
+        if container is guard:
+            continue
+        for probe in PROBES:
+            action = container.get(probe, {}).get("httpGet", {})
+            if action.get("path", "").startswith("/livez/model"):
+                test.assertEqual(probe, "livenessProbe", f"{container['name']}: /livez/model is for liveness")
+                test.assertEqual(action["port"], guard_port, f"{container['name']}: the guard's port, by number")
     gpu_limits = [c.get("resources", {}).get("limits", {}).get(GPU) for c in spec["containers"]]
     gpus = max((int(n) for n in gpu_limits if n is not None), default=0)
     if gpus:

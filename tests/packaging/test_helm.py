@@ -47,6 +47,15 @@ PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 
 DISABLED = {"bootgate": {"enabled": False}}
 CLASSIC = {"bootgate": {"nativeSidecar": False}}
+MODEL_LIVENESS = {"bootgate": {"modelLiveness": {"enabled": True}}}
+# The server's livenessProbe on the guard: the port by number, since a probe resolves a named
+# port among the probed container's own ports only.
+MODEL_PROBE = {
+    "httpGet": {"path": "/livez/model", "port": 8081},
+    "periodSeconds": 10,
+    "timeoutSeconds": 5,
+    "failureThreshold": 3,
+}
 TWO_GPUS_PINNED = {
     "server": {"gpus": 2, "image": {"digest": SERVER_DIGEST}},
     "bootgate": {"image": {"digest": BOOTGATE_DIGEST}, "config": {"checks": {"gpu": {"count": 2}}}},
@@ -369,6 +378,64 @@ class ExampleChartTest(Charts):
         self.assertEqual(guard["ports"][0]["containerPort"], 9091)
         self.assertTrue(server["command"][2].startswith(". /run/gate/env && exec vllm serve "))
 
+    # Model liveness: an opt-in livenessProbe on the server.
+
+    def test_model_liveness_is_off_by_default(self):
+        for values in ({}, CLASSIC):
+            with self.subTest(values=values):
+                server = named(the_pod(self, render(self.chart, values))[1]["containers"], "server")
+                self.assertNotIn("livenessProbe", server)
+        self.assertIs(self.chart.values["bootgate"]["modelLiveness"]["enabled"], False)
+
+    def test_model_liveness_probes_the_guard_by_port_number(self):
+        forms = (
+            (MODEL_LIVENESS, NATIVE_VERSIONS, True),
+            ({"bootgate": {"modelLiveness": {"enabled": True}, "nativeSidecar": False}}, CLASSIC_VERSIONS, False),
+        )
+        for values, versions, native in forms:
+            with self.subTest(native=native):
+                spec = self.assert_form(render(self.chart, values), versions, native=native)
+                _, guard = support.bootgate_containers(spec)
+                server = named(spec["containers"], "server")
+                self.assertEqual(server["livenessProbe"], MODEL_PROBE)
+                self.assertIs(type(server["livenessProbe"]["httpGet"]["port"]), int)
+                self.assertEqual(guard["ports"][0]["containerPort"], 8081)
+                # The guard's own probes stay as they were: its livenessProbe is about bootgate.
+                self.assertEqual(guard["livenessProbe"]["httpGet"], {"path": "/livez", "port": "bootgate"})
+                for probe in ("readinessProbe", "startupProbe"):
+                    self.assertNotIn(probe, server, "the guard's readiness stands for the server")
+
+    def test_model_liveness_follows_listen_and_its_values(self):
+        values = {
+            "bootgate": {
+                "modelLiveness": {"enabled": True, "periodSeconds": 20, "timeoutSeconds": 2, "failureThreshold": 6},
+                "config": {"listen": "0.0.0.0:9091", "sentinel": {"dead_after": "15m"}},
+            }
+        }
+        docs = render(self.chart, values)
+        spec = self.assert_form(docs, NATIVE_VERSIONS[-1:], native=None)
+        server = named(spec["containers"], "server")
+        expected = {"httpGet": {"path": "/livez/model", "port": 9091}, "periodSeconds": 20, "timeoutSeconds": 2}
+        self.assertEqual(server["livenessProbe"], {**expected, "failureThreshold": 6})
+        (config_map,) = of_kind(docs, "ConfigMap")
+        sentinel = yaml.safe_load(config_map["data"]["bootgate.yaml"])["sentinel"]
+        self.assertEqual(sentinel["dead_after"], "15m", "the window is the config's, set from values")
+        self.assertEqual(sentinel["queries"], self.chart.values["bootgate"]["config"]["sentinel"]["queries"])
+        # Disabled, bootgate adds nothing to the server, this probe included.
+        disabled = render(self.chart, {"bootgate": {"enabled": False, "modelLiveness": {"enabled": True}}})
+        self.assertNotIn("livenessProbe", named(the_pod(self, disabled)[1]["containers"], "server"))
+
+    def test_model_liveness_refuses_a_window_that_is_off(self):
+        # YAML 1.1 reads a bare `off` in a values file as false: both mean off.
+        for dead_after in ("off", False):
+            values = {"bootgate": {"modelLiveness": {"enabled": True}, "config": {"sentinel": {"dead_after": dead_after}}}}
+            with self.subTest(dead_after=dead_after):
+                with self.assertRaises(helm_python.HelmError) as refused:
+                    render(self.chart, values)
+                self.assertIn("dead_after is off: /livez/model would never fail", str(refused.exception))
+        # Off, the window is the guard's business alone.
+        render(self.chart, {"bootgate": {"config": {"sentinel": {"dead_after": "off"}}}})
+
     def assert_restricted_container(self, spec: dict, container: dict):
         """The whole restricted set on the container itself (seccomp may come from the pod)."""
         security = container["securityContext"]
@@ -385,12 +452,12 @@ class ExampleChartTest(Charts):
         for path in (self.example_dir, self.library_dir):
             with self.subTest(chart=path.name):
                 self.assertEqual(lint_findings(path), [])
-        for values in (DISABLED, CLASSIC, TWO_GPUS_PINNED):
+        for values in (DISABLED, CLASSIC, TWO_GPUS_PINNED, MODEL_LIVENESS):
             with self.subTest(values=values):
                 self.assertEqual(lint_findings(self.example_dir, values), [])
 
     def test_schema_accepts_the_forms(self):
-        for values in ({}, DISABLED, CLASSIC, TWO_GPUS_PINNED):
+        for values in ({}, DISABLED, CLASSIC, TWO_GPUS_PINNED, MODEL_LIVENESS):
             with self.subTest(values=values):
                 self.chart.validate_schema(values)
 
@@ -409,6 +476,10 @@ class ExampleChartTest(Charts):
             "a relative state_dir": {"bootgate": {"config": {"state_dir": "run/bootgate"}}},
             "a listen without a port": {"bootgate": {"config": {"listen": "[::]"}}},
             "resources that are not quantities": {"bootgate": {"sidecar": {"resources": {"requests": {"cpu": "lots"}}}}},
+            "modelLiveness.enabled as a string": {"bootgate": {"modelLiveness": {"enabled": "true"}}},
+            "a liveness failureThreshold of 0": {"bootgate": {"modelLiveness": {"failureThreshold": 0}}},
+            "a liveness period as a duration": {"bootgate": {"modelLiveness": {"periodSeconds": "10s"}}},
+            "a misspelt liveness key": {"bootgate": {"modelLiveness": {"enable": True}}},
         }
         for why, values in bad.items():
             # A table overridden by a scalar also draws a warning on stderr, before the schema.
@@ -450,7 +521,7 @@ class DocsExampleTest(Charts):
             },
         )
         includes = re.findall(r'include "bootgate\.[A-Za-z]+"', "".join(self.files.values()))
-        self.assertEqual(len(includes), 7, "the page counts six include lines and one for the ConfigMap")
+        self.assertEqual(len(includes), 8, "the page counts seven include lines and one for the ConfigMap")
 
     def test_native(self):
         docs = render(self.chart)
@@ -469,6 +540,28 @@ class DocsExampleTest(Charts):
         self.assertEqual(support.bootgate_containers(spec), (None, None))
         self.assertEqual(of_kind(docs, "ConfigMap"), [])
         self.assertEqual(named(spec["containers"], "server")["command"], ["vllm", "serve", "/models/llama"])
+
+    def test_model_liveness(self):
+        server = named(the_pod(self, render(self.chart))[1]["containers"], "server")
+        self.assertNotIn("livenessProbe", server, "off by default")
+        docs = render(self.chart, MODEL_LIVENESS)
+        spec = self.assert_form(docs, NATIVE_VERSIONS, native=True)
+        self.assertEqual(named(spec["containers"], "server")["livenessProbe"], MODEL_PROBE)
+
+    def test_model_liveness_values_are_checked_without_a_schema(self):
+        """This chart has no values.schema.json: the library itself refuses what would make a
+        broken probe, or one that could never fail."""
+        refused = {
+            "enabled as a string": ({"enabled": "yes"}, {}, "modelLiveness.enabled must be true or false"),
+            "a zero threshold": ({"enabled": True, "failureThreshold": 0}, {}, "failureThreshold must be a whole number"),
+            "a fractional period": ({"enabled": True, "periodSeconds": 2.5}, {}, "periodSeconds must be a whole number"),
+            "no sentinel": ({"enabled": True}, {"sentinel": None}, "needs a sentinel with queries"),
+        }
+        for why, (liveness, config, message) in refused.items():
+            with self.subTest(why):
+                with self.assertRaises(helm_python.HelmError) as error:
+                    render(self.chart, {"bootgate": {"modelLiveness": liveness, "config": config}})
+                self.assertIn(message, str(error.exception))
 
     def test_lint_is_clean(self):
         self.assertEqual(lint_findings(self.example_dir), [])

@@ -27,6 +27,7 @@ K8S = ROOT / "k8s"
 NATIVE = K8S / "native"
 CLASSIC = K8S / "classic"
 COMPONENT = K8S / "kustomize" / "component"
+MODEL_LIVENESS = K8S / "kustomize" / "model-liveness"
 EXAMPLE = K8S / "kustomize" / "example"
 POST_RENDER = K8S / "kustomize" / "post-render.sh"
 
@@ -43,6 +44,14 @@ HF_VOLUME, HF_DIR, HF_SECRET = "hf-token", "/var/run/secrets/hf", "hf-token"
 SERVER_PORT = 8000
 SERVER_IMAGE = "vllm/vllm-openai:v0."
 RESTRICTED = "pod-security.kubernetes.io/enforce"
+# The server's livenessProbe that model liveness adds: the guard's port by number, since a probe
+# resolves a named port among the probed container's own ports only.
+MODEL_PROBE = {
+    "httpGet": {"path": "/livez/model", "port": GUARD_PORT},
+    "periodSeconds": 10,
+    "timeoutSeconds": 5,
+    "failureThreshold": 3,
+}
 
 
 def load_dir(path: Path) -> list[dict]:
@@ -67,6 +76,7 @@ def post_render(text: str, shell: str = "sh", env: dict | None = None) -> subpro
     environment = dict(os.environ, PATH=f"{support.TOOLS}{os.pathsep}{os.environ.get('PATH', '')}")
     environment.pop("KUBECTL", None)
     environment.pop("KUSTOMIZE", None)
+    environment.pop("BOOTGATE_MODEL_LIVENESS", None)
     environment.update(env or {})
     return subprocess.run(
         [shell, str(POST_RENDER)], input=text, capture_output=True, text=True, env=environment, cwd=ROOT
@@ -481,6 +491,10 @@ class KustomizeExample(Applied, unittest.TestCase):
         expected = {GATE["name"]: pinned, GUARD["name"]: pinned, "vllm": "vllm/vllm-openai:v0.8.5"}
         self.assertEqual(images, expected)
 
+    def test_model_liveness_is_off_by_default(self):
+        for doc in deployments(self.documents()):
+            self.assertNotIn("livenessProbe", server_of(support.pod_spec(doc)))
+
     def test_vendored_kustomize_agrees(self):
         """The same output from another kustomize on PATH, when there is one (kubectl ≥ 1.27)."""
         other = shutil.which("kubectl")
@@ -490,6 +504,46 @@ class KustomizeExample(Applied, unittest.TestCase):
         if done.returncode != 0:
             self.skipTest(f"{other} cannot build it: {done.stderr.strip()}")
         self.assertEqual(support.documents(done.stdout), self.rendered)
+
+
+class ModelLiveness(unittest.TestCase):
+    """k8s/kustomize/model-liveness beside the Component, on the example: the server gets a
+    livenessProbe on the guard's /livez/model, and nothing else changes."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.plain = kustomize(EXAMPLE)
+        with tempfile.TemporaryDirectory() as scratch:
+            overlay = {
+                "resources": [os.path.relpath(EXAMPLE, scratch)],
+                "components": [os.path.relpath(MODEL_LIVENESS, scratch)],
+            }
+            (Path(scratch) / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
+            cls.rendered = kustomize(Path(scratch))
+
+    def test_each_file_opens_with_a_header(self):
+        for file in sorted(MODEL_LIVENESS.glob("*.yaml")):
+            assert_header(self, file)
+
+    def test_the_server_probes_the_guard_by_port_number(self):
+        docs = copy.deepcopy(self.rendered)
+        support.validate(self, docs, support.NATIVE_VERSIONS)
+        spec = support.pod_spec(deployments(docs)[0])
+        support.assert_api_server_rules(self, spec)
+        support.assert_bootgate_wiring(self, docs, spec, native=True)
+        server = server_of(spec)
+        self.assertEqual(server["livenessProbe"], MODEL_PROBE)
+        self.assertIs(type(server["livenessProbe"]["httpGet"]["port"]), int)
+        guard = find(spec["initContainers"], GUARD["name"])
+        config = shipped_config(self, docs, spec, guard)
+        self.assertTrue(config["listen"].endswith(f":{GUARD_PORT}"), "the probe asks where the guard listens")
+        self.assertEqual(guard["livenessProbe"]["httpGet"], {"path": "/livez", "port": "bootgate"})
+
+    def test_only_the_servers_liveness_probe_is_added(self):
+        with_probe = copy.deepcopy(self.rendered)
+        for doc in deployments(with_probe):
+            del support.pod_spec(doc)["containers"][0]["livenessProbe"]
+        self.assertEqual(with_probe, self.plain)
 
 
 # Plain Deployments as a chart might render them, for the post-renderer: one as bare as it gets,
@@ -618,6 +672,30 @@ class PostRenderer(Applied, unittest.TestCase):
         assert_contract(
             self, docs, spec, native=True, hf_volume=self.hf_volume, token_in_server=self.token_in_server
         )
+
+    def test_model_liveness_on_request(self):
+        for value in ("1", "true"):
+            with self.subTest(BOOTGATE_MODEL_LIVENESS=value):
+                done = post_render(HELM_OUTPUT, env={"BOOTGATE_MODEL_LIVENESS": value})
+                self.assertEqual(done.returncode, 0, done.stderr)
+                docs = support.documents(done.stdout)
+                for doc in deployments(docs):
+                    spec = support.pod_spec(doc)
+                    self.assertEqual(spec["containers"][0]["livenessProbe"], MODEL_PROBE, doc["metadata"]["name"])
+                    support.assert_api_server_rules(self, spec)
+                    del spec["containers"][0]["livenessProbe"]
+                self.assertEqual(docs, self.rendered, "nothing else changes")
+        for value in ("0", "false", ""):
+            with self.subTest(BOOTGATE_MODEL_LIVENESS=value):
+                done = post_render(HELM_OUTPUT, env={"BOOTGATE_MODEL_LIVENESS": value})
+                self.assertEqual(done.returncode, 0, done.stderr)
+                self.assertEqual(support.documents(done.stdout), self.rendered)
+
+    def test_model_liveness_refuses_a_value_it_does_not_know(self):
+        done = post_render(HELM_OUTPUT, env={"BOOTGATE_MODEL_LIVENESS": "yes"})
+        self.assertEqual(done.returncode, 2)
+        self.assertEqual(done.stdout, "", "Helm must not get half a release")
+        self.assertIn("BOOTGATE_MODEL_LIVENESS", done.stderr)
 
     def test_runs_under_dash(self):
         dash = shutil.which("dash")

@@ -27,6 +27,9 @@ The values, all optional except config:
                       container's requests do not add to the pod's.
   sidecar.resources   the guard's resources (requests 10m CPU, 16Mi; limits 100m CPU, 64Mi).
   env             EnvVars added to the gate and the guard (for ${VAR}s in the config).
+  modelLiveness   enabled (false): give the server a livenessProbe on the guard's
+                  /livez/model (bootgate.serverLivenessProbe); periodSeconds (10),
+                  timeoutSeconds (5), failureThreshold (3): that probe's settings.
 */}}
 
 {{/*
@@ -227,6 +230,30 @@ read-only, where the server finds the env file the gate writes. No parameters.
 - name: bootgate-state
   mountPath: {{ $s.stateDir }}
   readOnly: true
+{{- end -}}
+{{- end -}}
+
+{{/*
+bootgate.serverLivenessProbe: the server container's `livenessProbe:`, when
+bootgate.modelLiveness.enabled is true; else nothing, so the include line can stay in place.
+It asks the guard for /livez/model, which fails only once the model has failed continuously
+for the config's sentinel.dead_after (5m by default), and never before the sentinel has passed
+once since the server started: a model that loads for twenty minutes is not killed in a loop.
+The guard's own livenessProbe restarts only the guard, never the server it watches. The port is
+the guard's by number: a probe resolves a named port among the probed container's own ports,
+and the guard's port is not the server's. No parameters.
+*/}}
+{{- define "bootgate.serverLivenessProbe" -}}
+{{- $s := include "bootgate.settings" . | fromJson -}}
+{{- $m := $s.modelLiveness -}}
+{{- if and $s.enabled $m.enabled -}}
+livenessProbe:
+  httpGet:
+    path: /livez/model
+    port: {{ $s.port }}
+  periodSeconds: {{ $m.periodSeconds }}
+  timeoutSeconds: {{ $m.timeoutSeconds }}
+  failureThreshold: {{ $m.failureThreshold }}
 {{- end -}}
 {{- end -}}
 

@@ -68,6 +68,7 @@ bootgate values, by default root.Values.bootgate).
 {{- if not $port -}}
 {{-   fail (printf "bootgate.config.listen %q names no port" $listen) -}}
 {{- end -}}
+{{- $modelLiveness := include "bootgate.modelLiveness" (dict "values" ($v.modelLiveness | default dict) "config" $config "enabled" $enabled) | fromJson -}}
 {{- $configText := toYaml $config -}}
 {{- $fullname := include "bootgate.parentFullname" $root -}}
 {{- $init := $v.init | default dict -}}
@@ -96,8 +97,49 @@ bootgate values, by default root.Values.bootgate).
       "env" ($v.env | default list)
       "initResources" $initResources
       "sidecarResources" $sidecarResources
+      "modelLiveness" $modelLiveness
       "labels" $labels
     | toJson -}}
+{{- end -}}
+
+{{/*
+bootgate.modelLiveness: the server's livenessProbe settings, with their defaults, as JSON.
+Turned on, the probe needs a sentinel to judge the model by, and a dead_after that is not off:
+without them /livez/model could never fail, and the probe would only pretend to guard the server.
+*/}}
+{{- define "bootgate.modelLiveness" -}}
+{{- $v := .values -}}
+{{- $enabled := false -}}
+{{- if hasKey $v "enabled" -}}
+{{-   if not (kindIs "bool" $v.enabled) -}}
+{{-     fail (printf "bootgate.modelLiveness.enabled must be true or false, not %v" $v.enabled) -}}
+{{-   end -}}
+{{-   $enabled = $v.enabled -}}
+{{- end -}}
+{{- if and .enabled $enabled -}}
+{{-   $sentinel := .config.sentinel | default dict -}}
+{{-   if not (kindIs "map" $sentinel) -}}
+{{-     fail "bootgate.config.sentinel must be a YAML object" -}}
+{{-   end -}}
+{{-   if not $sentinel.queries -}}
+{{-     fail "bootgate.modelLiveness needs a sentinel with queries in bootgate.config: /livez/model judges the model by them" -}}
+{{-   end -}}
+{{-   if eq (toString $sentinel.dead_after) "off" "false" -}}
+{{-     fail "bootgate.modelLiveness is on but bootgate.config.sentinel.dead_after is off: /livez/model would never fail; set a window (5m by default) or turn modelLiveness off" -}}
+{{-   end -}}
+{{- end -}}
+{{- $out := dict "enabled" $enabled -}}
+{{- range $key, $default := dict "periodSeconds" 10 "timeoutSeconds" 5 "failureThreshold" 3 -}}
+{{-   $value := get $v $key -}}
+{{-   if or (not (hasKey $v $key)) (kindIs "invalid" $value) -}}
+{{-     $value = $default -}}
+{{-   end -}}
+{{-   if not (regexMatch "^[1-9][0-9]*$" (toString $value)) -}}
+{{-     fail (printf "bootgate.modelLiveness.%s must be a whole number of at least 1, not %v" $key $value) -}}
+{{-   end -}}
+{{-   $_ := set $out $key (int $value) -}}
+{{- end -}}
+{{- toJson $out -}}
 {{- end -}}
 
 {{/*
