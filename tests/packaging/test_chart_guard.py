@@ -234,12 +234,24 @@ class ExampleChartGuard(unittest.TestCase):
             self.assertEqual(status, 200, f"{probe['path']} failed a model that never answered:\n{body}")
             time.sleep(POLL)
 
-        # Loaded, then dead: now the window counts.
+        # Loaded, then hung: its completions never answer while the process lives on. Only a
+        # restart helps, and now the window counts. (A process that dies needs no probe: its
+        # container ends, and a port that refuses is a server starting over.)
         model, _ = start_model(model_port)
         self.addCleanup(model.stop)
         await_status(port, "/readyz", 200, PATIENCE, guard)
-        os.kill(model.proc.pid, signal.SIGKILL)
+        control(model_port, "hang")
         await_status(port, probe["path"], 503, DEAD_AFTER + PATIENCE, guard)
+
+
+def control(port: int, words: str) -> None:
+    """Tells the model server how to behave (see its docstring)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE)
+    connection.request("POST", "/control", body=words)
+    answer = connection.getresponse()
+    if answer.status != 200:
+        raise AssertionError(f"the model server refused {words!r}: {answer.status}")
+    connection.close()
 
 
 if __name__ == "__main__":
