@@ -421,7 +421,12 @@ fn a_fatal_xid_turns_the_guard_unready_and_application_xids_do_not() {
     run.wait_for_line(&format!("watched check gpu failing: {reason}"));
     let (code, _, body) = get(port, "/readyz/gpu");
     assert_eq!(code, 503);
-    assert_eq!(body, format!("gpu failed: {reason}\n"));
+    // A fatal XID is final: the line says so, and since when.
+    assert!(
+        body.starts_with("gpu failed: definitive since ")
+            && body.ends_with(&format!(": {reason}\n")),
+        "{body}"
+    );
     let (code, _, body) = get(port, "/readyz?verbose");
     assert_eq!(code, 503);
     assert_contains!(

@@ -557,18 +557,12 @@ checks:
   neighbour: {{kind: tcp, address: "127.0.0.1:{neighbour_port}", watch: true}}
 {sentinel}"#,
         neighbour_port = neighbour.local_addr().unwrap().port(),
-        sentinel = fast_sentinel(
+        // The pulse's looks would be counted with the rounds' queries.
+        sentinel = without_pulse(&fast_sentinel(
             "3s",
             &format!("{{name: slow, url: \"http://127.0.0.1:{model_port}/health\"}}")
-        ),
+        )),
     ));
-    // The pulse's looks would be counted with the rounds' queries.
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("sentinel:\n", "sentinel:\n  pulse: off\n"),
-    )
-    .unwrap();
     let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
     sidecar.wait_for_line("readiness: starting -> ready");
     // The first round, plus at most the next one, due 50 ms after the first began. Cancelled

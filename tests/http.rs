@@ -244,12 +244,12 @@ fn the_sentinel_sends_url_credentials_as_basic_auth_and_never_shows_them() {
         &scene,
         &format!(
             "listen: \"127.0.0.1:0\"\ndrain: 100ms\n{}",
-            fast_sentinel(
+            without_pulse(&fast_sentinel(
                 "1s",
                 &format!(
                     "{{name: models, url: \"http://bootgate:${{API_PASS}}@127.0.0.1:{model_port}/v1/models\"}}"
                 )
-            ),
+            )),
         ),
     );
     let mut sidecar = scene.spawn(

@@ -330,6 +330,12 @@ pub fn fast_sentinel(timeout: &str, query: &str) -> String {
     )
 }
 
+/// `sentinel` (a config's `sentinel:` section) without the pulse: for a test that counts or
+/// scripts every request its model server gets, which the pulse's looks would join.
+pub fn without_pulse(sentinel: &str) -> String {
+    sentinel.replace("sentinel:\n", "sentinel:\n  pulse: off\n")
+}
+
 /// A fast sentinel whose one query asks `model` for `/`: a guard that decides in a round.
 pub fn health_sentinel(model: &HttpServer) -> String {
     fast_sentinel(
