@@ -3,14 +3,15 @@
 
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::checks::Facts;
+use crate::checks::gpu::inventory::Inventory;
 use crate::config::{CheckSpec, OnFail};
 use crate::engine::{Event, EventKind, Verdict};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Pending,
@@ -346,6 +347,36 @@ impl CheckState {
     }
 }
 
+/// status.json read back: what a reader of it acts on, field for field as [`CheckState`] writes
+/// it, in the same types (a test round-trips the two, so a field renamed on one side cannot go
+/// unread on the other).
+#[derive(Debug, Default, Deserialize)]
+pub struct StatusRecord {
+    pub checks: Vec<CheckRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CheckRecord {
+    pub name: String,
+    pub state: Phase,
+    pub on_fail: OnFail,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub forced: Option<String>,
+    #[serde(default)]
+    pub gpu: Option<Inventory>,
+}
+
+impl StatusRecord {
+    /// The record in `bytes`, whatever they are: `None` when they are not the gate's JSON.
+    pub fn parse(bytes: &[u8]) -> Option<StatusRecord> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
 fn rfc3339<S: serde::Serializer>(at: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::text::rfc3339(*at))
 }
@@ -374,6 +405,55 @@ mod tests {
         EventKind::Skipped {
             blocked_by: "model".into(),
         }
+    }
+
+    #[test]
+    fn status_json_reads_back_as_the_writer_wrote_it() {
+        let config = crate::config::load_with(
+            "checks:\n  model: {kind: secret, env: M}\n  cache: {kind: secret, env: C, on_fail: warn}\n",
+            &[],
+        )
+        .unwrap();
+        let mut state = GateState::new(&config.checks, &[true; 2], Duration::from_secs(1));
+        state.apply(&event(
+            0,
+            EventKind::Passed {
+                attempts: 1,
+                detail: "ok".into(),
+                facts: None,
+                forced: Some("sha256 differs".into()),
+            },
+        ));
+        state.apply(&event(1, failed()));
+        state.finish(Outcome::Passed);
+        let written = serde_json::to_vec(&state).unwrap();
+        let record = StatusRecord::parse(&written).expect("the writer's JSON reads back");
+        let read: Vec<(&str, Phase, OnFail, Option<&str>)> = record
+            .checks
+            .iter()
+            .map(|c| (c.name.as_str(), c.state, c.on_fail, c.forced.as_deref()))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                (
+                    "model",
+                    Phase::Passed,
+                    OnFail::Require,
+                    Some("sha256 differs")
+                ),
+                ("cache", Phase::Failed, OnFail::Warn, None),
+            ]
+        );
+        let cache = &record.checks[1];
+        assert_eq!(
+            cache
+                .reason
+                .as_ref()
+                .or(cache.last_error.as_ref())
+                .map(String::as_str),
+            Some("no")
+        );
     }
 
     #[test]

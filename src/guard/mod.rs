@@ -21,10 +21,11 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::checks::gpu::inventory::Inventory;
-use crate::config::{CheckSpec, Config, GuardSpec, SentinelSpec};
+use crate::config::{CheckSpec, Config, GuardSpec, OnFail, SentinelSpec};
 use crate::exit::Exit;
 use crate::redact::Redactor;
 use crate::signals::Stop;
+use crate::state::{self as gate, StatusRecord};
 use crate::statedir::{READY, STATUS};
 use effects::Effects;
 use metrics::{Metrics, label};
@@ -576,40 +577,33 @@ fn gate_record(state_dir: &Path) -> GateRecord {
 /// [`gate_record`] from the bytes of a status.json, whatever they are: anything that is not
 /// the gate's JSON gives an empty record.
 pub fn parse_gate_record(bytes: &[u8]) -> GateRecord {
-    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(bytes) else {
-        return GateRecord::default();
-    };
     let mut record = GateRecord::default();
-    for c in doc["checks"].as_array().into_iter().flatten() {
-        let Some(name) = c["name"].as_str() else {
-            continue;
-        };
-        let passed = c["state"] == "passed";
-        let warn = c["on_fail"] == "warn";
-        let degraded = c["state"] == "degraded";
-        let forced = c["forced"].as_str();
-        let reason = c["reason"]
-            .as_str()
-            .or(c["last_error"].as_str())
-            .unwrap_or("did not pass")
-            .to_string();
-        let mut details: Vec<String> = forced
+    for c in StatusRecord::parse(bytes).unwrap_or_default().checks {
+        let passed = c.state == gate::Phase::Passed;
+        let degraded = c.state == gate::Phase::Degraded;
+        let reason = c
+            .reason
+            .or(c.last_error)
+            .unwrap_or_else(|| "did not pass".into());
+        let mut details: Vec<String> = c
+            .forced
+            .as_deref()
             .map(|f| f.lines().map(str::to_string).collect())
             .unwrap_or_default();
-        if let Ok(gpu) = serde_json::from_value::<Inventory>(c["gpu"].clone()) {
+        if let Some(gpu) = c.gpu {
             details.extend(gpu.lines());
-            record.discovered.push((name.to_string(), gpu));
+            record.discovered.push((c.name.clone(), gpu));
         }
         let caveat = if degraded {
             Some(Caveat::Degraded)
-        } else if passed && forced.is_some() {
+        } else if passed && c.forced.is_some() {
             Some(Caveat::Forced)
         } else {
             None
         };
         record.lines.push(Line {
-            name: name.to_string(),
-            ok: passed || warn || degraded,
+            name: c.name,
+            ok: passed || degraded || c.on_fail == OnFail::Warn,
             reason,
             caveat,
             details,
