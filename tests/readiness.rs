@@ -116,11 +116,33 @@ fn until_readyz(port: u16, status: u16, since: Instant) -> Duration {
     since.elapsed()
 }
 
+/// A model server and a guard watching it, ready.
+fn ready(scene: &Scene, extra: &str) -> (ModelServer, Running, u16) {
+    let model_port = free_port();
+    let model = ModelServer::start(model_port);
+    let (guard, port) = start_guard(scene, &guard_config(model_port, extra));
+    until_readyz(port, 200, Instant::now());
+    (model, guard, port)
+}
+
+/// Stops the guard as the kubelet does; it must drain and exit 0.
+fn stop(mut guard: Running) {
+    guard.signal("TERM");
+    assert_eq!(guard.wait().0.code(), Some(0));
+}
+
 fn start_guard(scene: &Scene, config: &str) -> (Running, u16) {
     let config = scene.config(config);
     let mut guard = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
     let port = guard_port(&mut guard);
     (guard, port)
+}
+
+/// Does `event`, then asserts `/readyz` answers `status` within `bound` of it.
+fn turns(what: &str, port: u16, status: u16, bound: Duration, event: impl FnOnce()) {
+    let at = Instant::now();
+    event();
+    assert_within(what, until_readyz(port, status, at), bound);
 }
 
 fn assert_within(what: &str, took: Duration, bound: Duration) {
@@ -130,104 +152,90 @@ fn assert_within(what: &str, took: Duration, bound: Duration) {
 #[test]
 fn a_model_that_dies_is_unready_within_3s_and_ready_within_3s_of_its_return() {
     let scene = Scene::new();
-    let model_port = free_port();
-    let model = ModelServer::start(model_port);
-    let (mut guard, port) = start_guard(&scene, &guard_config(model_port, ""));
-    until_readyz(port, 200, Instant::now());
+    let (model, mut guard, port) = ready(&scene, "");
+    let model_port = model.port;
 
-    let killed = Instant::now();
-    model.kill();
-    assert_within(
+    turns(
         "unready after the model died",
-        until_readyz(port, 503, killed),
+        port,
+        503,
         Duration::from_secs(3),
+        || model.kill(),
     );
     guard.wait_for_line("readiness: ready -> unready: pulse failing");
     let (_, _, pulse) = get(port, "/readyz/pulse");
     assert_contains!(pulse, "definitive since");
     assert_contains!(pulse, "connection refused");
 
-    let restarted = Instant::now();
-    let _model = ModelServer::start(model_port);
-    assert_within(
+    let mut back = None;
+    turns(
         "ready after the model came back",
-        until_readyz(port, 200, restarted),
+        port,
+        200,
         Duration::from_secs(3),
+        || {
+            back = Some(ModelServer::start(model_port));
+        },
     );
-    guard.signal("TERM");
-    assert_eq!(guard.wait().0.code(), Some(0));
+    stop(guard);
 }
 
 #[test]
 fn a_model_that_stops_answering_is_unready_within_its_timeout_and_3s() {
     let scene = Scene::new();
-    let model_port = free_port();
-    let model = ModelServer::start(model_port);
     // The defaults' 5 s timeout, shortened: the bound is the timeout plus 3 s either way.
-    let (mut guard, port) = start_guard(&scene, &guard_config(model_port, "  timeout: 2s\n"));
-    until_readyz(port, 200, Instant::now());
+    let (model, guard, port) = ready(&scene, "  timeout: 2s\n");
 
     // Stopped, its kernel still accepts connections; nobody answers them.
-    let stopped = Instant::now();
-    model.signal("STOP");
-    assert_within(
+    turns(
         "unready after the model stopped answering",
-        until_readyz(port, 503, stopped),
+        port,
+        503,
         Duration::from_secs(2 + 3),
+        || model.signal("STOP"),
     );
     assert_contains!(get(port, "/readyz/pulse").2, "no answer within");
 
-    let resumed = Instant::now();
-    model.signal("CONT");
-    assert_within(
+    turns(
         "ready after the model answered again",
-        until_readyz(port, 200, resumed),
+        port,
+        200,
         Duration::from_secs(3),
+        || model.signal("CONT"),
     );
-    guard.signal("TERM");
-    assert_eq!(guard.wait().0.code(), Some(0));
+    stop(guard);
 }
 
 #[test]
 fn completions_that_hang_while_the_server_answers_are_unready_within_interval_timeout_and_1s() {
     let scene = Scene::new();
-    let model_port = free_port();
-    let model = ModelServer::start(model_port);
-    let (mut guard, port) = start_guard(
-        &scene,
-        &guard_config(model_port, "  interval: 2s\n  timeout: 1s\n"),
-    );
-    until_readyz(port, 200, Instant::now());
+    let (model, mut guard, port) = ready(&scene, "  interval: 2s\n  timeout: 1s\n");
 
-    let hung = Instant::now();
-    model.control("hang");
-    assert_within(
+    turns(
         "unready after completions hung",
-        until_readyz(port, 503, hung),
+        port,
+        503,
         Duration::from_secs(2 + 1 + 1),
+        || model.control("hang"),
     );
     // The pulse still passes: the sentinel alone saw it, three counted failures in a row.
     guard.wait_for_line("readiness: ready -> unready: sentinel failing, 3 rounds in a row");
     assert_contains!(get(port, "/readyz?verbose").2, "[+]pulse ok");
 
-    let healed = Instant::now();
-    model.control("ok");
-    assert_within(
+    turns(
         "ready after completions answered again",
-        until_readyz(port, 200, healed),
+        port,
+        200,
         Duration::from_secs(3),
+        || model.control("ok"),
     );
-    guard.signal("TERM");
-    assert_eq!(guard.wait().0.code(), Some(0));
+    stop(guard);
 }
 
 #[test]
 fn isolated_counted_failures_never_flip_ready() {
     let scene = Scene::new();
-    let model_port = free_port();
-    let model = ModelServer::start(model_port);
-    let (mut guard, port) = start_guard(&scene, &guard_config(model_port, "  interval: 50ms\n"));
-    until_readyz(port, 200, Instant::now());
+    let (model, mut guard, port) = ready(&scene, "  interval: 50ms\n");
     // A third of the completions fail with a 500, never two in a row.
     model.control("flaky 0.33 7");
     let before = model.completions();
@@ -248,30 +256,23 @@ fn isolated_counted_failures_never_flip_ready() {
 #[test]
 fn a_status_the_config_calls_fatal_is_unready_at_once() {
     let scene = Scene::new();
-    let model_port = free_port();
-    let model = ModelServer::start(model_port);
-    let (mut guard, port) = start_guard(
+    let (model, mut guard, port) = ready(
         &scene,
-        &guard_config(
-            model_port,
-            "  pulse: {every: 1s, path: /health, fatal_status: [503]}\n",
-        ),
+        "  pulse: {every: 1s, path: /health, fatal_status: [503]}\n",
     );
-    until_readyz(port, 200, Instant::now());
 
     // vLLM's dead engine: /health answers 503, the server still runs.
-    let died = Instant::now();
-    model.control("dead");
-    assert_within(
+    turns(
         "unready after the engine died",
-        until_readyz(port, 503, died),
+        port,
+        503,
         Duration::from_secs(3),
+        || model.control("dead"),
     );
     guard.wait_for_line("pulse failing: http://127.0.0.1");
     assert_contains!(get(port, "/readyz/pulse").2, "definitive since");
     assert_contains!(get(port, "/readyz/pulse").2, "GET /health answered 503");
-    guard.signal("TERM");
-    assert_eq!(guard.wait().0.code(), Some(0));
+    stop(guard);
 }
 
 #[test]
@@ -311,8 +312,7 @@ fn model_liveness_spares_a_loading_model_and_fails_a_dead_one() {
     model.kill();
     guard.wait_for_line("refused");
     assert_eq!(get(port, "/livez/model").0, 200);
-    guard.signal("TERM");
-    assert_eq!(guard.wait().0.code(), Some(0));
+    stop(guard);
 }
 
 #[test]
@@ -337,17 +337,16 @@ fn a_reload_reaches_the_watched_checks_interval() {
     until_readyz(port, 200, Instant::now());
     write_config(&path, &config("100ms"));
     guard.wait_for_line("config reloaded");
-    drop(neighbour);
-    let closed = Instant::now();
     // An hour before the reload; the reloaded 100 ms after it.
-    assert_within(
+    turns(
         "unready after the neighbour closed",
-        until_readyz(port, 503, closed),
+        port,
+        503,
         Duration::from_secs(5),
+        || drop(neighbour),
     );
     guard.wait_for_line("readiness: ready -> unready: neighbour failing");
-    guard.signal("TERM");
-    assert_eq!(guard.wait().0.code(), Some(0));
+    stop(guard);
 }
 
 /// Replaces the config as an editor would: a new file renamed over the old.

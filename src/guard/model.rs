@@ -261,18 +261,11 @@ impl Model {
             w.details = details;
         }
         w.forced = update.forced;
-        let news = match classify(seen, true) {
-            None => w
-                .streak
-                .pass(at, at, need)
-                .then(|| format!("{} passes again", w.name)),
-            Some(failure) => {
-                let reason = failure.reason.clone();
-                w.streak
-                    .fail(failure, at, need)
-                    .then(|| format!("{} failing: {reason}", w.name))
-            }
-        };
+        let news =
+            observe(&mut w.streak, classify(seen, true), at, at, need).map(|turn| match turn {
+                Turned::Ok => format!("{} passes again", w.name),
+                Turned::Failing(reason) => format!("{} failing: {reason}", w.name),
+            });
         self.news = news.or(self.news.take());
     }
 
@@ -295,20 +288,11 @@ impl Model {
         let was_ok = p.streak.ok();
         let failure = classify(seen, reached);
         let failed = failure.is_some();
-        let news = match failure {
-            None => {
-                self.reached = true;
-                p.streak
-                    .pass(started, ended, need)
-                    .then(|| format!("pulse: {} answers again", p.origin))
-            }
-            Some(failure) => {
-                let reason = failure.reason.clone();
-                p.streak
-                    .fail(failure, started, need)
-                    .then(|| format!("pulse failing: {}: {reason}", p.origin))
-            }
-        };
+        self.reached |= !failed;
+        let news = observe(&mut p.streak, failure, started, ended, need).map(|turn| match turn {
+            Turned::Ok => format!("pulse: {} answers again", p.origin),
+            Turned::Failing(reason) => format!("pulse failing: {}: {reason}", p.origin),
+        });
         self.news = news.or(self.news.take());
         // Anything wrong, or a server that is back, is worth a real query now.
         if (failed || p.streak.ok() != was_ok)
@@ -344,25 +328,19 @@ impl Model {
         if !matches!(round.seen, Seen::Refused(_)) {
             self.reached = true;
         }
-        let turned = match classify(round.seen, reached) {
-            None => s.streak.pass(round.started, round.ended, need),
-            Some(failure) => {
-                let reason = failure.reason.clone();
-                let turned = s.streak.fail(failure, round.started, need);
-                if turned {
-                    self.news = Some(match s.streak.failure().map(|f| f.class) {
-                        Some(Class::Definitive) => format!("sentinel failing: {reason}"),
-                        _ => format!(
-                            "sentinel failing, {} rounds in a row: {reason}",
-                            s.streak.fails()
-                        ),
-                    });
-                }
-                turned
+        let failure = classify(round.seen, reached);
+        match observe(&mut s.streak, failure, round.started, round.ended, need) {
+            Some(Turned::Ok) => self.news = Some(self.ready_reason()),
+            Some(Turned::Failing(reason)) => {
+                self.news = Some(match s.streak.failure().map(|f| f.class) {
+                    Some(Class::Definitive) => format!("sentinel failing: {reason}"),
+                    _ => format!(
+                        "sentinel failing, {} rounds in a row: {reason}",
+                        s.streak.fails()
+                    ),
+                });
             }
-        };
-        if turned && s.streak.ok() {
-            self.news = Some(self.ready_reason());
+            None => {}
         }
     }
 
@@ -610,6 +588,32 @@ fn pulse_states(origins: &[String], old: &[PulseState], ok: bool) -> Vec<PulseSt
                 })
         })
         .collect()
+}
+
+/// How a line turned.
+enum Turned {
+    Ok,
+    Failing(String),
+}
+
+/// One observation on `streak`, passing or failing as `failure` says: how the line turned, if
+/// it did.
+fn observe(
+    streak: &mut Streak,
+    failure: Option<Failure>,
+    started: Instant,
+    ended: Instant,
+    need: Need,
+) -> Option<Turned> {
+    match failure {
+        None => streak.pass(started, ended, need).then_some(Turned::Ok),
+        Some(failure) => {
+            let reason = failure.reason.clone();
+            streak
+                .fail(failure, started, need)
+                .then_some(Turned::Failing(reason))
+        }
+    }
 }
 
 /// What a failure means: a refusal is definitive only once the server had answered.
