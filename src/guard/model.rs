@@ -234,13 +234,19 @@ impl Model {
         &self.tuning
     }
 
-    /// A reloaded config. Streaks stand; a sentinel that appears starts from nothing, and a
-    /// pulse origin that appears starts as the line it joins stands.
+    /// A reloaded config. Streaks stand; a sentinel or a pulse origin that appears starts as
+    /// the pod stands: a reload alone never turns a ready pod unready.
     pub fn retune(&mut self, tuning: Tuning, sentinel: bool) {
         let ok = self.pulse.iter().all(|p| p.streak.ok());
         self.pulse = pulse_states(&tuning.pulse, &self.pulse, ok);
+        let ready = self.served == Phase::Ready;
         match (&self.sentinel, sentinel) {
-            (None, true) => self.sentinel = Some(Sentinel::new()),
+            (None, true) => {
+                self.sentinel = Some(Sentinel {
+                    streak: Streak::new(ready),
+                    ..Sentinel::new()
+                })
+            }
             (Some(_), false) => self.sentinel = None,
             _ => {}
         }
@@ -671,7 +677,7 @@ mod tests {
     /// each step, one letter each: `s`tarting, `r`eady, `u`nready, `d`raining. Steps: `R+`,
     /// `Rc` (counted), `Rf` (fatal), `Rx` (refused) for rounds; `P+`, `Pc`, `Px` for the pulse;
     /// `W+`, `Wc` for a watched check; `D` to drain; `T1`…`T9` to reload with that many
-    /// counted failures needed.
+    /// counted failures needed; `S` to reload without the sentinel and then with it.
     fn play(model: &mut Model, script: &str) -> String {
         let t0 = Instant::now();
         let wall = SystemTime::now();
@@ -697,6 +703,13 @@ mod tests {
                 "P" => model.pulse(0, seen(code), at, ended),
                 "W" => model.watched(0, seen(code), at, WatchedUpdate::default()),
                 "D" => model.drain("SIGTERM"),
+                // The sentinel taken away and given back, by two reloads.
+                "S" => {
+                    let tuning = model.tuning().clone();
+                    model.retune(tuning.clone(), false);
+                    model.settle(ended, wall);
+                    model.retune(tuning, true);
+                }
                 "T" => {
                     let fails = code.parse().expect("T takes a digit");
                     let mut tuning = model.tuning().clone();
@@ -783,6 +796,11 @@ mod tests {
                 name: "a reload that lowers the threshold mid-streak turns on the next failure",
                 script: "P+ R+ R+ Rc Rc T2 Rc",
                 phases: "ssrrrru",
+            },
+            Case {
+                name: "a sentinel added by a reload to a ready pod leaves it ready",
+                script: "P+ R+ R+ S R+ Rc",
+                phases: "ssrrrr",
             },
             Case {
                 name: "a reload that raises it mid-streak waits for the new count",
