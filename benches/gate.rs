@@ -15,7 +15,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
@@ -271,7 +271,7 @@ fn gate_trial(dep: Dep, rng: &mut Rng) -> Duration {
     let config = site.config("30s", &[format!("dep: {}", dep.check_yaml(&site))]);
     let mut gate = Watched::spawn(gate_command(&config), "bootgate init");
     gate.wait_for_line("waiting for dep:");
-    thread::sleep(rng.offset());
+    thread::sleep(rng.up_to(Duration::from_millis(MAX_OFFSET_MS)));
     let _live = dep.make_ready(&site);
     let ready = Instant::now();
     let status = gate.wait();
@@ -285,7 +285,7 @@ fn poller_trial(dep: Dep, rng: &mut Rng, python: &str) -> Duration {
     let site = Site::new();
     let mut poller = Watched::spawn(dep.poller(&site, python), "1 s poller");
     poller.wait_for_line("polling");
-    thread::sleep(POLLER_SETTLE + rng.offset());
+    thread::sleep(POLLER_SETTLE + rng.up_to(Duration::from_millis(MAX_OFFSET_MS)));
     let _live = dep.make_ready(&site);
     let ready = Instant::now();
     let status = poller.wait();
@@ -656,46 +656,4 @@ fn engine_section(report: &mut Report) {
         );
     }
     report.line("");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Randomness
-
-/// xorshift64*: the offsets need spread, not quality, and the crate takes no `rand` dependency.
-struct Rng {
-    seed: u64,
-    state: u64,
-}
-
-impl Rng {
-    fn from_env_or_clock() -> Rng {
-        let seed = match std::env::var("BENCH_SEED") {
-            Ok(text) => text
-                .parse()
-                .expect("BENCH_SEED must be an unsigned integer"),
-            Err(_) => {
-                SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .expect("the clock is after 1970")
-                    .as_nanos() as u64
-                    ^ u64::from(std::process::id())
-            }
-        };
-        Rng {
-            seed,
-            state: seed | 1,
-        }
-    }
-
-    fn next(&mut self) -> u64 {
-        self.state ^= self.state >> 12;
-        self.state ^= self.state << 25;
-        self.state ^= self.state >> 27;
-        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A uniformly random delay in 0..=MAX_OFFSET_MS milliseconds.
-    fn offset(&mut self) -> Duration {
-        Duration::from_millis(self.next() % (MAX_OFFSET_MS + 1))
-    }
 }

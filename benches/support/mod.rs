@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The release binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_bootgate");
@@ -143,9 +143,29 @@ impl Watched {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {what} ({cmd:?}): {e}"));
         let stderr = child.stderr.take().expect("stderr was piped");
+        Watched::reading(child, stderr, what)
+    }
+
+    /// Like [`Watched::spawn`], for a child that announces itself on stdout: both streams are
+    /// read as one, in the order the child wrote them.
+    pub fn spawn_merged(mut cmd: Command, what: &'static str) -> Watched {
+        let (output, input) = io::pipe().expect("create a pipe");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(input.try_clone().expect("duplicate a pipe's writing end"))
+            .stderr(input)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what} ({cmd:?}): {e}"));
+        // The command holds the pipe's writing ends: only once they are gone does the reader
+        // see the end of the stream when the child goes.
+        drop(cmd);
+        Watched::reading(child, output, what)
+    }
+
+    fn reading(child: Child, output: impl Read + Send + 'static, what: &'static str) -> Watched {
         let (tx, lines) = mpsc::channel();
         let reader = thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in BufReader::new(output).lines().map_while(Result::ok) {
                 // The receiver may be gone once we stop caring; keep draining the pipe anyway.
                 let _ = tx.send(line);
             }
@@ -170,8 +190,9 @@ impl Watched {
         self.child.id()
     }
 
-    /// Blocks until a stderr line contains `needle`; panics with the log if it never comes.
-    pub fn wait_for_line(&mut self, needle: &str) {
+    /// Blocks until a stderr line contains `needle` and returns it; panics with the log if it
+    /// never comes.
+    pub fn wait_for_line(&mut self, needle: &str) -> String {
         let deadline = Instant::now() + STARTUP_LIMIT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -180,7 +201,7 @@ impl Watched {
                     let found = line.contains(needle);
                     self.seen.push(line);
                     if found {
-                        return;
+                        return self.seen.last().expect("the line just kept").clone();
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => self.fail(&format!(
@@ -212,6 +233,14 @@ impl Watched {
         }
     }
 
+    /// SIGKILL, and reaped: once this returns the child is gone and its sockets are closed.
+    pub fn kill(&mut self) {
+        if let Err(e) = self.child.kill() {
+            self.fail(&format!("SIGKILL failed: {e}"));
+        }
+        let _ = self.child.wait();
+    }
+
     pub fn expect_success(&mut self, status: ExitStatus) {
         if !status.success() {
             self.fail(&format!("it exited with {status}, not 0"));
@@ -232,6 +261,15 @@ impl Watched {
             self.child.id(),
             self.seen.join("\n")
         );
+    }
+}
+
+/// A bench that stops half-way, on a panic, must not leave its servers running.
+impl Drop for Watched {
+    fn drop(&mut self) {
+        // Errors mean it is already gone: reaped, or never more than a zombie.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -447,5 +485,50 @@ impl Drop for LoopbackServer {
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
         }
+    }
+}
+
+/// xorshift64*: random phases need spread, not quality, and the crate takes no `rand` dependency.
+pub struct Rng {
+    pub seed: u64,
+    state: u64,
+}
+
+impl Rng {
+    /// Seeded from `BENCH_SEED`, which replays a run, or else from the clock.
+    pub fn from_env_or_clock() -> Rng {
+        let seed = match std::env::var("BENCH_SEED") {
+            Ok(text) => text
+                .parse()
+                .expect("BENCH_SEED must be an unsigned integer"),
+            Err(_) => {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .expect("the clock is after 1970")
+                    .as_nanos() as u64
+                    ^ u64::from(std::process::id())
+            }
+        };
+        Rng::seeded(seed)
+    }
+
+    pub fn seeded(seed: u64) -> Rng {
+        Rng {
+            seed,
+            state: seed | 1,
+        }
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A uniformly random delay in 0..=max, in whole milliseconds.
+    pub fn up_to(&mut self, max: Duration) -> Duration {
+        let max_ms = max.as_millis() as u64;
+        Duration::from_millis(self.next() % (max_ms + 1))
     }
 }
