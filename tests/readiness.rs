@@ -243,9 +243,14 @@ fn isolated_counted_failures_never_flip_ready() {
         model.completions() >= before + 100
     });
     guard.wait_for_line("sentinel failing: completions: status 500");
+    // The counter is there (it counted the first ready), and never counted an unready.
     assert_eq!(
-        metric(port, "bootgate_readiness_transitions_total{to=\"unready\"}"),
-        0.0
+        metric(port, "bootgate_transitions_total{to=\"ready\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(port, "bootgate_transitions_total{to=\"unready\"}"),
+        None
     );
     assert_eq!(readyz(port), 200);
     guard.signal("TERM");
@@ -356,9 +361,10 @@ fn write_config(path: &Path, text: &str) {
     std::fs::rename(&next, path).unwrap();
 }
 
-fn metric(port: u16, series: &str) -> f64 {
+/// The value of `series` on `/metrics`; `None` when it was never set.
+fn metric(port: u16, series: &str) -> Option<f64> {
     let (_, _, body) = get(port, "/metrics");
     body.lines()
         .find_map(|line| line.strip_prefix(series))
-        .map_or(0.0, |value| value.trim().parse().expect("a number"))
+        .map(|value| value.trim().parse().expect("a number"))
 }
