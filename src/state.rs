@@ -350,9 +350,11 @@ impl CheckState {
 /// status.json read back: what a reader of it acts on, field for field as [`CheckState`] writes
 /// it, in the same types (a test round-trips the two, so a field renamed on one side cannot go
 /// unread on the other).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct StatusRecord {
     pub checks: Vec<CheckRecord>,
+    /// Entries that did not read as a check: left out, so one odd entry costs only itself.
+    pub unreadable: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -366,14 +368,32 @@ pub struct CheckRecord {
     pub last_error: Option<String>,
     #[serde(default)]
     pub forced: Option<String>,
-    #[serde(default)]
+    /// What a gpu check saw; a value of another shape reads as nothing seen.
+    #[serde(default, deserialize_with = "inventory_if_one")]
     pub gpu: Option<Inventory>,
+}
+
+fn inventory_if_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Inventory>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(Inventory::deserialize(value).ok())
 }
 
 impl StatusRecord {
     /// The record in `bytes`, whatever they are: `None` when they are not the gate's JSON.
     pub fn parse(bytes: &[u8]) -> Option<StatusRecord> {
-        serde_json::from_slice(bytes).ok()
+        #[derive(Deserialize)]
+        struct Entries {
+            checks: Vec<serde_json::Value>,
+        }
+        let entries: Entries = serde_json::from_slice(bytes).ok()?;
+        let mut record = StatusRecord::default();
+        for entry in entries.checks {
+            match CheckRecord::deserialize(entry) {
+                Ok(check) => record.checks.push(check),
+                Err(_) => record.unreadable += 1,
+            }
+        }
+        Some(record)
     }
 }
 
@@ -445,6 +465,7 @@ mod tests {
                 ("cache", Phase::Failed, OnFail::Warn, None),
             ]
         );
+        assert_eq!(record.unreadable, 0);
         let cache = &record.checks[1];
         assert_eq!(
             cache
@@ -454,6 +475,26 @@ mod tests {
                 .map(String::as_str),
             Some("no")
         );
+    }
+
+    #[test]
+    fn one_odd_entry_in_status_json_costs_only_itself() {
+        let record = StatusRecord::parse(
+            br#"{"checks": [
+                {"name": "model", "state": "passed", "on_fail": "require", "gpu": [1, 2]},
+                {"name": "odd", "state": "exploded", "on_fail": "require"},
+                {"name": "cache", "state": "degraded", "on_fail": "degrade"}
+            ]}"#,
+        )
+        .expect("the gate's JSON");
+        let names: Vec<&str> = record.checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["model", "cache"]);
+        assert_eq!(record.unreadable, 1);
+        assert!(
+            record.checks[0].gpu.is_none(),
+            "a gpu value of another shape"
+        );
+        assert!(StatusRecord::parse(b"not json").is_none());
     }
 
     #[test]

@@ -336,3 +336,32 @@ fn a_key_longer_than_yaml_allows_is_refused_before_its_problems_multiply() {
         ["2:5: YAML syntax: a mapping key is at most 1024 characters; this one has 1048576"]
     );
 }
+
+#[test]
+fn the_readiness_keys_say_what_they_take() {
+    let scene = Scene::new();
+    let done = validate(
+        &scene,
+        "sentinel:\n  pulse: on\n  dead_after: 0s\n  queries:\n    - {url: \"http://127.0.0.1:8000/v1/models\", expect: {status: 503, fatal_status: [503]}}\n    - {name: b, url: \"http://127.0.0.1:8000/\", expect: {fatal_status: [204]}}\n",
+    );
+    assert_eq!(
+        problems(&done),
+        [
+            "2:10: sentinel.pulse: `on` is not a duration; write e.g. 90s, 10m, 500ms; or off",
+            "3:15: sentinel.dead_after: must be longer than 0, or off",
+            "5:84: sentinel.queries[0].expect.fatal_status: 503 is a passing answer: it cannot also be fatal",
+            "6:71: sentinel.queries[1].expect.fatal_status: 204 is a passing answer: it cannot also be fatal",
+        ]
+    );
+    let done = validate(
+        &scene,
+        "sentinel:\n  pulse: {every: 10ms, fatal_status: [503]}\n  queries: [{url: \"http://127.0.0.1:8000/\"}]\n",
+    );
+    assert_eq!(
+        problems(&done),
+        [
+            "2:18: sentinel.pulse.every: at least 100ms: every look is a request to the model server",
+            "2:38: sentinel.pulse.fatal_status: needs a `path`: without one, any answer to `HEAD /` passes",
+        ]
+    );
+}

@@ -8,6 +8,7 @@ use super::fields::{
     Ctx, Expander, Fields, address_problem, count, duration, required, scalar, string_list,
 };
 use super::http::{body_bound, credentials_hidden, usable_url};
+use super::units::{human_duration, parse_duration};
 use super::yaml::{Node, Value};
 use super::{
     DEFAULT_MAX_BODY, GuardSpec, HeaderSource, JsonExpect, PulseSpec, QuerySpec, SentinelSpec,
@@ -16,6 +17,8 @@ use crate::echo;
 
 pub const DEFAULT_LISTEN: &str = "[::]:8081";
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
+/// The shortest pulse beat.
+pub const MIN_PULSE: Duration = Duration::from_millis(100);
 
 pub(super) const SENTINEL_KEYS: &[&str] = &[
     "interval",
@@ -156,12 +159,10 @@ fn sentinel(node: &Node, cx: &mut Ctx<'_>) -> Option<SentinelSpec> {
     if let Some(n) = f.get("pulse") {
         spec.pulse = pulse(n, &f.path("pulse"), cx);
     }
-    if let Some(n) = f.get("dead_after") {
-        let field = f.path("dead_after");
-        spec.dead_after = match scalar(n, &field, cx) {
-            Some("off") => None,
-            _ => duration(n, &field, cx).or(spec.dead_after),
-        };
+    if let Some(n) = f.get("dead_after")
+        && let Some(dead_after) = duration_or_off(n, &f.path("dead_after"), cx)
+    {
+        spec.dead_after = dead_after;
     }
     match f.get("queries") {
         Some(Node {
@@ -260,13 +261,7 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
         if let Some(s) = ef.get("fatal_status") {
             let field = ef.path("fatal_status");
             spec.fatal_status = status_codes(s, &field, cx);
-            if let Some(both) = spec.fatal_status.iter().find(|c| spec.status.contains(c)) {
-                cx.problem(
-                    s.pos,
-                    &field,
-                    format!("{both} is also in expect.status: a status cannot pass and be fatal"),
-                );
-            }
+            never_fatal(&spec.fatal_status, &spec.status, s, &field, cx);
         }
         spec.body_contains = ef
             .get("body_contains")
@@ -306,8 +301,10 @@ fn pulse(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<PulseSpec> {
     let mut spec = PulseSpec::default();
     if let Value::Map(_) = node.value {
         let mut f = Fields::of(node, field, cx)?;
-        if let Some(n) = f.get("every") {
-            spec.every = duration(n, &f.path("every"), cx).unwrap_or(spec.every);
+        if let Some(n) = f.get("every")
+            && let Some(every) = duration(n, &f.path("every"), cx)
+        {
+            spec.every = pulse_every(every, n, &f.path("every"), cx);
         }
         if let Some(n) = f.get("path")
             && let Some(path) = scalar(n, &f.path("path"), cx)
@@ -335,15 +332,67 @@ fn pulse(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<PulseSpec> {
                 );
             }
             spec.fatal_status = status_codes(n, &field, cx);
+            never_fatal(&spec.fatal_status, &[], n, &field, cx);
         }
         f.finish(PULSE_KEYS, cx);
         return Some(spec);
     }
-    if scalar(node, field, cx)? == "off" {
-        return None;
-    }
-    spec.every = duration(node, field, cx)?;
+    let every = duration_or_off(node, field, cx)??;
+    spec.every = pulse_every(every, node, field, cx);
     Some(spec)
+}
+
+/// The pulse's beat, at least [`MIN_PULSE`]: each beat is a request to the model server.
+fn pulse_every(every: Duration, node: &Node, field: &str, cx: &mut Ctx<'_>) -> Duration {
+    if every < MIN_PULSE {
+        cx.problem(
+            node.pos,
+            field,
+            format!(
+                "at least {}: every look is a request to the model server",
+                human_duration(MIN_PULSE)
+            ),
+        );
+    }
+    every
+}
+
+/// A duration, or `off`: `Some(None)` for off; `None` once a problem is said.
+fn duration_or_off(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<Option<Duration>> {
+    let text = scalar(node, field, cx)?;
+    if text == "off" {
+        return Some(None);
+    }
+    match parse_duration(text) {
+        Ok(d) if !d.is_zero() => Some(Some(d)),
+        Ok(_) => {
+            cx.problem(node.pos, field, "must be longer than 0, or off");
+            None
+        }
+        Err(e) => {
+            cx.problem(node.pos, field, format!("{e}; or off"));
+            None
+        }
+    }
+}
+
+/// A fatal status that a passing answer has (a 2xx when `status` is not given, or one it
+/// lists) could never be seen as fatal: said, not silently ignored.
+fn never_fatal(fatal: &[u16], wanted: &[u16], node: &Node, field: &str, cx: &mut Ctx<'_>) {
+    let passes = |c: &u16| {
+        if wanted.is_empty() {
+            (200..300).contains(c)
+        } else {
+            wanted.contains(c)
+        }
+    };
+    if let Some(code) = fatal.iter().find(|c| passes(c)) {
+        cx.problem(
+            node.pos,
+            field,
+            format!("{code} is a passing answer: it cannot also be fatal"),
+        );
+    }
 }
 
 /// `{file: /var/run/secrets/api/token, prefix: "Bearer "}`.

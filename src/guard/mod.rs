@@ -167,7 +167,9 @@ impl Guard {
 
     /// The gate has passed: show its results, answer `/startupz`, start deciding readiness.
     pub fn begin(&mut self) {
-        let GateRecord { lines, discovered } = gate_record(&self.state_dir);
+        let GateRecord {
+            lines, discovered, ..
+        } = gate_record(&self.state_dir);
         // A watched manifest that pins a gpu value reads it from here until a watched gpu
         // check posts a newer one.
         for (check, facts) in discovered {
@@ -437,10 +439,11 @@ impl Guard {
     }
 
     fn on_verdict(&mut self, verdict: watched::Verdict) {
-        let Some((name, was_ok, was_forced)) = self.model.watched_state(verdict.slot) else {
+        let Some(before) = self.model.watched_state(verdict.slot) else {
             return;
         };
-        if was_forced != verdict.forced {
+        let name = &before.name;
+        if before.forced != verdict.forced {
             if verdict.forced {
                 tracing::warn!(
                     "watched check {name} passes only because it is FORCED (force: true)"
@@ -460,8 +463,8 @@ impl Guard {
         };
         self.model
             .watched(verdict.slot, seen, Instant::now(), update);
-        let now_ok = self.model.watched_state(verdict.slot).map(|(_, ok, _)| ok);
-        match (was_ok, now_ok, &verdict.failure) {
+        let now_ok = self.model.watched_state(verdict.slot).map(|w| w.ok);
+        match (before.ok, now_ok, &verdict.failure) {
             (false, Some(true), _) => tracing::info!("watched check {name} passes again"),
             (true, Some(false), Some(reason)) => tracing::info!(
                 "watched check {name} failing: {}",
@@ -473,13 +476,13 @@ impl Guard {
     }
 
     fn on_look(&mut self, look: pulse::Look) {
-        let origin = self
-            .model
-            .tuning()
-            .pulse
-            .get(look.index)
-            .cloned()
-            .unwrap_or_default();
+        let origin = self.redactor.clean(
+            self.model
+                .tuning()
+                .pulse
+                .get(look.index)
+                .map_or("", String::as_str),
+        );
         if let Some(logged) = self.pulse_failing.get_mut(look.index) {
             match &look.seen {
                 Seen::Pass => {
@@ -554,18 +557,27 @@ pub struct GateRecord {
     lines: Vec<Line>,
     /// What each gpu check saw, by check name.
     discovered: Vec<(String, Inventory)>,
+    /// What could not be read, when something could not.
+    problem: Option<String>,
 }
 
 /// The gate's results, read once from its status.json: a check that failed only as a warning
 /// does not fail readiness.
 fn gate_record(state_dir: &Path) -> GateRecord {
+    let shown = state_dir.join(STATUS);
     match crate::statedir::read_status(state_dir) {
-        Ok(bytes) => parse_gate_record(&bytes),
+        Ok(bytes) => {
+            let record = parse_gate_record(&bytes);
+            if let Some(problem) = &record.problem {
+                tracing::warn!("{}: {problem}", shown.display());
+            }
+            record
+        }
         Err(e) => {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(
                     "cannot read {}: {}; the gate's checks are not shown",
-                    state_dir.join(STATUS).display(),
+                    shown.display(),
                     crate::text::io_phrase(&e)
                 );
             }
@@ -575,10 +587,24 @@ fn gate_record(state_dir: &Path) -> GateRecord {
 }
 
 /// [`gate_record`] from the bytes of a status.json, whatever they are: anything that is not
-/// the gate's JSON gives an empty record.
+/// the gate's JSON gives an empty record that says so.
 pub fn parse_gate_record(bytes: &[u8]) -> GateRecord {
-    let mut record = GateRecord::default();
-    for c in StatusRecord::parse(bytes).unwrap_or_default().checks {
+    let Some(status) = StatusRecord::parse(bytes) else {
+        return GateRecord {
+            problem: Some("not the gate's JSON; the gate's checks are not shown".into()),
+            ..GateRecord::default()
+        };
+    };
+    let mut record = GateRecord {
+        problem: (status.unreadable > 0).then(|| {
+            format!(
+                "{} of its checks could not be read and are not shown",
+                status.unreadable
+            )
+        }),
+        ..GateRecord::default()
+    };
+    for c in status.checks {
         let passed = c.state == gate::Phase::Passed;
         let degraded = c.state == gate::Phase::Degraded;
         let reason = c

@@ -37,6 +37,11 @@ const CONFIRM_FACTOR: u32 = 4;
 const CONFIRM_FLOOR: Duration = Duration::from_millis(400);
 /// How many passing answers' durations a confirmation deadline is drawn from.
 const RECENT: usize = 8;
+/// Confirmations start at least this far apart: a failure that lasts 30 ms (a worker
+/// restarting) is seen once or twice, not `failure_threshold` times, so what turns a line is a
+/// failure that lasts, not a burst of requests. A hang's confirmations wait out their deadline
+/// anyway, so it costs them nothing.
+pub const CONFIRM_SPACING: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -77,16 +82,30 @@ pub enum Seen {
     Failed(String),
 }
 
-/// How long a look may take when it confirms a failure: about as long as the server has lately
-/// taken to pass, so that a hang is confirmed in a second, not in another full `timeout`.
-pub fn confirm_deadline(recent: impl IntoIterator<Item = Duration>, timeout: Duration) -> Duration {
-    let mut recent: Vec<Duration> = recent.into_iter().collect();
-    if recent.is_empty() {
-        return timeout;
+/// How long the latest passing answers took: what a confirmation is held to.
+#[derive(Debug, Clone, Default)]
+pub struct Recent(VecDeque<Duration>);
+
+impl Recent {
+    pub fn passed(&mut self, took: Duration) {
+        self.0.push_back(took);
+        if self.0.len() > RECENT {
+            self.0.pop_front();
+        }
     }
-    recent.sort_unstable();
-    let median = recent[recent.len() / 2];
-    (median * CONFIRM_FACTOR).clamp(CONFIRM_FLOOR, timeout.max(CONFIRM_FLOOR))
+
+    /// How long a look may take when it confirms a failure: about as long as the server has
+    /// lately taken to pass, so that a hang is confirmed in a second, not in another full
+    /// `timeout`.
+    pub fn confirm_deadline(&self, timeout: Duration) -> Duration {
+        let mut took: Vec<Duration> = self.0.iter().copied().collect();
+        if took.is_empty() {
+            return timeout;
+        }
+        took.sort_unstable();
+        let median = took[took.len() / 2];
+        (median * CONFIRM_FACTOR).clamp(CONFIRM_FLOOR, timeout.max(CONFIRM_FLOOR))
+    }
 }
 
 /// The settings the model decides by; a reload replaces them.
@@ -147,15 +166,18 @@ struct Watched {
 struct PulseState {
     origin: String,
     streak: Streak,
+    /// This origin answered since the guard started: a refusal now means it went away.
+    reached: bool,
 }
 
 #[derive(Debug, Clone)]
 struct Sentinel {
     streak: Streak,
     queries: Vec<QueryView>,
-    /// How long the latest passing rounds took, newest last.
-    recent: VecDeque<Duration>,
+    recent: Recent,
     last: Option<(Instant, Instant)>,
+    /// A round was answered since the guard started: a refusal now means the server went away.
+    reached: bool,
     /// Something looked wrong at this moment: the first round to start after it runs at once.
     recheck: Option<Instant>,
 }
@@ -170,8 +192,6 @@ pub struct Model {
     pulse: Vec<PulseState>,
     draining: Option<String>,
     served: Phase,
-    /// The model server has answered since the guard started: a refusal now means it went away.
-    reached: bool,
     /// The sentinel passed since the server last (re)started; until it does, the model is
     /// loading, not dead, however long that takes.
     passed_since_start: bool,
@@ -197,7 +217,6 @@ impl Model {
             pulse,
             draining: None,
             served: Phase::Starting,
-            reached: false,
             passed_since_start: false,
             news: None,
         }
@@ -275,42 +294,45 @@ impl Model {
         self.news = news.or(self.news.take());
     }
 
-    /// A watched check's name, whether it is ok, and whether it passes only by `force`.
-    pub fn watched_state(&self, slot: usize) -> Option<(String, bool, bool)> {
+    /// Where a watched check stands.
+    pub fn watched_state(&self, slot: usize) -> Option<WatchedState> {
         let w = self.watched.get(slot)?;
-        Some((w.name.clone(), w.streak.ok(), w.forced))
+        Some(WatchedState {
+            name: w.name.clone(),
+            ok: w.streak.ok(),
+            forced: w.forced,
+        })
     }
 
     /// What the pulse saw of origin `index`.
     pub fn pulse(&mut self, index: usize, seen: Seen, started: Instant, ended: Instant) {
         let need = Need::fails(self.tuning.need.fails);
-        if matches!(seen, Seen::Refused(_)) && self.reached {
-            self.passed_since_start = false;
-        }
-        let reached = self.reached;
         let Some(p) = self.pulse.get_mut(index) else {
             return;
         };
         let was_ok = p.streak.ok();
-        let failure = classify(seen, reached);
-        let failed = failure.is_some();
-        self.reached |= !failed;
+        if gone(&seen, p.reached) {
+            self.passed_since_start = false;
+        }
+        let failure = classify(seen, p.reached);
+        p.reached |= failure.is_none();
+        let first_failure = failure.is_some() && p.streak.fails() == 0;
         let news = observe(&mut p.streak, failure, started, ended, need).map(|turn| match turn {
             Turned::Ok => format!("pulse: {} answers again", p.origin),
             Turned::Failing(reason) => format!("pulse failing: {}: {reason}", p.origin),
         });
-        self.news = news.or(self.news.take());
-        // Anything wrong, or a server that is back, is worth a real query now.
-        if (failed || p.streak.ok() != was_ok)
+        // Something wrong, or a server that is back, is worth a real query now: once, not on
+        // every look of a pulse that keeps failing.
+        if (first_failure || p.streak.ok() != was_ok)
             && let Some(s) = &mut self.sentinel
         {
             s.recheck.get_or_insert(ended);
         }
+        self.news = news.or(self.news.take());
     }
 
     pub fn round(&mut self, round: Round) {
         let need = self.tuning.need;
-        let reached = self.reached;
         let Some(s) = &mut self.sentinel else {
             return;
         };
@@ -319,27 +341,23 @@ impl Model {
             s.recheck = None;
         }
         s.queries = round.queries;
-        match round.seen {
-            Seen::Refused(_) if reached => self.passed_since_start = false,
-            Seen::Pass => {
-                s.recent
-                    .push_back(round.ended.saturating_duration_since(round.started));
-                if s.recent.len() > RECENT {
-                    s.recent.pop_front();
-                }
-                self.passed_since_start = true;
-            }
-            _ => {}
+        if round.seen == Seen::Pass {
+            s.recent
+                .passed(round.ended.saturating_duration_since(round.started));
+            self.passed_since_start = true;
         }
-        if !matches!(round.seen, Seen::Refused(_)) {
-            self.reached = true;
+        if gone(&round.seen, s.reached) {
+            self.passed_since_start = false;
         }
-        let failure = classify(round.seen, reached);
+        // Only an answer says the server was there: a timeout may never have reached it.
+        let answered = matches!(round.seen, Seen::Pass | Seen::Fatal(_));
+        let failure = classify(round.seen, s.reached);
+        s.reached |= answered;
         match observe(&mut s.streak, failure, round.started, round.ended, need) {
             Some(Turned::Ok) => self.news = Some(self.ready_reason()),
             Some(Turned::Failing(reason)) => {
                 self.news = Some(match s.streak.failure().map(|f| f.class) {
-                    Some(Class::Definitive) => format!("sentinel failing: {reason}"),
+                    Some(Class::Definitive) => format!("sentinel failing, definitive: {reason}"),
                     _ => format!(
                         "sentinel failing, {} rounds in a row: {reason}",
                         s.streak.fails()
@@ -368,9 +386,10 @@ impl Model {
         };
         let streak = &s.streak;
         if streak.ok() && streak.fails() > 0 {
-            // A blip or the start of a failure: confirm at once, held to what passing takes.
-            let timeout = confirm_deadline(s.recent.iter().copied(), timeout);
-            return Some(Schedule { at: ended, timeout });
+            // A blip or the start of a failure: confirm soon, held to what passing takes.
+            let timeout = s.recent.confirm_deadline(timeout);
+            let at = ended.max(started + CONFIRM_SPACING);
+            return Some(Schedule { at, timeout });
         }
         if s.recheck.is_some() {
             return Some(Schedule { at: ended, timeout });
@@ -561,6 +580,15 @@ impl Model {
     }
 }
 
+/// A watched check's standing, as the loop logs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedState {
+    pub name: String,
+    pub ok: bool,
+    /// Passing only because of `force`.
+    pub forced: bool,
+}
+
 /// What a watched check's verdict carries besides pass or fail.
 #[derive(Debug, Clone, Default)]
 pub struct WatchedUpdate {
@@ -573,8 +601,9 @@ impl Sentinel {
         Sentinel {
             streak: Streak::new(false),
             queries: Vec::new(),
-            recent: VecDeque::new(),
+            recent: Recent::default(),
             last: None,
+            reached: false,
             recheck: None,
         }
     }
@@ -591,6 +620,7 @@ fn pulse_states(origins: &[String], old: &[PulseState], ok: bool) -> Vec<PulseSt
                 .unwrap_or_else(|| PulseState {
                     origin: origin.clone(),
                     streak: Streak::new(ok),
+                    reached: false,
                 })
         })
         .collect()
@@ -620,6 +650,11 @@ fn observe(
                 .then_some(Turned::Failing(reason))
         }
     }
+}
+
+/// The server had answered and now refuses: it is gone, and starts over when it is back.
+fn gone(seen: &Seen, reached: bool) -> bool {
+    reached && matches!(seen, Seen::Refused(_))
 }
 
 /// What a failure means: a refusal is definitive only once the server had answered.
@@ -719,6 +754,11 @@ mod tests {
                 other => panic!("unknown step {other}"),
             }
             model.settle(ended, wall);
+            // One decision: the phase is ready exactly when every line /readyz shows is ok.
+            if model.started() && model.served() != Phase::Draining {
+                let all_ok = model.lines(ended, wall).iter().all(|l| l.ok);
+                assert_eq!(all_ok, model.served() == Phase::Ready, "after {step}");
+            }
             phases.push(match model.served() {
                 Phase::Starting => 's',
                 Phase::Ready => 'r',
@@ -858,14 +898,14 @@ mod tests {
             "all well: the interval"
         );
         play(&mut model, "Rc");
-        let (_, ended) = model.sentinel.as_ref().and_then(|s| s.last).unwrap();
+        let (started, ended) = model.sentinel.as_ref().and_then(|s| s.last).unwrap();
         assert_eq!(
             model.next_round(ended),
             Some(Schedule {
-                at: ended,
+                at: started + CONFIRM_SPACING,
                 timeout: CONFIRM_FLOOR
             }),
-            "a counted failure is confirmed at once, held to what passing took"
+            "a quick counted failure is confirmed soon, held to what passing took"
         );
         play(&mut model, "Rc Rc");
         let (started, _) = model.sentinel.as_ref().and_then(|s| s.last).unwrap();
@@ -892,13 +932,15 @@ mod tests {
     fn confirmation_deadlines_follow_the_median_pass() {
         let ms = Duration::from_millis;
         let timeout = Duration::from_secs(5);
-        assert_eq!(confirm_deadline([], timeout), timeout);
-        assert_eq!(confirm_deadline([ms(10), ms(20)], timeout), CONFIRM_FLOOR);
-        assert_eq!(
-            confirm_deadline([ms(300), ms(200), ms(4000)], timeout),
-            ms(1200)
-        );
-        assert_eq!(confirm_deadline([ms(3000), ms(3000)], timeout), timeout);
+        let deadline = |took: &[Duration]| {
+            let mut recent = Recent::default();
+            took.iter().for_each(|t| recent.passed(*t));
+            recent.confirm_deadline(timeout)
+        };
+        assert_eq!(deadline(&[]), timeout);
+        assert_eq!(deadline(&[ms(10), ms(20)]), CONFIRM_FLOOR);
+        assert_eq!(deadline(&[ms(300), ms(200), ms(4000)]), ms(1200));
+        assert_eq!(deadline(&[ms(3000), ms(3000)]), timeout);
     }
 
     #[test]

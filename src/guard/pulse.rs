@@ -10,7 +10,6 @@
 //!
 //! What a look saw goes to the guard's model as it is; the model says what it means.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,7 +18,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until, timeout};
 
-use super::model::{Seen, confirm_deadline};
+use super::model::{CONFIRM_SPACING, Recent, Seen};
 use crate::checks::http::{Target, target};
 use crate::config::units::human_duration;
 use crate::config::{PulseSpec, SentinelSpec};
@@ -29,8 +28,10 @@ const MAX_HEAD: usize = 8 * 1024;
 /// A `GET` answer's body is read and dropped up to this, so the connection can be kept;
 /// past it, or with no length, the connection is closed instead.
 const MAX_BODY: usize = 64 * 1024;
-/// How many recent answer times a confirmation deadline is drawn from.
-const RECENT: usize = 8;
+/// When the held connection closes (an idle close, or a crash), the pulse looks again at once,
+/// but no sooner than this after the last such look: a server that closes every connection at
+/// once is asked once a second, not in a loop.
+const EARLY_LOOK_GAP: Duration = Duration::from_secs(1);
 
 /// What one look at origin `index` saw.
 #[derive(Debug)]
@@ -41,37 +42,40 @@ pub struct Look {
     pub ended: Instant,
 }
 
-/// The origins the pulse looks at: each query's scheme and authority, once each, in order.
+/// The origins the pulse looks at: each query's scheme and authority (never its credentials),
+/// once each, in order.
 pub fn origins(spec: Option<&SentinelSpec>) -> Vec<String> {
+    targets(spec)
+        .into_iter()
+        .map(|(origin, _)| origin)
+        .collect()
+}
+
+fn targets(spec: Option<&SentinelSpec>) -> Vec<(String, Target)> {
     let Some(spec) = spec.filter(|s| s.pulse.is_some()) else {
         return Vec::new();
     };
-    let mut origins: Vec<String> = Vec::new();
+    let mut targets: Vec<(String, Target)> = Vec::new();
     for query in &spec.queries {
         if let Ok(t) = target(&query.url.value) {
-            let origin = format!(
-                "{}://{}",
-                if t.https { "https" } else { "http" },
-                t.authority
-            );
-            if !origins.contains(&origin) {
-                origins.push(origin);
+            let scheme = if t.https { "https" } else { "http" };
+            let origin = format!("{scheme}://{}", t.authority);
+            if !targets.iter().any(|(o, _)| *o == origin) {
+                targets.push((origin, t));
             }
         }
     }
-    origins
+    targets
 }
 
-/// Starts one task per origin; they end when the set is dropped or the receiver is.
+/// Starts one task per origin, numbered as [`origins`] lists them; they end when the set is
+/// dropped or the receiver is.
 pub fn spawn(spec: &SentinelSpec, looks: &UnboundedSender<Look>) -> JoinSet<()> {
     let mut tasks = JoinSet::new();
     let Some(pulse) = &spec.pulse else {
         return tasks;
     };
-    for (index, origin) in origins(Some(spec)).into_iter().enumerate() {
-        let Ok(target) = target(&origin) else {
-            continue;
-        };
+    for (index, (_, target)) in targets(Some(spec)).into_iter().enumerate() {
         let pulse = Pulser {
             index,
             request: request(pulse, &target),
@@ -110,62 +114,50 @@ struct Pulser {
     looks: UnboundedSender<Look>,
 }
 
-/// Why a look failed.
-enum Miss {
-    Refused(String),
-    Fatal(String),
-    Failed(String),
-}
-
 impl Pulser {
     async fn run(self) {
         let mut held: Option<Held> = None;
-        let mut recent: VecDeque<Duration> = VecDeque::new();
+        let mut recent = Recent::default();
         let mut failures_in_a_row = 0u32;
         // Passes are news only after a failure (or first): the model needs the turns, and an
         // idle healthy pod then sends nothing at all.
         let mut last_passed = false;
         let mut next = Instant::now();
+        let mut last_early: Option<Instant> = None;
         loop {
             let closed = match &mut held {
                 Some(connection) => {
                     tokio::select! {
-                        () = sleep_until(next) => None,
-                        () = connection.closed() => Some(connection.dialled),
+                        () = sleep_until(next) => false,
+                        () = connection.closed() => true,
                     }
                 }
                 None => {
                     sleep_until(next).await;
-                    None
+                    false
                 }
             };
-            if let Some(dialled) = closed {
+            if closed {
                 held = None;
-                // Dialled long enough ago, its close is news (a crash, or an idle close): look
-                // now. A server that closes every connection at once is looked at on the beat,
-                // not in a loop.
-                if dialled.elapsed() < self.spec.every {
-                    sleep_until(next).await;
-                }
+                // A close is news (a crash, or an idle close): look now, or as soon as the gap
+                // allows, and on the beat if that comes first.
+                let early = last_early.map_or_else(Instant::now, |at| at + EARLY_LOOK_GAP);
+                sleep_until(early.min(next)).await;
+                last_early = Some(Instant::now());
             }
             let started = Instant::now();
             next = started + self.spec.every;
             let deadline = if failures_in_a_row > 0 {
-                confirm_deadline(recent.iter().copied(), self.timeout)
+                recent.confirm_deadline(self.timeout)
             } else {
                 self.timeout
             };
             let seen = match timeout(deadline, self.look(&mut held)).await {
                 Ok(Ok(())) => {
-                    recent.push_back(started.elapsed());
-                    if recent.len() > RECENT {
-                        recent.pop_front();
-                    }
+                    recent.passed(started.elapsed());
                     Seen::Pass
                 }
-                Ok(Err(Miss::Refused(why))) => Seen::Refused(format!("refused: {why}")),
-                Ok(Err(Miss::Fatal(why))) => Seen::Fatal(why),
-                Ok(Err(Miss::Failed(why))) => Seen::Failed(why),
+                Ok(Err(seen)) => seen,
                 Err(_) => {
                     held = None;
                     Seen::Failed(format!("no answer within {}", human_duration(deadline)))
@@ -179,7 +171,7 @@ impl Pulser {
                 // A failure that may be a blip is confirmed at once; a refusal needs no
                 // confirming, and a server that keeps failing is looked at on the beat.
                 if matches!(seen, Seen::Failed(_)) && failures_in_a_row < self.confirmations {
-                    next = Instant::now();
+                    next = Instant::now().max(started + CONFIRM_SPACING);
                 }
             }
             if passed && last_passed {
@@ -200,7 +192,7 @@ impl Pulser {
 
     /// One look: on the held connection if there is one (once more on a fresh one if the held
     /// one turns out closed), else on a new one.
-    async fn look(&self, held: &mut Option<Held>) -> Result<(), Miss> {
+    async fn look(&self, held: &mut Option<Held>) -> Result<(), Seen> {
         if let Some(connection) = held.as_mut() {
             match self.exchange(connection).await {
                 Ok(keep) => {
@@ -213,11 +205,11 @@ impl Pulser {
                 Err(Exchange::Closed) => *held = None,
                 Err(Exchange::Failed(why)) => {
                     *held = None;
-                    return Err(Miss::Failed(why));
+                    return Err(Seen::Failed(why));
                 }
                 Err(Exchange::Fatal(why)) => {
                     *held = None;
-                    return Err(Miss::Fatal(why));
+                    return Err(Seen::Fatal(why));
                 }
             }
         }
@@ -225,18 +217,15 @@ impl Pulser {
             .await
             .map_err(|e| {
                 if e.refused {
-                    Miss::Refused(format!("{} {}", self.target.address, e.reason))
+                    Seen::Refused(format!("refused: {} {}", self.target.address, e.reason))
                 } else {
-                    Miss::Failed(format!(
+                    Seen::Failed(format!(
                         "cannot connect to {}: {}",
                         self.target.address, e.reason
                     ))
                 }
             })?;
-        let mut connection = Held {
-            stream,
-            dialled: Instant::now(),
-        };
+        let mut connection = Held { stream };
         match self.exchange(&mut connection).await {
             Ok(keep) => {
                 if keep {
@@ -244,11 +233,11 @@ impl Pulser {
                 }
                 Ok(())
             }
-            Err(Exchange::Closed) => Err(Miss::Failed(
+            Err(Exchange::Closed) => Err(Seen::Failed(
                 "the connection closed before an answer".into(),
             )),
-            Err(Exchange::Failed(why)) => Err(Miss::Failed(why)),
-            Err(Exchange::Fatal(why)) => Err(Miss::Fatal(why)),
+            Err(Exchange::Failed(why)) => Err(Seen::Failed(why)),
+            Err(Exchange::Fatal(why)) => Err(Seen::Fatal(why)),
         }
     }
 
@@ -265,7 +254,20 @@ impl Pulser {
             .map_err(|_| Exchange::Closed)?;
         let mut head = Vec::with_capacity(512);
         let mut buf = [0u8; 2048];
-        let end = loop {
+        let (answer, end) = 'answer: loop {
+            while let Some(at) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                let answer = Head::parse(&head[..at + 4])
+                    .ok_or_else(|| Exchange::Failed("the answer is not HTTP".into()))?;
+                // An interim answer (100 Continue, 103 Early Hints) comes before the one that
+                // counts.
+                if !(100..200).contains(&answer.status) {
+                    break 'answer (answer, at + 4);
+                }
+                head.drain(..at + 4);
+            }
+            if head.len() > MAX_HEAD {
+                return Err(Exchange::Failed("the answer's head is too long".into()));
+            }
             let n = stream.read(&mut buf).await.map_err(|_| Exchange::Closed)?;
             if n == 0 {
                 return Err(if head.is_empty() {
@@ -275,15 +277,7 @@ impl Pulser {
                 });
             }
             head.extend_from_slice(&buf[..n]);
-            if let Some(at) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
-            }
-            if head.len() > MAX_HEAD {
-                return Err(Exchange::Failed("the answer's head is too long".into()));
-            }
         };
-        let answer = Head::parse(&head[..end])
-            .ok_or_else(|| Exchange::Failed("the answer is not HTTP".into()))?;
         if self.spec.path.is_some() && !(200..300).contains(&answer.status) {
             let why = format!(
                 "GET {} answered {}",
@@ -325,7 +319,6 @@ enum Exchange {
 
 struct Held {
     stream: TcpStream,
-    dialled: Instant,
 }
 
 impl Held {
@@ -354,7 +347,8 @@ struct Head {
 
 impl Head {
     fn parse(head: &[u8]) -> Option<Head> {
-        let text = std::str::from_utf8(head).ok()?;
+        // A header value may hold any byte (obs-text); only names and numbers matter here.
+        let text = String::from_utf8_lossy(head);
         let mut lines = text.split("\r\n");
         let status_line = lines.next()?;
         let rest = status_line.strip_prefix("HTTP/1.")?;
@@ -415,6 +409,11 @@ mod tests {
             })
         );
         assert_eq!(parse("SSH-2.0-OpenSSH\r\n\r\n"), None);
+        assert_eq!(
+            Head::parse(b"HTTP/1.1 204 No Content\r\nServer: caf\xe9\r\n\r\n").map(|h| h.status),
+            Some(204),
+            "a byte that is not UTF-8 in a value"
+        );
         assert_eq!(parse("HTTP/1.1 2x0 OK\r\n\r\n"), None);
     }
 }
