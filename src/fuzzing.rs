@@ -36,7 +36,8 @@ pub fn status_json(bytes: &[u8]) {
 /// server's answer. Every answer must be HTTP; a caller drives this on a runtime with time
 /// enabled, paused in a fuzzer so that the head deadline costs no wall-clock time.
 pub async fn request_head(bytes: &[u8]) -> Vec<u8> {
-    use crate::guard::server::{Caveat, Line, Shared, Snapshot, serve_connection};
+    use crate::guard::lines::{Caveat, Line};
+    use crate::guard::server::{Shared, Snapshot, serve_connection};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let shared = Shared::default();

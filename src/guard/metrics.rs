@@ -7,7 +7,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::server::Caveat;
+use super::lines::Caveat;
 
 type Labels = Vec<(String, String)>;
 

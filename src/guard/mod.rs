@@ -3,6 +3,7 @@
 
 pub mod accept;
 pub mod effects;
+pub mod lines;
 pub mod metrics;
 pub mod model;
 pub mod notify;
@@ -28,9 +29,10 @@ use crate::signals::Stop;
 use crate::state::{self as gate, StatusRecord};
 use crate::statedir::{READY, STATUS};
 use effects::Effects;
+use lines::{Caveat, Line, QueryView};
 use metrics::{Metrics, label};
 use model::{Model, Seen, Tuning, WatchedUpdate};
-use server::{Caveat, Line, Shared, Snapshot};
+use server::{Shared, Snapshot};
 
 type RoundFuture = std::pin::Pin<Box<dyn std::future::Future<Output = sentinel::Round> + Send>>;
 
@@ -539,7 +541,7 @@ impl Guard {
             queries: round
                 .results
                 .iter()
-                .map(|q| server::QueryView {
+                .map(|q| QueryView {
                     name: q.name.clone(),
                     ok: q.failure.is_none(),
                     latency_ms: (q.latency.as_secs_f64() * 1e6).round() / 1e3,

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::server::{Caveat, Line, QueryView};
+use super::lines::{Caveat, Line, QueryView};
 use super::streak::{Class, Failure, Need, Streak};
 use crate::config::SentinelSpec;
 use crate::config::units::human_duration;

@@ -34,6 +34,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket};
 
+use super::lines::{Line, QueryView};
 use super::metrics::Metrics;
 
 /// A request head (request line and headers) may be this long: a probe's is under 200 bytes, a
@@ -46,44 +47,6 @@ pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// that is not a probe. hyper starts this timer whenever it waits for a head, before the first
 /// byte too, so it is also the idle timeout between kept-alive requests.
 pub const HEADER_DEADLINE: Duration = Duration::from_millis(500);
-
-/// One line of `/readyz`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Line {
-    pub name: String,
-    pub ok: bool,
-    pub reason: String,
-    /// Ok for readiness, but not cleanly: said beside `ok` wherever the line is shown.
-    pub caveat: Option<Caveat>,
-    /// What the check saw, a line each (a gpu check's GPUs); shown where reasons are.
-    pub details: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Caveat {
-    /// A gate check that failed with `on_fail: degrade`: the server runs in a safe mode.
-    Degraded,
-    /// A gate check that passed only because of `force`.
-    Forced,
-}
-
-impl Caveat {
-    pub fn word(self) -> &'static str {
-        match self {
-            Caveat::Degraded => "degraded",
-            Caveat::Forced => "forced",
-        }
-    }
-}
-
-/// A sentinel query's last answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QueryView {
-    pub name: String,
-    pub ok: bool,
-    pub latency_ms: f64,
-    pub reason: Option<String>,
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
