@@ -205,7 +205,8 @@ fn under_attack(
         base_rss,
         peak_rss,
         tally,
-        evicted: metric(sidecar.port, "bootgate_connections_evicted_total"),
+        evicted: metric(sidecar.port, "bootgate_connections_evicted_total")
+            .expect("the eviction counter on /metrics"),
         cpu,
     }
 }
@@ -724,12 +725,4 @@ fn fd_count(pid: u32) -> usize {
 
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
-}
-
-fn metric(port: u16, name: &str) -> f64 {
-    let (_, _, body) = get(port, "/metrics");
-    body.lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"))
 }

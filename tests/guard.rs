@@ -122,15 +122,6 @@ fn status_and_body(port: u16, path: &str) -> (u16, String) {
     (status, body)
 }
 
-fn metric(port: u16, name: &str) -> f64 {
-    let (_, _, body) = get(port, "/metrics");
-    body.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[test]
 fn timing_transitions_follow_thresholds_and_hold_without_flapping() {
     let scene = Scene::new();
@@ -197,13 +188,13 @@ fn timing_transitions_follow_thresholds_and_hold_without_flapping() {
 
     assert_eq!(
         metric(port, "bootgate_transitions_total{to=\"ready\"}"),
-        2.0
+        Some(2.0)
     );
     assert_eq!(
         metric(port, "bootgate_transitions_total{to=\"unready\"}"),
-        1.0
+        Some(1.0)
     );
-    assert_eq!(metric(port, "bootgate_ready"), 1.0);
+    assert_eq!(metric(port, "bootgate_ready"), Some(1.0));
     let (_, _, metrics) = get(port, "/metrics");
     assert_contains!(metrics, "model_version=\"1.4.2\"");
     assert!(model.requests.load(Ordering::SeqCst) > 5);
@@ -470,7 +461,10 @@ checks:
 
     std::fs::remove_file(scene.path("weights.bin")).unwrap();
     sidecar.wait_for_line("readiness: ready -> unready: weights failing");
-    assert_eq!(metric(port, "bootgate_check_up{check=\"weights\"}"), 0.0);
+    assert_eq!(
+        metric(port, "bootgate_check_up{check=\"weights\"}"),
+        Some(0.0)
+    );
 
     sidecar.signal("TERM");
     assert_eq!(sidecar.wait().0.code(), Some(0));

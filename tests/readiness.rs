@@ -369,14 +369,6 @@ fn write_config(path: &Path, text: &str) {
     std::fs::rename(&next, path).unwrap();
 }
 
-/// The value of `series` on `/metrics`; `None` when it was never set.
-fn metric(port: u16, series: &str) -> Option<f64> {
-    let (_, _, body) = get(port, "/metrics");
-    body.lines()
-        .find_map(|line| line.strip_prefix(series))
-        .map(|value| value.trim().parse().expect("a number"))
-}
-
 #[test]
 fn a_crash_is_seen_on_the_held_connection_not_polled_for() {
     let scene = Scene::new();

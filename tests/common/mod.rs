@@ -477,6 +477,15 @@ pub fn kubelet_secret(dir: &Path, key: &str, value: &str, generation: u32) {
     }
 }
 
+/// The value of one series on the guard's `/metrics`, its name and labels as rendered
+/// (`bootgate_transitions_total{to="ready"}`); `None` when it was never set.
+pub fn metric(port: u16, series: &str) -> Option<f64> {
+    let (_, _, body) = get(port, "/metrics");
+    body.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.trim().parse().expect("a number"))
+}
+
 /// A GET over a fresh connection, as the kubelet probes: status, headers and body.
 pub fn get(port: u16, path: &str) -> (u16, String, String) {
     request(port, "GET", path)
