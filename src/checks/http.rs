@@ -12,6 +12,7 @@ use hyper_util::rt::TokioIo;
 
 pub use answer::{Answer, Search, lacks_within};
 
+use super::tcp::NoAnswer;
 use super::{Attempt, Failure, Shared};
 use crate::config::HttpSpec;
 use crate::heartbeat::Heartbeat;
@@ -167,40 +168,9 @@ pub fn target(url: &str) -> Result<Target, String> {
     })
 }
 
-/// Why a request got no answer; `refused` when the connection was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchError {
-    pub refused: bool,
-    pub reason: String,
-}
-
-impl From<String> for FetchError {
-    fn from(reason: String) -> FetchError {
-        FetchError {
-            refused: false,
-            reason,
-        }
-    }
-}
-
-impl From<super::tcp::ConnectError> for FetchError {
-    fn from(e: super::tcp::ConnectError) -> FetchError {
-        FetchError {
-            refused: e.refused,
-            reason: e.reason,
-        }
-    }
-}
-
-impl From<FetchError> for String {
-    fn from(e: FetchError) -> String {
-        e.reason
-    }
-}
-
 /// Sends one request on a fresh connection; the answer's body is left to be read as the
 /// caller's expectations need it.
-pub async fn fetch(out: &Outgoing<'_>, heartbeat: &Heartbeat) -> Result<Answer, FetchError> {
+pub async fn fetch(out: &Outgoing<'_>, heartbeat: &Heartbeat) -> Result<Answer, NoAnswer> {
     let target = target(out.url)?;
     let stream = super::tcp::connect(&target.address).await?;
     heartbeat.beat();

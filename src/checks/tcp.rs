@@ -26,33 +26,43 @@ impl TcpCheck {
     }
 }
 
-/// Why no connection was made. A refusal (nothing listens there) is told apart: to the guard,
-/// a server that refuses after it had answered has gone away, which a timeout does not say.
+/// Why a connection, or a request on one, got no answer. A refusal (nothing listens there) is
+/// told apart: to the guard, a server that refuses after it had answered has gone away, which a
+/// timeout does not say.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectError {
+pub struct NoAnswer {
     pub refused: bool,
     pub reason: String,
 }
 
-impl std::fmt::Display for ConnectError {
+impl std::fmt::Display for NoAnswer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.reason)
     }
 }
 
-impl From<ConnectError> for String {
-    fn from(e: ConnectError) -> String {
+impl From<String> for NoAnswer {
+    fn from(reason: String) -> NoAnswer {
+        NoAnswer {
+            refused: false,
+            reason,
+        }
+    }
+}
+
+impl From<NoAnswer> for String {
+    fn from(e: NoAnswer) -> String {
         e.reason
     }
 }
 
 /// Connects to the first resolved address that accepts; the error of the last one otherwise.
-pub async fn connect(address: &str) -> Result<TcpStream, ConnectError> {
-    let addrs = lookup_host(address).await.map_err(|e| ConnectError {
+pub async fn connect(address: &str) -> Result<TcpStream, NoAnswer> {
+    let addrs = lookup_host(address).await.map_err(|e| NoAnswer {
         refused: false,
         reason: format!("cannot resolve: {}", io_phrase(&e)),
     })?;
-    let mut last = ConnectError {
+    let mut last = NoAnswer {
         refused: false,
         reason: "name resolved to no address".into(),
     };
@@ -64,7 +74,7 @@ pub async fn connect(address: &str) -> Result<TcpStream, ConnectError> {
                 return Ok(stream);
             }
             Err(e) => {
-                last = ConnectError {
+                last = NoAnswer {
                     refused: e.kind() == std::io::ErrorKind::ConnectionRefused,
                     reason: io_phrase(&e),
                 }

@@ -64,9 +64,9 @@ pub struct Guard {
     model: Model,
     effects: Effects,
     /// The sentinel failure last logged, so a failing sentinel logs once per new reason.
-    failing: Option<String>,
+    failing: LastSaid,
     /// The same for each pulse origin.
-    pulse_failing: Vec<Option<String>>,
+    pulse_failing: Vec<LastSaid>,
     watched_specs: Vec<CheckSpec>,
     verdicts: Option<mpsc::UnboundedReceiver<watched::Verdict>>,
     /// The pause between a watched check's evaluations; a reload changes it for them all.
@@ -153,7 +153,7 @@ impl Guard {
             redactor,
             shared,
             model,
-            failing: None,
+            failing: LastSaid::default(),
             pulse_failing: Vec::new(),
             watched_specs,
             verdicts: None,
@@ -205,7 +205,7 @@ impl Guard {
             Some(s) => pulse::spawn(s, &self.looks_sender),
             None => JoinSet::new(),
         };
-        self.pulse_failing = vec![None; self.model.tuning().pulse.len()];
+        self.pulse_failing = vec![LastSaid::default(); self.model.tuning().pulse.len()];
         // Looks from the old tasks are about origins numbered the old way.
         while self.looks.try_recv().is_ok() {}
     }
@@ -485,19 +485,13 @@ impl Guard {
                 .get(look.index)
                 .map_or("", String::as_str),
         );
-        if let Some(logged) = self.pulse_failing.get_mut(look.index) {
-            match &look.seen {
-                Seen::Pass => {
-                    if logged.take().is_some() {
-                        tracing::info!("pulse: {origin} answers again");
-                    }
+        if let Some(said) = self.pulse_failing.get_mut(look.index) {
+            match said.news(look.seen.failure()) {
+                Some(News::PassingAgain) => tracing::info!("pulse: {origin} answers again"),
+                Some(News::Failing(why)) => {
+                    tracing::info!("pulse: {origin}: {}", self.redactor.clean(why));
                 }
-                Seen::Refused(why) | Seen::Fatal(why) | Seen::Failed(why) => {
-                    if logged.as_deref() != Some(why.as_str()) {
-                        tracing::info!("pulse: {origin}: {}", self.redactor.clean(why));
-                        *logged = Some(why.clone());
-                    }
-                }
+                None => {}
             }
         }
         self.model
@@ -525,31 +519,55 @@ impl Guard {
                 .get_or_create(&label("query", &q.name))
                 .observe(q.latency.as_secs_f64());
         }
-        let reason = round.reason();
-        if round.passed {
-            if self.failing.take().is_some() {
-                tracing::info!("sentinel passing again");
+        let seen = round.seen();
+        match self.failing.news(seen.failure()) {
+            Some(News::PassingAgain) => tracing::info!("sentinel passing again"),
+            Some(News::Failing(why)) => {
+                tracing::info!("sentinel failing: {}", self.redactor.clean(why));
             }
-        } else if self.failing.as_deref() != Some(reason.as_str()) {
-            tracing::info!("sentinel failing: {}", self.redactor.clean(&reason));
-            self.failing = Some(reason);
+            None => {}
         }
         self.model.round(model::Round {
             started: round.started,
             ended: round.ended,
-            seen: round.seen(),
+            seen,
             queries: round
                 .results
                 .iter()
                 .map(|q| QueryView {
                     name: q.name.clone(),
-                    ok: q.failure.is_none(),
+                    ok: q.seen == Seen::Pass,
                     latency_ms: (q.latency.as_secs_f64() * 1e6).round() / 1e3,
-                    reason: q.failure.clone(),
+                    reason: q.seen.failure().map(str::to_string),
                 })
                 .collect(),
         });
         self.effects.apply(&mut self.model);
+    }
+}
+
+/// The failure last logged for one source, so that a failing source logs once per new reason,
+/// not once per look.
+#[derive(Debug, Clone, Default)]
+struct LastSaid(Option<String>);
+
+/// What is worth a log line about an outcome.
+enum News<'a> {
+    PassingAgain,
+    Failing(&'a str),
+}
+
+impl LastSaid {
+    /// `failure` is the outcome's reason, `None` for a pass.
+    fn news<'a>(&mut self, failure: Option<&'a str>) -> Option<News<'a>> {
+        match failure {
+            None => self.0.take().map(|_| News::PassingAgain),
+            Some(why) if self.0.as_deref() != Some(why) => {
+                self.0 = Some(why.to_string());
+                Some(News::Failing(why))
+            }
+            Some(_) => None,
+        }
     }
 }
 

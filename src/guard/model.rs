@@ -82,6 +82,33 @@ pub enum Seen {
     Failed(String),
 }
 
+impl Seen {
+    /// Why it failed; `None` for a pass.
+    pub fn failure(&self) -> Option<&str> {
+        match self {
+            Seen::Pass => None,
+            Seen::Refused(why) | Seen::Fatal(why) | Seen::Failed(why) => Some(why),
+        }
+    }
+
+    /// The same outcome, its reason rewritten (cleaned of secrets before it is kept).
+    pub fn map_reason(self, rewrite: impl FnOnce(&str) -> String) -> Seen {
+        match self {
+            Seen::Pass => Seen::Pass,
+            Seen::Refused(why) => Seen::Refused(rewrite(&why)),
+            Seen::Fatal(why) => Seen::Fatal(rewrite(&why)),
+            Seen::Failed(why) => Seen::Failed(rewrite(&why)),
+        }
+    }
+}
+
+/// A failure said only in words may be a blip: counted.
+impl From<String> for Seen {
+    fn from(why: String) -> Seen {
+        Seen::Failed(why)
+    }
+}
+
 /// How long the latest passing answers took: what a confirmation is held to.
 #[derive(Debug, Clone, Default)]
 pub struct Recent(VecDeque<Duration>);

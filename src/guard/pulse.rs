@@ -203,13 +203,9 @@ impl Pulser {
                 }
                 // Closed between looks, unseen: not a failure of the server.
                 Err(Exchange::Closed) => *held = None,
-                Err(Exchange::Failed(why)) => {
+                Err(Exchange::Missed(seen)) => {
                     *held = None;
-                    return Err(Seen::Failed(why));
-                }
-                Err(Exchange::Fatal(why)) => {
-                    *held = None;
-                    return Err(Seen::Fatal(why));
+                    return Err(seen);
                 }
             }
         }
@@ -236,8 +232,7 @@ impl Pulser {
             Err(Exchange::Closed) => Err(Seen::Failed(
                 "the connection closed before an answer".into(),
             )),
-            Err(Exchange::Failed(why)) => Err(Seen::Failed(why)),
-            Err(Exchange::Fatal(why)) => Err(Seen::Fatal(why)),
+            Err(Exchange::Missed(seen)) => Err(seen),
         }
     }
 
@@ -257,7 +252,7 @@ impl Pulser {
         let (answer, end) = 'answer: loop {
             while let Some(at) = head.windows(4).position(|w| w == b"\r\n\r\n") {
                 let answer = Head::parse(&head[..at + 4])
-                    .ok_or_else(|| Exchange::Failed("the answer is not HTTP".into()))?;
+                    .ok_or_else(|| Exchange::failed("the answer is not HTTP"))?;
                 // An interim answer (100 Continue, 103 Early Hints) comes before the one that
                 // counts.
                 if !(100..200).contains(&answer.status) {
@@ -266,14 +261,14 @@ impl Pulser {
                 head.drain(..at + 4);
             }
             if head.len() > MAX_HEAD {
-                return Err(Exchange::Failed("the answer's head is too long".into()));
+                return Err(Exchange::failed("the answer's head is too long"));
             }
             let n = stream.read(&mut buf).await.map_err(|_| Exchange::Closed)?;
             if n == 0 {
                 return Err(if head.is_empty() {
                     Exchange::Closed
                 } else {
-                    Exchange::Failed("the connection closed in the middle of an answer".into())
+                    Exchange::failed("the connection closed in the middle of an answer")
                 });
             }
             head.extend_from_slice(&buf[..n]);
@@ -284,11 +279,13 @@ impl Pulser {
                 self.spec.path.as_deref().unwrap_or_default(),
                 answer.status
             );
-            return Err(if self.spec.fatal_status.contains(&answer.status) {
-                Exchange::Fatal(why)
-            } else {
-                Exchange::Failed(why)
-            });
+            return Err(Exchange::Missed(
+                if self.spec.fatal_status.contains(&answer.status) {
+                    Seen::Fatal(why)
+                } else {
+                    Seen::Failed(why)
+                },
+            ));
         }
         if self.spec.path.is_none() {
             // A HEAD answer has no body, whatever its Content-Length says.
@@ -313,8 +310,14 @@ enum Exchange {
     /// The connection was closed before any of the answer came: on a held connection, the
     /// server's idle close.
     Closed,
-    Fatal(String),
-    Failed(String),
+    /// An answer that fails the look, or none that could be read.
+    Missed(Seen),
+}
+
+impl Exchange {
+    fn failed(why: &str) -> Exchange {
+        Exchange::Missed(Seen::Failed(why.into()))
+    }
 }
 
 struct Held {

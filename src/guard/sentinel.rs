@@ -20,35 +20,8 @@ use crate::redact::Redactor;
 pub struct QueryResult {
     pub name: String,
     pub latency: Duration,
-    /// Why it failed; `None` when it passed.
-    pub failure: Option<String>,
-    /// What kind of failure it was, for the model to weigh.
-    pub kind: Kind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Passed,
-    /// The connection was refused.
-    Refused,
-    /// A status the query's `fatal_status` lists.
-    Fatal,
-    Failed,
-}
-
-/// Why a query failed, and what kind of failure that was.
-struct Miss {
-    kind: Kind,
-    reason: String,
-}
-
-impl From<String> for Miss {
-    fn from(reason: String) -> Miss {
-        Miss {
-            kind: Kind::Failed,
-            reason,
-        }
-    }
+    /// What it saw, its reason cleaned of secrets.
+    pub seen: Seen,
 }
 
 #[derive(Debug, Clone)]
@@ -67,10 +40,10 @@ impl Round {
             return Seen::Pass;
         }
         let reason = self.reason();
-        let failing = || self.results.iter().filter(|r| r.kind != Kind::Passed);
-        if failing().any(|r| r.kind == Kind::Fatal) {
+        let failing = || self.results.iter().filter(|r| r.seen != Seen::Pass);
+        if failing().any(|r| matches!(r.seen, Seen::Fatal(_))) {
             Seen::Fatal(reason)
-        } else if failing().count() > 0 && failing().all(|r| r.kind == Kind::Refused) {
+        } else if failing().count() > 0 && failing().all(|r| matches!(r.seen, Seen::Refused(_))) {
             Seen::Refused(reason)
         } else {
             Seen::Failed(reason)
@@ -82,7 +55,7 @@ impl Round {
         let failures: Vec<String> = self
             .results
             .iter()
-            .filter_map(|r| r.failure.as_ref().map(|f| format!("{}: {f}", r.name)))
+            .filter_map(|r| r.seen.failure().map(|f| format!("{}: {f}", r.name)))
             .collect();
         if failures.is_empty() {
             "all queries passed".into()
@@ -114,12 +87,11 @@ pub async fn round(spec: &SentinelSpec, timeout: Duration, redactor: &Redactor) 
             r.unwrap_or_else(|| QueryResult {
                 name: q.name.clone(),
                 latency: Duration::ZERO,
-                failure: Some("the query did not finish".into()),
-                kind: Kind::Failed,
+                seen: Seen::Failed("the query did not finish".into()),
             })
         })
         .collect();
-    let passing = results.iter().filter(|r| r.failure.is_none()).count();
+    let passing = results.iter().filter(|r| r.seen == Seen::Pass).count();
     let passed = !results.is_empty() && passing as f64 / results.len() as f64 >= spec.min_pass;
     Round {
         started,
@@ -131,32 +103,27 @@ pub async fn round(spec: &SentinelSpec, timeout: Duration, redactor: &Redactor) 
 
 async fn run_query(query: &QuerySpec, timeout: Duration, redactor: &Redactor) -> QueryResult {
     let started = Instant::now();
-    let failure = match &query.missing_input {
-        Some(missing) => Some(Miss::from(missing.clone())),
+    let seen = match &query.missing_input {
+        Some(missing) => Seen::Failed(missing.clone()),
         None => match tokio::time::timeout(timeout, ask(query, redactor)).await {
-            Ok(Ok(())) => None,
-            Ok(Err(miss)) => Some(miss),
-            Err(_) => Some(Miss::from(format!(
-                "no answer within {}",
-                human_duration(timeout)
-            ))),
+            Ok(Ok(())) => Seen::Pass,
+            Ok(Err(seen)) => seen,
+            Err(_) => Seen::Failed(format!("no answer within {}", human_duration(timeout))),
         },
     };
     let latency = started.elapsed();
-    let failure = failure.or_else(|| {
-        query.max_latency.filter(|max| latency > *max).map(|max| {
-            Miss::from(format!(
-                "answered in {}, over max_latency {}",
-                human_duration(latency),
-                human_duration(max)
-            ))
-        })
-    });
+    let seen = match query.max_latency {
+        Some(max) if seen == Seen::Pass && latency > max => Seen::Failed(format!(
+            "answered in {}, over max_latency {}",
+            human_duration(latency),
+            human_duration(max)
+        )),
+        _ => seen,
+    };
     QueryResult {
         name: query.name.clone(),
         latency,
-        kind: failure.as_ref().map_or(Kind::Passed, |m| m.kind),
-        failure: failure.map(|m| redactor.clean(&m.reason)),
+        seen: seen.map_reason(|why| redactor.clean(why)),
     }
 }
 
@@ -200,7 +167,7 @@ async fn header_values(
     Ok(values)
 }
 
-async fn ask(query: &QuerySpec, redactor: &Redactor) -> Result<(), Miss> {
+async fn ask(query: &QuerySpec, redactor: &Redactor) -> Result<(), Seen> {
     let owned = header_values(query, redactor).await?;
     let headers: Vec<(&str, &str)> = owned
         .iter()
@@ -213,24 +180,21 @@ async fn ask(query: &QuerySpec, redactor: &Redactor) -> Result<(), Miss> {
         body: query.body.as_ref().map(|b| b.value.as_str()),
     };
     let heartbeat = Heartbeat::default();
-    let answer = fetch(&request, &heartbeat).await.map_err(|e| Miss {
-        kind: if e.refused {
-            Kind::Refused
+    let answer = fetch(&request, &heartbeat).await.map_err(|e| {
+        if e.refused {
+            Seen::Refused(e.reason)
         } else {
-            Kind::Failed
-        },
-        reason: e.reason,
+            Seen::Failed(e.reason)
+        }
     })?;
     let status = answer.status;
     if !status_wanted(&query.status, status) {
         let excerpt = quote_answer(answer, redactor, &heartbeat).await;
-        return Err(Miss {
-            kind: if query.fatal_status.contains(&status) {
-                Kind::Fatal
-            } else {
-                Kind::Failed
-            },
-            reason: format!("status {status}: {excerpt}"),
+        let why = format!("status {status}: {excerpt}");
+        return Err(if query.fatal_status.contains(&status) {
+            Seen::Fatal(why)
+        } else {
+            Seen::Failed(why)
         });
     }
     Ok(judge_body(answer, query, &heartbeat).await?)
