@@ -117,6 +117,17 @@ sentinel:
 }
 
 /// Status and body of one probe (headers carry a `date` that changes by the second).
+/// A sidecar whose one check has nothing to wait for, ready, draining for `drain`.
+fn ready_sidecar(scene: &Scene, drain: &str) -> (Running, u16) {
+    let config = scene.config(&format!(
+        "listen: \"127.0.0.1:0\"\ndrain: {drain}\nchecks:\n  k: {{kind: secret, env: K}}\n"
+    ));
+    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    let port = guard_port(&mut sidecar);
+    sidecar.wait_for_line("readiness: starting -> ready");
+    (sidecar, port)
+}
+
 fn status_and_body(port: u16, path: &str) -> (u16, String) {
     let (status, _, body) = get(port, path);
     (status, body)
@@ -209,11 +220,7 @@ fn timing_transitions_follow_thresholds_and_hold_without_flapping() {
 #[test]
 fn readyz_bodies_and_headers_follow_the_apiserver() {
     let scene = Scene::new();
-    let config = scene
-        .config("listen: \"127.0.0.1:0\"\ndrain: 100ms\nchecks:\n  k: {kind: secret, env: K}\n");
-    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
-    let port = guard_port(&mut sidecar);
-    sidecar.wait_for_line("readiness: starting -> ready");
+    let (mut sidecar, port) = ready_sidecar(&scene, "100ms");
     let (status, head, body) = get(port, "/readyz?verbose");
     assert_eq!(
         (status, body.as_str()),
@@ -244,11 +251,7 @@ fn readyz_bodies_and_headers_follow_the_apiserver() {
 #[test]
 fn timing_sigterm_turns_unready_at_once_then_drains_and_exits_0() {
     let scene = Scene::new();
-    let config =
-        scene.config("listen: \"127.0.0.1:0\"\ndrain: 1s\nchecks:\n  k: {kind: secret, env: K}\n");
-    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
-    let port = guard_port(&mut sidecar);
-    sidecar.wait_for_line("readiness: starting -> ready");
+    let (mut sidecar, port) = ready_sidecar(&scene, "1s");
     assert!(scene.state_dir().join("ready").exists());
     sidecar.signal("TERM");
     let sent = Instant::now();
@@ -277,11 +280,7 @@ fn timing_sigterm_turns_unready_at_once_then_drains_and_exits_0() {
 #[test]
 fn a_second_signal_ends_the_drain() {
     let scene = Scene::new();
-    let config =
-        scene.config("listen: \"127.0.0.1:0\"\ndrain: 30s\nchecks:\n  k: {kind: secret, env: K}\n");
-    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
-    guard_port(&mut sidecar);
-    sidecar.wait_for_line("readiness: starting -> ready");
+    let (mut sidecar, _) = ready_sidecar(&scene, "30s");
     sidecar.signal("TERM");
     sidecar.wait_for_line("draining: answering 503");
     sidecar.signal("TERM");
@@ -297,11 +296,7 @@ fn gate_results_appear_as_their_own_lines() {
         &[("K", "value-1")],
     );
     assert_eq!(gate.code(), Some(0), "{}", gate.stderr);
-    let config = scene
-        .config("listen: \"127.0.0.1:0\"\ndrain: 100ms\nchecks:\n  k: {kind: secret, env: K}\n");
-    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
-    let port = guard_port(&mut sidecar);
-    sidecar.wait_for_line("readiness: starting -> ready");
+    let (mut sidecar, port) = ready_sidecar(&scene, "100ms");
     assert_eq!(
         get(port, "/readyz?verbose").2,
         "[+]key ok\n[+]optional ok\n[+]sentinel ok\nreadyz check passed\n"
@@ -588,11 +583,7 @@ fn a_token_file_that_is_a_fifo_fails_the_round_at_once_and_never_hangs_it() {
 #[test]
 fn a_probe_that_shuts_its_side_after_the_request_is_answered() {
     let scene = Scene::new();
-    let config = scene
-        .config("listen: \"127.0.0.1:0\"\ndrain: 100ms\nchecks:\n  k: {kind: secret, env: K}\n");
-    let mut sidecar = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
-    let port = guard_port(&mut sidecar);
-    sidecar.wait_for_line("readiness: starting -> ready");
+    let (mut sidecar, port) = ready_sidecar(&scene, "100ms");
     // The server sees the request and the end of the client's side together; which it reads
     // first is a race, so ask many times.
     let unanswered = (0..2000)
