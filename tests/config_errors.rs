@@ -365,3 +365,125 @@ fn the_readiness_keys_say_what_they_take() {
         ]
     );
 }
+
+const PRESET_CHECKS: &str = "checks:\n  weights: {kind: file, path: /etc/hostname}\n";
+
+/// What `validate` prints of a preset: the sentinel as one would write it by hand.
+fn written_out(scene: &Scene, config: &str) -> String {
+    let done = validate(scene, config);
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    let (_, sentinel) = done
+        .stdout
+        .split_once("as written out in full:\n")
+        .unwrap_or_else(|| panic!("no expansion in {}", done.stdout));
+    sentinel.to_string()
+}
+
+#[test]
+fn validate_prints_what_a_preset_expands_to_and_it_reads_back_the_same() {
+    let scene = Scene::new();
+    let config = format!(
+        "{PRESET_CHECKS}sentinel:\n  preset: vllm\n  url: http://127.0.0.1:8000/\n  model: llama\n  headers:\n    Authorization: {{file: /var/run/secrets/api/token, prefix: \"Bearer \"}}\n    content-type: application/json; charset=utf-8\n"
+    );
+    let expanded = written_out(&scene, &config);
+    for expected in [
+        r#"pulse: {every: 1.0s, path: "/health", fatal_status: [503]}"#,
+        "no query while GET http://127.0.0.1:8000/is_sleeping has true at /is_sleeping; unready while it sleeps",
+        r#"url: "http://127.0.0.1:8000/v1/models""#,
+        r#""/data/*/id": {includes: "llama"}"#,
+        r#"url: "http://127.0.0.1:8000/v1/completions""#,
+        r#"body: "{\"model\":\"llama\",\"prompt\":\"Hi\",\"max_tokens\":1,\"temperature\":0}""#,
+        r#""/choices/0": {exists: true}"#,
+    ] {
+        assert_contains!(expanded, expected);
+    }
+    // Headers merge by name: the given content-type replaces the preset's Content-Type.
+    assert!(!expanded.contains("Content-Type"), "{expanded}");
+    assert_eq!(expanded.matches("content-type").count(), 2, "{expanded}");
+    assert_eq!(expanded.matches("Authorization").count(), 2, "{expanded}");
+
+    // Written by hand, the expansion is the same sentinel.
+    let by_hand = format!("{PRESET_CHECKS}{expanded}");
+    let reread = validate(&scene, &by_hand);
+    assert_eq!(reread.code(), Some(0), "{}\n{by_hand}", reread.stderr);
+}
+
+#[test]
+fn what_is_given_replaces_the_presets_query_predictably() {
+    let scene = Scene::new();
+    // A given `expect` replaces the production query's whole; `body` its body.
+    let expanded = written_out(
+        &scene,
+        &format!(
+            "{PRESET_CHECKS}sentinel:\n  preset: kserve\n  url: http://127.0.0.1:8080\n  model: iris\n  body: '{{\"inputs\": []}}'\n  expect: {{status: [200], json: {{/outputs/0/data/0: {{equals: \"1\"}}}}}}\n"
+        ),
+    );
+    assert_contains!(
+        expanded,
+        r#"pulse: {every: 1.0s, path: "/v2/models/iris/ready", loading_status: [503]}"#
+    );
+    assert_contains!(expanded, r#"body: "{\"inputs\": []}""#);
+    assert!(!expanded.contains("body_from"), "{expanded}");
+    assert_contains!(expanded, "status: [200]");
+    assert!(!expanded.contains("\"/outputs/0\": {exists"), "{expanded}");
+
+    // A given `queries` list replaces the production query; the model check stays.
+    let expanded = written_out(
+        &scene,
+        &format!(
+            "{PRESET_CHECKS}sentinel:\n  preset: llamacpp\n  url: http://127.0.0.1:8080\n  model: tiny\n  queries:\n    - {{name: chat, method: POST, url: http://127.0.0.1:8080/v1/chat/completions, body: '{{}}'}}\n"
+        ),
+    );
+    let names: Vec<&str> = expanded
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- name: "))
+        .collect();
+    assert_eq!(names, ["\"model\"", "\"chat\""], "{expanded}");
+    assert_contains!(expanded, "loading_status: [503]");
+}
+
+#[test]
+fn preset_mistakes_are_named_where_they_are() {
+    let scene = Scene::new();
+    let cases = [
+        (
+            "sentinel:\n  preset: vlm\n  url: http://x:8000\n  model: m\n",
+            "4:11: sentinel.preset: unknown preset `vlm` (did you mean vllm?); expected one of: vllm, sglang, tgi, triton, kserve, llamacpp, ollama, nim, openai",
+        ),
+        (
+            "sentinel:\n  preset: tgi\n  url: http://x:8000\n",
+            "4:3: sentinel: missing `model`",
+        ),
+        (
+            "sentinel:\n  url: http://x:8000\n  queries: [{url: http://x:8000/health}]\n",
+            "4:8: sentinel.url: only with a `preset`, which it changes; without one, write it in each of `queries`",
+        ),
+        (
+            "sentinel:\n  preset: nim\n  url: x:8000\n  model: m\n",
+            "5:8: sentinel.url: `x:8000`: must start with http:// or https://",
+        ),
+        (
+            "sentinel:\n  preset: vllm\n  url: http://x:8000\n  model: m\n  expect: {status: 200}\n  queries: [{url: http://x:8000/v1/chat/completions}]\n",
+            "sentinel.expect: changes the preset's query, which `queries` replaces: write `expect` in each query",
+        ),
+        (
+            "sentinel:\n  preset: vllm\n  url: http://x:8000\n  model: m\n  queries: [{name: model, url: http://x:8000/v1/models}]\n",
+            "sentinel.queries[0].name: `model` is the preset's model check: name this query otherwise",
+        ),
+        (
+            "sentinel:\n  queries: [{url: http://x/v1/models, expect: {json: {/data/id: {includes: m}}}}]\n",
+            "`/data/id`: `includes` needs one `*` in the pointer, for the list's elements: e.g. /data/*/id",
+        ),
+        (
+            "sentinel:\n  queries: [{url: http://x/h, expect: {loading_status: [200]}}]\n",
+            "200 is a passing answer: it cannot also be loading",
+        ),
+    ];
+    for (sentinel, expected) in cases {
+        let done = validate(&scene, &format!("{PRESET_CHECKS}{sentinel}"));
+        let said = problems(&done).join("\n");
+        assert_contains!(said, expected);
+        // One mistake, one problem: nothing said of what follows from it.
+        assert_eq!(said.lines().count(), 1, "{said}");
+    }
+}

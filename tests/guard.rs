@@ -497,7 +497,7 @@ fn a_configmap_update_is_applied_and_a_bad_one_rejected() {
     // Said as a load says it: file, line and column, and the key meant.
     assert_contains!(
         sidecar.stderr(),
-        "bootgate.yaml:1:11: sentinel.queries: a sentinel needs at least one query (and 1 more)"
+        "bootgate.yaml:1:11: sentinel.queries: a sentinel needs a `preset` (vllm, sglang, tgi, triton, kserve, llamacpp, ollama, nim, openai) or at least one query (and 1 more)"
     );
     assert_eq!(get(port, "/readyz").0, 503);
 

@@ -4,7 +4,9 @@ use std::fmt::Write;
 
 use super::{load, print};
 use crate::cli::ConfigArg;
-use crate::config::{self, Config, units::human_duration};
+use std::time::Duration;
+
+use crate::config::{self, Config, HeaderSource, JsonExpect, SentinelSpec, units::human_duration};
 use crate::exit::Exit;
 use crate::graph::Graph;
 
@@ -40,5 +42,128 @@ pub fn report(config: &Config, graph: &Graph) -> String {
     for note in notes {
         let _ = writeln!(out, "note: {note}");
     }
+    if let Some(spec) = &config.guard.sentinel
+        && let Some(preset) = &spec.preset
+    {
+        let _ = writeln!(
+            out,
+            "sentinel: preset {} for {} serving {}, as written out in full:",
+            preset.name,
+            preset.url.written,
+            quoted(&preset.model.written)
+        );
+        out.push_str(&sentinel_yaml(spec));
+    }
     out
+}
+
+/// The sentinel as it would be written by hand, to copy and change: every value as written
+/// (never a `${VAR}`'s value), strings quoted.
+fn sentinel_yaml(spec: &SentinelSpec) -> String {
+    let mut out = String::from("sentinel:\n");
+    let d = |d: Duration| human_duration(d);
+    let _ = writeln!(out, "  interval: {}", d(spec.interval));
+    let _ = writeln!(out, "  timeout: {}", d(spec.timeout));
+    let _ = writeln!(out, "  success_threshold: {}", spec.success_threshold);
+    let _ = writeln!(out, "  failure_threshold: {}", spec.failure_threshold);
+    let _ = writeln!(out, "  hold: {}", d(spec.hold));
+    let _ = writeln!(out, "  min_pass: {}", spec.min_pass);
+    let _ = writeln!(
+        out,
+        "  dead_after: {}",
+        spec.dead_after.map_or_else(|| "off".into(), d)
+    );
+    match &spec.pulse {
+        None => out.push_str("  pulse: off\n"),
+        Some(p) => {
+            let _ = write!(out, "  pulse: {{every: {}", d(p.every));
+            if let Some(path) = &p.path {
+                let _ = write!(out, ", path: {}", quoted(path));
+            }
+            for (key, codes) in [
+                ("fatal_status", &p.fatal_status),
+                ("loading_status", &p.loading_status),
+            ] {
+                if !codes.is_empty() {
+                    let _ = write!(out, ", {key}: {codes:?}");
+                }
+            }
+            out.push_str("}\n");
+        }
+    }
+    if let Some(sleep) = &spec.sleep {
+        let _ = writeln!(
+            out,
+            "  # and, from the preset alone: no query while GET {} has true at {}; {} while it sleeps",
+            sleep.url.written,
+            sleep.pointer,
+            if sleep.serves {
+                "ready (a request wakes it)"
+            } else {
+                "unready"
+            }
+        );
+    }
+    out.push_str("  queries:\n");
+    for q in &spec.queries {
+        let _ = writeln!(out, "    - name: {}", quoted(&q.name));
+        let _ = writeln!(out, "      method: {}", q.method);
+        let _ = writeln!(out, "      url: {}", quoted(&q.url.written));
+        if !q.headers.is_empty() {
+            out.push_str("      headers:\n");
+            for (name, source) in &q.headers {
+                let value = match source {
+                    HeaderSource::Text(t) => quoted(&t.written),
+                    HeaderSource::File { path, prefix } => format!(
+                        "{{file: {}, prefix: {}}}",
+                        quoted(&path.written),
+                        quoted(prefix)
+                    ),
+                };
+                let _ = writeln!(out, "        {}: {value}", quoted(name));
+            }
+        }
+        if let Some(body) = &q.body {
+            let _ = writeln!(out, "      body: {}", quoted(&body.written));
+        }
+        if q.body_from_v2_metadata {
+            out.push_str("      body_from: v2-metadata\n");
+        }
+        out.push_str("      expect:\n");
+        if !q.status.is_empty() {
+            let _ = writeln!(out, "        status: {:?}", q.status);
+        }
+        for (key, codes) in [
+            ("fatal_status", &q.fatal_status),
+            ("loading_status", &q.loading_status),
+        ] {
+            if !codes.is_empty() {
+                let _ = writeln!(out, "        {key}: {codes:?}");
+            }
+        }
+        if let Some(needle) = &q.body_contains {
+            let _ = writeln!(out, "        body_contains: {}", quoted(&needle.written));
+        }
+        if let Some(max) = q.max_latency {
+            let _ = writeln!(out, "        max_latency: {}", d(max));
+        }
+        if !q.json.is_empty() {
+            out.push_str("        json:\n");
+            for (pointer, expect) in &q.json {
+                let rule = match expect {
+                    JsonExpect::Equals(v) => format!("equals: {}", quoted(v)),
+                    JsonExpect::Contains(v) => format!("contains: {}", quoted(v)),
+                    JsonExpect::Exists(v) => format!("exists: {v}"),
+                    JsonExpect::Includes(v) => format!("includes: {}", quoted(v)),
+                };
+                let _ = writeln!(out, "          {}: {{{rule}}}", quoted(pointer));
+            }
+        }
+    }
+    out
+}
+
+/// A YAML double-quoted string (JSON's escapes are YAML's), escaped for the terminal too.
+fn quoted(text: &str) -> String {
+    serde_json::Value::String(text.into()).to_string()
 }

@@ -9,9 +9,10 @@ use super::fields::{
 };
 use super::http::{body_bound, credentials_hidden, usable_url};
 use super::units::{human_duration, parse_duration};
-use super::yaml::{Node, Value};
+use super::yaml::{Node, Pos, Value};
 use super::{
-    DEFAULT_MAX_BODY, GuardSpec, HeaderSource, JsonExpect, PulseSpec, QuerySpec, SentinelSpec,
+    GuardSpec, HeaderSource, JsonExpect, PresetUse, PulseSpec, QuerySpec, SentinelSpec, Text,
+    preset,
 };
 use crate::echo;
 
@@ -30,18 +31,35 @@ pub(super) const SENTINEL_KEYS: &[&str] = &[
     "pulse",
     "dead_after",
     "queries",
+    "preset",
+    "url",
+    "model",
+    "headers",
+    "body",
+    "expect",
 ];
-pub(super) const QUERY_KEYS: &[&str] = &["name", "method", "url", "headers", "body", "expect"];
+/// What a preset takes from the config, and only with one.
+const PRESET_KEYS: &[&str] = &["url", "model", "headers", "body", "expect"];
+pub(super) const QUERY_KEYS: &[&str] = &[
+    "name",
+    "method",
+    "url",
+    "headers",
+    "body",
+    "body_from",
+    "expect",
+];
 pub(super) const EXPECT_KEYS: &[&str] = &[
     "status",
     "fatal_status",
+    "loading_status",
     "body_contains",
     "json",
     "max_body",
     "max_latency",
 ];
-pub(super) const PULSE_KEYS: &[&str] = &["every", "path", "fatal_status"];
-pub(super) const JSON_KEYS: &[&str] = &["equals", "contains", "exists"];
+pub(super) const PULSE_KEYS: &[&str] = &["every", "path", "fatal_status", "loading_status"];
+pub(super) const JSON_KEYS: &[&str] = &["equals", "contains", "exists", "includes"];
 
 pub(super) fn read(top: &mut Fields<'_>, cx: &mut Ctx<'_>) -> GuardSpec {
     let mut listen = DEFAULT_LISTEN.to_string();
@@ -164,19 +182,29 @@ fn sentinel(node: &Node, cx: &mut Ctx<'_>) -> Option<SentinelSpec> {
     {
         spec.dead_after = dead_after;
     }
-    match f.get("queries") {
+    let preset = preset(&mut f, node, cx);
+    let given = f.get("queries");
+    let mut names = HashSet::new();
+    if preset.is_some() {
+        names.insert(preset::MODELS.to_string());
+    }
+    match given {
         Some(Node {
             value: Value::Seq(items),
             ..
         }) => {
-            let mut names = HashSet::new();
             for (i, item) in items.iter().enumerate() {
                 if let Some(q) = query(item, i, cx) {
                     if !names.insert(q.name.clone()) {
+                        let why = if q.name == preset::MODELS && preset.is_some() {
+                            "is the preset's model check: name this query otherwise".to_string()
+                        } else {
+                            "is used twice".to_string()
+                        };
                         cx.problem(
                             item.pos,
                             &format!("sentinel.queries[{i}].name"),
-                            format!("`{}` is used twice", echo::value(&q.name)),
+                            format!("`{}` {why}", echo::value(&q.name)),
                         );
                     }
                     spec.queries.push(q);
@@ -186,15 +214,169 @@ fn sentinel(node: &Node, cx: &mut Ctx<'_>) -> Option<SentinelSpec> {
         Some(other) => cx.problem(other.pos, "sentinel.queries", "expected a list of queries"),
         None => {}
     }
-    if spec.queries.is_empty() {
-        cx.problem(
-            node.pos,
-            "sentinel.queries",
-            "a sentinel needs at least one query",
-        );
+    match preset {
+        Some((used, expansion, overrides)) => {
+            if given.is_some()
+                && let Some((pos, key)) = overrides.replaces
+            {
+                cx.problem(
+                    pos,
+                    &format!("sentinel.{key}"),
+                    format!(
+                        "changes the preset's query, which `queries` replaces: write `{key}` in each query"
+                    ),
+                );
+            }
+            // A given list stands in for the preset's production query; its model check stays.
+            let mut queries = Vec::new();
+            for mut q in expansion.queries {
+                if given.is_some() && q.name == preset::PRODUCTION {
+                    continue;
+                }
+                overrides.apply(&mut q, true);
+                queries.push(q);
+            }
+            for mut q in std::mem::take(&mut spec.queries) {
+                overrides.apply(&mut q, false);
+                queries.push(q);
+            }
+            spec.queries = queries;
+            if f.get("pulse").is_none() {
+                spec.pulse = Some(expansion.pulse);
+            }
+            spec.sleep = expansion.sleep;
+            spec.preset = Some(used);
+        }
+        // A preset named but not known is the one problem: what needs it follows from it.
+        None if f.get("preset").is_some() => PRESET_KEYS.iter().for_each(|key| {
+            f.get(key);
+        }),
+        None => {
+            for key in PRESET_KEYS {
+                if let Some(n) = f.get(key) {
+                    cx.problem(
+                        n.pos,
+                        &f.path(key),
+                        "only with a `preset`, which it changes; without one, write it in each of `queries`",
+                    );
+                }
+            }
+            if spec.queries.is_empty() {
+                cx.problem(
+                    node.pos,
+                    "sentinel.queries",
+                    format!(
+                        "a sentinel needs a `preset` ({}) or at least one query",
+                        preset::NAMES.join(", ")
+                    ),
+                );
+            }
+        }
     }
     f.finish(SENTINEL_KEYS, cx);
     Some(spec)
+}
+
+/// What the config changes of a preset's queries.
+#[derive(Default)]
+struct Overrides {
+    headers: Vec<(String, HeaderSource)>,
+    /// The production query's expectations, in place of the preset's.
+    expect: Option<QuerySpec>,
+    body: Option<Text>,
+    /// The first key given that changes the preset's production query, and where.
+    replaces: Option<(Pos, &'static str)>,
+}
+
+impl Overrides {
+    /// `from_preset`: a query the preset made, whose headers the config's replace by name; a
+    /// query the config lists keeps its own.
+    fn apply(&self, query: &mut QuerySpec, from_preset: bool) {
+        for (name, value) in &self.headers {
+            let has = query
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name));
+            if from_preset {
+                query.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            }
+            if from_preset || !has {
+                query.headers.push((name.clone(), value.clone()));
+            }
+        }
+        if !from_preset || query.name != preset::PRODUCTION {
+            return;
+        }
+        if let Some(e) = &self.expect {
+            query.status = e.status.clone();
+            query.fatal_status = e.fatal_status.clone();
+            query.loading_status = e.loading_status.clone();
+            query.body_contains = e.body_contains.clone();
+            query.json = e.json.clone();
+            query.max_body = e.max_body;
+            query.max_latency = e.max_latency;
+        }
+        if let Some(body) = &self.body {
+            query.body = Some(body.clone());
+            query.body_from_v2_metadata = false;
+        }
+    }
+}
+
+/// `preset`, with the `url` and `model` it needs and what the config changes of it.
+fn preset(
+    f: &mut Fields<'_>,
+    node: &Node,
+    cx: &mut Ctx<'_>,
+) -> Option<(PresetUse, preset::Expansion, Overrides)> {
+    let name_node = f.get("preset")?;
+    let field = f.path("preset");
+    let name = scalar(name_node, &field, cx)?;
+    let Some(&name) = preset::NAMES.iter().find(|n| **n == name) else {
+        cx.problem(
+            name_node.pos,
+            &field,
+            format!(
+                "unknown preset `{}`{}; expected one of: {}",
+                echo::value(name),
+                crate::suggest::hint(name, preset::NAMES.iter().copied()),
+                preset::NAMES.join(", ")
+            ),
+        );
+        return None;
+    };
+    let mut missing = None;
+    let mut ex = Expander {
+        check_field: "sentinel".into(),
+        missing: &mut missing,
+    };
+    let url_node = required(f, "url", node.pos, cx);
+    let model_node = required(f, "model", node.pos, cx);
+    let url = credentials_hidden(ex.text(url_node?, "url", cx)?, cx);
+    let model = ex.text(model_node?, "model", cx)?;
+    if !usable_url(&url, url_node?.pos, &f.path("url"), cx) {
+        return None;
+    }
+    let mut overrides = Overrides::default();
+    if let Some(n) = f.get("headers") {
+        overrides.headers = headers(n, "sentinel", &mut ex, cx);
+    }
+    if let Some(n) = f.get("expect") {
+        let mut scratch = QuerySpec::new(preset::PRODUCTION, "GET", url.clone());
+        expect(n, &f.path("expect"), &mut scratch, &mut ex, cx);
+        overrides.expect = Some(scratch);
+        overrides.replaces.get_or_insert((n.pos, "expect"));
+    }
+    if let Some(n) = f.get("body") {
+        overrides.body = ex.text(n, "body", cx);
+        overrides.replaces.get_or_insert((n.pos, "body"));
+    }
+    let mut expansion = preset::expand(name, &url, &model)?;
+    for q in &mut expansion.queries {
+        q.missing_input = missing.clone();
+    }
+    let used = PresetUse { name, url, model };
+    Some((used, expansion, overrides))
 }
 
 fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
@@ -217,67 +399,101 @@ fn query(node: &Node, index: usize, cx: &mut Ctx<'_>) -> Option<QuerySpec> {
         .get("method")
         .and_then(|n| scalar(n, &f.path("method"), cx))
         .map_or_else(|| "GET".to_string(), str::to_ascii_uppercase);
-    let mut headers = Vec::new();
-    if let Some(n) = f.get("headers")
-        && let Some(mut hf) = Fields::of(n, &f.path("headers"), cx)
-    {
-        for (header, _, value) in hf.entries {
-            let source = match &value.value {
-                Value::Map(_) => {
-                    header_file(value, &format!("{field}.headers.{header}"), &mut ex, cx)
-                }
-                _ => ex
-                    .text(value, &format!("headers.{header}"), cx)
-                    .map(HeaderSource::Text),
-            };
-            if let Some(source) = source {
-                headers.push((header.clone(), source));
-            }
-        }
-        hf.used.iter_mut().for_each(|u| *u = true);
-        hf.finish(&[], cx);
+    let mut spec = QuerySpec::new(&name, &method, url);
+    if let Some(n) = f.get("headers") {
+        spec.headers = headers(n, &field, &mut ex, cx);
     }
-    let body = f.get("body").and_then(|n| ex.text(n, "body", cx));
-    let mut spec = QuerySpec {
-        name,
-        method,
-        url,
-        headers,
-        body,
-        status: Vec::new(),
-        body_contains: None,
-        json: Vec::new(),
-        max_body: DEFAULT_MAX_BODY,
-        max_latency: None,
-        fatal_status: Vec::new(),
-        missing_input: None,
-    };
-    if let Some(n) = f.get("expect")
-        && let Some(mut ef) = Fields::of(n, &f.path("expect"), cx)
-    {
-        if let Some(s) = ef.get("status") {
-            spec.status = status_codes(s, &ef.path("status"), cx);
+    spec.body = f.get("body").and_then(|n| ex.text(n, "body", cx));
+    if let Some(n) = f.get("body_from") {
+        let field = f.path("body_from");
+        match scalar(n, &field, cx) {
+            Some("v2-metadata") if spec.body.is_some() => {
+                cx.problem(n.pos, &field, "a query has a `body` or a `body_from`, not both")
+            }
+            Some("v2-metadata") => spec.body_from_v2_metadata = true,
+            Some(other) => cx.problem(
+                n.pos,
+                &field,
+                format!(
+                    "unknown value `{}`; expected v2-metadata (the body built from the model's inputs)",
+                    echo::value(other)
+                ),
+            ),
+            None => {}
         }
-        if let Some(s) = ef.get("fatal_status") {
-            let field = ef.path("fatal_status");
-            spec.fatal_status = status_codes(s, &field, cx);
-            never_fatal(&spec.fatal_status, &spec.status, s, &field, cx);
-        }
-        spec.body_contains = ef
-            .get("body_contains")
-            .and_then(|b| ex.text(b, "expect.body_contains", cx));
-        if let Some(m) = ef.get("max_latency") {
-            spec.max_latency = duration(m, &ef.path("max_latency"), cx);
-        }
-        if let Some(j) = ef.get("json") {
-            spec.json = json_expectations(j, &ef.path("json"), cx);
-        }
-        spec.max_body = body_bound(&mut ef, cx);
-        ef.finish(EXPECT_KEYS, cx);
+    }
+    if let Some(n) = f.get("expect") {
+        expect(n, &f.path("expect"), &mut spec, &mut ex, cx);
     }
     f.finish(QUERY_KEYS, cx);
     spec.missing_input = missing;
     Some(spec)
+}
+
+/// A query's `headers`: each a text, or a file read each round.
+fn headers(
+    node: &Node,
+    field: &str,
+    ex: &mut Expander<'_>,
+    cx: &mut Ctx<'_>,
+) -> Vec<(String, HeaderSource)> {
+    let mut headers = Vec::new();
+    let Some(mut hf) = Fields::of(node, &format!("{field}.headers"), cx) else {
+        return headers;
+    };
+    for (header, pos, value) in hf.entries {
+        if hyper::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+            cx.problem(
+                *pos,
+                &hf.field,
+                format!("`{}` is not a valid header name", echo::value(header)),
+            );
+            continue;
+        }
+        let source = match &value.value {
+            Value::Map(_) => header_file(value, &format!("{field}.headers.{header}"), ex, cx),
+            _ => ex
+                .text(value, &format!("headers.{header}"), cx)
+                .map(HeaderSource::Text),
+        };
+        if let Some(source) = source {
+            headers.push((header.clone(), source));
+        }
+    }
+    hf.used.iter_mut().for_each(|u| *u = true);
+    hf.finish(&[], cx);
+    headers
+}
+
+/// A query's `expect`, into `spec`.
+fn expect(node: &Node, field: &str, spec: &mut QuerySpec, ex: &mut Expander<'_>, cx: &mut Ctx<'_>) {
+    let Some(mut ef) = Fields::of(node, field, cx) else {
+        return;
+    };
+    if let Some(s) = ef.get("status") {
+        spec.status = status_codes(s, &ef.path("status"), cx);
+    }
+    if let Some(s) = ef.get("fatal_status") {
+        let field = ef.path("fatal_status");
+        spec.fatal_status = status_codes(s, &field, cx);
+        never_passing(&spec.fatal_status, &spec.status, "fatal", s, &field, cx);
+    }
+    if let Some(s) = ef.get("loading_status") {
+        let field = ef.path("loading_status");
+        spec.loading_status = status_codes(s, &field, cx);
+        never_passing(&spec.loading_status, &spec.status, "loading", s, &field, cx);
+    }
+    spec.body_contains = ef
+        .get("body_contains")
+        .and_then(|b| ex.text(b, "expect.body_contains", cx));
+    if let Some(m) = ef.get("max_latency") {
+        spec.max_latency = duration(m, &ef.path("max_latency"), cx);
+    }
+    if let Some(j) = ef.get("json") {
+        spec.json = json_expectations(j, &ef.path("json"), cx);
+    }
+    spec.max_body = body_bound(&mut ef, cx);
+    ef.finish(EXPECT_KEYS, cx);
 }
 
 /// A status code or a list of them, each one HTTP could send.
@@ -322,8 +538,11 @@ fn pulse(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<PulseSpec> {
                 );
             }
         }
-        if let Some(n) = f.get("fatal_status") {
-            let field = f.path("fatal_status");
+        for (key, meaning) in [("fatal_status", "fatal"), ("loading_status", "loading")] {
+            let Some(n) = f.get(key) else {
+                continue;
+            };
+            let field = f.path(key);
             if spec.path.is_none() {
                 cx.problem(
                     n.pos,
@@ -331,8 +550,12 @@ fn pulse(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<PulseSpec> {
                     "needs a `path`: without one, any answer to `HEAD /` passes",
                 );
             }
-            spec.fatal_status = status_codes(n, &field, cx);
-            never_fatal(&spec.fatal_status, &[], n, &field, cx);
+            let codes = status_codes(n, &field, cx);
+            never_passing(&codes, &[], meaning, n, &field, cx);
+            match key {
+                "fatal_status" => spec.fatal_status = codes,
+                _ => spec.loading_status = codes,
+            }
         }
         f.finish(PULSE_KEYS, cx);
         return Some(spec);
@@ -376,9 +599,16 @@ fn duration_or_off(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<Option<
     }
 }
 
-/// A fatal status that a passing answer has (a 2xx when `status` is not given, or one it
-/// lists) could never be seen as fatal: said, not silently ignored.
-fn never_fatal(fatal: &[u16], wanted: &[u16], node: &Node, field: &str, cx: &mut Ctx<'_>) {
+/// A fatal or loading status that a passing answer has (a 2xx when `status` is not given, or
+/// one it lists) could never be seen as such: said, not silently ignored.
+fn never_passing(
+    listed: &[u16],
+    wanted: &[u16],
+    meaning: &str,
+    node: &Node,
+    field: &str,
+    cx: &mut Ctx<'_>,
+) {
     let passes = |c: &u16| {
         if wanted.is_empty() {
             (200..300).contains(c)
@@ -386,11 +616,11 @@ fn never_fatal(fatal: &[u16], wanted: &[u16], node: &Node, field: &str, cx: &mut
             wanted.contains(c)
         }
     };
-    if let Some(code) = fatal.iter().find(|c| passes(c)) {
+    if let Some(code) = listed.iter().find(|c| passes(c)) {
         cx.problem(
             node.pos,
             field,
-            format!("{code} is a passing answer: it cannot also be fatal"),
+            format!("{code} is a passing answer: it cannot also be {meaning}"),
         );
     }
 }
@@ -440,6 +670,8 @@ fn json_expectations(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Vec<(String,
             scalar(n, &r.path("contains"), cx).map(|v| JsonExpect::Contains(v.to_string()))
         } else if let Some(n) = r.get("exists") {
             super::fields::boolean(n, &r.path("exists"), cx).map(JsonExpect::Exists)
+        } else if let Some(n) = r.get("includes") {
+            scalar(n, &r.path("includes"), cx).map(|v| JsonExpect::Includes(v.to_string()))
         } else {
             cx.problem(
                 rule.pos,
@@ -449,6 +681,34 @@ fn json_expectations(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Vec<(String,
             None
         };
         r.finish(JSON_KEYS, cx);
+        // `*` stands for every element of a list: what `includes` looks through, and only it.
+        let stars = pointer.split('/').filter(|t| *t == "*").count();
+        let includes = matches!(expect, Some(JsonExpect::Includes(_)));
+        match (includes, stars) {
+            (true, 1) | (false, 0) => {}
+            (true, _) => {
+                cx.problem(
+                    *pos,
+                    field,
+                    format!(
+                        "`{}`: `includes` needs one `*` in the pointer, for the list's elements: e.g. /data/*/id",
+                        echo::value(pointer)
+                    ),
+                );
+                continue;
+            }
+            (false, _) => {
+                cx.problem(
+                    *pos,
+                    field,
+                    format!(
+                        "`{}`: a `*` in a pointer is only for `includes`",
+                        echo::value(pointer)
+                    ),
+                );
+                continue;
+            }
+        }
         if let Some(expect) = expect {
             out.push((pointer.clone(), expect));
         }

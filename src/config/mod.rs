@@ -11,6 +11,7 @@ pub mod guard;
 pub mod http;
 pub mod manifest;
 mod parse;
+pub mod preset;
 pub mod prompt;
 #[cfg(test)]
 mod reference;
@@ -308,6 +309,29 @@ pub struct SentinelSpec {
     /// server started); `None` when off.
     pub dead_after: Option<Duration>,
     pub queries: Vec<QuerySpec>,
+    /// How to tell that the server sleeps (sent no production query then); `None` when it
+    /// cannot.
+    pub sleep: Option<SleepSpec>,
+    /// The preset the queries, the pulse and the sleep probe came from.
+    pub preset: Option<PresetUse>,
+}
+
+/// A preset as the config names it: what `validate` says the queries were made from.
+#[derive(Debug, Clone)]
+pub struct PresetUse {
+    pub name: &'static str,
+    pub url: Text,
+    pub model: Text,
+}
+
+/// A server that can be put to sleep says so at `url`, as a JSON `true` at `pointer`. Any other
+/// answer (a 404: sleep mode is off) counts as awake.
+#[derive(Debug, Clone)]
+pub struct SleepSpec {
+    pub url: Text,
+    pub pointer: String,
+    /// A sleeping server still serves (a request wakes it): ready, with a caveat.
+    pub serves: bool,
 }
 
 /// How the guard keeps in touch with a model server between sentinel rounds.
@@ -318,6 +342,9 @@ pub struct PulseSpec {
     pub path: Option<String>,
     /// Statuses of `path` that mean the model is gone: unready at once.
     pub fatal_status: Vec<u16>,
+    /// Statuses of `path` that are the server saying it is not ready: loading until it has
+    /// passed, definitive after.
+    pub loading_status: Vec<u16>,
 }
 
 impl Default for PulseSpec {
@@ -326,6 +353,7 @@ impl Default for PulseSpec {
             every: Duration::from_secs(1),
             path: None,
             fatal_status: Vec::new(),
+            loading_status: Vec::new(),
         }
     }
 }
@@ -342,6 +370,8 @@ impl Default for SentinelSpec {
             pulse: Some(PulseSpec::default()),
             dead_after: Some(Duration::from_secs(300)),
             queries: Vec::new(),
+            sleep: None,
+            preset: None,
         }
     }
 }
@@ -364,8 +394,36 @@ pub struct QuerySpec {
     /// Statuses that mean the model is gone for good (vLLM's 503 on a dead engine): unready at
     /// once, not after `failure_threshold`.
     pub fatal_status: Vec<u16>,
+    /// Statuses that are the server saying it is not ready (llama.cpp's 503 "Loading model"):
+    /// loading until the sentinel has passed, definitive after.
+    pub loading_status: Vec<u16>,
+    /// The body is built each round from the model's KServe v2 metadata (the URL without its
+    /// `/infer`): one input of each declared name, type and shape.
+    pub body_from_v2_metadata: bool,
     /// Set when a `${VAR}` the query uses is unset: every round fails it with this reason.
     pub missing_input: Option<String>,
+}
+
+impl QuerySpec {
+    /// A query that sends nothing but its request line and expects any 2xx.
+    pub fn new(name: &str, method: &str, url: Text) -> QuerySpec {
+        QuerySpec {
+            name: name.into(),
+            method: method.into(),
+            url,
+            headers: Vec::new(),
+            body: None,
+            status: Vec::new(),
+            body_contains: None,
+            json: Vec::new(),
+            max_body: DEFAULT_MAX_BODY,
+            max_latency: None,
+            fatal_status: Vec::new(),
+            loading_status: Vec::new(),
+            body_from_v2_metadata: false,
+            missing_input: None,
+        }
+    }
 }
 
 /// A sentinel header's value: written in the config, or read from a file each round (a token
@@ -381,6 +439,9 @@ pub enum JsonExpect {
     Equals(String),
     Contains(String),
     Exists(bool),
+    /// One of the values at a pointer with a `*` (every element of a list) equals this: a
+    /// model among those a server lists.
+    Includes(String),
 }
 
 /// One problem found in the config, with where it is.

@@ -19,6 +19,8 @@ pub enum Caveat {
     Degraded,
     /// A gate check that passed only because of `force`.
     Forced,
+    /// A model server that sleeps and wakes on a request.
+    Sleeping,
 }
 
 impl Caveat {
@@ -26,6 +28,7 @@ impl Caveat {
         match self {
             Caveat::Degraded => "degraded",
             Caveat::Forced => "forced",
+            Caveat::Sleeping => "sleeping",
         }
     }
 }

@@ -511,7 +511,11 @@ impl Guard {
 
     fn record(&mut self, round: &sentinel::Round) {
         let metrics = &self.shared.metrics;
-        let result = if round.passed { "pass" } else { "fail" };
+        let result = match (round.passed, &round.sleeping) {
+            (_, Some(_)) => "sleeping",
+            (true, None) => "pass",
+            (false, None) => "fail",
+        };
         metrics.rounds.get_or_create(&label("result", result)).inc();
         for q in &round.results {
             metrics
@@ -522,6 +526,9 @@ impl Guard {
         let seen = round.seen();
         match self.failing.news(seen.failure()) {
             Some(News::PassingAgain) => tracing::info!("sentinel passing again"),
+            Some(News::Failing(why)) if matches!(seen, Seen::Sleeping(_)) => {
+                tracing::info!("sentinel: the server sleeps: {}", self.redactor.clean(why));
+            }
             Some(News::Failing(why)) => {
                 tracing::info!("sentinel failing: {}", self.redactor.clean(why));
             }

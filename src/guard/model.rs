@@ -78,8 +78,16 @@ pub enum Seen {
     Refused(String),
     /// An answer the config calls fatal.
     Fatal(String),
+    /// The server's own "not ready" (a `loading_status`): it is loading until it has passed
+    /// since it started, and says it cannot serve after.
+    Loading(String),
+    /// No answer in time: counted, and while the server has not passed since it started, a
+    /// model still loading (one loaded on its first request answers it late).
+    Timeout(String),
     /// Anything else that failed: it may be a blip.
     Failed(String),
+    /// The server sleeps: nothing was asked of it.
+    Sleeping(String),
 }
 
 impl Seen {
@@ -87,7 +95,12 @@ impl Seen {
     pub fn failure(&self) -> Option<&str> {
         match self {
             Seen::Pass => None,
-            Seen::Refused(why) | Seen::Fatal(why) | Seen::Failed(why) => Some(why),
+            Seen::Refused(why)
+            | Seen::Fatal(why)
+            | Seen::Loading(why)
+            | Seen::Timeout(why)
+            | Seen::Failed(why)
+            | Seen::Sleeping(why) => Some(why),
         }
     }
 
@@ -97,7 +110,10 @@ impl Seen {
             Seen::Pass => Seen::Pass,
             Seen::Refused(why) => Seen::Refused(rewrite(&why)),
             Seen::Fatal(why) => Seen::Fatal(rewrite(&why)),
+            Seen::Loading(why) => Seen::Loading(rewrite(&why)),
+            Seen::Timeout(why) => Seen::Timeout(rewrite(&why)),
             Seen::Failed(why) => Seen::Failed(rewrite(&why)),
+            Seen::Sleeping(why) => Seen::Sleeping(rewrite(&why)),
         }
     }
 }
@@ -145,6 +161,8 @@ pub struct Tuning {
     pub dead_after: Option<Duration>,
     /// The origins the pulse looks at; empty when it is off.
     pub pulse: Vec<String>,
+    /// A sleeping server still serves (a request wakes it): ready while it sleeps.
+    pub sleep_serves: bool,
 }
 
 impl Tuning {
@@ -161,6 +179,7 @@ impl Tuning {
             timeout: s.timeout,
             dead_after: spec.and(s.dead_after),
             pulse,
+            sleep_serves: s.sleep.as_ref().is_some_and(|sleep| sleep.serves),
         }
     }
 }
@@ -195,6 +214,8 @@ struct PulseState {
     streak: Streak,
     /// This origin answered since the guard started: a refusal now means it went away.
     reached: bool,
+    /// It passed since its server last started: a "loading" answer now is no longer loading.
+    alive: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +228,8 @@ struct Sentinel {
     reached: bool,
     /// Something looked wrong at this moment: the first round to start after it runs at once.
     recheck: Option<Instant>,
+    /// The server said it sleeps, since when and how.
+    sleeping: Option<(Instant, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -314,10 +337,12 @@ impl Model {
         }
         w.forced = update.forced;
         let news =
-            observe(&mut w.streak, classify(seen, true), at, at, need).map(|turn| match turn {
-                Turned::Ok => format!("{} passes again", w.name),
-                Turned::Failing(reason) => format!("{} failing: {reason}", w.name),
-            });
+            observe(&mut w.streak, classify(seen, true, true), at, at, need).map(
+                |turn| match turn {
+                    Turned::Ok => format!("{} passes again", w.name),
+                    Turned::Failing(reason) => format!("{} failing: {reason}", w.name),
+                },
+            );
         self.news = news.or(self.news.take());
     }
 
@@ -340,9 +365,20 @@ impl Model {
         let was_ok = p.streak.ok();
         if gone(&seen, p.reached) {
             self.passed_since_start = false;
+            p.alive = false;
         }
-        let failure = classify(seen, p.reached);
-        p.reached |= failure.is_none();
+        // A sleeping server's health may answer as a dead one's would: never definitive then.
+        let sleeping = self.sentinel.as_ref().is_some_and(|s| s.sleeping.is_some());
+        let seen = match seen {
+            Seen::Fatal(why) | Seen::Loading(why) if sleeping => {
+                Seen::Failed(format!("{why} (while it sleeps)"))
+            }
+            other => other,
+        };
+        let answered = answered(&seen);
+        let failure = classify(seen, p.reached, p.alive);
+        p.reached |= answered;
+        p.alive |= failure.is_none();
         let first_failure = failure.is_some() && p.streak.fails() == 0;
         let news = observe(&mut p.streak, failure, started, ended, need).map(|turn| match turn {
             Turned::Ok => format!("pulse: {} answers again", p.origin),
@@ -367,6 +403,20 @@ impl Model {
         if s.recheck.is_some_and(|at| round.started >= at) {
             s.recheck = None;
         }
+        if let Seen::Sleeping(why) = &round.seen {
+            let since = s.sleeping.as_ref().map_or(round.started, |(at, _)| *at);
+            if s.sleeping.is_none() && !self.tuning.sleep_serves && s.streak.ok() {
+                // Awake again, it proves itself before it is ready: it may not wake well.
+                s.streak
+                    .fail(Failure::definitive(why.clone()), round.started, need);
+                self.news = Some(format!("sentinel: the server sleeps: {why}"));
+            }
+            s.sleeping = Some((since, why.clone()));
+            // Asleep is not dead, however long it lasts; awake, it starts over.
+            self.passed_since_start = false;
+            return;
+        }
+        s.sleeping = None;
         s.queries = round.queries;
         if round.seen == Seen::Pass {
             s.recent
@@ -377,8 +427,8 @@ impl Model {
             self.passed_since_start = false;
         }
         // Only an answer says the server was there: a timeout may never have reached it.
-        let answered = matches!(round.seen, Seen::Pass | Seen::Fatal(_));
-        let failure = classify(round.seen, s.reached);
+        let answered = answered(&round.seen);
+        let failure = classify(round.seen, s.reached, self.passed_since_start);
         s.reached |= answered;
         match observe(&mut s.streak, failure, round.started, round.ended, need) {
             Some(Turned::Ok) => self.news = Some(self.ready_reason()),
@@ -474,7 +524,10 @@ impl Model {
             .all(|l| l.ok || self.watched.iter().any(|w| w.name == l.name))
             && self.watched.iter().all(|w| w.streak.ok())
             && self.pulse.iter().all(|p| p.streak.ok())
-            && self.sentinel.as_ref().is_none_or(|s| s.streak.ok())
+            && self
+                .sentinel
+                .as_ref()
+                .is_none_or(|s| s.streak.ok() && (s.sleeping.is_none() || self.tuning.sleep_serves))
     }
 
     /// The phase moved since it was last settled: what to tell the world.
@@ -526,13 +579,13 @@ impl Model {
     /// the pulse, the sentinel, and the shutdown while draining. `now` and `wall` are the same
     /// moment on the two clocks, to say since when in the wall clock's words.
     pub fn lines(&self, now: Instant, wall: SystemTime) -> Vec<Line> {
-        let since = |at: Instant| crate::text::rfc3339(wall - now.saturating_duration_since(at));
+        let clock = Clock { now, wall };
         let mut lines: Vec<Line> = self.gate.clone();
         for w in &self.watched {
             let line = Line {
                 name: w.name.clone(),
                 ok: w.streak.ok(),
-                reason: describe(&w.streak, self.tuning.need.fails, since).unwrap_or_default(),
+                reason: describe(&w.streak, self.tuning.need.fails, &clock).unwrap_or_default(),
                 caveat: (w.streak.ok() && w.forced).then_some(Caveat::Forced),
                 details: w.details.clone(),
             };
@@ -544,7 +597,7 @@ impl Model {
         if !self.pulse.is_empty() {
             let failing = self.pulse.iter().find(|p| !p.streak.ok());
             let reason = failing.map_or(String::new(), |p| {
-                let why = describe(&p.streak, self.tuning.need.fails, since)
+                let why = describe(&p.streak, self.tuning.need.fails, &clock)
                     .unwrap_or_else(|| "no answer yet".into());
                 format!("{}: {why}", p.origin)
             });
@@ -556,16 +609,29 @@ impl Model {
                 details: Vec::new(),
             });
         }
-        let (ok, reason) = match &self.sentinel {
-            None => (true, String::new()),
-            Some(s) if s.streak.ok() => (true, String::new()),
-            Some(s) => (false, self.sentinel_reason(s, since)),
+        let (ok, reason, caveat) = match &self.sentinel {
+            None => (true, String::new(), None),
+            Some(Sentinel {
+                sleeping: Some((from, why)),
+                streak,
+                ..
+            }) => {
+                let serves = self.tuning.sleep_serves && streak.ok();
+                let reason = format!(
+                    "sleeping for {}, since {}: {why}",
+                    human_duration(clock.age(*from)),
+                    clock.since(*from)
+                );
+                (serves, reason, serves.then_some(Caveat::Sleeping))
+            }
+            Some(s) if s.streak.ok() => (true, String::new(), None),
+            Some(s) => (false, self.sentinel_reason(s, &clock), None),
         };
         lines.push(Line {
             name: SENTINEL.into(),
             ok,
             reason,
-            caveat: None,
+            caveat,
             details: Vec::new(),
         });
         if self.draining.is_some() {
@@ -580,10 +646,11 @@ impl Model {
         lines
     }
 
-    fn sentinel_reason(&self, s: &Sentinel, since: impl Fn(Instant) -> String) -> String {
-        if let Some(failing) = describe(&s.streak, self.tuning.need.fails, &since) {
+    fn sentinel_reason(&self, s: &Sentinel, clock: &Clock) -> String {
+        if let Some(failing) = describe(&s.streak, self.tuning.need.fails, clock) {
             return failing;
         }
+        let since = |at| clock.since(at);
         let need = self.tuning.need;
         match s.streak.passing_since() {
             None => "no sentinel round has finished yet".into(),
@@ -632,6 +699,7 @@ impl Sentinel {
             last: None,
             reached: false,
             recheck: None,
+            sleeping: None,
         }
     }
 }
@@ -648,6 +716,7 @@ fn pulse_states(origins: &[String], old: &[PulseState], ok: bool) -> Vec<PulseSt
                     origin: origin.clone(),
                     streak: Streak::new(ok),
                     reached: false,
+                    alive: false,
                 })
         })
         .collect()
@@ -684,21 +753,61 @@ fn gone(seen: &Seen, reached: bool) -> bool {
     reached && matches!(seen, Seen::Refused(_))
 }
 
-/// What a failure means: a refusal is definitive only once the server had answered.
-fn classify(seen: Seen, reached: bool) -> Option<Failure> {
+/// Whether the server answered at all: only then does a later refusal mean it went away.
+fn answered(seen: &Seen) -> bool {
+    matches!(seen, Seen::Pass | Seen::Fatal(_) | Seen::Loading(_))
+}
+
+/// What a failure means. A refusal is definitive once the server had answered (`reached`);
+/// the server's own "not ready" and a silence are loading until it has passed since it
+/// started (`alive`), and a "not ready" is definitive after.
+fn classify(seen: Seen, reached: bool, alive: bool) -> Option<Failure> {
     match seen {
         Seen::Pass => None,
-        Seen::Refused(why) if reached => Some(Failure::definitive(why)),
-        Seen::Refused(why) => Some(Failure::counted(format!("{why} (not listening yet)"))),
+        Seen::Refused(why) if reached => Some(Failure::definitive(format!(
+            "{why}: the server had answered, and is gone"
+        ))),
+        Seen::Refused(why) => Some(Failure::loading(format!("{why} (not listening yet)"))),
+        Seen::Loading(why) if alive => Some(Failure::definitive(format!(
+            "{why}: having served, the server says it cannot"
+        ))),
+        Seen::Loading(why) => Some(Failure::loading(why)),
+        Seen::Timeout(why) if !alive => Some(Failure::loading(why)),
         Seen::Fatal(why) => Some(Failure::definitive(why)),
-        Seen::Failed(why) => Some(Failure::counted(why)),
+        Seen::Timeout(why) | Seen::Failed(why) | Seen::Sleeping(why) => Some(Failure::counted(why)),
     }
 }
 
-/// `counted, 2 of 3 in a row since …: why` or `definitive since …: why`; `None` while passing.
-fn describe(streak: &Streak, fails: u32, since: impl Fn(Instant) -> String) -> Option<String> {
+/// The two clocks at one moment: to say since when in the wall clock's words, and for how long.
+struct Clock {
+    now: Instant,
+    wall: SystemTime,
+}
+
+impl Clock {
+    fn since(&self, at: Instant) -> String {
+        crate::text::rfc3339(self.wall - self.now.saturating_duration_since(at))
+    }
+
+    fn age(&self, at: Instant) -> Duration {
+        self.now.saturating_duration_since(at)
+    }
+}
+
+/// `counted, 2 of 3 in a row since …: why`, `definitive since …: why` or `loading for 4s,
+/// since …: why`; `None` while passing.
+fn describe(streak: &Streak, fails: u32, clock: &Clock) -> Option<String> {
     let failure = streak.failure()?;
-    let from = streak.failing_since().map(&since).unwrap_or_default();
+    let at = streak.failing_since();
+    let from = at.map(|at| clock.since(at)).unwrap_or_default();
+    if failure.loading {
+        let age = at.map(|at| clock.age(at)).unwrap_or_default();
+        return Some(format!(
+            "loading for {}, since {from}: {}",
+            human_duration(age),
+            failure.reason
+        ));
+    }
     Some(match failure.class {
         Class::Definitive => format!("definitive since {from}: {}", failure.reason),
         Class::Counted => format!(
@@ -726,6 +835,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             dead_after: Some(Duration::from_secs(60)),
             pulse: vec!["http://127.0.0.1:8000".into()],
+            sleep_serves: false,
         }
     }
 
@@ -737,7 +847,8 @@ mod tests {
 
     /// Plays `script` (steps a second apart, separated by spaces) and returns the phase after
     /// each step, one letter each: `s`tarting, `r`eady, `u`nready, `d`raining. Steps: `R+`,
-    /// `Rc` (counted), `Rf` (fatal), `Rx` (refused) for rounds; `P+`, `Pc`, `Px` for the pulse;
+    /// `Rc` (counted), `Rf` (fatal), `Rx` (refused), `Rl` (the server's "loading"), `Rt`
+    /// (timeout), `Rz` (sleeping) for rounds; `P+`, `Pc`, `Px`, `Pl` for the pulse;
     /// `W+`, `Wc` for a watched check; `D` to drain; `T1`…`T9` to reload with that many
     /// counted failures needed; `S` to reload without the sentinel and then with it.
     fn play(model: &mut Model, script: &str) -> String {
@@ -752,6 +863,9 @@ mod tests {
                 "c" => Seen::Failed("status 500".into()),
                 "f" => Seen::Fatal("status 503".into()),
                 "x" => Seen::Refused("connection refused".into()),
+                "l" => Seen::Loading("status 503: Loading model".into()),
+                "t" => Seen::Timeout("no answer within 5.0s".into()),
+                "z" => Seen::Sleeping("it sleeps".into()),
                 other => panic!("unknown outcome {other}"),
             };
             let (what, code) = step.split_at(1);
@@ -840,6 +954,21 @@ mod tests {
                 phases: "ssssssr",
             },
             Case {
+                name: "the server's own loading answer, then ready",
+                script: "Pl Pl Rl Rt P+ R+ R+",
+                phases: "ssssssr",
+            },
+            Case {
+                name: "loading again after it served is definitive",
+                script: "P+ R+ R+ Rl R+ R+ Pl P+",
+                phases: "ssruurur",
+            },
+            Case {
+                name: "a sleeping server is unready, and proves itself awake",
+                script: "P+ R+ R+ Rz Rz Pf R+ R+",
+                phases: "ssruuuur",
+            },
+            Case {
                 name: "a watched check turns after the same counted failures",
                 script: "P+ R+ R+ Wc Wc Wc W+",
                 phases: "ssrrrur",
@@ -884,6 +1013,51 @@ mod tests {
 
     /// Isolated counted failures at several rates, never two adjacent: never a flap, over
     /// thousands of rounds.
+    #[test]
+    fn loading_and_sleeping_are_said_with_since_when() {
+        let t0 = Instant::now();
+        let wall = SystemTime::now();
+        let sentinel_line = |model: &Model, at: Instant| {
+            let lines = model.lines(at, wall);
+            lines.into_iter().find(|l| l.name == SENTINEL).unwrap()
+        };
+        let round = |seen: Seen, at: Instant| Round {
+            started: at,
+            ended: at + Duration::from_millis(10),
+            seen,
+            queries: Vec::new(),
+        };
+        let mut model = begun(tuning(1, 3, Duration::ZERO));
+        model.round(round(Seen::Timeout("no answer within 5.0s".into()), t0));
+        let line = sentinel_line(&model, t0 + 4 * SECOND);
+        assert!(
+            line.reason.starts_with("loading for 4.0s, since ")
+                && line.reason.ends_with("no answer within 5.0s"),
+            "{}",
+            line.reason
+        );
+        model.round(round(Seen::Pass, t0 + 5 * SECOND));
+        model.round(round(Seen::Timeout("no answer".into()), t0 + 6 * SECOND));
+        assert!(
+            sentinel_line(&model, t0 + 7 * SECOND).ok,
+            "once it served, a timeout is a counted failure like any"
+        );
+        // A server whose sleep still serves stays ready, and says it sleeps.
+        let mut serving = tuning(1, 3, Duration::ZERO);
+        serving.sleep_serves = true;
+        let mut model = begun(serving);
+        model.round(round(Seen::Pass, t0));
+        model.round(round(Seen::Sleeping("it sleeps".into()), t0 + SECOND));
+        let line = sentinel_line(&model, t0 + 3 * SECOND);
+        assert!(line.ok && line.caveat == Some(Caveat::Sleeping), "{line:?}");
+        assert!(
+            line.reason.starts_with("sleeping for 2.0s, since "),
+            "{}",
+            line.reason
+        );
+        assert_eq!(model.dead_at(), None, "asleep is never dead");
+    }
+
     #[test]
     fn isolated_failures_never_flap_at_any_rate() {
         for every in [2usize, 3, 5, 10] {
@@ -1006,7 +1180,7 @@ mod tests {
         // late as the wall clock given, never later.
         assert_eq!(
             pulse.reason,
-            "http://127.0.0.1:8000: definitive since 1970-01-01T01:00:00.000Z: connection refused"
+            "http://127.0.0.1:8000: definitive since 1970-01-01T01:00:00.000Z: connection refused: the server had answered, and is gone"
         );
         assert!(lines[2].ok, "one counted failure leaves the sentinel ok");
     }

@@ -28,6 +28,8 @@ const MAX_HEAD: usize = 8 * 1024;
 /// A `GET` answer's body is read and dropped up to this, so the connection can be kept;
 /// past it, or with no length, the connection is closed instead.
 const MAX_BODY: usize = 64 * 1024;
+/// The most of a failing answer's body a reason quotes.
+const EXCERPT: usize = 160;
 /// When the held connection closes (an idle close, or a crash), the pulse looks again at once,
 /// but no sooner than this after the last such look: a server that closes every connection at
 /// once is asked once a second, not in a loop.
@@ -160,7 +162,7 @@ impl Pulser {
                 Ok(Err(seen)) => seen,
                 Err(_) => {
                     held = None;
-                    Seen::Failed(format!("no answer within {}", human_duration(deadline)))
+                    Seen::Timeout(format!("no answer within {}", human_duration(deadline)))
                 }
             };
             let passed = seen == Seen::Pass;
@@ -170,7 +172,8 @@ impl Pulser {
                 failures_in_a_row = failures_in_a_row.saturating_add(1);
                 // A failure that may be a blip is confirmed at once; a refusal needs no
                 // confirming, and a server that keeps failing is looked at on the beat.
-                if matches!(seen, Seen::Failed(_)) && failures_in_a_row < self.confirmations {
+                let blip = matches!(seen, Seen::Failed(_) | Seen::Timeout(_));
+                if blip && failures_in_a_row < self.confirmations {
                     next = Instant::now().max(started + CONFIRM_SPACING);
                 }
             }
@@ -274,14 +277,25 @@ impl Pulser {
             head.extend_from_slice(&buf[..n]);
         };
         if self.spec.path.is_some() && !(200..300).contains(&answer.status) {
-            let why = format!(
+            // What of the body came with the head says why (`Loading model`); no more is
+            // awaited for it.
+            let body = &head[end..];
+            let body = &body[..body.len().min(answer.length.unwrap_or(0)).min(EXCERPT)];
+            let excerpt = String::from_utf8_lossy(body);
+            let mut why = format!(
                 "GET {} answered {}",
                 self.spec.path.as_deref().unwrap_or_default(),
                 answer.status
             );
+            if !excerpt.trim().is_empty() {
+                why = format!("{why}: {}", crate::echo::capped(excerpt.trim(), EXCERPT));
+            }
+            let status = answer.status;
             return Err(Exchange::Missed(
-                if self.spec.fatal_status.contains(&answer.status) {
+                if self.spec.fatal_status.contains(&status) {
                     Seen::Fatal(why)
+                } else if self.spec.loading_status.contains(&status) {
+                    Seen::Loading(why)
                 } else {
                     Seen::Failed(why)
                 },

@@ -2,6 +2,7 @@
 //! JSON values and latency, run in rounds that never overlap.
 
 mod pointers;
+mod v2;
 
 use std::time::Duration;
 
@@ -12,9 +13,19 @@ use super::model::Seen;
 use crate::checks::http::{
     Answer, Outgoing, Search, fetch, lacks_within, quote_answer, status_wanted,
 };
-use crate::config::{HeaderSource, JsonExpect, QuerySpec, SentinelSpec, units::human_duration};
+use crate::checks::tcp::NoAnswer;
+use crate::config::{
+    HeaderSource, JsonExpect, QuerySpec, SentinelSpec, SleepSpec, units::human_duration,
+};
 use crate::heartbeat::Heartbeat;
 use crate::redact::Redactor;
+
+/// A sleep probe's answer is a small JSON document (`/props` is a few KiB).
+const SLEEP_ANSWER_MAX: u64 = 256 * 1024;
+/// Of a list that lacks the model asked for, this many names are shown…
+const LISTED_SHOWN: usize = 8;
+/// …each cut to this many characters.
+const LISTED_NAME_MAX: usize = 80;
 
 #[derive(Debug, Clone)]
 pub struct QueryResult {
@@ -30,21 +41,32 @@ pub struct Round {
     pub ended: Instant,
     pub passed: bool,
     pub results: Vec<QueryResult>,
+    /// The server said it sleeps, and was asked nothing: why it was not.
+    pub sleeping: Option<String>,
 }
 
 impl Round {
     /// What the round saw, for the model: a fatal answer anywhere says the most; a round whose
-    /// every failure is a refusal says the server is not there.
+    /// every failure is of one kind (a refusal, the server's "loading", a timeout) says that.
     pub fn seen(&self) -> Seen {
+        if let Some(why) = &self.sleeping {
+            return Seen::Sleeping(why.clone());
+        }
         if self.passed {
             return Seen::Pass;
         }
         let reason = self.reason();
         let failing = || self.results.iter().filter(|r| r.seen != Seen::Pass);
+        let all =
+            |kind: fn(&Seen) -> bool| failing().count() > 0 && failing().all(|r| kind(&r.seen));
         if failing().any(|r| matches!(r.seen, Seen::Fatal(_))) {
             Seen::Fatal(reason)
-        } else if failing().count() > 0 && failing().all(|r| matches!(r.seen, Seen::Refused(_))) {
+        } else if all(|s| matches!(s, Seen::Refused(_))) {
             Seen::Refused(reason)
+        } else if all(|s| matches!(s, Seen::Loading(_))) {
+            Seen::Loading(reason)
+        } else if all(|s| matches!(s, Seen::Timeout(_))) {
+            Seen::Timeout(reason)
         } else {
             Seen::Failed(reason)
         }
@@ -65,9 +87,21 @@ impl Round {
     }
 }
 
-/// Runs every query at once, each under `timeout`.
+/// Runs every query at once, each under `timeout` — unless the server says it sleeps: a
+/// request could wake it, or (vLLM's, at first) crash it.
 pub async fn round(spec: &SentinelSpec, timeout: Duration, redactor: &Redactor) -> Round {
     let started = Instant::now();
+    if let Some(sleep) = &spec.sleep
+        && let Ok(Some(why)) = tokio::time::timeout(timeout, sleeping(sleep)).await
+    {
+        return Round {
+            started,
+            ended: Instant::now(),
+            passed: false,
+            results: Vec::new(),
+            sleeping: Some(why),
+        };
+    }
     let mut running = JoinSet::new();
     for (i, query) in spec.queries.iter().enumerate() {
         let query = query.clone();
@@ -98,7 +132,33 @@ pub async fn round(spec: &SentinelSpec, timeout: Duration, redactor: &Redactor) 
         ended: Instant::now(),
         passed,
         results,
+        sleeping: None,
     }
+}
+
+/// Why the server counts as sleeping; `None` for any answer but a JSON `true` at the
+/// pointer (a 404 is a server without sleep mode), so the probe never stands in the way.
+async fn sleeping(sleep: &SleepSpec) -> Option<String> {
+    let request = Outgoing {
+        url: &sleep.url.value,
+        method: "GET",
+        headers: &[],
+        body: None,
+    };
+    let heartbeat = Heartbeat::default();
+    let answer = fetch(&request, &heartbeat).await.ok()?;
+    if !(200..300).contains(&answer.status) {
+        return None;
+    }
+    let body = answer.whole(SLEEP_ANSWER_MAX, &heartbeat).await.ok()?;
+    let text = String::from_utf8_lossy(&body);
+    let found = pointers::values_at(&text, &[sleep.pointer.as_str()]).ok()?;
+    (found.first()? == &Some(serde_json::Value::Bool(true))).then(|| {
+        format!(
+            "{} says {} is true: no query is sent while it sleeps",
+            sleep.url.written, sleep.pointer
+        )
+    })
 }
 
 async fn run_query(query: &QuerySpec, timeout: Duration, redactor: &Redactor) -> QueryResult {
@@ -108,7 +168,7 @@ async fn run_query(query: &QuerySpec, timeout: Duration, redactor: &Redactor) ->
         None => match tokio::time::timeout(timeout, ask(query, redactor)).await {
             Ok(Ok(())) => Seen::Pass,
             Ok(Err(seen)) => seen,
-            Err(_) => Seen::Failed(format!("no answer within {}", human_duration(timeout))),
+            Err(_) => Seen::Timeout(format!("no answer within {}", human_duration(timeout))),
         },
     };
     let latency = started.elapsed();
@@ -173,31 +233,42 @@ async fn ask(query: &QuerySpec, redactor: &Redactor) -> Result<(), Seen> {
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
+    let built = match query.body_from_v2_metadata {
+        true => Some(v2::inference_body(query, &headers, redactor).await?),
+        false => None,
+    };
     let request = Outgoing {
         url: &query.url.value,
         method: &query.method,
         headers: &headers,
-        body: query.body.as_ref().map(|b| b.value.as_str()),
+        body: built
+            .as_deref()
+            .or(query.body.as_ref().map(|b| b.value.as_str())),
     };
     let heartbeat = Heartbeat::default();
-    let answer = fetch(&request, &heartbeat).await.map_err(|e| {
-        if e.refused {
-            Seen::Refused(e.reason)
-        } else {
-            Seen::Failed(e.reason)
-        }
-    })?;
+    let answer = fetch(&request, &heartbeat).await.map_err(unanswered)?;
     let status = answer.status;
     if !status_wanted(&query.status, status) {
         let excerpt = quote_answer(answer, redactor, &heartbeat).await;
         let why = format!("status {status}: {excerpt}");
         return Err(if query.fatal_status.contains(&status) {
             Seen::Fatal(why)
+        } else if query.loading_status.contains(&status) {
+            Seen::Loading(why)
         } else {
             Seen::Failed(why)
         });
     }
     Ok(judge_body(answer, query, &heartbeat).await?)
+}
+
+/// A request that got no answer: refused, or anything else that kept one from coming.
+fn unanswered(e: NoAnswer) -> Seen {
+    if e.refused {
+        Seen::Refused(e.reason)
+    } else {
+        Seen::Failed(e.reason)
+    }
 }
 
 /// `body_contains` and `json`, reading no more of the answer than they need.
@@ -229,13 +300,69 @@ async fn judge_body(
     {
         return Err(format!("the body lacks `{}`", needle.written));
     }
-    let wanted: Vec<&str> = query.json.iter().map(|(p, _)| p.as_str()).collect();
+    // A pointer with a `*` is read up to its list, and looked through after.
+    let wanted: Vec<&str> = query
+        .json
+        .iter()
+        .map(|(p, _)| pointers::split_star(p).map_or(p.as_str(), |(list, _)| list))
+        .collect();
     let found =
         pointers::values_at(&text, &wanted).map_err(|e| format!("the body is not JSON ({e})"))?;
     for ((pointer, expect), value) in query.json.iter().zip(&found) {
-        check_json(value.as_ref(), pointer, expect)?;
+        match (expect, pointers::split_star(pointer)) {
+            (JsonExpect::Includes(want), Some((_, rest))) => {
+                includes(value.as_ref(), rest, want, pointer)?
+            }
+            _ => check_json(value.as_ref(), pointer, expect)?,
+        }
     }
     Ok(())
+}
+
+/// The text of a JSON value as expectations compare it: a string's own text, any other value's
+/// JSON form (`4` equals 4 and "4").
+fn json_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether one element of `list` has `want` at `rest`; if none does, the reason lists what
+/// the elements have (a server's model names), escaped and capped.
+fn includes(
+    list: Option<&serde_json::Value>,
+    rest: &str,
+    want: &str,
+    pointer: &str,
+) -> Result<(), String> {
+    let Some(serde_json::Value::Array(items)) = list else {
+        return Err(format!("{pointer}: no list there"));
+    };
+    let have: Vec<String> = items
+        .iter()
+        .filter_map(|item| pointers::at(item, rest))
+        .map(json_text)
+        .collect();
+    if have.iter().any(|h| h == want) {
+        return Ok(());
+    }
+    if have.is_empty() {
+        return Err(format!("`{want}` is not served: {pointer} lists none"));
+    }
+    let shown: Vec<String> = have
+        .iter()
+        .take(LISTED_SHOWN)
+        .map(|h| format!("`{}`", crate::echo::capped(h, LISTED_NAME_MAX)))
+        .collect();
+    let more = match have.len().saturating_sub(LISTED_SHOWN) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    Err(format!(
+        "`{want}` is not served: {pointer} lists {}{more}",
+        shown.join(", ")
+    ))
 }
 
 fn check_json(
@@ -243,11 +370,7 @@ fn check_json(
     pointer: &str,
     expect: &JsonExpect,
 ) -> Result<(), String> {
-    // Strings compare by their text, other values by their JSON form: `4` equals 4 and "4".
-    let text = found.map(|v| match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    });
+    let text = found.map(json_text);
     match (expect, text) {
         (JsonExpect::Exists(true), Some(_)) | (JsonExpect::Exists(false), None) => Ok(()),
         (JsonExpect::Exists(true), None) => Err(format!("{pointer} is missing")),
@@ -256,6 +379,8 @@ fn check_json(
         (JsonExpect::Contains(want), Some(got)) if got.contains(want.as_str()) => Ok(()),
         (JsonExpect::Equals(want), Some(_)) => Err(format!("{pointer} is not `{want}`")),
         (JsonExpect::Contains(want), Some(_)) => Err(format!("{pointer} lacks `{want}`")),
+        (JsonExpect::Includes(want), Some(got)) if got == *want => Ok(()),
+        (JsonExpect::Includes(want), Some(_)) => Err(format!("{pointer} is not `{want}`")),
         (_, None) => Err(format!("{pointer} is missing")),
     }
 }

@@ -29,6 +29,8 @@ impl Class {
 pub struct Failure {
     pub class: Class,
     pub reason: String,
+    /// The server is still loading: said so, with since when, rather than as a count.
+    pub loading: bool,
 }
 
 impl Failure {
@@ -36,6 +38,7 @@ impl Failure {
         Failure {
             class: Class::Counted,
             reason: reason.into(),
+            loading: false,
         }
     }
 
@@ -43,6 +46,15 @@ impl Failure {
         Failure {
             class: Class::Definitive,
             reason: reason.into(),
+            loading: false,
+        }
+    }
+
+    /// Counted: a server that is loading is not ready, and not yet failing either.
+    pub fn loading(reason: impl Into<String>) -> Failure {
+        Failure {
+            loading: true,
+            ..Failure::counted(reason)
         }
     }
 }

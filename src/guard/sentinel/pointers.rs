@@ -30,6 +30,25 @@ pub fn values_at(json: &str, pointers: &[&str]) -> Result<Vec<Option<Value>>, se
     Ok(found)
 }
 
+/// `/data/*/id` → `("/data", "/id")`: the list a `*` stands in, and the pointer into each of
+/// its elements; `None` without a `*` token.
+pub fn split_star(pointer: &str) -> Option<(&str, &str)> {
+    let mut at = 0;
+    for token in pointer.split('/').skip(1) {
+        let start = at;
+        at += 1 + token.len();
+        if token == "*" {
+            return Some((&pointer[..start], &pointer[at..]));
+        }
+    }
+    None
+}
+
+/// The value at `pointer` (RFC 6901) inside `value`.
+pub fn at<'v>(value: &'v Value, pointer: &str) -> Option<&'v Value> {
+    descend(value, &tokens(pointer)?)
+}
+
 /// `/a~1b/0` → `["a/b", "0"]`, unescaped as RFC 6901 says (`~1` first, then `~0`); `None` for
 /// a pointer that does not start with `/`, which points nowhere.
 fn tokens(pointer: &str) -> Option<Vec<String>> {
@@ -182,6 +201,14 @@ impl<'de> Visitor<'de> for Walk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_star_splits_a_pointer_at_its_list() {
+        assert_eq!(split_star("/data/*/id"), Some(("/data", "/id")));
+        assert_eq!(split_star("/*/name"), Some(("", "/name")));
+        assert_eq!(split_star("/models/*"), Some(("/models", "")));
+        assert_eq!(split_star("/a/*b/c"), None);
+    }
 
     /// The tree-building answer this module must agree with.
     fn parsed(json: &str, pointers: &[&str]) -> Result<Vec<Option<Value>>, serde_json::Error> {
