@@ -7,7 +7,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -19,7 +19,7 @@ const MODEL: &str = concat!(
 
 /// The model server, as a process: dropped, it is killed.
 struct ModelServer {
-    child: Child,
+    process: ServerProcess,
     port: u16,
 }
 
@@ -40,21 +40,20 @@ impl ModelServer {
             .read_line(&mut line)
             .expect("read its first line");
         assert_eq!(line.trim(), format!("listening {port}"));
-        ModelServer { child, port }
+        ModelServer {
+            process: ServerProcess(child),
+            port,
+        }
     }
 
     fn signal(&self, name: &str) {
-        let sent = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(sent.success());
+        self.process.signal(name);
     }
 
     /// Dies as a crash does: the kernel closes its sockets.
     fn kill(mut self) {
         self.signal("KILL");
-        let _ = self.child.wait();
+        let _ = self.process.0.wait();
     }
 
     fn post(&self, path: &str, body: &str) -> String {
@@ -80,17 +79,6 @@ impl ModelServer {
         let (_, _, body) = get(self.port, "/stats");
         let stats: serde_json::Value = serde_json::from_str(&body).expect("stats");
         stats["completions"].as_u64().expect("a count")
-    }
-}
-
-impl Drop for ModelServer {
-    fn drop(&mut self) {
-        // A stopped process must be woken to die quickly and leave no zombie.
-        let _ = Command::new("kill")
-            .args(["-CONT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -146,7 +146,9 @@ impl Recent {
             return timeout;
         }
         took.sort_unstable();
-        let median = took[took.len() / 2];
+        // The lower middle of an even count: one slow pass (a first answer that waited on a
+        // load) does not stretch every confirmation.
+        let median = took[(took.len() - 1) / 2];
         (median * CONFIRM_FACTOR).clamp(CONFIRM_FLOOR, timeout.max(CONFIRM_FLOOR))
     }
 }

@@ -377,7 +377,12 @@ fn check_json(
         (JsonExpect::Exists(false), Some(_)) => Err(format!("{pointer} is present")),
         (JsonExpect::Equals(want), Some(got)) if got == *want => Ok(()),
         (JsonExpect::Contains(want), Some(got)) if got.contains(want.as_str()) => Ok(()),
-        (JsonExpect::Equals(want), Some(_)) => Err(format!("{pointer} is not `{want}`")),
+        // What it is instead says the most (the model a server serves); capped, and cleaned of
+        // secrets with the rest of the reason.
+        (JsonExpect::Equals(want), Some(got)) => Err(format!(
+            "{pointer} is `{}`, not `{want}`",
+            crate::echo::capped(&got, LISTED_NAME_MAX)
+        )),
         (JsonExpect::Contains(want), Some(_)) => Err(format!("{pointer} lacks `{want}`")),
         (JsonExpect::Includes(want), Some(got)) if got == *want => Ok(()),
         (JsonExpect::Includes(want), Some(_)) => Err(format!("{pointer} is not `{want}`")),
@@ -400,7 +405,7 @@ mod tests {
         assert!(judge("/choices/1", JsonExpect::Exists(false)).is_ok());
         assert_eq!(
             judge("/choices/0/text", JsonExpect::Equals("4".into())),
-            Err("/choices/0/text is not `4`".into())
+            Err("/choices/0/text is ` 4`, not `4`".into())
         );
         assert_eq!(
             judge("/usage", JsonExpect::Exists(true)),

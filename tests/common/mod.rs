@@ -509,3 +509,27 @@ pub fn request(port: u16, method: &str, path: &str) -> (u16, String, String) {
         .unwrap_or(0);
     (status, head.to_string(), body.to_string())
 }
+
+/// A model server as a process of its own, signalled as a crash or a stop would; dropped, it is
+/// woken (a stopped process must be, to die quickly and leave no zombie) and killed.
+pub struct ServerProcess(pub std::process::Child);
+
+impl ServerProcess {
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.0.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{name}");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
