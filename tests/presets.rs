@@ -14,7 +14,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,18 @@ const FAKES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/preset_servers.py"
 );
+const TINY_GGUF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny_gguf.py");
+const KSERVE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/kserve_server.py"
+);
+/// What scripts/model-servers installs the real servers into.
+const MODEL_SERVERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/model-servers");
+/// Set in CI: a model server that is not installed is a failure there, not a skip.
+const STRICT: &str = "MODEL_SERVERS_STRICT";
+/// A vocabulary this large makes llama.cpp's loading itself last over 3 s here (indexing its
+/// tokens), while a generated token stays cheap.
+const SLOW_VOCAB: u32 = 2_000_000;
 const MODEL: &str = "tiny";
 /// The sentinel's beat in these tests: the hang bounds follow from it.
 const INTERVAL: Duration = Duration::from_secs(2);
@@ -38,12 +50,15 @@ struct Launch {
     args: Vec<String>,
     /// The path that answers 200 once it serves (its readiness as it says it).
     ready_path: &'static str,
+    /// A server that hangs its generations while this file exists (else a fake's control).
+    hang_file: Option<PathBuf>,
 }
 
 /// The model server, as a process: dropped, it is killed.
 struct Server {
     process: ServerProcess,
     port: u16,
+    hang_file: Option<PathBuf>,
 }
 
 impl Server {
@@ -59,6 +74,7 @@ impl Server {
         Server {
             process: ServerProcess(child),
             port,
+            hang_file: launch.hang_file.clone(),
         }
     }
 
@@ -72,8 +88,14 @@ impl Server {
     }
 
     fn control(&self, words: &str) {
-        let answer = probe(self.port, "POST", "/_fake/control", words);
-        assert_eq!(answer, Probe::Status(200), "control {words}");
+        match (&self.hang_file, words) {
+            (Some(file), "hang") => std::fs::write(file, "").expect("write the hang file"),
+            (Some(file), "ok") => std::fs::remove_file(file).expect("remove the hang file"),
+            _ => {
+                let answer = probe(self.port, "POST", "/_fake/control", words);
+                assert_eq!(answer, Probe::Status(200), "control {words}");
+            }
+        }
     }
 
     fn generations(&self) -> u64 {
@@ -210,6 +232,7 @@ fn life(
     let scene = Scene::new();
     let port = free_port();
     let first = launch(port, LOADING);
+    let started = Instant::now();
     let server = Server::start(&first, port);
     let (mut guard, guard_port) = start_guard(&scene, &guard_config(preset, port, MODEL));
 
@@ -230,6 +253,11 @@ fn life(
         }
         status == 200
     });
+    let loaded = started.elapsed();
+    assert!(
+        loaded >= LOADING,
+        "{preset}: ready {loaded:?} after the server started"
+    );
     let line = said_loading.unwrap_or_else(|| panic!("{preset}: never said loading"));
     assert!(
         line.split("loading for ")
@@ -249,7 +277,7 @@ fn life(
         start_guard(&elsewhere, &guard_config(preset, port, "no-such-model"));
     let mut reason = String::new();
     await_that("the reason for a model not served", || {
-        reason = verbose(wrong_port).1;
+        reason = get(wrong_port, "/readyz/sentinel").2;
         reason.contains("no-such-model")
     });
     assert_contains!(reason, "no-such-model");
@@ -362,6 +390,7 @@ fn fake(
             program: "python3".into(),
             args,
             ready_path,
+            hang_file: None,
         }
     }
 }
@@ -467,4 +496,206 @@ fn a_sleeping_vllm_is_unready_and_sent_no_generation() {
     );
     guard.signal("TERM");
     assert_eq!(guard.wait().0.code(), Some(0));
+}
+
+/// The real servers' installation, or `None` (the test skipped) where scripts/model-servers
+/// has not run; under [`STRICT`] that is a failure.
+fn installed() -> Option<PathBuf> {
+    let venv = PathBuf::from(MODEL_SERVERS);
+    if venv.join("bin/python").exists() && venv.join("bin/llama-server").exists() {
+        return Some(venv);
+    }
+    let why = format!("{MODEL_SERVERS} lacks the model servers: run scripts/model-servers");
+    if std::env::var(STRICT).as_deref() == Ok("1") {
+        panic!("{why}");
+    }
+    eprintln!("SKIPPED: {why} ({STRICT}=1 makes this a failure)");
+    None
+}
+
+/// The tiny GGUF model with a vocabulary of `vocab` tokens, written once per build folder.
+fn gguf(venv: &Path, vocab: u32) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tiny-{vocab}.gguf"));
+    if !path.exists() {
+        let written = Command::new(venv.join("bin/python"))
+            .args([
+                TINY_GGUF,
+                "--out",
+                path.to_str().unwrap(),
+                "--vocab",
+                &vocab.to_string(),
+            ])
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .status()
+            .expect("run tiny_gguf.py");
+        assert!(written.success(), "tiny_gguf.py --vocab {vocab}");
+    }
+    path
+}
+
+/// The model that loads slowly at first, and the quick one for a restart.
+fn model_for(venv: &Path, load: Duration) -> PathBuf {
+    gguf(venv, if load.is_zero() { 259 } else { SLOW_VOCAB })
+}
+
+/// llama-cpp-python's OpenAI-compatible server: it loads the model before it listens.
+#[test]
+fn openai_preset_against_the_real_llama_cpp_python_server() {
+    let Some(venv) = installed() else { return };
+    let launch = |port: u16, load: Duration| Launch {
+        program: venv.join("bin/python"),
+        args: [
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            model_for(&venv, load).to_str().unwrap(),
+            "--model_alias",
+            MODEL,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--use_mmap",
+            "false",
+            "--n_ctx",
+            "512",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ready_path: "/v1/models",
+        hang_file: None,
+    };
+    life("openai", launch, REFUSED, Controls::None);
+}
+
+/// llama.cpp's own server: it listens at once and answers 503 "Loading model" meanwhile.
+#[test]
+fn llamacpp_preset_against_the_real_llama_server() {
+    let Some(venv) = installed() else { return };
+    let launch = |port: u16, load: Duration| Launch {
+        program: venv.join("bin/llama-server"),
+        args: [
+            "-m",
+            model_for(&venv, load).to_str().unwrap(),
+            "--alias",
+            MODEL,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            // Read, not mapped: what loading a model from a network volume costs.
+            "--load-mode",
+            "none",
+            "-c",
+            "512",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ready_path: "/health",
+        hang_file: None,
+    };
+    life("llamacpp", launch, &[Probe::Status(503)], Controls::None);
+}
+
+/// llama-server that sleeps when idle (`--sleep-idle-seconds`): a request wakes it, so it is
+/// woken to pass first, then left asleep — ready, said so, and sent no generation — and ready
+/// still once traffic wakes it.
+#[test]
+fn a_sleeping_llama_server_stays_ready_and_is_not_woken() {
+    let Some(venv) = installed() else { return };
+    let scene = Scene::new();
+    let port = free_port();
+    let model = gguf(&venv, 259);
+    let args = [
+        "-m",
+        model.to_str().unwrap(),
+        "--alias",
+        MODEL,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "-c",
+        "512",
+        "--sleep-idle-seconds",
+        "1",
+        "--metrics",
+    ];
+    let launch = Launch {
+        program: venv.join("bin/llama-server"),
+        args: args.map(String::from).to_vec(),
+        ready_path: "/health",
+        hang_file: None,
+    };
+    let server = Server::start(&launch, port);
+    until_serving(&server, &launch);
+    let (mut guard, guard_port) = start_guard(&scene, &guard_config("llamacpp", port, MODEL));
+    until_readyz(guard_port, 200, Instant::now());
+
+    // Idle a second, it sleeps; the guard says so and stays ready.
+    await_that("the sentinel saying the server sleeps", || {
+        get(guard_port, "/readyz/sentinel").2 == "ok (sleeping)"
+    });
+    let predicted = || {
+        let (_, _, body) = get(port, "/metrics");
+        body.lines()
+            .find_map(|l| l.strip_prefix("llamacpp:tokens_predicted_total "))
+            .map(|v| v.trim().parse::<f64>().expect("a number"))
+            .expect("tokens_predicted_total")
+    };
+    let before = predicted();
+    let sleeping = || {
+        metric(
+            guard_port,
+            r#"bootgate_sentinel_rounds_total{result="sleeping"}"#,
+        )
+    };
+    let rounds = sleeping().unwrap_or(0.0);
+    await_that("two more rounds while it sleeps", || {
+        sleeping().unwrap_or(0.0) >= rounds + 2.0
+    });
+    assert_eq!(predicted(), before, "a generation woke the sleeping server");
+    assert_eq!(get(guard_port, "/readyz").0, 200);
+    let (_, _, sentinel) = get(guard_port, "/readyz?verbose");
+    assert_contains!(sentinel, "[+]sentinel ok (sleeping)");
+
+    // Traffic wakes it; the guard goes on as before.
+    let answer = probe(
+        port,
+        "POST",
+        "/v1/completions",
+        r#"{"prompt":"Hi","max_tokens":1}"#,
+    );
+    assert_eq!(answer, Probe::Status(200));
+    assert_eq!(get(guard_port, "/readyz").0, 200);
+    guard.signal("TERM");
+    assert_eq!(guard.wait().0.code(), Some(0));
+    drop(server);
+}
+
+/// KServe's own model server, v2 protocol: the model is not ready (503) while it loads.
+#[test]
+fn kserve_preset_against_the_real_kserve_server() {
+    let Some(venv) = installed() else { return };
+    let scratch = tempfile::tempdir().expect("scratch");
+    let hang_file = scratch.path().join("hang");
+    let launch = |port: u16, load: Duration| Launch {
+        program: venv.join("bin/python"),
+        args: [
+            KSERVE,
+            "--model",
+            MODEL,
+            "--http-port",
+            &port.to_string(),
+            "--load-seconds",
+            &load.as_secs().to_string(),
+            "--hang-file",
+            hang_file.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec(),
+        ready_path: "/v2/models/tiny/ready",
+        hang_file: Some(hang_file.clone()),
+    };
+    life("kserve", launch, &[Probe::Status(503)], Controls::Hang);
 }

@@ -408,8 +408,9 @@ impl Guard {
     fn round_future(&self, timeout: Duration) -> Option<RoundFuture> {
         let sentinel = self.spec.sentinel.clone()?;
         let redactor = self.redactor.clone();
+        let wake = self.model.may_wake();
         Some(Box::pin(async move {
-            sentinel::round(&sentinel, timeout, &redactor).await
+            sentinel::round(&sentinel, timeout, &redactor, wake).await
         }))
     }
 

@@ -670,6 +670,13 @@ impl Model {
         }
     }
 
+    /// Whether a round may wake a sleeping server: one a request wakes (llama-server), until
+    /// the sentinel passes. Else a sleeper that fell asleep before its first pass would never
+    /// be ready, nor ever be woken.
+    pub fn may_wake(&self) -> bool {
+        self.tuning.sleep_serves && self.sentinel.as_ref().is_some_and(|s| !s.streak.ok())
+    }
+
     /// Each query's last answer, for the JSON state.
     pub fn queries(&self) -> &[QueryView] {
         self.sentinel.as_ref().map_or(&[], |s| &s.queries)

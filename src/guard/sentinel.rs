@@ -87,11 +87,16 @@ impl Round {
     }
 }
 
-/// Runs every query at once, each under `timeout` — unless the server says it sleeps: a
-/// request could wake it, or (vLLM's, at first) crash it.
-pub async fn round(spec: &SentinelSpec, timeout: Duration, redactor: &Redactor) -> Round {
+/// Runs every query at once, each under `timeout` — unless the server says it sleeps and may
+/// not be woken (`wake`): a request would wake it, or (vLLM's, at first) crash it.
+pub async fn round(
+    spec: &SentinelSpec,
+    timeout: Duration,
+    redactor: &Redactor,
+    wake: bool,
+) -> Round {
     let started = Instant::now();
-    if let Some(sleep) = &spec.sleep
+    if let Some(sleep) = spec.sleep.as_ref().filter(|_| !wake)
         && let Ok(Some(why)) = tokio::time::timeout(timeout, sleeping(sleep)).await
     {
         return Round {
