@@ -195,11 +195,14 @@ fn assert_within(what: &str, took: Duration, bound: Duration, port: u16) {
     );
 }
 
-/// Does `event`, then asserts `/readyz` answers `status` within `bound` of it.
+/// Does `event`, then asserts `/readyz` answers `status` within `bound` of it; the time it
+/// took is printed, for the figures in docs/presets.md.
 fn turns(what: &str, port: u16, status: u16, bound: Duration, event: impl FnOnce()) {
     let at = Instant::now();
     event();
-    assert_within(what, until_readyz(port, status, at), bound, port);
+    let took = until_readyz(port, status, at);
+    eprintln!("figure: {what}: {took:.2?}");
+    assert_within(what, took, bound, port);
 }
 
 /// Waits for the server to say it serves (200 at its ready path); returns when it did.
@@ -357,9 +360,11 @@ fn life(
     let again = launch(port, Duration::ZERO);
     let server = Server::start(&again, port);
     let serving = until_serving(&server, &again);
+    let back = until_readyz(guard_port, 200, serving);
+    eprintln!("figure: ready after the server came back: {back:.2?}");
     assert_within(
         "ready after the server came back",
-        until_readyz(guard_port, 200, serving),
+        back,
         WITHIN_3S,
         guard_port,
     );

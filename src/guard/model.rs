@@ -232,6 +232,8 @@ struct Sentinel {
     recheck: Option<Instant>,
     /// The server said it sleeps, since when and how.
     sleeping: Option<(Instant, String)>,
+    /// The last round failed on a timeout.
+    timed_out: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -419,6 +421,7 @@ impl Model {
             return;
         }
         s.sleeping = None;
+        s.timed_out = matches!(round.seen, Seen::Timeout(_));
         s.queries = round.queries;
         if round.seen == Seen::Pass {
             s.recent
@@ -467,7 +470,12 @@ impl Model {
         if streak.ok() && streak.fails() > 0 {
             // A blip or the start of a failure: confirm soon, held to what passing takes.
             let timeout = s.recent.confirm_deadline(timeout);
-            let at = ended.max(started + CONFIRM_SPACING);
+            // A round that timed out has waited out its deadline already: the spacing is for
+            // quick failures, which a worker restarting in 30 ms must not make three of.
+            let at = match s.timed_out {
+                true => ended,
+                false => ended.max(started + CONFIRM_SPACING),
+            };
             return Some(Schedule { at, timeout });
         }
         if s.recheck.is_some() {
@@ -709,6 +717,7 @@ impl Sentinel {
             reached: false,
             recheck: None,
             sleeping: None,
+            timed_out: false,
         }
     }
 }
@@ -1116,6 +1125,13 @@ mod tests {
                 timeout: CONFIRM_FLOOR
             }),
             "a quick counted failure is confirmed soon, held to what passing took"
+        );
+        play(&mut model, "R+ R+ Rt");
+        let (_, ended) = model.sentinel.as_ref().and_then(|s| s.last).unwrap();
+        assert_eq!(
+            model.next_round(ended).map(|s| s.at),
+            Some(ended),
+            "a timeout is confirmed as it ends: it waited its deadline out already"
         );
         play(&mut model, "Rc Rc");
         let (started, _) = model.sentinel.as_ref().and_then(|s| s.last).unwrap();
