@@ -1,10 +1,11 @@
 """The example chart's guard, run for real: the bootgate config Helm renders from the chart's
-own values (scripts/render-chart), the real bootgate binary, and a loopback model server that is
-a process of its own (tests/fixtures/model_server.py), killed as a crashing model is.
+own values (scripts/render-chart), the real bootgate binary, and a loopback vLLM that is a
+process of its own (tests/fixtures/preset_servers.py --server vllm), serving the model the
+chart's sentinel names, killed as a crashing model is.
 
 Only what ties the config to the pod is changed before the guard runs it: where it listens, its
-state_dir, and the port of the sentinel's query URLs, which move to loopback ports of the test's
-own. Every setting that decides readiness stays as the chart ships it.
+state_dir, and the port of the sentinel's url, which move to loopback ports of the test's own.
+Every setting that decides readiness, the preset included, stays as the chart ships it.
 
 Run from tests/packaging: ../../target/py-tools/bin/python -B -m unittest test_chart_guard -v
 """
@@ -28,9 +29,9 @@ import support
 from support import ROOT
 
 RENDER = ROOT / "scripts" / "render-chart"
-MODEL_SERVER = ROOT / "tests" / "fixtures" / "model_server.py"
+MODEL_SERVER = ROOT / "tests" / "fixtures" / "preset_servers.py"
 # Where the chart's sentinel asks: the server's port in the pod.
-SHIPPED_ORIGIN = "http://127.0.0.1:8000/"
+SHIPPED_URL = "http://127.0.0.1:8000"
 
 # The promise: a model that dies is unready at /readyz within this, with the shipped values.
 DEATH_TO_UNREADY = 3.0
@@ -66,14 +67,10 @@ def on_loopback(test: unittest.TestCase, config: dict, state_dir: Path, model_po
     """The config with the guard on an ephemeral loopback port, its state in a scratch
     directory, and the sentinel asking the model on model_port."""
     config = dict(config, listen="127.0.0.1:0", state_dir=str(state_dir))
-    sentinel = dict(config["sentinel"])
-    queries = []
-    for query in sentinel["queries"]:
-        test.assertTrue(query["url"].startswith(SHIPPED_ORIGIN), query["url"])
-        path = query["url"][len(SHIPPED_ORIGIN) :]
-        queries.append(dict(query, url=f"http://127.0.0.1:{model_port}/{path}"))
-    sentinel["queries"] = queries
-    config["sentinel"] = sentinel
+    sentinel = config["sentinel"]
+    test.assertEqual(sentinel["preset"], "vllm", "the chart's server is vLLM, and so is the fake")
+    test.assertEqual(sentinel["url"], SHIPPED_URL)
+    config["sentinel"] = dict(sentinel, url=f"http://127.0.0.1:{model_port}")
     return config
 
 
@@ -144,9 +141,12 @@ class Process:
             return "\n".join(self.lines)
 
 
-def start_model(port: int = 0) -> tuple[Process, int]:
-    model = Process([sys.executable, "-B", str(MODEL_SERVER), "--port", str(port)], "stdout")
-    return model, int(model.await_line(r"^listening (\d+)$").group(1))
+def start_model(config: dict, port: int = 0) -> tuple[Process, int]:
+    """A vLLM serving the model the config's sentinel asks for."""
+    model = config["sentinel"]["model"]
+    argv = [sys.executable, "-B", str(MODEL_SERVER), "--server", "vllm", "--port", str(port), "--model", model]
+    process = Process(argv, "stdout")
+    return process, int(process.await_line(r"^listening (\d+)$").group(1))
 
 
 def start_guard(test: unittest.TestCase, config: dict, scratch: Path) -> tuple[Process, int]:
@@ -193,7 +193,7 @@ class ExampleChartGuard(unittest.TestCase):
 
     def test_a_model_that_dies_is_unready_within_3s(self):
         shipped, _ = guard_config(self, render())
-        model, model_port = start_model()
+        model, model_port = start_model(shipped)
         self.addCleanup(model.stop)
         guard, port = start_guard(self, on_loopback(self, shipped, self.state_dir, model_port), self.scratch)
         await_status(port, "/readyz", 200, PATIENCE, guard)
@@ -233,11 +233,14 @@ class ExampleChartGuard(unittest.TestCase):
             status, body = get(port, probe["path"])
             self.assertEqual(status, 200, f"{probe['path']} failed a model that never answered:\n{body}")
             time.sleep(POLL)
+        status, body = get(port, "/readyz/sentinel")
+        self.assertEqual(status, 503)
+        self.assertIn("loading for", body, "the preset reads a port that never answered as loading")
 
-        # Loaded, then hung: its completions never answer while the process lives on. Only a
-        # restart helps, and now the window counts. (A process that dies needs no probe: its
-        # container ends, and a port that refuses is a server starting over.)
-        model, _ = start_model(model_port)
+        # Loaded, then hung: its completions never answer while the process, and its /health,
+        # live on. Only a restart helps, and now the window counts. (A process that dies needs no
+        # probe: its container ends, and a port that refuses is a server starting over.)
+        model, _ = start_model(shipped, model_port)
         self.addCleanup(model.stop)
         await_status(port, "/readyz", 200, PATIENCE, guard)
         control(model_port, "hang")
@@ -247,7 +250,7 @@ class ExampleChartGuard(unittest.TestCase):
 def control(port: int, words: str) -> None:
     """Tells the model server how to behave (see its docstring)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE)
-    connection.request("POST", "/control", body=words)
+    connection.request("POST", "/_fake/control", body=words)
     answer = connection.getresponse()
     if answer.status != 200:
         raise AssertionError(f"the model server refused {words!r}: {answer.status}")

@@ -108,6 +108,13 @@ def go_warnings_silenced():
         os.close(saved)
 
 
+def without_model(config: dict) -> dict:
+    """The config less the sentinel's model, which the example chart fills in from
+    server.servedModelName."""
+    sentinel = {k: v for k, v in config["sentinel"].items() if k != "model"}
+    return {**config, "sentinel": sentinel}
+
+
 def of_kind(docs: list[dict], kind: str) -> list[dict]:
     return [d for d in docs if d.get("kind") == kind]
 
@@ -261,9 +268,14 @@ class ExampleChartTest(Charts):
         self.assertEqual(volumes["bootgate-config"]["configMap"]["name"], config_map["metadata"]["name"])
         self.assertEqual(set(config_map["data"]), {"bootgate.yaml"})
         config = yaml.safe_load(config_map["data"]["bootgate.yaml"])
-        self.assertEqual(config, self.chart.values["bootgate"]["config"])
+        values = self.chart.values["bootgate"]["config"]
+        self.assertEqual(without_model(config), values, "the config from values, and the model below")
         self.assertEqual(config["state_dir"], STATE)
-        self.assertEqual(config["sentinel"]["queries"][0]["url"], "http://127.0.0.1:8000/v1/completions")
+        sentinel = config["sentinel"]
+        self.assertEqual((sentinel["preset"], sentinel["url"]), ("vllm", "http://127.0.0.1:8000"))
+        self.assertNotIn("queries", sentinel, "the preset's queries, not ones written again")
+        served = words[words.index("--served-model-name") + 1]
+        self.assertEqual(sentinel["model"], served, "the sentinel asks for the model the server serves")
         self.assertEqual(set(config["checks"]), {"hf-token", "weights", "gpu"})
         annotations = workload["spec"]["template"]["metadata"]["annotations"]
         self.assertRegex(annotations["checksum/bootgate-config"], "^[0-9a-f]{64}$")
@@ -355,6 +367,21 @@ class ExampleChartTest(Charts):
         self.assertEqual(checksum({"replicaCount": 3, "server": {"gpus": 2}}), default)
         self.assertNotEqual(checksum({"bootgate": {"config": {"deadline": "20m"}}}), default)
 
+    def test_the_sentinel_asks_for_the_served_model(self):
+        def sentinel(values):
+            (config_map,) = of_kind(render(self.chart, values), "ConfigMap")
+            return yaml.safe_load(config_map["data"]["bootgate.yaml"])["sentinel"]
+
+        self.assertEqual(sentinel({"server": {"servedModelName": "mistral"}})["model"], "mistral")
+        given = {"server": {"servedModelName": "mistral"}, "bootgate": {"config": {"sentinel": {"model": "m"}}}}
+        self.assertEqual(sentinel(given)["model"], "m", "a model given in the config wins")
+        # Written by hand, the sentinel gets no model: `model` is only for a preset.
+        query = {"url": "http://127.0.0.1:8000/v1/models"}
+        by_hand = {"bootgate": {"config": {"sentinel": {"preset": None, "url": None, "queries": [query]}}}}
+        written = sentinel(by_hand)
+        self.assertEqual(written["queries"], [query])
+        self.assertFalse({"preset", "url", "model"} & set(written), written)
+
     def test_server_arguments_reach_vllm_unchanged(self):
         extra = ["--chat-template", "{% if x %}it's {{ y }} & $HOME{% endif %}", "--max-model-len", "8192", ""]
         docs = render(self.chart, {"server": {"extraArgs": extra}})
@@ -420,7 +447,8 @@ class ExampleChartTest(Charts):
         (config_map,) = of_kind(docs, "ConfigMap")
         sentinel = yaml.safe_load(config_map["data"]["bootgate.yaml"])["sentinel"]
         self.assertEqual(sentinel["dead_after"], "15m", "the window is the config's, set from values")
-        self.assertEqual(sentinel["queries"], self.chart.values["bootgate"]["config"]["sentinel"]["queries"])
+        shipped = self.chart.values["bootgate"]["config"]["sentinel"]
+        self.assertEqual(without_model({"sentinel": sentinel}), {"sentinel": {**shipped, "dead_after": "15m"}})
         # Disabled, bootgate adds nothing to the server, this probe included.
         disabled = render(self.chart, {"bootgate": {"enabled": False, "modelLiveness": {"enabled": True}}})
         self.assertNotIn("livenessProbe", named(the_pod(self, disabled)[1]["containers"], "server"))
@@ -555,7 +583,12 @@ class DocsExampleTest(Charts):
             "enabled as a string": ({"enabled": "yes"}, {}, "modelLiveness.enabled must be true or false"),
             "a zero threshold": ({"enabled": True, "failureThreshold": 0}, {}, "failureThreshold must be a whole number"),
             "a fractional period": ({"enabled": True, "periodSeconds": 2.5}, {}, "periodSeconds must be a whole number"),
-            "no sentinel": ({"enabled": True}, {"sentinel": None}, "needs a sentinel with queries"),
+            "no sentinel": ({"enabled": True}, {"sentinel": None}, "needs a sentinel with a preset or queries"),
+            "neither preset nor queries": (
+                {"enabled": True},
+                {"sentinel": {"preset": None, "url": None, "model": None, "queries": None}},
+                "needs a sentinel with a preset or queries",
+            ),
         }
         for why, (liveness, config, message) in refused.items():
             with self.subTest(why):
@@ -587,7 +620,11 @@ class ChartFilesTest(unittest.TestCase):
 
     def test_the_default_config_is_valid(self):
         values = yaml.safe_load((EXAMPLE / "values.yaml").read_text())
-        support.assert_config_is_valid(self, yaml.safe_dump(values["bootgate"]["config"]))
+        config = values["bootgate"]["config"]
+        # The chart gives the sentinel the served model name (the rendered config is validated
+        # with the wiring).
+        sentinel = {**config["sentinel"], "model": values["server"]["servedModelName"]}
+        support.assert_config_is_valid(self, yaml.safe_dump({**config, "sentinel": sentinel}))
 
     def test_the_documented_default_config_is_the_default(self):
         values = yaml.safe_load((EXAMPLE / "values.yaml").read_text())

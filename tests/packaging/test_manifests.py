@@ -115,6 +115,15 @@ def server_of(spec: dict) -> dict:
     return next(c for c in spec["containers"] if c["name"] != GUARD["name"])
 
 
+def served_model(server: dict) -> str | None:
+    """The name vLLM serves the model under (--served-model-name), from the server's argv or the
+    shell script that execs it."""
+    words = " ".join(server.get("command", []) + server.get("args", [])).replace("=", " ").split()
+    if "--served-model-name" not in words:
+        return None
+    return words[words.index("--served-model-name") + 1]
+
+
 def quantity(text) -> float:
     """A Kubernetes quantity as a number (bytes, or cores), for the suffixes used here."""
     text = str(text)
@@ -236,11 +245,18 @@ def assert_contract(
         if check["kind"] == "gpu":
             test.assertEqual(check.get("count", 1), gpus(gate), f"check {name}: count")
     test.assertEqual(config["checks"]["hf-token"]["file"], f"{HF_DIR}/token")
-    queries = config["sentinel"]["queries"]
-    test.assertTrue(queries, "a sentinel query")
-    for query in queries:
-        test.assertEqual(query["url"], f"http://127.0.0.1:{SERVER_PORT}/v1/completions")
-        test.assertIn("expect", query)
+    sentinel = config["sentinel"]
+    if "preset" in sentinel:
+        # The preset's queries go to url; `bootgate validate` (wiring) has expanded them.
+        test.assertEqual(sentinel["url"], f"http://127.0.0.1:{SERVER_PORT}")
+        test.assertEqual(sentinel["model"], served_model(server))
+        test.assertNotIn("queries", sentinel, "the preset's production query, not one written again")
+    else:
+        queries = sentinel["queries"]
+        test.assertTrue(queries, "a sentinel query")
+        for query in queries:
+            test.assertEqual(query["url"], f"http://127.0.0.1:{SERVER_PORT}/v1/completions")
+            test.assertIn("expect", query)
 
 
 def assert_service(test: unittest.TestCase, docs: list[dict], deployment: dict) -> None:
@@ -470,10 +486,13 @@ class KustomizeExample(Applied, unittest.TestCase):
         self.assertEqual(mounts(gate).get("/models"), {"name": "models", "mountPath": "/models", "readOnly": True})
         config = shipped_config(self, self.documents(), spec, gate)
         self.assertEqual(config["checks"]["weights"]["path"], "/models/llama/config.json")
-        # The example replaces the Component's config with its own, plus the weights check.
+        # The example replaces the Component's config with its own: the weights check added, and
+        # the sentinel watching its server as vLLM rather than as any OpenAI-compatible server.
         generic = yaml.safe_load((COMPONENT / "bootgate.yaml").read_text())
         self.assertEqual(without(config["checks"], "weights"), generic["checks"])
-        self.assertEqual(without(config, "checks"), without(generic, "checks"))
+        self.assertEqual((config["sentinel"]["preset"], generic["sentinel"]["preset"]), ("vllm", "openai"))
+        self.assertEqual(without(config["sentinel"], "preset"), without(generic["sentinel"], "preset"))
+        self.assertEqual(without(config, "checks", "sentinel"), without(generic, "checks", "sentinel"))
 
     def test_digest_pinning_reaches_the_component(self):
         """An overlay's `images:` rewrites the containers the Component adds (docs/kubernetes.md)."""

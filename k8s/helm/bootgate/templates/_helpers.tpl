@@ -121,8 +121,8 @@ without them /livez/model could never fail, and the probe would only pretend to 
 {{-   if not (kindIs "map" $sentinel) -}}
 {{-     fail "bootgate.config.sentinel must be a YAML object" -}}
 {{-   end -}}
-{{-   if not $sentinel.queries -}}
-{{-     fail "bootgate.modelLiveness needs a sentinel with queries in bootgate.config: /livez/model judges the model by them" -}}
+{{-   if not (or $sentinel.preset $sentinel.queries) -}}
+{{-     fail "bootgate.modelLiveness needs a sentinel with a preset or queries in bootgate.config: /livez/model judges the model by them" -}}
 {{-   end -}}
 {{-   if eq (toString $sentinel.dead_after) "off" "false" -}}
 {{-     fail "bootgate.modelLiveness is on but bootgate.config.sentinel.dead_after is off: /livez/model would never fail; set a window (5m by default) or turn modelLiveness off" -}}

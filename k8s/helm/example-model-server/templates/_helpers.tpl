@@ -67,3 +67,20 @@ The server's whole argv.
 {{- end -}}
 {{- concat $command .Values.server.extraArgs | toYaml -}}
 {{- end -}}
+
+{{/*
+The bootgate values as the library gets them: as given, but a sentinel that uses a preset and
+names no model gets server.servedModelName, so the guard asks for the name the server serves.
+As JSON (a template can only return text); pass it to the library as `values`.
+*/}}
+{{- define "example-model-server.bootgate" -}}
+{{- $bootgate := deepCopy (.Values.bootgate | default dict) -}}
+{{- $config := $bootgate.config -}}
+{{- if kindIs "map" $config -}}
+{{-   $sentinel := $config.sentinel -}}
+{{-   if and (kindIs "map" $sentinel) $sentinel.preset (not $sentinel.model) -}}
+{{-     $_ := set $sentinel "model" .Values.server.servedModelName -}}
+{{-   end -}}
+{{- end -}}
+{{- toJson $bootgate -}}
+{{- end -}}
