@@ -257,6 +257,7 @@ fn life(
         status == 200
     });
     let loaded = started.elapsed();
+    eprintln!("figure: ready after the server started: {loaded:.2?}");
     assert!(
         loaded >= LOADING,
         "{preset}: ready {loaded:?} after the server started"
