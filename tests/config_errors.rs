@@ -487,3 +487,22 @@ fn preset_mistakes_are_named_where_they_are() {
         assert_eq!(said.lines().count(), 1, "{said}");
     }
 }
+
+#[test]
+fn a_presets_expansion_never_shows_a_secret() {
+    let scene = Scene::new();
+    let canary = "canary-3f9c1e7a5b";
+    let config = scene.config(&format!(
+        "{PRESET_CHECKS}sentinel:\n  preset: nim\n  url: http://user:${{PASSWORD}}@127.0.0.1:8000\n  model: llama\n  headers:\n    Authorization: Bearer ${{TOKEN}}\n"
+    ));
+    let done = scene.run(
+        &["validate", "--config", config.to_str().unwrap()],
+        &[("TOKEN", canary), ("PASSWORD", canary)],
+    );
+    assert_eq!(done.code(), Some(0), "{}", done.stderr);
+    assert_contains!(done.stdout, r#""Authorization": "Bearer ${TOKEN}""#);
+    assert_hides(
+        &[canary],
+        &[("stdout", &done.stdout), ("stderr", &done.stderr)],
+    );
+}

@@ -15,7 +15,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -54,27 +54,36 @@ struct Launch {
     hang_file: Option<PathBuf>,
 }
 
-/// The model server, as a process: dropped, it is killed.
+/// The model server, as a process: dropped, it is killed, and if the test failed, what it
+/// said is shown.
 struct Server {
     process: ServerProcess,
     port: u16,
     hang_file: Option<PathBuf>,
+    log: PathBuf,
 }
 
 impl Server {
-    fn start(launch: &Launch, port: u16) -> Server {
+    /// Starts it, its output appended to `log`.
+    fn start(launch: &Launch, port: u16, log: PathBuf) -> Server {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("open the server's log");
         let child = Command::new(&launch.program)
             .args(&launch.args)
             // The fakes import their neighbour: nothing is written beside them.
             .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", launch.program.display()));
         Server {
             process: ServerProcess(child),
             port,
             hang_file: launch.hang_file.clone(),
+            log,
         }
     }
 
@@ -102,6 +111,26 @@ impl Server {
         let (_, _, body) = get(self.port, "/_fake/stats");
         let stats: serde_json::Value = serde_json::from_str(&body).expect("stats");
         stats["generations"].as_u64().expect("a count")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let said = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: String = said
+                .chars()
+                .rev()
+                .take(4000)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            eprintln!(
+                "the model server's output ({}):\n{tail}",
+                self.log.display()
+            );
+        }
     }
 }
 
@@ -207,7 +236,7 @@ fn turns(what: &str, port: u16, status: u16, bound: Duration, event: impl FnOnce
 
 /// Waits for the server to say it serves (200 at its ready path); returns when it did.
 fn until_serving(server: &Server, launch: &Launch) -> Instant {
-    await_within("the model server serving", Duration::from_secs(120), || {
+    await_within("the model server serving", Duration::from_secs(60), || {
         server.probe(launch.ready_path) == Probe::Status(200)
     });
     Instant::now()
@@ -236,13 +265,13 @@ fn life(
     let port = free_port();
     let first = launch(port, LOADING);
     let started = Instant::now();
-    let server = Server::start(&first, port);
+    let server = Server::start(&first, port, scene.path("server.log"));
     let (mut guard, guard_port) = start_guard(&scene, &guard_config(preset, port, MODEL));
 
     // Loading: the server refuses or says so, and the guard says "loading for …".
     let mut said_loading = None;
     let mut server_said = Vec::new();
-    await_within("ready after loading", Duration::from_secs(120), || {
+    await_within("ready after loading", Duration::from_secs(60), || {
         let seen = server.probe(first.ready_path);
         if !server_said.contains(&seen) {
             server_said.push(seen);
@@ -359,7 +388,7 @@ fn life(
 
     // Started again: ready within 3 s of the server's own readiness.
     let again = launch(port, Duration::ZERO);
-    let server = Server::start(&again, port);
+    let server = Server::start(&again, port, scene.path("server.log"));
     let serving = until_serving(&server, &again);
     let back = until_readyz(guard_port, 200, serving);
     eprintln!("figure: ready after the server came back: {back:.2?}");
@@ -453,7 +482,7 @@ fn a_sleeping_vllm_is_unready_and_sent_no_generation() {
     let scene = Scene::new();
     let port = free_port();
     let launch = fake("vllm", "/health", &["--dev-mode"])(port, Duration::ZERO);
-    let server = Server::start(&launch, port);
+    let server = Server::start(&launch, port, scene.path("server.log"));
     until_serving(&server, &launch);
     let (mut guard, guard_port) = start_guard(&scene, &guard_config("vllm", port, MODEL));
     until_readyz(guard_port, 200, Instant::now());
@@ -633,7 +662,7 @@ fn a_sleeping_llama_server_stays_ready_and_is_not_woken() {
         ready_path: "/health",
         hang_file: None,
     };
-    let server = Server::start(&launch, port);
+    let server = Server::start(&launch, port, scene.path("server.log"));
     until_serving(&server, &launch);
     let (mut guard, guard_port) = start_guard(&scene, &guard_config("llamacpp", port, MODEL));
     until_readyz(guard_port, 200, Instant::now());
