@@ -402,6 +402,18 @@ fn validate_prints_what_a_preset_expands_to_and_it_reads_back_the_same() {
     assert_eq!(expanded.matches("content-type").count(), 2, "{expanded}");
     assert_eq!(expanded.matches("Authorization").count(), 2, "{expanded}");
 
+    // A beat given changes the preset's pulse in its beat only.
+    let beat = written_out(
+        &scene,
+        &format!(
+            "{PRESET_CHECKS}sentinel:\n  preset: vllm\n  url: http://h:8000\n  model: m\n  pulse: 2s\n"
+        ),
+    );
+    assert_contains!(
+        beat,
+        r#"pulse: {every: 2.0s, path: "/health", fatal_status: [503]}"#
+    );
+
     // Written by hand, the expansion is the same sentinel.
     let by_hand = format!("{PRESET_CHECKS}{expanded}");
     let reread = validate(&scene, &by_hand);
@@ -478,6 +490,10 @@ fn preset_mistakes_are_named_where_they_are() {
             "sentinel:\n  queries: [{url: http://x/h, expect: {loading_status: [200]}}]\n",
             "200 is a passing answer: it cannot also be loading",
         ),
+        (
+            "sentinel:\n  pulse: {path: /health, fatal_status: [503], loading_status: [503]}\n  queries: [{url: http://x/h}]\n",
+            "503 is also in fatal_status: an answer is fatal or loading, not both",
+        ),
     ];
     for (sentinel, expected) in cases {
         let done = validate(&scene, &format!("{PRESET_CHECKS}{sentinel}"));
@@ -505,4 +521,19 @@ fn a_presets_expansion_never_shows_a_secret() {
         &[canary],
         &[("stdout", &done.stdout), ("stderr", &done.stderr)],
     );
+
+    // A model named by a variable is shown as the variable wherever the preset put it: the
+    // pulse path, the model check, the body.
+    for preset in ["kserve", "ollama", "tgi"] {
+        let config = scene.config(&format!(
+            "{PRESET_CHECKS}sentinel:\n  preset: {preset}\n  url: http://127.0.0.1:8000\n  model: ${{MODEL_NAME}}\n"
+        ));
+        let done = scene.run(
+            &["validate", "--config", config.to_str().unwrap()],
+            &[("MODEL_NAME", canary)],
+        );
+        assert_eq!(done.code(), Some(0), "{}", done.stderr);
+        assert_contains!(done.stdout, "${MODEL_NAME}");
+        assert_hides(&[canary], &[(preset, &done.stdout)]);
+    }
 }

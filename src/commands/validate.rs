@@ -1,12 +1,13 @@
 //! `bootgate validate`: is the config sound, and in what order will the checks run?
 
 use std::fmt::Write;
+use std::time::Duration;
 
 use super::{load, print};
 use crate::cli::ConfigArg;
-use std::time::Duration;
-
-use crate::config::{self, Config, HeaderSource, JsonExpect, SentinelSpec, units::human_duration};
+use crate::config::{
+    self, Config, HeaderSource, JsonExpect, SentinelSpec, Text, preset, units::human_duration,
+};
 use crate::exit::Exit;
 use crate::graph::Graph;
 
@@ -52,14 +53,32 @@ pub fn report(config: &Config, graph: &Graph) -> String {
             preset.url.written,
             quoted(&preset.model.written)
         );
-        out.push_str(&sentinel_yaml(spec));
+        out.push_str(&sentinel_yaml(spec, &preset.model));
     }
     out
 }
 
 /// The sentinel as it would be written by hand, to copy and change: every value as written
 /// (never a `${VAR}`'s value), strings quoted.
-fn sentinel_yaml(spec: &SentinelSpec) -> String {
+fn sentinel_yaml(spec: &SentinelSpec, model: &Text) -> String {
+    // Where a preset put the model's value (a pulse path, an expectation), its `${VAR}` is
+    // shown as written instead.
+    let as_written = |text: &str| -> String {
+        if model.value == model.written || model.value.is_empty() {
+            return text.to_string();
+        }
+        if text == model.value {
+            return model.written.clone();
+        }
+        if let Some(tag) = text
+            .strip_prefix(model.value.as_str())
+            .filter(|t| t.starts_with(':'))
+        {
+            return format!("{}{tag}", model.written);
+        }
+        let segment = |m: &str| format!("/v2/models/{}/", preset::path_segment(m));
+        text.replace(&segment(&model.value), &segment(&model.written))
+    };
     let mut out = String::from("sentinel:\n");
     let d = |d: Duration| human_duration(d);
     let _ = writeln!(out, "  interval: {}", d(spec.interval));
@@ -73,12 +92,15 @@ fn sentinel_yaml(spec: &SentinelSpec) -> String {
         "  dead_after: {}",
         spec.dead_after.map_or_else(|| "off".into(), d)
     );
+    if let Some(load) = spec.load_timeout {
+        let _ = writeln!(out, "  load_timeout: {}", d(load));
+    }
     match &spec.pulse {
         None => out.push_str("  pulse: off\n"),
         Some(p) => {
             let _ = write!(out, "  pulse: {{every: {}", d(p.every));
             if let Some(path) = &p.path {
-                let _ = write!(out, ", path: {}", quoted(path));
+                let _ = write!(out, ", path: {}", quoted(&as_written(path)));
             }
             for (key, codes) in [
                 ("fatal_status", &p.fatal_status),
@@ -151,10 +173,10 @@ fn sentinel_yaml(spec: &SentinelSpec) -> String {
             out.push_str("        json:\n");
             for (pointer, expect) in &q.json {
                 let rule = match expect {
-                    JsonExpect::Equals(v) => format!("equals: {}", quoted(v)),
+                    JsonExpect::Equals(v) => format!("equals: {}", quoted(&as_written(v))),
                     JsonExpect::Contains(v) => format!("contains: {}", quoted(v)),
                     JsonExpect::Exists(v) => format!("exists: {v}"),
-                    JsonExpect::Includes(v) => format!("includes: {}", quoted(v)),
+                    JsonExpect::Includes(v) => format!("includes: {}", quoted(&as_written(v))),
                 };
                 let _ = writeln!(out, "          {}: {{{rule}}}", quoted(pointer));
             }

@@ -30,6 +30,7 @@ pub(super) const SENTINEL_KEYS: &[&str] = &[
     "min_pass",
     "pulse",
     "dead_after",
+    "load_timeout",
     "queries",
     "preset",
     "url",
@@ -177,6 +178,9 @@ fn sentinel(node: &Node, cx: &mut Ctx<'_>) -> Option<SentinelSpec> {
     if let Some(n) = f.get("pulse") {
         spec.pulse = pulse(n, &f.path("pulse"), cx);
     }
+    if let Some(n) = f.get("load_timeout") {
+        spec.load_timeout = duration(n, &f.path("load_timeout"), cx);
+    }
     if let Some(n) = f.get("dead_after")
         && let Some(dead_after) = duration_or_off(n, &f.path("dead_after"), cx)
     {
@@ -241,10 +245,25 @@ fn sentinel(node: &Node, cx: &mut Ctx<'_>) -> Option<SentinelSpec> {
                 queries.push(q);
             }
             spec.queries = queries;
-            if f.get("pulse").is_none() {
-                spec.pulse = Some(expansion.pulse);
+            spec.pulse = match f.get("pulse") {
+                None => Some(expansion.pulse),
+                // A beat alone changes the preset's pulse only in its beat.
+                Some(Node {
+                    value: Value::Scalar(_),
+                    ..
+                }) => spec.pulse.map(|given| PulseSpec {
+                    every: given.every,
+                    ..expansion.pulse
+                }),
+                Some(_) => spec.pulse,
+            };
+            if spec.load_timeout.is_none() {
+                spec.load_timeout = expansion.load_timeout;
             }
-            spec.sleep = expansion.sleep;
+            spec.sleep = expansion.sleep.map(|mut sleep| {
+                sleep.headers = overrides.headers.clone();
+                sleep
+            });
             spec.preset = Some(used);
         }
         // A preset named but not known is the one problem: what needs it follows from it.
@@ -482,6 +501,7 @@ fn expect(node: &Node, field: &str, spec: &mut QuerySpec, ex: &mut Expander<'_>,
         let field = ef.path("loading_status");
         spec.loading_status = status_codes(s, &field, cx);
         never_passing(&spec.loading_status, &spec.status, "loading", s, &field, cx);
+        never_both(&spec.fatal_status, &spec.loading_status, s, &field, cx);
     }
     spec.body_contains = ef
         .get("body_contains")
@@ -554,7 +574,10 @@ fn pulse(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<PulseSpec> {
             never_passing(&codes, &[], meaning, n, &field, cx);
             match key {
                 "fatal_status" => spec.fatal_status = codes,
-                _ => spec.loading_status = codes,
+                _ => {
+                    never_both(&spec.fatal_status, &codes, n, &field, cx);
+                    spec.loading_status = codes;
+                }
             }
         }
         f.finish(PULSE_KEYS, cx);
@@ -596,6 +619,17 @@ fn duration_or_off(node: &Node, field: &str, cx: &mut Ctx<'_>) -> Option<Option<
             cx.problem(node.pos, field, format!("{e}; or off"));
             None
         }
+    }
+}
+
+/// A status both fatal and loading would mean two things at once: said, not decided silently.
+fn never_both(fatal: &[u16], loading: &[u16], node: &Node, field: &str, cx: &mut Ctx<'_>) {
+    if let Some(code) = loading.iter().find(|c| fatal.contains(c)) {
+        cx.problem(
+            node.pos,
+            field,
+            format!("{code} is also in fatal_status: an answer is fatal or loading, not both"),
+        );
     }
 }
 

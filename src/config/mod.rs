@@ -308,6 +308,9 @@ pub struct SentinelSpec {
     /// `/livez/model` fails once the model has failed this long (after it passed since its
     /// server started); `None` when off.
     pub dead_after: Option<Duration>,
+    /// How long a round may wait while the model has not passed since its server started
+    /// (a model loaded by its first request); `None`: `timeout`.
+    pub load_timeout: Option<Duration>,
     pub queries: Vec<QuerySpec>,
     /// How to tell that the server sleeps (sent no production query then); `None` when it
     /// cannot.
@@ -329,6 +332,8 @@ pub struct PresetUse {
 #[derive(Debug, Clone)]
 pub struct SleepSpec {
     pub url: Text,
+    /// The sentinel's own headers (auth: llama-server's `/props` is not public).
+    pub headers: Vec<(String, HeaderSource)>,
     pub pointer: String,
     /// A sleeping server still serves (a request wakes it): ready, with a caveat.
     pub serves: bool,
@@ -369,6 +374,7 @@ impl Default for SentinelSpec {
             min_pass: 1.0,
             pulse: Some(PulseSpec::default()),
             dead_after: Some(Duration::from_secs(300)),
+            load_timeout: None,
             queries: Vec::new(),
             sleep: None,
             preset: None,

@@ -12,6 +12,9 @@ pub const NAMES: &[&str] = &[
     "vllm", "sglang", "tgi", "triton", "kserve", "llamacpp", "ollama", "nim", "openai",
 ];
 
+/// Loading a large model from a network volume takes minutes.
+const OLLAMA_LOAD: Duration = Duration::from_secs(600);
+
 /// The query that proves the server generates: the one a given `queries`, `expect` or `body`
 /// replaces.
 pub const PRODUCTION: &str = "generate";
@@ -24,6 +27,8 @@ pub struct Expansion {
     /// The model check, then the production query.
     pub queries: Vec<QuerySpec>,
     pub sleep: Option<SleepSpec>,
+    /// How long a round waits until the model first passed, where its first request loads it.
+    pub load_timeout: Option<Duration>,
 }
 
 /// The preset named `name` for the server at `url` serving `model`; `None` for a name not in
@@ -61,12 +66,14 @@ pub fn expand(name: &str, url: &Text, model: &Text) -> Option<Expansion> {
         post(PRODUCTION, at("/v1/completions"), body, "/choices/0")
     };
     let mut sleep = None;
+    let mut load_timeout = None;
     let (pulse, queries) = match name {
         // The HTTP server starts only once the engine is up (refused while loading); /health
         // answers 503 only for a dead engine, and stays 200 for a hung one.
         "vllm" => {
             sleep = Some(SleepSpec {
                 url: at("/is_sleeping"),
+                headers: Vec::new(),
                 pointer: "/is_sleeping".into(),
                 serves: false,
             });
@@ -119,6 +126,7 @@ pub fn expand(name: &str, url: &Text, model: &Text) -> Option<Expansion> {
         "llamacpp" => {
             sleep = Some(SleepSpec {
                 url: at("/props"),
+                headers: Vec::new(),
                 pointer: "/is_sleeping".into(),
                 serves: true,
             });
@@ -127,8 +135,11 @@ pub fn expand(name: &str, url: &Text, model: &Text) -> Option<Expansion> {
                 vec![openai_list(), loading(completion(), &[503])],
             )
         }
-        // Ollama loads a model on its first request; tags carry a `:latest` when none is given.
+        // Ollama loads a model on its first request, and gives the load up when that request
+        // is given up on: the first rounds wait as long as a load takes. Tags carry a `:latest`
+        // when none is given.
         "ollama" => {
+            load_timeout = Some(OLLAMA_LOAD);
             let tag = tagged(&model.value);
             let tagged_model = Text {
                 written: tagged(&model.written),
@@ -157,6 +168,7 @@ pub fn expand(name: &str, url: &Text, model: &Text) -> Option<Expansion> {
         pulse,
         queries,
         sleep,
+        load_timeout,
     })
 }
 
@@ -234,7 +246,7 @@ fn tagged(model: &str) -> String {
 
 /// A model name as one URL path segment: a `/` in a Hugging Face id, a space or a `%` would
 /// change what the path says.
-fn path_segment(model: &str) -> String {
+pub fn path_segment(model: &str) -> String {
     let mut out = String::with_capacity(model.len());
     for byte in model.bytes() {
         match byte {

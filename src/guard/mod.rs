@@ -34,6 +34,9 @@ use metrics::{Metrics, label};
 use model::{Model, Seen, Tuning, WatchedUpdate};
 use server::{Shared, Snapshot};
 
+/// How often the lines are published while a round is out and the pod is not ready.
+const REFRESH: Duration = Duration::from_secs(1);
+
 type RoundFuture = std::pin::Pin<Box<dyn std::future::Future<Output = sentinel::Round> + Send>>;
 
 /// How a guard's watch ended.
@@ -338,6 +341,9 @@ impl Guard {
                     None => std::future::pending().await,
                 }
             };
+            // While a round is out and the pod is not ready, the lines are published again
+            // each second, so that "loading for 12s" counts on while nothing else happens.
+            let waiting = in_flight.is_some() && self.model.served() != model::Phase::Ready;
             let round = async {
                 match &mut in_flight {
                     Some(round) => round.await,
@@ -380,8 +386,15 @@ impl Guard {
                     None => std::future::pending().await,
                 }
             };
+            let refresh = async {
+                match waiting {
+                    true => tokio::time::sleep(REFRESH).await,
+                    false => std::future::pending().await,
+                }
+            };
             let looks = &mut self.looks;
             tokio::select! {
+                () = refresh => self.effects.apply(&mut self.model),
                 signal = stop.requested() => return Ended::Signal(signal),
                 done = &mut other => return Ended::Other(done),
                 Some(verdict) = verdict => self.on_verdict(verdict),
@@ -396,6 +409,7 @@ impl Guard {
                     // Rounds never overlap: the model schedules the next once this one is in.
                     let timeout = schedule.map_or(Duration::ZERO, |s| s.timeout);
                     in_flight = self.round_future(timeout);
+                    self.model.round_began(Instant::now());
                 }
                 round = round => {
                     in_flight = None;

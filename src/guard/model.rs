@@ -165,6 +165,8 @@ pub struct Tuning {
     pub pulse: Vec<String>,
     /// A sleeping server still serves (a request wakes it): ready while it sleeps.
     pub sleep_serves: bool,
+    /// How long a round may wait while the model has not passed since its server started.
+    pub load_timeout: Option<Duration>,
 }
 
 impl Tuning {
@@ -182,6 +184,7 @@ impl Tuning {
             dead_after: spec.and(s.dead_after),
             pulse,
             sleep_serves: s.sleep.as_ref().is_some_and(|sleep| sleep.serves),
+            load_timeout: s.load_timeout,
         }
     }
 }
@@ -234,6 +237,8 @@ struct Sentinel {
     sleeping: Option<(Instant, String)>,
     /// The last round failed on a timeout.
     timed_out: bool,
+    /// When the round now running began.
+    in_flight: Option<Instant>,
 }
 
 #[derive(Debug, Clone)]
@@ -340,13 +345,17 @@ impl Model {
             w.details = details;
         }
         w.forced = update.forced;
-        let news =
-            observe(&mut w.streak, classify(seen, true, true), at, at, need).map(
-                |turn| match turn {
-                    Turned::Ok => format!("{} passes again", w.name),
-                    Turned::Failing(reason) => format!("{} failing: {reason}", w.name),
-                },
-            );
+        let news = observe(
+            &mut w.streak,
+            classify(seen, true, true, true),
+            at,
+            at,
+            need,
+        )
+        .map(|turn| match turn {
+            Turned::Ok => format!("{} passes again", w.name),
+            Turned::Failing(reason) => format!("{} failing: {reason}", w.name),
+        });
         self.news = news.or(self.news.take());
     }
 
@@ -380,7 +389,7 @@ impl Model {
             other => other,
         };
         let answered = answered(&seen);
-        let failure = classify(seen, p.reached, p.alive);
+        let failure = classify(seen, p.reached, p.alive, true);
         p.reached |= answered;
         p.alive |= failure.is_none();
         let first_failure = failure.is_some() && p.streak.fails() == 0;
@@ -407,20 +416,22 @@ impl Model {
         if s.recheck.is_some_and(|at| round.started >= at) {
             s.recheck = None;
         }
+        s.in_flight = None;
         if let Seen::Sleeping(why) = &round.seen {
             let since = s.sleeping.as_ref().map_or(round.started, |(at, _)| *at);
             if s.sleeping.is_none() && !self.tuning.sleep_serves && s.streak.ok() {
-                // Awake again, it proves itself before it is ready: it may not wake well.
                 s.streak
                     .fail(Failure::definitive(why.clone()), round.started, need);
                 self.news = Some(format!("sentinel: the server sleeps: {why}"));
             }
             s.sleeping = Some((since, why.clone()));
-            // Asleep is not dead, however long it lasts; awake, it starts over.
-            self.passed_since_start = false;
             return;
         }
-        s.sleeping = None;
+        if s.sleeping.take().is_some() && !self.tuning.sleep_serves {
+            // Awake again, it proves itself before it is ready (it may not wake well), and a
+            // failure from now on is counted from now, not from when it fell asleep.
+            s.streak.restart();
+        }
         s.timed_out = matches!(round.seen, Seen::Timeout(_));
         s.queries = round.queries;
         if round.seen == Seen::Pass {
@@ -433,7 +444,9 @@ impl Model {
         }
         // Only an answer says the server was there: a timeout may never have reached it.
         let answered = answered(&round.seen);
-        let failure = classify(round.seen, s.reached, self.passed_since_start);
+        // A production query's "not ready" after the server served may be a full queue
+        // (SGLang's 503): counted, not definitive.
+        let failure = classify(round.seen, s.reached, self.passed_since_start, false);
         s.reached |= answered;
         match observe(&mut s.streak, failure, round.started, round.ended, need) {
             Some(Turned::Ok) => self.news = Some(self.ready_reason()),
@@ -462,11 +475,27 @@ impl Model {
             .sentinel
             .as_ref()
             .filter(|_| self.started && self.draining.is_none())?;
-        let timeout = self.tuning.timeout;
+        // A model loaded on its first request (Ollama) is aborted when that request is given
+        // up on: until the model passed since its server started, rounds wait `load_timeout`.
+        let timeout = match self.passed_since_start {
+            false => self.tuning.load_timeout.unwrap_or(self.tuning.timeout),
+            true => self.tuning.timeout,
+        };
         let Some((started, ended)) = s.last else {
             return Some(Schedule { at: now, timeout });
         };
         let streak = &s.streak;
+        if s.sleeping.is_some() {
+            // Asleep, only the sleep probe runs: no confirmations to hurry.
+            let wait = match streak.ok() {
+                true => self.tuning.interval,
+                false => RECHECK,
+            };
+            return Some(Schedule {
+                at: started + wait,
+                timeout,
+            });
+        }
         if streak.ok() && streak.fails() > 0 {
             // A blip or the start of a failure: confirm soon, held to what passing takes.
             let timeout = s.recent.confirm_deadline(timeout);
@@ -500,7 +529,8 @@ impl Model {
     pub fn dead_at(&self) -> Option<(Instant, String)> {
         let after = self.tuning.dead_after?;
         let s = self.sentinel.as_ref()?;
-        if !self.passed_since_start {
+        // Asleep is not dead, however long it lasts.
+        if !self.passed_since_start || s.sleeping.is_some() {
             return None;
         }
         let since = s.streak.failing_since()?;
@@ -663,6 +693,14 @@ impl Model {
         let since = |at| clock.since(at);
         let need = self.tuning.need;
         match s.streak.passing_since() {
+            None if !self.passed_since_start && s.in_flight.is_some() => {
+                let from = s.in_flight.unwrap_or(clock.now);
+                format!(
+                    "loading for {}, since {}: the first round waits on the server (a model may load on its first request)",
+                    human_duration(clock.age(from)),
+                    clock.since(from)
+                )
+            }
             None => "no sentinel round has finished yet".into(),
             Some(from) if s.streak.passes() >= need.passes => format!(
                 "passing since {}; ready once green for {}",
@@ -675,6 +713,13 @@ impl Model {
                 s.streak.passes(),
                 need.passes
             ),
+        }
+    }
+
+    /// A round began at `at`: until it ends, a sentinel that never finished one says it waits.
+    pub fn round_began(&mut self, at: Instant) {
+        if let Some(s) = &mut self.sentinel {
+            s.in_flight = Some(at);
         }
     }
 
@@ -718,6 +763,7 @@ impl Sentinel {
             recheck: None,
             sleeping: None,
             timed_out: false,
+            in_flight: None,
         }
     }
 }
@@ -778,16 +824,20 @@ fn answered(seen: &Seen) -> bool {
 
 /// What a failure means. A refusal is definitive once the server had answered (`reached`);
 /// the server's own "not ready" and a silence are loading until it has passed since it
-/// started (`alive`), and a "not ready" is definitive after.
-fn classify(seen: Seen, reached: bool, alive: bool) -> Option<Failure> {
+/// started (`alive`); a "not ready" after that is definitive where `unready_is_final` (a health
+/// path's), else counted.
+fn classify(seen: Seen, reached: bool, alive: bool, unready_is_final: bool) -> Option<Failure> {
     match seen {
         Seen::Pass => None,
         Seen::Refused(why) if reached => Some(Failure::definitive(format!(
             "{why}: the server had answered, and is gone"
         ))),
         Seen::Refused(why) => Some(Failure::loading(format!("{why} (not listening yet)"))),
-        Seen::Loading(why) if alive => Some(Failure::definitive(format!(
+        Seen::Loading(why) if alive && unready_is_final => Some(Failure::definitive(format!(
             "{why}: having served, the server says it cannot"
+        ))),
+        Seen::Loading(why) if alive => Some(Failure::counted(format!(
+            "{why}: having served, the server says it cannot now"
         ))),
         Seen::Loading(why) => Some(Failure::loading(why)),
         Seen::Timeout(why) if !alive => Some(Failure::loading(why)),
@@ -854,6 +904,7 @@ mod tests {
             dead_after: Some(Duration::from_secs(60)),
             pulse: vec!["http://127.0.0.1:8000".into()],
             sleep_serves: false,
+            load_timeout: None,
         }
     }
 
@@ -977,9 +1028,9 @@ mod tests {
                 phases: "ssssssr",
             },
             Case {
-                name: "loading again after it served is definitive",
-                script: "P+ R+ R+ Rl R+ R+ Pl P+",
-                phases: "ssruurur",
+                name: "a query's not-ready after serving is counted (a full queue), health's is not",
+                script: "P+ R+ R+ Rl R+ Rl Rl Rl R+ R+ Pl P+",
+                phases: "ssrrrrruurur",
             },
             Case {
                 name: "a sleeping server is unready, and proves itself awake",
@@ -1074,6 +1125,41 @@ mod tests {
             line.reason
         );
         assert_eq!(model.dead_at(), None, "asleep is never dead");
+    }
+
+    #[test]
+    fn a_server_woken_from_sleep_is_judged_from_its_waking() {
+        let t0 = Instant::now();
+        let round = |seen: Seen, at: Instant| Round {
+            started: at,
+            ended: at + Duration::from_millis(10),
+            seen,
+            queries: Vec::new(),
+        };
+        let mut t = tuning(1, 3, Duration::ZERO);
+        t.load_timeout = Some(Duration::from_secs(600));
+        let mut model = begun(t);
+        assert_eq!(
+            model.next_round(t0).map(|s| s.timeout),
+            Some(Duration::from_secs(600)),
+            "until the model passed, a round waits as long as a load takes"
+        );
+        model.round(round(Seen::Pass, t0));
+        assert_eq!(
+            model.next_round(t0).map(|s| s.timeout),
+            Some(model.tuning.timeout)
+        );
+        // Asleep for an hour: not dead, and only the sleep probe, on the recheck beat.
+        model.round(round(Seen::Sleeping("it sleeps".into()), t0 + SECOND));
+        let hour = t0 + Duration::from_secs(3600);
+        model.round(round(Seen::Sleeping("it sleeps".into()), hour));
+        assert_eq!(model.dead_at(), None);
+        assert_eq!(model.next_round(hour).map(|s| s.at), Some(hour + RECHECK));
+        // Woken into a hang: counted from the waking, not from the sleep, and dead in time.
+        let woke = hour + SECOND;
+        model.round(round(Seen::Timeout("no answer within 5.0s".into()), woke));
+        let (dead_at, _) = model.dead_at().expect("a hang after waking can be a death");
+        assert_eq!(dead_at, woke + Duration::from_secs(60));
     }
 
     #[test]

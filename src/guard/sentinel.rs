@@ -20,6 +20,8 @@ use crate::config::{
 use crate::heartbeat::Heartbeat;
 use crate::redact::Redactor;
 
+/// How long the sleep probe may take before the server counts as awake.
+const SLEEP_PROBE_MAX: Duration = Duration::from_millis(500);
 /// A sleep probe's answer is a small JSON document (`/props` is a few KiB).
 const SLEEP_ANSWER_MAX: u64 = 256 * 1024;
 /// Of a list that lacks the model asked for, this many names are shown…
@@ -96,8 +98,11 @@ pub async fn round(
     wake: bool,
 ) -> Round {
     let started = Instant::now();
+    // Held short: a probe that hangs with the engine must not add a whole timeout to the
+    // round. No answer in time reads as awake.
+    let probe_deadline = timeout.min(SLEEP_PROBE_MAX);
     if let Some(sleep) = spec.sleep.as_ref().filter(|_| !wake)
-        && let Ok(Some(why)) = tokio::time::timeout(timeout, sleeping(sleep)).await
+        && let Ok(Some(why)) = tokio::time::timeout(probe_deadline, sleeping(sleep, redactor)).await
     {
         return Round {
             started,
@@ -143,11 +148,16 @@ pub async fn round(
 
 /// Why the server counts as sleeping; `None` for any answer but a JSON `true` at the
 /// pointer (a 404 is a server without sleep mode), so the probe never stands in the way.
-async fn sleeping(sleep: &SleepSpec) -> Option<String> {
+async fn sleeping(sleep: &SleepSpec, redactor: &Redactor) -> Option<String> {
+    let owned = header_values(&sleep.headers, redactor).await.ok()?;
+    let headers: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
     let request = Outgoing {
         url: &sleep.url.value,
         method: "GET",
-        headers: &[],
+        headers: &headers,
         body: None,
     };
     let heartbeat = Heartbeat::default();
@@ -195,11 +205,11 @@ async fn run_query(query: &QuerySpec, timeout: Duration, redactor: &Redactor) ->
 /// Header values for this round; a file-backed one is read now, so a rotated token is used at
 /// once, and its value is hidden from every output before it is sent anywhere.
 async fn header_values(
-    query: &QuerySpec,
+    headers: &[(String, HeaderSource)],
     redactor: &Redactor,
 ) -> Result<Vec<(String, String)>, String> {
-    let mut values = Vec::with_capacity(query.headers.len());
-    for (name, source) in &query.headers {
+    let mut values = Vec::with_capacity(headers.len());
+    for (name, source) in headers {
         let value = match source {
             HeaderSource::Text(text) => text.value.clone(),
             HeaderSource::File { path, prefix } => {
@@ -233,7 +243,7 @@ async fn header_values(
 }
 
 async fn ask(query: &QuerySpec, redactor: &Redactor) -> Result<(), Seen> {
-    let owned = header_values(query, redactor).await?;
+    let owned = header_values(&query.headers, redactor).await?;
     let headers: Vec<(&str, &str)> = owned
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))

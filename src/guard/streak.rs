@@ -168,6 +168,15 @@ impl Streak {
         false
     }
 
+    /// Not ok, with no run of passes or failures: a line that must prove itself again from
+    /// now (a server woken from sleep), its first ready (and the hold) long behind it.
+    pub fn restart(&mut self) {
+        *self = Streak {
+            been_ok: self.been_ok,
+            ..Streak::new(false)
+        };
+    }
+
     /// When the hold will have passed, while a first passing run waits on it.
     pub fn hold_ends(&self, need: Need) -> Option<Instant> {
         let since = self.passing_since.filter(|_| !self.been_ok)?;

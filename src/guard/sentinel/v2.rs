@@ -13,7 +13,8 @@ use super::super::model::Seen;
 
 /// A model's metadata is a few hundred bytes; this leaves room for many inputs.
 const METADATA_MAX: u64 = 256 * 1024;
-/// The most values a built input may hold; a model whose inputs are larger needs a `body`.
+/// The most values the built inputs may hold together; a model whose inputs are larger needs a
+/// `body`.
 const MAX_VALUES: u64 = 4096;
 
 /// The body of the inference at `query.url`, from the metadata at that URL less `/infer`.
@@ -58,10 +59,15 @@ pub async fn inference_body(
 /// `{"inputs": [{"name", "datatype", "shape", "data"}…]}` for the inputs `metadata` declares;
 /// a dimension of -1 (any size) is 1.
 fn build(metadata: &Value) -> Result<Value, String> {
-    let Some(inputs) = metadata.get("inputs").and_then(Value::as_array) else {
-        return Err("it lists no inputs".into());
+    let Some(inputs) = metadata
+        .get("inputs")
+        .and_then(Value::as_array)
+        .filter(|inputs| !inputs.is_empty())
+    else {
+        return Err("it lists no inputs: give the sentinel a `body`".into());
     };
-    let mut tensors = Vec::with_capacity(inputs.len());
+    let mut tensors = Vec::new();
+    let mut total = 0u64;
     for input in inputs {
         let name = input
             .get("name")
@@ -86,20 +92,20 @@ fn build(metadata: &Value) -> Result<Value, String> {
         let count = shape
             .iter()
             .try_fold(1u64, |n, d| n.checked_mul(*d))
-            .filter(|n| *n <= MAX_VALUES)
+            .filter(|n| total.saturating_add(*n) <= MAX_VALUES)
             .ok_or_else(|| {
-                format!(
-                    "input `{shown}` takes over {MAX_VALUES} values: give the sentinel a `body`"
-                )
+                format!("its inputs take over {MAX_VALUES} values: give the sentinel a `body`")
             })?;
+        total += count;
         let zero = match datatype {
             "BOOL" => json!(false),
             "BYTES" => json!(""),
-            "FP16" | "FP32" | "FP64" | "BF16" | "INT8" | "INT16" | "INT32" | "INT64" | "UINT8"
-            | "UINT16" | "UINT32" | "UINT64" => json!(0),
+            "FP32" | "FP64" | "INT8" | "INT16" | "INT32" | "INT64" | "UINT8" | "UINT16"
+            | "UINT32" | "UINT64" => json!(0),
+            // Triton and KServe take FP16 and BF16 only as binary data, never in JSON.
             _ => {
                 return Err(format!(
-                    "input `{shown}` has the type `{}`, which has no value to send",
+                    "input `{shown}` has the type `{}`, which JSON cannot carry: give the sentinel a `body`",
                     crate::echo::capped(datatype, 40)
                 ));
             }
