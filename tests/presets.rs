@@ -664,10 +664,14 @@ fn a_sleeping_llama_server_stays_ready_and_is_not_woken() {
     };
     let server = Server::start(&launch, port, scene.path("server.log"));
     until_serving(&server, &launch);
+    // Asleep before the guard's first round: it is woken to pass, or it would never be ready.
+    await_that("llama-server asleep", || {
+        get(port, "/props").2.contains(r#""is_sleeping":true"#)
+    });
     let (mut guard, guard_port) = start_guard(&scene, &guard_config("llamacpp", port, MODEL));
     until_readyz(guard_port, 200, Instant::now());
 
-    // Idle a second, it sleeps; the guard says so and stays ready.
+    // Idle a second, it sleeps again; the guard says so and stays ready.
     await_that("the sentinel saying the server sleeps", || {
         get(guard_port, "/readyz/sentinel").2 == "ok (sleeping)"
     });

@@ -225,6 +225,37 @@ fn completions_that_hang_while_the_server_answers_are_unready_within_interval_ti
     stop(guard);
 }
 
+/// Connections to `port` on loopback that are established, as the kernel lists them (both
+/// ends are on this machine: each connection is counted once, at its client's end).
+fn established_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let remote = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3 && fields[2].ends_with(&remote) && fields[3] == "01"
+        })
+        .count()
+}
+
+/// What Ollama's preset relies on: a server that gives up work whose client left (Ollama
+/// aborts a model load) sees the guard leave when a query times out.
+#[test]
+fn a_query_given_up_on_closes_its_connection() {
+    let scene = Scene::new();
+    let (model, guard, port) = ready(&scene, "  interval: 2s\n  timeout: 1s\n");
+    model.control("hang");
+    let failed = || metric(port, r#"bootgate_sentinel_rounds_total{result="fail"}"#);
+    await_that("five rounds given up on", || failed() >= Some(5.0));
+    // The pulse's held connection, and at most the round now waiting: not one per round that
+    // timed out, each held open on the hung server by a task nobody waits for.
+    let open = established_to(model.port);
+    assert!(open <= 2, "{open} connections open to the hung server");
+    stop(guard);
+}
+
 #[test]
 fn isolated_counted_failures_never_flip_ready() {
     let scene = Scene::new();
