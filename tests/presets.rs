@@ -118,14 +118,10 @@ impl Drop for Server {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let said = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: String = said
-                .chars()
-                .rev()
-                .take(4000)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
+            // The end says the most: what it said last, as it failed.
+            let start = said.len().saturating_sub(4000);
+            let from = (start..said.len()).find(|&i| said.is_char_boundary(i));
+            let tail = &said[from.unwrap_or(said.len())..];
             eprintln!(
                 "the model server's output ({}):\n{tail}",
                 self.log.display()
@@ -183,57 +179,6 @@ sentinel:
     )
 }
 
-fn start_guard(scene: &Scene, config: &str) -> (Running, u16) {
-    let config = scene.config(config);
-    let mut guard = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
-    let port = guard_port(&mut guard);
-    (guard, port)
-}
-
-/// `/readyz`'s status, and why: the pulse's and the sentinel's lines, as a client on the
-/// pod's loopback is told them.
-fn verbose(port: u16) -> (u16, String) {
-    let status = get(port, "/readyz").0;
-    let lines = ["pulse", "sentinel"].map(|line| {
-        let (_, _, body) = get(port, &format!("/readyz/{line}"));
-        format!("{line}: {body}")
-    });
-    (status, lines.join("\n"))
-}
-
-/// How long until `/readyz` answers `status`, from `since`; fails after [`PATIENCE`], saying
-/// why the guard thinks otherwise.
-fn until_readyz(port: u16, status: u16, since: Instant) -> Duration {
-    let deadline = Instant::now() + PATIENCE;
-    while get(port, "/readyz").0 != status {
-        assert!(
-            Instant::now() < deadline,
-            "/readyz not {status} within {PATIENCE:?}: {}",
-            verbose(port).1
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    since.elapsed()
-}
-
-fn assert_within(what: &str, took: Duration, bound: Duration, port: u16) {
-    assert!(
-        took < bound,
-        "{what} took {took:?}, over {bound:?}: {}",
-        verbose(port).1
-    );
-}
-
-/// Does `event`, then asserts `/readyz` answers `status` within `bound` of it; the time it
-/// took is printed, for the figures in docs/presets.md.
-fn turns(what: &str, port: u16, status: u16, bound: Duration, event: impl FnOnce()) {
-    let at = Instant::now();
-    event();
-    let took = until_readyz(port, status, at);
-    eprintln!("figure: {what}: {took:.2?}");
-    assert_within(what, took, bound, port);
-}
-
 /// Waits for the server to say it serves (200 at its ready path); returns when it did.
 fn until_serving(server: &Server, launch: &Launch) -> Instant {
     await_within("the model server serving", Duration::from_secs(60), || {
@@ -266,7 +211,7 @@ fn life(
     let first = launch(port, LOADING);
     let started = Instant::now();
     let server = Server::start(&first, port, scene.path("server.log"));
-    let (mut guard, guard_port) = start_guard(&scene, &guard_config(preset, port, MODEL));
+    let (guard, guard_port) = start_guard(&scene, &guard_config(preset, port, MODEL));
 
     // Loading: the server refuses or says so, and the guard says "loading for …".
     let mut said_loading = None;
@@ -276,7 +221,7 @@ fn life(
         if !server_said.contains(&seen) {
             server_said.push(seen);
         }
-        let (status, body) = verbose(guard_port);
+        let (status, body) = readyz_why(guard_port);
         if status == 503
             && said_loading.is_none()
             && let Some(line) = body.lines().find(|l| l.contains("loading for "))
@@ -306,8 +251,7 @@ fn life(
     // Asked for a model it does not serve: the reason lists the one it does.
     // A scene of its own: the first guard reloads its config file when it changes.
     let elsewhere = Scene::new();
-    let (mut wrong, wrong_port) =
-        start_guard(&elsewhere, &guard_config(preset, port, "no-such-model"));
+    let (wrong, wrong_port) = start_guard(&elsewhere, &guard_config(preset, port, "no-such-model"));
     let mut reason = String::new();
     await_that("the reason for a model not served", || {
         reason = get(wrong_port, "/readyz/sentinel").2;
@@ -315,8 +259,7 @@ fn life(
     });
     assert_contains!(reason, "no-such-model");
     assert_contains!(reason, &format!("`{MODEL}"));
-    wrong.signal("TERM");
-    assert_eq!(wrong.wait().0.code(), Some(0));
+    stop_guard(wrong);
 
     if controls != Controls::None {
         // Health answers, generation hangs: the production query sees it.
@@ -327,7 +270,7 @@ fn life(
             INTERVAL + TIMEOUT + Duration::from_secs(1),
             || server.control("hang"),
         );
-        assert_contains!(verbose(guard_port).1, "no answer within");
+        assert_contains!(readyz_why(guard_port).1, "no answer within");
         turns(
             "ready after generation went on",
             guard_port,
@@ -345,7 +288,7 @@ fn life(
         TIMEOUT + WITHIN_3S,
         || server.signal("STOP"),
     );
-    assert_contains!(verbose(guard_port).1, "no answer within");
+    assert_contains!(readyz_why(guard_port).1, "no answer within");
     turns(
         "ready after the server went on",
         guard_port,
@@ -363,7 +306,7 @@ fn life(
             WITHIN_3S,
             || server.control("dead"),
         );
-        assert_contains!(verbose(guard_port).1, "definitive since");
+        assert_contains!(readyz_why(guard_port).1, "definitive since");
         turns(
             "ready after the server mended",
             guard_port,
@@ -382,7 +325,7 @@ fn life(
         || drop(server),
     );
     assert_contains!(
-        verbose(guard_port).1,
+        readyz_why(guard_port).1,
         "the server had answered, and is gone"
     );
 
@@ -398,8 +341,7 @@ fn life(
         WITHIN_3S,
         guard_port,
     );
-    guard.signal("TERM");
-    assert_eq!(guard.wait().0.code(), Some(0));
+    stop_guard(guard);
 }
 
 fn fake(
@@ -484,7 +426,7 @@ fn a_sleeping_vllm_is_unready_and_sent_no_generation() {
     let launch = fake("vllm", "/health", &["--dev-mode"])(port, Duration::ZERO);
     let server = Server::start(&launch, port, scene.path("server.log"));
     until_serving(&server, &launch);
-    let (mut guard, guard_port) = start_guard(&scene, &guard_config("vllm", port, MODEL));
+    let (guard, guard_port) = start_guard(&scene, &guard_config("vllm", port, MODEL));
     until_readyz(guard_port, 200, Instant::now());
 
     turns(
@@ -499,7 +441,7 @@ fn a_sleeping_vllm_is_unready_and_sent_no_generation() {
             )
         },
     );
-    let (_, why) = verbose(guard_port);
+    let (_, why) = readyz_why(guard_port);
     assert_contains!(why, "sentinel failed: sleeping for ");
     assert_contains!(why, "/is_sleeping says /is_sleeping is true");
     // Rounds go on (the sleep probe), and none of them generates: a request could wake the
@@ -529,8 +471,7 @@ fn a_sleeping_vllm_is_unready_and_sent_no_generation() {
         WITHIN_3S,
         || assert_eq!(probe(port, "POST", "/wake_up", ""), Probe::Status(200)),
     );
-    guard.signal("TERM");
-    assert_eq!(guard.wait().0.code(), Some(0));
+    stop_guard(guard);
 }
 
 /// The real servers' installation, or `None` (the test skipped) where scripts/model-servers
@@ -668,7 +609,7 @@ fn a_sleeping_llama_server_stays_ready_and_is_not_woken() {
     await_that("llama-server asleep", || {
         get(port, "/props").2.contains(r#""is_sleeping":true"#)
     });
-    let (mut guard, guard_port) = start_guard(&scene, &guard_config("llamacpp", port, MODEL));
+    let (guard, guard_port) = start_guard(&scene, &guard_config("llamacpp", port, MODEL));
     until_readyz(guard_port, 200, Instant::now());
 
     // Idle a second, it sleeps again; the guard says so and stays ready.
@@ -707,8 +648,7 @@ fn a_sleeping_llama_server_stays_ready_and_is_not_woken() {
     );
     assert_eq!(answer, Probe::Status(200));
     assert_eq!(get(guard_port, "/readyz").0, 200);
-    guard.signal("TERM");
-    assert_eq!(guard.wait().0.code(), Some(0));
+    stop_guard(guard);
     drop(server);
 }
 

@@ -103,12 +103,6 @@ fn readyz(port: u16) -> u16 {
     get(port, "/readyz").0
 }
 
-/// How long until `/readyz` answers `status`, asked every 5 ms; fails after [`PATIENCE`].
-fn until_readyz(port: u16, status: u16, since: Instant) -> Duration {
-    await_that(&format!("/readyz {status}"), || readyz(port) == status);
-    since.elapsed()
-}
-
 /// A model server and a guard watching it, ready.
 fn ready(scene: &Scene, extra: &str) -> (ModelServer, Running, u16) {
     let model_port = free_port();
@@ -116,30 +110,6 @@ fn ready(scene: &Scene, extra: &str) -> (ModelServer, Running, u16) {
     let (guard, port) = start_guard(scene, &guard_config(model_port, extra));
     until_readyz(port, 200, Instant::now());
     (model, guard, port)
-}
-
-/// Stops the guard as the kubelet does; it must drain and exit 0.
-fn stop(mut guard: Running) {
-    guard.signal("TERM");
-    assert_eq!(guard.wait().0.code(), Some(0));
-}
-
-fn start_guard(scene: &Scene, config: &str) -> (Running, u16) {
-    let config = scene.config(config);
-    let mut guard = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
-    let port = guard_port(&mut guard);
-    (guard, port)
-}
-
-/// Does `event`, then asserts `/readyz` answers `status` within `bound` of it.
-fn turns(what: &str, port: u16, status: u16, bound: Duration, event: impl FnOnce()) {
-    let at = Instant::now();
-    event();
-    assert_within(what, until_readyz(port, status, at), bound);
-}
-
-fn assert_within(what: &str, took: Duration, bound: Duration) {
-    assert!(took < bound, "{what} took {took:?}, over {bound:?}");
 }
 
 #[test]
@@ -167,8 +137,9 @@ fn a_model_that_dies_is_unready_within_3s_and_ready_within_3s_of_its_return() {
         "ready after the model came back",
         until_readyz(port, 200, back),
         Duration::from_secs(3),
+        port,
     );
-    stop(guard);
+    stop_guard(guard);
 }
 
 #[test]
@@ -194,7 +165,7 @@ fn a_model_that_stops_answering_is_unready_within_its_timeout_and_3s() {
         Duration::from_secs(3),
         || model.signal("CONT"),
     );
-    stop(guard);
+    stop_guard(guard);
 }
 
 #[test]
@@ -222,7 +193,7 @@ fn completions_that_hang_while_the_server_answers_are_unready_within_interval_ti
         Duration::from_secs(3),
         || model.control("ok"),
     );
-    stop(guard);
+    stop_guard(guard);
 }
 
 /// Connections to `port` on loopback that are established, as the kernel lists them (both
@@ -253,7 +224,7 @@ fn a_query_given_up_on_closes_its_connection() {
     // timed out, each held open on the hung server by a task nobody waits for.
     let open = established_to(model.port);
     assert!(open <= 2, "{open} connections open to the hung server");
-    stop(guard);
+    stop_guard(guard);
 }
 
 #[test]
@@ -302,7 +273,7 @@ fn a_status_the_config_calls_fatal_is_unready_at_once() {
     guard.wait_for_line("readiness: ready -> unready: pulse failing: http://127.0.0.1");
     assert_contains!(get(port, "/readyz/pulse").2, "definitive since");
     assert_contains!(get(port, "/readyz/pulse").2, "GET /health answered 503");
-    stop(guard);
+    stop_guard(guard);
 }
 
 #[test]
@@ -344,7 +315,7 @@ fn model_liveness_spares_a_loading_model_and_fails_a_dead_one() {
     await_that("/livez/model 200 once the server refuses", || {
         get(port, "/livez/model").0 == 200
     });
-    stop(guard);
+    stop_guard(guard);
 }
 
 #[test]
@@ -378,7 +349,7 @@ fn a_reload_reaches_the_watched_checks_interval() {
         || drop(neighbour),
     );
     guard.wait_for_line("readiness: ready -> unready: neighbour failing");
-    stop(guard);
+    stop_guard(guard);
 }
 
 /// Replaces the config as an editor would: a new file renamed over the old.
@@ -408,7 +379,7 @@ fn a_crash_is_seen_on_the_held_connection_not_polled_for() {
         || model.kill(),
     );
     guard.wait_for_line("readiness: ready -> unready: pulse failing");
-    stop(guard);
+    stop_guard(guard);
 }
 
 #[test]
@@ -436,5 +407,5 @@ fn a_server_that_closes_every_connection_at_once_is_not_asked_in_a_loop() {
     let dialled = accepted.load(Ordering::SeqCst) - from;
     assert!(dialled <= 24, "{dialled} connections in 3 s");
     assert_eq!(readyz(port), 503);
-    stop(guard);
+    stop_guard(guard);
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::fields::{
     Ctx, Expander, Fields, address_problem, count, duration, required, scalar, string_list,
 };
-use super::http::{body_bound, credentials_hidden, usable_url};
+use super::http::{body_bound, credentials_hidden, header_map, usable_url};
 use super::units::{human_duration, parse_duration};
 use super::yaml::{Node, Pos, Value};
 use super::{
@@ -456,32 +456,17 @@ fn headers(
     ex: &mut Expander<'_>,
     cx: &mut Ctx<'_>,
 ) -> Vec<(String, HeaderSource)> {
-    let mut headers = Vec::new();
-    let Some(mut hf) = Fields::of(node, &format!("{field}.headers"), cx) else {
-        return headers;
-    };
-    for (header, pos, value) in hf.entries {
-        if hyper::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
-            cx.problem(
-                *pos,
-                &hf.field,
-                format!("`{}` is not a valid header name", echo::value(header)),
-            );
-            continue;
-        }
-        let source = match &value.value {
-            Value::Map(_) => header_file(value, &format!("{field}.headers.{header}"), ex, cx),
+    header_map(
+        node,
+        &format!("{field}.headers"),
+        cx,
+        |name, value, cx| match &value.value {
+            Value::Map(_) => header_file(value, &format!("{field}.headers.{name}"), ex, cx),
             _ => ex
-                .text(value, &format!("headers.{header}"), cx)
+                .text(value, &format!("headers.{name}"), cx)
                 .map(HeaderSource::Text),
-        };
-        if let Some(source) = source {
-            headers.push((header.clone(), source));
-        }
-    }
-    hf.used.iter_mut().for_each(|u| *u = true);
-    hf.finish(&[], cx);
-    headers
+        },
+    )
 }
 
 /// A query's `expect`, into `spec`.

@@ -3,7 +3,7 @@
 
 use super::fields::{Ctx, Expander, Fields, required, scalar, string_list};
 use super::units::parse_size;
-use super::yaml::Pos;
+use super::yaml::{Node, Pos};
 use super::{DEFAULT_MAX_BODY, HttpSpec, Kind, Text};
 use crate::echo;
 
@@ -78,25 +78,12 @@ pub(super) fn read(
         }
         None => "GET".to_string(),
     };
-    let mut headers = Vec::new();
-    if let Some(node) = f.get("headers") {
-        let mut hf = Fields::of(node, &f.path("headers"), cx)?;
-        for (name, name_pos, value) in hf.entries {
-            if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                cx.problem(
-                    *name_pos,
-                    &hf.field,
-                    format!("`{}` is not a valid header name", echo::value(name)),
-                );
-                continue;
-            }
-            if let Some(text) = ex.text(value, &format!("headers.{name}"), cx) {
-                headers.push((name.clone(), text));
-            }
-        }
-        hf.used.iter_mut().for_each(|u| *u = true);
-        hf.finish(&[], cx);
-    }
+    let headers = match f.get("headers") {
+        Some(node) => header_map(node, &f.path("headers"), cx, |name, value, cx| {
+            ex.text(value, &format!("headers.{name}"), cx)
+        }),
+        None => Vec::new(),
+    };
     let mut status = Vec::new();
     let mut body_contains = None;
     let mut max_body = DEFAULT_MAX_BODY;
@@ -129,6 +116,35 @@ pub(super) fn read(
         body_contains,
         max_body,
     }))
+}
+
+/// A `headers` map: each name checked as HTTP has it, each value read by `value`.
+pub(super) fn header_map<T>(
+    node: &Node,
+    field: &str,
+    cx: &mut Ctx<'_>,
+    mut value: impl FnMut(&str, &Node, &mut Ctx<'_>) -> Option<T>,
+) -> Vec<(String, T)> {
+    let mut headers = Vec::new();
+    let Some(mut hf) = Fields::of(node, field, cx) else {
+        return headers;
+    };
+    for (name, name_pos, node) in hf.entries {
+        if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            cx.problem(
+                *name_pos,
+                &hf.field,
+                format!("`{}` is not a valid header name", echo::value(name)),
+            );
+            continue;
+        }
+        if let Some(v) = value(name, node, cx) {
+            headers.push((name.clone(), v));
+        }
+    }
+    hf.used.iter_mut().for_each(|u| *u = true);
+    hf.finish(&[], cx);
+    headers
 }
 
 /// Whether `url` can be asked, as far as the config can tell; if not, a problem at `pos`. An

@@ -533,3 +533,63 @@ impl Drop for ServerProcess {
         let _ = self.0.wait();
     }
 }
+
+/// A `sidecar` on `config` (which must listen on `127.0.0.1:0`), and the port it bound.
+pub fn start_guard(scene: &Scene, config: &str) -> (Running, u16) {
+    let config = scene.config(config);
+    let mut guard = scene.spawn(&["sidecar", "--config", config.to_str().unwrap()], &[]);
+    let port = guard_port(&mut guard);
+    (guard, port)
+}
+
+/// Stops the guard as the kubelet does; it must drain and exit 0.
+pub fn stop_guard(mut guard: Running) {
+    guard.signal("TERM");
+    assert_eq!(guard.wait().0.code(), Some(0));
+}
+
+/// `/readyz`'s status, and why: the pulse's and the sentinel's lines, as a client on the
+/// pod's loopback is told them.
+pub fn readyz_why(port: u16) -> (u16, String) {
+    let status = get(port, "/readyz").0;
+    let lines = ["pulse", "sentinel"].map(|line| {
+        let (_, _, body) = get(port, &format!("/readyz/{line}"));
+        format!("{line}: {body}")
+    });
+    (status, lines.join("\n"))
+}
+
+/// How long until `/readyz` answers `status`, from `since`; fails after [`PATIENCE`], saying
+/// why the guard thinks otherwise.
+pub fn until_readyz(port: u16, status: u16, since: Instant) -> Duration {
+    let deadline = Instant::now() + PATIENCE;
+    while get(port, "/readyz").0 != status {
+        assert!(
+            Instant::now() < deadline,
+            "/readyz not {status} within {PATIENCE:?}: {}",
+            readyz_why(port).1
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    since.elapsed()
+}
+
+/// Asserts that a turn of the guard at `port` took less than `bound`, saying why it stands as
+/// it does when not.
+pub fn assert_within(what: &str, took: Duration, bound: Duration, port: u16) {
+    assert!(
+        took < bound,
+        "{what} took {took:?}, over {bound:?}: {}",
+        readyz_why(port).1
+    );
+}
+
+/// Does `event`, then asserts `/readyz` answers `status` within `bound` of it; the time it
+/// took is printed, for the figures the docs quote.
+pub fn turns(what: &str, port: u16, status: u16, bound: Duration, event: impl FnOnce()) {
+    let at = Instant::now();
+    event();
+    let took = until_readyz(port, status, at);
+    eprintln!("figure: {what}: {took:.2?}");
+    assert_within(what, took, bound, port);
+}
