@@ -91,6 +91,13 @@ impl Server {
         self.process.signal(name);
     }
 
+    /// Fails at once, rather than at a wait's patience, when the server has already exited.
+    fn assert_running(&mut self) {
+        if let Some(status) = self.process.0.try_wait().expect("wait on the model server") {
+            panic!("the model server exited before it served: {status}");
+        }
+    }
+
     /// What the server itself answers at `path`, asked as the guard would.
     fn probe(&self, path: &str) -> Probe {
         probe(self.port, "GET", path, "")
@@ -180,8 +187,9 @@ sentinel:
 }
 
 /// Waits for the server to say it serves (200 at its ready path); returns when it did.
-fn until_serving(server: &Server, launch: &Launch) -> Instant {
+fn until_serving(server: &mut Server, launch: &Launch) -> Instant {
     await_within("the model server serving", Duration::from_secs(60), || {
+        server.assert_running();
         server.probe(launch.ready_path) == Probe::Status(200)
     });
     Instant::now()
@@ -210,13 +218,14 @@ fn life(
     let port = free_port();
     let first = launch(port, LOADING);
     let started = Instant::now();
-    let server = Server::start(&first, port, scene.path("server.log"));
+    let mut server = Server::start(&first, port, scene.path("server.log"));
     let (guard, guard_port) = start_guard(&scene, &guard_config(preset, port, MODEL));
 
     // Loading: the server refuses or says so, and the guard says "loading for …".
     let mut said_loading = None;
     let mut server_said = Vec::new();
     await_within("ready after loading", Duration::from_secs(60), || {
+        server.assert_running();
         let seen = server.probe(first.ready_path);
         if !server_said.contains(&seen) {
             server_said.push(seen);
@@ -331,8 +340,8 @@ fn life(
 
     // Started again: ready within 3 s of the server's own readiness.
     let again = launch(port, Duration::ZERO);
-    let server = Server::start(&again, port, scene.path("server.log"));
-    let serving = until_serving(&server, &again);
+    let mut server = Server::start(&again, port, scene.path("server.log"));
+    let serving = until_serving(&mut server, &again);
     let back = until_readyz(guard_port, 200, serving);
     eprintln!("figure: ready after the server came back: {back:.2?}");
     assert_within(
@@ -424,8 +433,8 @@ fn a_sleeping_vllm_is_unready_and_sent_no_generation() {
     let scene = Scene::new();
     let port = free_port();
     let launch = fake("vllm", "/health", &["--dev-mode"])(port, Duration::ZERO);
-    let server = Server::start(&launch, port, scene.path("server.log"));
-    until_serving(&server, &launch);
+    let mut server = Server::start(&launch, port, scene.path("server.log"));
+    until_serving(&mut server, &launch);
     let (guard, guard_port) = start_guard(&scene, &guard_config("vllm", port, MODEL));
     until_readyz(guard_port, 200, Instant::now());
 
@@ -603,8 +612,8 @@ fn a_sleeping_llama_server_stays_ready_and_is_not_woken() {
         ready_path: "/health",
         hang_file: None,
     };
-    let server = Server::start(&launch, port, scene.path("server.log"));
-    until_serving(&server, &launch);
+    let mut server = Server::start(&launch, port, scene.path("server.log"));
+    until_serving(&mut server, &launch);
     // Asleep before the guard's first round: it is woken to pass, or it would never be ready.
     await_that("llama-server asleep", || {
         get(port, "/props").2.contains(r#""is_sleeping":true"#)

@@ -427,7 +427,6 @@ pub fn response(status: u16, body: &[u8]) -> Vec<u8> {
     [head.as_bytes(), body].concat()
 }
 
-/// A port nothing listens on (bound, read, released).
 /// Checks `done` every 10 ms until it holds; fails after [`PATIENCE`]. For a state no event
 /// announces (a process gone from /proc, a counter on `/metrics`).
 pub fn await_that(what: &str, done: impl FnMut() -> bool) {
@@ -452,12 +451,29 @@ pub fn mkfifo(path: &Path) {
     assert!(made.success(), "mkfifo {}", path.display());
 }
 
+/// A port nothing listens on (bound, then released).
+///
+/// Taken below Linux's ephemeral range (32768–60999 by default): a port the kernel handed out
+/// for `:0` is handed out again to the next outgoing connection of any test running beside
+/// this one, and a server started on it a moment later then finds it taken. Below that range
+/// only another test choosing the same port at random could clash.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static DRAWN: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.subsec_nanos());
+    for _ in 0..1000 {
+        let draw = DRAWN.fetch_add(1, Ordering::Relaxed);
+        let mixed = (seed ^ draw.wrapping_mul(0x9E37_79B9)).wrapping_mul(0x85EB_CA6B);
+        let port = 20_000 + (mixed >> 16) % 12_000;
+        let port = u16::try_from(port).expect("a port");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range in 1000 draws");
 }
 
 /// Lays out a Secret volume the way the kubelet does: `key -> ..data/key`, `..data -> ..<ts>`.
