@@ -79,14 +79,7 @@ mod tests {
     fn refuses_what_is_not_a_bounded_regular_file() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
-            0,
-        )
-        .unwrap();
+        crate::files::make_fifo(&fifo);
         // Returns at once: no writer is ever coming.
         let err = read_regular(&fifo, 10).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);

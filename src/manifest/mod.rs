@@ -3,4 +3,7 @@
 
 pub mod file;
 pub mod pin;
+#[cfg(test)]
+mod py_tools;
+pub mod safetensors;
 pub mod verify;

@@ -276,7 +276,7 @@ pub fn progress_text(done: u64, total: u64, elapsed: Duration) -> String {
 
 /// `4976698672 B (4.6 GiB)`: the exact count to compare, the rounded one to read; small sizes
 /// once.
-fn exact_bytes(bytes: u64) -> String {
+pub(super) fn exact_bytes(bytes: u64) -> String {
     if bytes < 1024 {
         format!("{bytes} B")
     } else {
