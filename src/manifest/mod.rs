@@ -2,6 +2,7 @@
 //! a manifest and compared with what the container really has.
 
 pub mod file;
+pub mod huggingface;
 pub mod pin;
 #[cfg(test)]
 mod py_tools;
