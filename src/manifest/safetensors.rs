@@ -122,13 +122,17 @@ pub fn check_header(header: &[u8], file_len: u64) -> Result<(), StructureError> 
 fn check_layout(tensors: &mut [Tensor]) -> Result<u64, Problem> {
     // Two tensors of one name would be one entry to any reader that maps names; the README
     // disallows them.
-    tensors.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    // One comparator type for both sorts: one sort in the binary, not two.
+    type Order = fn(&Tensor, &Tensor) -> std::cmp::Ordering;
+    let by_name: Order = |a, b| a.name.cmp(&b.name);
+    let by_offsets: Order = |a, b| (a.start, a.end).cmp(&(b.start, b.end));
+    tensors.sort_unstable_by(by_name);
     if let Some(pair) = tensors.windows(2).find(|pair| pair[0].name == pair[1].name) {
         return Err(Problem::Duplicate {
             tensor: pair[0].name.clone(),
         });
     }
-    tensors.sort_unstable_by_key(|t| (t.start, t.end));
+    tensors.sort_unstable_by(by_offsets);
     let mut covered = 0u64;
     let mut previous: Option<&Tensor> = None;
     for tensor in tensors.iter() {

@@ -6,7 +6,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path};
 
-use super::{BlobId, Fault, HubError, HubFile, Snapshot, is_commit, not_an_etag};
+use super::{BlobId, Fault, HubError, HubFile, Snapshot, add_problem, is_commit, not_an_etag};
 use crate::echo;
 use crate::files::{irregular, read_regular};
 use crate::text::io_phrase;
@@ -161,55 +161,54 @@ fn snapshot_commits(repo: &Path) -> Vec<String> {
 }
 
 /// Every entry under the snapshot, directories descended (never followed: the Hub makes no
-/// directory links), each file judged as a link into `blobs/`.
+/// directory links), each file judged as a link into `blobs/`, in name order: `files` and
+/// `problems` come out sorted.
 fn walk_snapshot(repo: &Path, snapshot: &mut Snapshot) -> Result<(), HubError> {
+    let mut names = Vec::new();
+    let mut not_utf8 = Vec::new();
     let mut stack = vec![(snapshot.root.clone(), String::new())];
     while let Some((dir, prefix)) = stack.pop() {
-        let entries = fs::read_dir(&dir).map_err(|error| Fault::Unreadable {
+        let unreadable = |error| Fault::Unreadable {
             what: format!("snapshots/{}/{prefix}", snapshot.commit),
             error,
-        })?;
-        for entry in entries {
-            let entry = entry.map_err(|error| Fault::Unreadable {
-                what: format!("snapshots/{}/{prefix}", snapshot.commit),
-                error,
-            })?;
+        };
+        for entry in fs::read_dir(&dir).map_err(unreadable)? {
+            let entry = entry.map_err(unreadable)?;
             let Ok(file_name) = entry.file_name().into_string() else {
                 let shown = entry.file_name().to_string_lossy().into_owned();
-                snapshot.problems.push((
-                    format!("{prefix}{}", echo::value(&shown)),
-                    "its name is not UTF-8".into(),
-                ));
+                not_utf8.push(format!("{prefix}{}", echo::value(&shown)));
                 continue;
             };
             let name = format!("{prefix}{file_name}");
-            let path = entry.path();
-            let kind = match entry.file_type() {
-                Ok(kind) => kind,
-                Err(e) => {
-                    snapshot
-                        .problems
-                        .push((name, format!("cannot stat it: {}", io_phrase(&e))));
-                    continue;
-                }
-            };
-            if kind.is_dir() {
-                stack.push((path, format!("{name}/")));
-            } else if kind.is_symlink() {
-                match blob_of(repo, &snapshot.commit, &name, &path) {
-                    Ok(blob) => snapshot.files.push(HubFile { name, path, blob }),
-                    Err(text) => snapshot.problems.push((name, text)),
-                }
-            } else {
-                let what = irregular(kind).unwrap_or("a regular file");
-                snapshot.problems.push((
-                    name,
-                    format!("{what}, not a link into blobs/: nothing names what it must hold"),
-                ));
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => stack.push((entry.path(), format!("{name}/"))),
+                _ => names.push(name),
             }
         }
     }
-    snapshot.files.sort_by(|a, b| a.name.cmp(&b.name));
+    names.sort();
+    for name in names {
+        let path = snapshot.root.join(&name);
+        let judged = match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                blob_of(repo, &snapshot.commit, &name, &path)
+            }
+            Ok(meta) => {
+                let what = irregular(meta.file_type()).unwrap_or("a regular file");
+                Err(format!(
+                    "{what}, not a link into blobs/: nothing names what it must hold"
+                ))
+            }
+            Err(e) => Err(format!("cannot stat it: {}", io_phrase(&e))),
+        };
+        match judged {
+            Ok(blob) => snapshot.files.push(HubFile { name, path, blob }),
+            Err(text) => snapshot.problems.push((name, text)),
+        }
+    }
+    for name in not_utf8 {
+        add_problem(&mut snapshot.problems, name, "its name is not UTF-8".into());
+    }
     Ok(())
 }
 

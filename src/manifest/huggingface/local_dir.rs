@@ -2,7 +2,6 @@
 //! `.cache/huggingface/download/<path>.metadata` the commit and etag each was downloaded as.
 //! There are no refs: the commit is the one every `.metadata` names, or the one configured.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -21,12 +20,8 @@ pub const MAX_METADATA_BYTES: u64 = 1024;
 
 const SUFFIX: &str = ".metadata";
 
-/// A file's record: what the `.metadata` says.
-struct Record {
-    name: String,
-    commit: String,
-    blob: BlobId,
-}
+/// What a file's `.metadata` says: the commit and the blob, or why it cannot be read.
+type Record = Result<(String, BlobId), String>;
 
 pub(super) fn resolve(dir: &Path, revision: Option<&str>) -> Result<Snapshot, HubError> {
     if let Some(revision) = revision
@@ -37,89 +32,98 @@ pub(super) fn resolve(dir: &Path, revision: Option<&str>) -> Result<Snapshot, Hu
         }
         .into());
     }
-    let mut problems = Vec::new();
-    let mut records = Vec::new();
-    for name in metadata_names(dir)? {
-        let path = dir.join(DOWNLOAD_DIR).join(format!("{name}{SUFFIX}"));
-        match read_record(&path) {
-            Ok((commit, blob)) => records.push(Record { name, commit, blob }),
-            Err(text) => problems.push((
-                name.clone(),
-                format!("{DOWNLOAD_DIR}/{name}{SUFFIX}: {text}"),
-            )),
-        }
-    }
-    if records.is_empty() && problems.is_empty() {
-        return Err(Fault::NoMetadata { unreadable: None }.into());
-    }
+    // In name order, so `files` and `problems` come out sorted.
+    let records: Vec<(String, Record)> = metadata_names(dir)?
+        .into_iter()
+        .map(|name| {
+            let path = dir.join(DOWNLOAD_DIR).join(format!("{name}{SUFFIX}"));
+            let record =
+                read_record(&path).map_err(|text| format!("{DOWNLOAD_DIR}/{name}{SUFFIX}: {text}"));
+            (name, record)
+        })
+        .collect();
     let commit = match (revision, most_named(&records)) {
-        (Some(revision), _) => revision.to_string(),
+        (Some(revision), _) if !records.is_empty() => revision.to_string(),
         (None, Some(commit)) => commit,
-        (None, None) => {
+        _ => {
             return Err(Fault::NoMetadata {
-                unreadable: problems.into_iter().next(),
+                unreadable: records
+                    .into_iter()
+                    .find_map(|(name, record)| record.err().map(|text| (name, text))),
             }
             .into());
         }
     };
-    let mut files = Vec::new();
-    for record in records {
-        if record.commit != commit {
-            let against = match revision {
-                Some(_) => "the configured revision".to_string(),
-                None => "the commit the other files name".to_string(),
-            };
-            problems.push((
-                record.name,
-                format!(
-                    "downloaded at commit {}, not {commit} ({against})",
-                    record.commit
-                ),
-            ));
-            continue;
-        }
-        let path = dir.join(&record.name);
-        match fs::metadata(&path) {
-            Ok(meta) if meta.is_file() => files.push(HubFile {
-                name: record.name,
-                path,
-                blob: record.blob,
-            }),
-            Ok(meta) => {
-                let what = irregular(meta.file_type()).unwrap_or("something else");
-                problems.push((record.name, format!("it is {what}, not a regular file")));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => problems.push((
-                record.name,
-                "absent, though its .metadata says it was downloaded".into(),
-            )),
-            Err(e) => problems.push((record.name, format!("cannot stat it: {}", io_phrase(&e)))),
+    let against = if revision.is_some() {
+        "the configured revision"
+    } else {
+        "the commit the other files name"
+    };
+    let mut snapshot = Snapshot {
+        root: dir.to_path_buf(),
+        files: Vec::new(),
+        missing: Vec::new(),
+        problems: Vec::new(),
+        commit,
+    };
+    for (name, record) in records {
+        match record.and_then(|(commit, blob)| {
+            downloaded(dir, &name, &commit, blob, &snapshot.commit, against)
+        }) {
+            Ok(file) => snapshot.files.push(file),
+            Err(text) => snapshot.problems.push((name, text)),
         }
     }
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Snapshot {
-        commit,
-        root: dir.to_path_buf(),
-        files,
-        missing: Vec::new(),
-        problems,
-    })
+    Ok(snapshot)
+}
+
+/// The file a record names, if it was downloaded at `wanted` and is there.
+fn downloaded(
+    dir: &Path,
+    name: &str,
+    commit: &str,
+    blob: BlobId,
+    wanted: &str,
+    against: &str,
+) -> Result<HubFile, String> {
+    if commit != wanted {
+        return Err(format!(
+            "downloaded at commit {commit}, not {wanted} ({against})"
+        ));
+    }
+    let path = dir.join(name);
+    match fs::metadata(&path) {
+        Ok(meta) if meta.is_file() => Ok(HubFile {
+            name: name.to_string(),
+            path,
+            blob,
+        }),
+        Ok(meta) => {
+            let what = irregular(meta.file_type()).unwrap_or("something else");
+            Err(format!("it is {what}, not a regular file"))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err("absent, though its .metadata says it was downloaded".into())
+        }
+        Err(e) => Err(format!("cannot stat it: {}", io_phrase(&e))),
+    }
 }
 
 /// The commit most records name; of two named as often, the smaller, so the choice is stable.
 /// The files of any other are problems that name both.
-fn most_named(records: &[Record]) -> Option<String> {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for record in records {
-        *counts.entry(&record.commit).or_default() += 1;
-    }
-    let mut best: Option<(&str, usize)> = None;
-    for (commit, count) in counts {
-        if best.is_none_or(|(_, most)| count > most) {
-            best = Some((commit, count));
+fn most_named(records: &[(String, Record)]) -> Option<String> {
+    let mut commits: Vec<String> = records
+        .iter()
+        .filter_map(|(_, record)| record.as_ref().ok().map(|(commit, _)| commit.clone()))
+        .collect();
+    commits.sort();
+    let mut best: Option<(&String, usize)> = None;
+    for run in commits.chunk_by(|a, b| a == b) {
+        if best.is_none_or(|(_, most)| run.len() > most) {
+            best = Some((&run[0], run.len()));
         }
     }
-    best.map(|(commit, _)| commit.to_string())
+    best.map(|(commit, _)| commit.clone())
 }
 
 /// Every `<name>.metadata` under the download directory, as `<name>`: the lock files and

@@ -78,6 +78,12 @@ impl BlobId {
     }
 }
 
+/// Adds a problem where its name sorts: `problems` stays sorted without a sort.
+fn add_problem(problems: &mut Vec<(String, String)>, name: String, text: String) {
+    let at = problems.partition_point(|(n, _)| *n <= name);
+    problems.insert(at, (name, text));
+}
+
 /// Whether `text` is a commit hash as the Hub writes one: 40 lowercase hex digits.
 fn is_commit(text: &str) -> bool {
     lower_hex::<20>(text).is_some()
@@ -140,7 +146,6 @@ pub fn resolve(dir: &Path, revision: Option<&str>) -> Result<Snapshot, HubError>
         (false, false) => return Err(Fault::NeitherLayout.into()),
     };
     weight_map::find_missing(&mut snapshot);
-    snapshot.problems.sort();
     Ok(snapshot)
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
@@ -54,8 +55,12 @@ impl Layout {
         }
     }
 
+    fn snapshot(&self, commit: &str) -> PathBuf {
+        self.repo.join("snapshots").join(commit)
+    }
+
     fn snapshot_path(&self, commit: &str, name: &str) -> PathBuf {
-        self.repo.join("snapshots").join(commit).join(name)
+        self.snapshot(commit).join(name)
     }
 
     fn etag(&self, commit: &str, name: &str) -> &str {
@@ -266,6 +271,8 @@ fn a_link_out_of_blobs_is_a_problem_named_by_its_path() {
     fs::remove_file(link(".gitattributes")).unwrap();
     fs::write(link(".gitattributes"), "*.bin binary\n").unwrap();
     make_fifo(&link("pipe"));
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"bad\xff.json");
+    symlink("../../blobs/x", layout.snapshot(commit).join(not_utf8)).unwrap();
     let shard_etag = layout.etag(commit, "model-00002-of-00002.safetensors");
     fs::remove_file(layout.repo.join("blobs").join(shard_etag)).unwrap();
 
@@ -273,6 +280,7 @@ fn a_link_out_of_blobs_is_a_problem_named_by_its_path() {
     let not_a_link = "not a link into blobs/: nothing names what it must hold";
     let expected = [
         (".gitattributes", format!("a regular file, {not_a_link}")),
+        ("bad\u{fffd}.json", "its name is not UTF-8".into()),
         (
             "config.json",
             format!("links to {escape}, not into this folder's blobs/"),

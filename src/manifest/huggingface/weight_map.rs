@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use super::Snapshot;
+use super::{Snapshot, add_problem};
 use crate::echo;
 use crate::files::{irregular, open_nonblocking};
 use crate::text::io_phrase;
@@ -31,14 +31,19 @@ fn is_index(name: &str) -> bool {
 
 /// Adds to `snapshot.missing` every file an index lists that the snapshot does not hold, and to
 /// `snapshot.problems` every index that cannot be read or names a path outside the snapshot.
-/// An index already in `problems` is not read: nothing vouches for it.
+/// `files` and `problems` are sorted by name, and stay so. An index already in `problems` is
+/// not read: nothing vouches for it.
 pub(super) fn find_missing(snapshot: &mut Snapshot) {
-    let held: BTreeSet<&str> = snapshot
-        .files
-        .iter()
-        .map(|f| f.name.as_str())
-        .chain(snapshot.problems.iter().map(|(name, _)| name.as_str()))
-        .collect();
+    let held = |name: &str| {
+        snapshot
+            .files
+            .binary_search_by(|f| f.name.as_str().cmp(name))
+            .is_ok()
+            || snapshot
+                .problems
+                .binary_search_by(|(n, _)| n.as_str().cmp(name))
+                .is_ok()
+    };
     let mut missing = BTreeSet::new();
     let mut problems = Vec::new();
     for index in snapshot.files.iter().filter(|f| is_index(&f.name)) {
@@ -72,13 +77,15 @@ pub(super) fn find_missing(snapshot: &mut Snapshot) {
             } else {
                 format!("{folder}/{file}")
             };
-            if !held.contains(name.as_str()) {
+            if !held(&name) {
                 missing.insert(name);
             }
         }
     }
     snapshot.missing.extend(missing);
-    snapshot.problems.extend(problems);
+    for (name, text) in problems {
+        add_problem(&mut snapshot.problems, name, text);
+    }
 }
 
 /// A relative, `/`-separated path that stays below its start: no empty, `.` or `..` part.
