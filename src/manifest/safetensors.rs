@@ -27,15 +27,10 @@ use crate::echo;
 use crate::files::{irregular, open_nonblocking};
 use crate::text::{human_bytes, io_phrase};
 
-/// The largest header read, unless configured otherwise: refused by name above it.
-///
-/// The crate's own limit is 100 MB, a guard against a JSON bomb rather than a size real files
-/// reach. A header costs about 100 bytes a tensor (name, dtype, shape and offsets), so 8 MiB
-/// holds some 80,000 tensors: far more than one file of a released model carries (their shards
-/// hold hundreds to a few thousand, headers of tens to hundreds of KiB). Lower is cheaper for
-/// every file of a model whose header is damaged or hostile, and `max_safetensors_header`
-/// raises it for a file that truly needs more.
-pub const DEFAULT_MAX_HEADER: u64 = 8 << 20;
+/// The largest header read, unless configured otherwise: refused by name above it. The
+/// config's default (why 8 MiB is said there); the crate's own limit is 100 MB, a guard against
+/// a JSON bomb rather than a size real files reach.
+pub const DEFAULT_MAX_HEADER: u64 = crate::config::manifest::DEFAULT_MAX_SAFETENSORS_HEADER;
 
 /// The header length's own bytes, at the start of the file.
 const LENGTH_BYTES: u64 = 8;
