@@ -2,5 +2,6 @@
 //! a manifest and compared with what the container really has.
 
 pub mod file;
+pub mod oms;
 pub mod pin;
 pub mod verify;
