@@ -60,7 +60,8 @@ pub enum Command {
 pub enum ManifestCommand {
     /// Hash every file under DIR and write the manifest (sorted, stable) to stdout or FILE.
     Generate(GenerateArgs),
-    /// Check the files of a model directory against a manifest (sizes, then sha256).
+    /// Check the files of a model directory against a manifest, a signature or a Hugging Face
+    /// cache's blob names (sizes and structure first, then digests).
     Verify(VerifyArgs),
 }
 
@@ -80,16 +81,53 @@ pub struct GenerateArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The manifest (YAML or JSON).
-    pub file: PathBuf,
+    /// The manifest (YAML or JSON); or give --signature or --huggingface instead.
+    #[arg(
+        required_unless_present_any = ["signature", "huggingface"],
+        conflicts_with_all = ["signature", "huggingface"]
+    )]
+    pub file: Option<PathBuf>,
 
-    /// The model directory; the manifest's own directory when not given.
+    /// An OpenSSF Model Signing bundle to verify the directory against, with --public-key or
+    /// --ca-roots.
+    #[arg(
+        long,
+        value_name = "BUNDLE",
+        requires = "trust",
+        conflicts_with = "huggingface"
+    )]
+    pub signature: Option<PathBuf>,
+
+    /// The signer's public key (PEM; ECDSA P-256, P-384 or P-521).
+    #[arg(long, value_name = "PEM", group = "trust")]
+    pub public_key: Option<PathBuf>,
+
+    /// CA certificates (PEM) the signing certificate must chain to.
+    #[arg(long, value_name = "PEM", group = "trust")]
+    pub ca_roots: Option<PathBuf>,
+
+    /// A Hugging Face cache repo folder (models--ORG--NAME) or a local_dir download, checked
+    /// against its blob names.
     #[arg(long, value_name = "DIR")]
+    pub huggingface: Option<PathBuf>,
+
+    /// With --huggingface: a ref under refs/ or a commit hash (default main; a local_dir takes a
+    /// commit hash).
+    #[arg(long, value_name = "REV", requires = "huggingface")]
+    pub revision: Option<String>,
+
+    /// The model directory; the manifest's or the signature's own directory when not given.
+    #[arg(long, value_name = "DIR", conflicts_with = "huggingface")]
     pub root: Option<PathBuf>,
 
-    /// Files under the directory that the manifest does not list are a mismatch.
+    /// Files under the directory that the source does not list are a mismatch (always, for a
+    /// signature, unless --ignore-unsigned-files).
     #[arg(long)]
     pub exact: bool,
+
+    /// With --signature: files the signature does not list pass.
+    #[arg(long, requires = "signature", conflicts_with = "exact")]
+    pub ignore_unsigned_files: bool,
 }
 
 /// Durations on the command line read like those in the config: `1s`, `500ms`, `2m`.

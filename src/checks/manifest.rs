@@ -22,12 +22,13 @@ use tokio::time::{Instant, interval};
 use super::discovered::Discovered;
 use super::{Attempt, Failure, Shared, blocking};
 use crate::config::{EffectiveSource, ManifestSpec};
-use crate::digest::{HashError, Hashed, Progress, VerifyCache, sha256_file};
+use crate::digest::{HashError, Progress, VerifyCache, sha256_file};
 use crate::files;
 use crate::heartbeat::Heartbeat;
-use crate::manifest::file::{self, Manifest};
+use crate::manifest::file::PinEntry;
 use crate::manifest::pin::{Pin, Verdict};
-use crate::manifest::verify::{self, HashJob, Line, render, short};
+use crate::manifest::source::{self, LoadError};
+use crate::manifest::verify::{self, HashJob, Hashes, Line, render, short};
 use crate::text::{human_bytes, io_phrase};
 
 /// A `file` or `json` source is a version string or a model's config, never this large.
@@ -64,11 +65,7 @@ struct Job {
     judged: Judged,
 }
 
-type HashOutcome = (
-    Vec<HashJob>,
-    Vec<Result<Hashed, HashError>>,
-    Option<VerifyCache>,
-);
+type HashOutcome = (Vec<HashJob>, Hashes, Option<VerifyCache>);
 
 /// What the manifest, the pins and `stat` said.
 #[derive(Default)]
@@ -78,6 +75,8 @@ struct Judged {
     /// Absent files and values: a download may still bring them.
     waiting: Vec<Line>,
     drifted: Vec<String>,
+    /// Who vouches for the digests (a signer, a Hub commit), for the summary.
+    vouched: Option<String>,
     pins: usize,
     files: usize,
     bytes: u64,
@@ -177,7 +176,7 @@ impl ManifestCheck {
         let progress = Arc::new(Progress::new());
         let hashing = progress.clone();
         Ok(Job {
-            total: jobs.iter().map(|j| j.meta.len()).sum(),
+            total: verify::total_bytes(&jobs),
             files: jobs.len(),
             progress,
             started: Instant::now(),
@@ -213,7 +212,7 @@ impl ManifestCheck {
             lines.extend(judged.waiting);
             return Err(Failure::fatal(format!(
                 "{} does not match the runtime:\n{}",
-                self.spec.manifest.written,
+                self.spec.source.written(),
                 render(&lines)
             )));
         }
@@ -236,14 +235,20 @@ impl ManifestCheck {
                 if count == 1 { "" } else { "es" }
             ));
         }
-        let mut summary = format!(
-            "{} pin{}, {} file{} ({}) match",
-            judged.pins,
-            if judged.pins == 1 { "" } else { "s" },
+        let files = format!(
+            "{} file{} ({}) match",
             judged.files,
             if judged.files == 1 { "" } else { "s" },
             human_bytes(judged.bytes)
         );
+        let mut summary = match &judged.vouched {
+            Some(vouched) => format!("{vouched}: {files}"),
+            None => format!(
+                "{} pin{}, {files}",
+                judged.pins,
+                if judged.pins == 1 { "" } else { "s" },
+            ),
+        };
         if self.spec.cache {
             summary.push_str(&format!(
                 "; {} of {} from cache",
@@ -276,37 +281,29 @@ fn load_cache(state_dir: &Path) -> VerifyCache {
     cache
 }
 
-/// Everything short of the hashes: the manifest, the pins, every file's `stat` (and what the
-/// cache already vouches for).
+/// Everything short of the hashes: the source (verified, for a signature), the pins, every
+/// file's `stat` (and what the cache already vouches for).
 fn prepare(
     spec: &ManifestSpec,
     cache: Option<&VerifyCache>,
     discovered: &Discovered,
 ) -> Result<Prepared, Failure> {
-    let manifest_path = Path::new(&spec.manifest.value);
-    let manifest = match file::read(manifest_path) {
-        Ok(m) => m,
-        Err(file::ReadError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Failure::retry(format!(
-                "{} does not exist",
-                spec.manifest.written
-            )));
-        }
-        Err(e @ file::ReadError::Io { .. }) => return Err(Failure::retry(e.to_string())),
-        Err(e) => return Err(Failure::fatal(e.to_string())),
-    };
-    let root = Path::new(&spec.root.value);
+    let loaded = source::load(spec).map_err(|e| match e {
+        LoadError::Waiting(why) => Failure::retry(why),
+        LoadError::Wrong(why) => Failure::fatal(why),
+    })?;
     let mut judged = Judged {
-        wrong: Vec::new(),
-        waiting: Vec::new(),
+        wrong: loaded.wrong.clone(),
+        waiting: loaded.missing.clone(),
         drifted: Vec::new(),
-        pins: manifest.pins.len(),
-        files: manifest.files.len(),
+        vouched: loaded.vouched.clone(),
+        pins: loaded.pins.len(),
+        files: loaded.files.len(),
         bytes: 0,
         cached: 0,
     };
-    judge_pins(spec, &manifest, root, discovered, &mut judged);
-    let survey = verify::survey(&manifest, root, spec.exact, Some(manifest_path), cache);
+    judge_pins(spec, &loaded.pins, &loaded.root, discovered, &mut judged);
+    let survey = verify::survey(&loaded.files, &loaded.root, &loaded.rules(spec), cache);
     judged.wrong.extend(survey.wrong);
     judged.waiting.extend(survey.missing);
     judged.bytes = survey.bytes;
@@ -316,20 +313,20 @@ fn prepare(
 
 fn judge_pins(
     spec: &ManifestSpec,
-    manifest: &Manifest,
+    pins: &[PinEntry],
     root: &Path,
     discovered: &Discovered,
     judged: &mut Judged,
 ) {
     for (name, _) in &spec.effective {
-        if !manifest.pins.iter().any(|p| p.name == *name) {
+        if !pins.iter().any(|p| p.name == *name) {
             judged.wrong.push(Line::new(
                 name,
                 "has an effective source, but the manifest does not pin it",
             ));
         }
     }
-    for pin in &manifest.pins {
+    for pin in pins {
         let Some((_, source)) = spec.effective.iter().find(|(n, _)| *n == pin.name) else {
             judged.wrong.push(Line::new(
                 &pin.name,

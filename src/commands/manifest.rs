@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use super::print;
 use crate::cli::{GenerateArgs, ManifestCommand, VerifyArgs};
-use crate::config;
+use crate::config::{self, Drift, ManifestSpec, ModelSource, Text, TrustSpec};
 use crate::digest::{Progress, sha256_files};
 use crate::exit::Exit;
 use crate::manifest::file::{self, FileEntry, Manifest, PinEntry};
 use crate::manifest::pin::Pin;
+use crate::manifest::source::{self, LoadError};
 use crate::manifest::verify::{self, render};
 use crate::report::log::problems;
 use crate::text::human_bytes;
@@ -106,50 +107,105 @@ fn generate(args: GenerateArgs) -> Exit {
     Exit::Passed
 }
 
+/// The config's manifest check, from the command line: the same source reading, survey and
+/// hashing, without pins.
 fn verify(args: VerifyArgs) -> Exit {
-    let manifest = match file::read(&args.file) {
-        Ok(m) => m,
-        Err(e) => {
-            problems(&e.to_string());
+    let text = |path: &std::path::Path| {
+        let shown = path.display().to_string();
+        Text {
+            written: shown.clone(),
+            value: shown,
+        }
+    };
+    let source = match (&args.file, &args.signature, &args.huggingface) {
+        (_, Some(bundle), _) => ModelSource::Signature {
+            bundle: text(bundle),
+            trust: match (&args.public_key, &args.ca_roots) {
+                (Some(key), _) => TrustSpec::PublicKey(text(key)),
+                (None, Some(roots)) => TrustSpec::CaRoots(text(roots)),
+                (None, None) => {
+                    problems("--signature needs --public-key or --ca-roots");
+                    return Exit::BadInput;
+                }
+            },
+        },
+        (_, _, Some(dir)) => ModelSource::HuggingFace {
+            dir: text(dir),
+            revision: args.revision.clone(),
+        },
+        (Some(file), _, _) => ModelSource::Manifest(text(file)),
+        (None, None, None) => {
+            problems("give a manifest, --signature or --huggingface");
             return Exit::BadInput;
         }
     };
-    let root = args
-        .root
-        .clone()
-        .unwrap_or_else(|| config::manifest::default_root(&args.file).to_path_buf());
+    let root = match (&args.root, &source) {
+        (Some(root), _) => root.clone(),
+        (None, ModelSource::HuggingFace { dir, .. }) => PathBuf::from(&dir.value),
+        (None, ModelSource::Manifest(file) | ModelSource::Signature { bundle: file, .. }) => {
+            config::manifest::default_root(std::path::Path::new(&file.value)).to_path_buf()
+        }
+    };
     if !root.is_dir() {
         problems(&format!("{} is not a directory", root.display()));
         return Exit::BadInput;
     }
-    let survey = verify::survey(&manifest, &root, args.exact, Some(&args.file), None);
-    let mut lines = survey.wrong;
+    let spec = ManifestSpec {
+        source,
+        root: text(&root),
+        effective: Vec::new(),
+        drift: Drift::None,
+        exact: if args.exact {
+            Some(true)
+        } else if args.ignore_unsigned_files {
+            Some(false)
+        } else {
+            None
+        },
+        cache: false,
+        force: false,
+        max_safetensors_header: config::manifest::DEFAULT_MAX_SAFETENSORS_HEADER,
+    };
+    let loaded = match source::load(&spec) {
+        Ok(loaded) => loaded,
+        Err(LoadError::Waiting(why) | LoadError::Wrong(why)) => {
+            problems(&why);
+            return Exit::BadInput;
+        }
+    };
+    let survey = verify::survey(&loaded.files, &loaded.root, &loaded.rules(&spec), None);
+    let mut lines = loaded.wrong.clone();
+    lines.extend(loaded.missing.iter().cloned());
+    lines.extend(survey.wrong);
     lines.extend(survey.missing);
     // Cheap first: a wrong size or a missing file is reported without hashing anything.
     if lines.is_empty() {
-        let results = verify::hash(&survey.hash, &Progress::new());
-        lines.extend(verify::judge_hashes(&survey.hash, results, None));
+        let hashes = verify::hash(&survey.hash, &Progress::new());
+        lines.extend(verify::judge_hashes(&survey.hash, hashes, None));
     }
-    if !manifest.pins.is_empty() {
+    if !loaded.pins.is_empty() {
         tracing::info!(
             "{} pin{} not checked: their runtime values come from a gate's `effective` sources",
-            manifest.pins.len(),
-            if manifest.pins.len() == 1 { "" } else { "s" }
+            loaded.pins.len(),
+            if loaded.pins.len() == 1 { "" } else { "s" }
         );
     }
+    let shown = spec.source.written();
     if lines.is_empty() {
+        let vouched = loaded
+            .vouched
+            .as_ref()
+            .map_or(String::new(), |v| format!(" ({v})"));
         print(&format!(
-            "{}: {} files ({}) match\n",
-            args.file.display(),
+            "{shown}{vouched}: {} files ({}) match\n",
             survey.files,
             human_bytes(survey.bytes)
         ));
         Exit::Passed
     } else {
         print(&format!(
-            "{} does not match {}:\n{}\n",
-            root.display(),
-            args.file.display(),
+            "{} does not match {shown}:\n{}\n",
+            loaded.root.display(),
             render(&lines)
         ));
         Exit::Failed

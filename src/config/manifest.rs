@@ -3,22 +3,35 @@
 
 use std::path::Path;
 
-use super::fields::{
-    Ctx, Expander, Fields, boolean, choice, required, scalar, string_list, variable_name,
-};
+use super::fields::{Ctx, Expander, Fields, boolean, choice, scalar, string_list, variable_name};
+use super::units::parse_size;
 use super::yaml::{Pos, Value};
-use super::{Discovery, Drift, EffectiveSource, Kind, ManifestSpec, Text};
+use super::{
+    Diagnostic, Discovery, Drift, EffectiveSource, Kind, ManifestSpec, ModelSource, Text, TrustSpec,
+};
 use crate::echo;
 
 pub const KEYS: &[&str] = &[
     "manifest",
+    "signature",
+    "huggingface",
     "root",
+    "public_key",
+    "ca_roots",
+    "revision",
     "effective",
     "ignore_versions",
     "exact",
     "cache",
     "force",
+    "max_safetensors_header",
 ];
+/// The keys that say where the expected digests come from: exactly one is given.
+const SOURCE_KEYS_OF_FILES: [&str; 3] = ["manifest", "signature", "huggingface"];
+/// The largest safetensors header read before hashing, unless `max_safetensors_header` says
+/// otherwise. The largest real ones are a few hundred KiB (one entry of about 100 bytes per
+/// tensor); a bigger one is not worth reading into memory before the hash would refuse it.
+pub const DEFAULT_MAX_SAFETENSORS_HEADER: u64 = 8 << 20;
 /// The ways to say where a pin's runtime value comes from.
 pub const SOURCE_KEYS: &[&str] = &[
     "sha256_of",
@@ -30,7 +43,8 @@ pub const SOURCE_KEYS: &[&str] = &[
     "fact",
 ];
 
-/// The model directory a manifest describes when none is named: the one it sits in.
+/// The model directory a manifest or a signature describes when none is named: the one it
+/// sits in.
 pub fn default_root(manifest: &Path) -> &Path {
     manifest
         .parent()
@@ -44,7 +58,121 @@ pub(super) fn read(
     ex: &mut Expander<'_>,
     cx: &mut Ctx<'_>,
 ) -> Option<Kind> {
-    let manifest = required(f, "manifest", pos, cx).and_then(|n| ex.text(n, "manifest", cx));
+    let given: Vec<&str> = SOURCE_KEYS_OF_FILES
+        .into_iter()
+        .filter(|k| f.entries.iter().any(|(e, _, _)| e == k))
+        .collect();
+    let mut text_of = |key: &str, f: &mut Fields<'_>, cx: &mut Ctx<'_>| {
+        let node = f.get(key)?;
+        ex.text(node, key, cx)
+    };
+    let from = match given.as_slice() {
+        ["manifest"] => text_of("manifest", f, cx).map(ModelSource::Manifest),
+        ["signature"] => {
+            let bundle = text_of("signature", f, cx);
+            let trust = match (f.get("public_key"), f.get("ca_roots")) {
+                (Some(_), None) => text_of("public_key", f, cx).map(TrustSpec::PublicKey),
+                (None, Some(_)) => text_of("ca_roots", f, cx).map(TrustSpec::CaRoots),
+                (Some(_), Some(_)) => {
+                    cx.problem(
+                        pos,
+                        &f.field,
+                        "give `public_key` (the key method) or `ca_roots` (the certificate method), not both",
+                    );
+                    None
+                }
+                (None, None) => {
+                    cx.problem(
+                        pos,
+                        &f.field,
+                        "missing `public_key` or `ca_roots`: a signature proves nothing until it says whose key must have made it",
+                    );
+                    None
+                }
+            };
+            bundle
+                .zip(trust)
+                .map(|(bundle, trust)| ModelSource::Signature { bundle, trust })
+        }
+        ["huggingface"] => {
+            let dir = text_of("huggingface", f, cx);
+            let revision = match f.get("revision") {
+                Some(node) => {
+                    let text = scalar(node, &f.path("revision"), cx).map(str::to_string);
+                    text.filter(|r| {
+                        let fine = !r.trim().is_empty()
+                            && !r
+                                .split('/')
+                                .any(|part| part.is_empty() || part == "." || part == "..");
+                        if !fine {
+                            cx.problem(
+                                node.pos,
+                                &f.path("revision"),
+                                format!("`{}` is not a ref name or a commit hash", echo::value(r)),
+                            );
+                        }
+                        fine
+                    })
+                }
+                None => None,
+            };
+            dir.map(|dir| ModelSource::HuggingFace { dir, revision })
+        }
+        [] => {
+            let problem = Diagnostic {
+                pos: Some(pos),
+                field: f.field.clone(),
+                message: "missing `manifest`, `signature` or `huggingface`: say where the files' digests come from".into(),
+            };
+            cx.absent(&f.field, "manifest", problem);
+            None
+        }
+        _ => {
+            for key in &given {
+                f.get(key);
+            }
+            cx.problem(
+                pos,
+                &f.field,
+                format!(
+                    "give one of manifest, signature and huggingface, not {}",
+                    given.join(" and ")
+                ),
+            );
+            None
+        }
+    };
+    // Each source has its own keys: a key of another is a mistake, not a no-op.
+    let only_with = |key: &str, owner: &str, f: &mut Fields<'_>, cx: &mut Ctx<'_>| {
+        if given.first().is_some_and(|g| *g != owner)
+            && let Some((_, at, _)) = f.entries.iter().find(|(k, _, _)| k == key)
+        {
+            cx.problem(
+                *at,
+                &f.path(key),
+                format!(
+                    "belongs with `{owner}`, and this check reads `{}`",
+                    given[0]
+                ),
+            );
+            f.get(key);
+        }
+    };
+    only_with("public_key", "signature", f, cx);
+    only_with("ca_roots", "signature", f, cx);
+    only_with("revision", "huggingface", f, cx);
+    only_with("effective", "manifest", f, cx);
+    only_with("ignore_versions", "manifest", f, cx);
+    if given == ["huggingface"]
+        && let Some((_, at, _)) = f.entries.iter().find(|(k, _, _)| k == "root")
+    {
+        cx.problem(
+            *at,
+            &f.path("root"),
+            "a Hub source's files are where its snapshot is; `huggingface` names the folder",
+        );
+        f.get("root");
+    }
     let root = match f.get("root") {
         Some(node) => ex.text(node, "root", cx),
         None => None,
@@ -73,31 +201,40 @@ pub(super) fn read(
             }
         }
     }
-    let mut flag = |key: &str, cx: &mut Ctx<'_>| {
-        f.get(key)
-            .and_then(|node| boolean(node, &f.path(key), cx))
-            .unwrap_or(false)
-    };
+    let mut flag =
+        |key: &str, cx: &mut Ctx<'_>| f.get(key).and_then(|node| boolean(node, &f.path(key), cx));
     let exact = flag("exact", cx);
-    let cache = flag("cache", cx);
-    let force = flag("force", cx);
-    let manifest = manifest?;
-    // The manifest usually sits in the model directory it describes.
+    let cache = flag("cache", cx).unwrap_or(false);
+    let force = flag("force", cx).unwrap_or(false);
+    let max_safetensors_header = f
+        .parsed("max_safetensors_header", cx, |text| {
+            match parse_size(text)? {
+                0 => Err("must be more than 0".to_string()),
+                bytes => Ok(bytes),
+            }
+        })
+        .unwrap_or(DEFAULT_MAX_SAFETENSORS_HEADER);
+    let from = from?;
+    // A manifest or a signature usually sits in the model directory it describes.
     let root = root.unwrap_or_else(|| {
         let parent = |s: &str| default_root(Path::new(s)).to_string_lossy().into_owned();
-        Text {
-            written: parent(&manifest.written),
-            value: parent(&manifest.value),
+        match &from {
+            ModelSource::Manifest(file) | ModelSource::Signature { bundle: file, .. } => Text {
+                written: parent(&file.written),
+                value: parent(&file.value),
+            },
+            ModelSource::HuggingFace { dir, .. } => dir.clone(),
         }
     });
     Some(Kind::Manifest(ManifestSpec {
-        manifest,
+        source: from,
         root,
         effective,
         drift,
         exact,
         cache,
         force,
+        max_safetensors_header,
     }))
 }
 
@@ -258,11 +395,13 @@ mod tests {
         let Kind::Manifest(m) = &config.checks[0].kind else {
             panic!("not a manifest check")
         };
-        assert_eq!(m.manifest.value, "/models/llama/bootgate-manifest.yaml");
+        assert!(
+            matches!(&m.source, ModelSource::Manifest(t) if t.value == "/models/llama/bootgate-manifest.yaml")
+        );
         assert_eq!(m.root.value, "/models/llama");
         assert_eq!(m.root.written, "${MODELS}/llama");
         assert_eq!(m.drift, Drift::Minor);
-        assert!(m.exact && m.cache && !m.force);
+        assert!(m.exact() && m.cache && !m.force);
         assert_eq!(m.effective.len(), 4);
         assert!(matches!(&m.effective[1].1, EffectiveSource::Env(v) if v == "MODEL_VER"));
         assert!(
@@ -294,6 +433,61 @@ mod tests {
                 "checks.m.effective.e: expected one of {sha256_of: FILE}, {env: VAR}, {json: FILE, pointer: /key}, {file: FILE}, {check: NAME}; found a scalar",
                 "checks.m.ignore_versions: unknown value `pach` (did you mean patch?); expected patch or minor (a major drift is never tolerated)",
                 "checks.m.exact: expected true or false, found `yes`",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_signature_or_a_hub_folder_instead_of_a_manifest() {
+        let config = load(
+            "checks:\n  s:\n    kind: manifest\n    signature: /models/llama/model.sig\n    public_key: /etc/keys/signer.pub\n    max_safetensors_header: 1MiB\n  h:\n    kind: manifest\n    huggingface: /hub/models--org--llama\n    revision: refs/pr/1\n",
+            &[],
+        )
+        .unwrap();
+        let Kind::Manifest(s) = &config.checks[0].kind else {
+            panic!("not a manifest check")
+        };
+        assert!(matches!(
+            &s.source,
+            ModelSource::Signature { bundle, trust: TrustSpec::PublicKey(key) }
+                if bundle.value == "/models/llama/model.sig" && key.value == "/etc/keys/signer.pub"
+        ));
+        assert_eq!(s.root.value, "/models/llama");
+        assert!(
+            s.exact(),
+            "unsigned files fail a signature unless told otherwise"
+        );
+        assert_eq!(s.max_safetensors_header, 1 << 20);
+        let Kind::Manifest(h) = &config.checks[1].kind else {
+            panic!("not a manifest check")
+        };
+        assert!(matches!(
+            &h.source,
+            ModelSource::HuggingFace { dir, revision: Some(r) } if dir.value == "/hub/models--org--llama" && r == "refs/pr/1"
+        ));
+        assert!(!h.exact());
+        assert_eq!(h.max_safetensors_header, DEFAULT_MAX_SAFETENSORS_HEADER);
+    }
+
+    #[test]
+    fn sources_and_their_keys_are_checked_together() {
+        let problems = load(
+            "checks:\n  a:\n    kind: manifest\n    manifest: m.yaml\n    signature: m.sig\n  b:\n    kind: manifest\n    signature: m.sig\n  c:\n    kind: manifest\n    signature: m.sig\n    public_key: k.pem\n    ca_roots: ca.pem\n  d:\n    kind: manifest\n    huggingface: /hub\n    root: /models\n    public_key: k.pem\n    revision: ../x\n  e:\n    kind: manifest\n    signature: m.sig\n    ca_roots: ca.pem\n    effective:\n      v: {env: V}\n  f:\n    kind: manifest\n    root: /models\n",
+            &[],
+        )
+        .unwrap_err();
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "checks.a: give one of manifest, signature and huggingface, not manifest and signature",
+                "checks.b: missing `public_key` or `ca_roots`: a signature proves nothing until it says whose key must have made it",
+                "checks.c: give `public_key` (the key method) or `ca_roots` (the certificate method), not both",
+                "checks.d.root: a Hub source's files are where its snapshot is; `huggingface` names the folder",
+                "checks.d.public_key: belongs with `signature`, and this check reads `huggingface`",
+                "checks.d.revision: `../x` is not a ref name or a commit hash",
+                "checks.e.effective: belongs with `manifest`, and this check reads `signature`",
+                "checks.f: missing `manifest`, `signature` or `huggingface`: say where the files' digests come from",
             ]
         );
     }

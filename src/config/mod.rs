@@ -172,21 +172,64 @@ pub struct PromptSpec {
     pub vars: Option<Text>,
 }
 
-/// A model directory against its manifest: pinned versions and file checksums.
+/// A model directory against what its publisher declared: pinned versions and file checksums
+/// from a manifest, a signature, or a Hugging Face cache's blob names.
 #[derive(Debug, Clone)]
 pub struct ManifestSpec {
-    pub manifest: Text,
-    /// The model directory the manifest's file names are relative to.
+    pub source: ModelSource,
+    /// The model directory the file names are relative to (for a Hub source, the folder given).
     pub root: Text,
     /// Pin name → where the runtime's value comes from.
     pub effective: Vec<(String, EffectiveSource)>,
     pub drift: Drift,
-    /// Files the manifest does not list are a mismatch.
-    pub exact: bool,
+    /// Files the source does not list are a mismatch. Unset: yes for a signature (the
+    /// specification's default), no otherwise.
+    pub exact: Option<bool>,
     /// Remember digests in `state_dir` keyed by `stat`.
     pub cache: bool,
     /// A mismatch passes, loudly.
     pub force: bool,
+    /// The largest safetensors header read before hashing.
+    pub max_safetensors_header: u64,
+}
+
+impl ManifestSpec {
+    /// Whether files the source does not list fail the check.
+    pub fn exact(&self) -> bool {
+        self.exact
+            .unwrap_or(matches!(self.source, ModelSource::Signature { .. }))
+    }
+}
+
+/// Where the files' expected digests come from.
+#[derive(Debug, Clone)]
+pub enum ModelSource {
+    /// A manifest `bootgate manifest generate` wrote (or anyone): pins and files.
+    Manifest(Text),
+    /// An OpenSSF Model Signing bundle, and what verifies it.
+    Signature { bundle: Text, trust: TrustSpec },
+    /// A Hub cache repo folder or a `local_dir` download; a ref or a commit.
+    HuggingFace { dir: Text, revision: Option<String> },
+}
+
+impl ModelSource {
+    /// The file or folder the source is read from, as written.
+    pub fn written(&self) -> &str {
+        match self {
+            ModelSource::Manifest(path) => &path.written,
+            ModelSource::Signature { bundle, .. } => &bundle.written,
+            ModelSource::HuggingFace { dir, .. } => &dir.written,
+        }
+    }
+}
+
+/// What a signature must verify with.
+#[derive(Debug, Clone)]
+pub enum TrustSpec {
+    /// `public_key:` a PEM public key.
+    PublicKey(Text),
+    /// `ca_roots:` PEM certificates the signer's must chain to.
+    CaRoots(Text),
 }
 
 /// How far an exact pin may drift upwards and still pass. Never downwards.
@@ -607,7 +650,7 @@ impl CheckSpec {
                 .map(|path| path.written.as_str())
                 .collect::<Vec<_>>()
                 .join(" "),
-            Kind::Manifest(m) => m.manifest.written.clone(),
+            Kind::Manifest(m) => m.source.written().to_string(),
         }
     }
 }

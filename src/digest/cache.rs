@@ -61,12 +61,86 @@ impl Stamp {
     }
 }
 
+/// What a file's content was found to be, in the form its publisher recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fingerprint {
+    Sha256(Digest),
+    /// Git's blob id: a Hugging Face cache's name for a non-LFS file.
+    GitBlobSha1([u8; 20]),
+    /// A signed model's shards: SHA-256 over the shard digests in order, for this shard size.
+    Shards {
+        shard_size: u64,
+        root: Digest,
+    },
+}
+
+/// One file's fingerprints, each kept while the file's `stat` stays as it was: a file verified
+/// against a manifest and against a signature is hashed once for each form, then never again.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Entry {
     #[serde(rename = "stat")]
     stamp: Stamp,
-    sha256: Digest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<Digest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    git_blob_sha1: Option<GitId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shards: Option<ShardsEntry>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShardsEntry {
+    shard_size: u64,
+    root: Digest,
+}
+
+/// 40 hex digits in the file.
+#[derive(Debug, Clone, Copy)]
+struct GitId([u8; 20]);
+
+impl Serialize for GitId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::hex(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for GitId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<GitId, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        super::value::from_hex::<20>(&text)
+            .map(GitId)
+            .ok_or_else(|| serde::de::Error::custom("a git blob id is 40 hex digits"))
+    }
+}
+
+impl Entry {
+    fn get(&self, like: &Fingerprint) -> Option<Fingerprint> {
+        match like {
+            Fingerprint::Sha256(_) => self.sha256.map(Fingerprint::Sha256),
+            Fingerprint::GitBlobSha1(_) => {
+                self.git_blob_sha1.map(|id| Fingerprint::GitBlobSha1(id.0))
+            }
+            Fingerprint::Shards { shard_size, .. } => self
+                .shards
+                .filter(|s| s.shard_size == *shard_size)
+                .map(|s| Fingerprint::Shards {
+                    shard_size: s.shard_size,
+                    root: s.root,
+                }),
+        }
+    }
+
+    fn set(&mut self, found: Fingerprint) {
+        match found {
+            Fingerprint::Sha256(digest) => self.sha256 = Some(digest),
+            Fingerprint::GitBlobSha1(id) => self.git_blob_sha1 = Some(GitId(id)),
+            Fingerprint::Shards { shard_size, root } => {
+                self.shards = Some(ShardsEntry { shard_size, root })
+            }
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -135,25 +209,57 @@ impl VerifyCache {
     /// The digest recorded for `path`, if `meta` (its `stat`, following symlinks) matches the
     /// recorded one in every field.
     pub fn lookup(&self, path: &Path, meta: &Metadata) -> Option<Digest> {
+        match self.known(
+            path,
+            meta,
+            &Fingerprint::Sha256(Digest::from_bytes([0; 32])),
+        )? {
+            Fingerprint::Sha256(digest) => Some(digest),
+            _ => None,
+        }
+    }
+
+    /// The fingerprint of the same form as `like` (for shards, of the same shard size)
+    /// recorded for `path`, if `meta` matches the recorded `stat` in every field.
+    pub fn known(&self, path: &Path, meta: &Metadata, like: &Fingerprint) -> Option<Fingerprint> {
         if !meta.is_file() {
             return None;
         }
         let entry = self.entries.get(&key(path)?)?;
-        (Some(entry.stamp) == Stamp::of(meta)).then_some(entry.sha256)
+        if Some(entry.stamp) != Stamp::of(meta) {
+            return None;
+        }
+        entry.get(like)
     }
 
     /// Remembers that the regular file at `path`, as `meta` describes it, has `digest`.
     /// A path that cannot be canonicalised or is not UTF-8 is not remembered.
     pub fn record(&mut self, path: &Path, meta: &Metadata, digest: Digest) {
+        self.remember(path, meta, Fingerprint::Sha256(digest));
+    }
+
+    /// [`VerifyCache::record`] for any form: beside the others of the same `stat`, in place of
+    /// all of them when the `stat` changed.
+    pub fn remember(&mut self, path: &Path, meta: &Metadata, found: Fingerprint) {
         if !meta.is_file() {
             return;
         }
         if let (Some(key), Some(stamp)) = (key(path), Stamp::of(meta)) {
-            let entry = Entry {
+            let entry = self.entries.entry(key).or_insert(Entry {
                 stamp,
-                sha256: digest,
-            };
-            self.entries.insert(key, entry);
+                sha256: None,
+                git_blob_sha1: None,
+                shards: None,
+            });
+            if entry.stamp != stamp {
+                *entry = Entry {
+                    stamp,
+                    sha256: None,
+                    git_blob_sha1: None,
+                    shards: None,
+                };
+            }
+            entry.set(found);
             self.changed = true;
         }
     }
@@ -406,7 +512,9 @@ mod tests {
                 key.clone(),
                 Entry {
                     stamp,
-                    sha256: digest(D1),
+                    sha256: Some(digest(D1)),
+                    git_blob_sha1: None,
+                    shards: None,
                 },
             );
             assert_eq!(other.lookup(&site.model, &meta), None, "{stamp:?}");
@@ -420,6 +528,43 @@ mod tests {
         let meta = fs::metadata(&site.model).unwrap();
         cache.record(&site.model, &meta, digest(D2));
         assert_eq!(cache.lookup(&site.model, &meta), Some(digest(D2)));
+    }
+
+    /// A file verified in several forms keeps each, through a save, until its `stat` changes;
+    /// shards are known only for the shard size they were taken at.
+    #[test]
+    fn every_form_is_kept_beside_the_others() {
+        let site = site();
+        let mut cache = recorded(&site);
+        let meta = fs::metadata(&site.model).unwrap();
+        let git = Fingerprint::GitBlobSha1([7; 20]);
+        let shards = Fingerprint::Shards {
+            shard_size: 1 << 30,
+            root: digest(D2),
+        };
+        cache.remember(&site.model, &meta, git);
+        cache.remember(&site.model, &meta, shards);
+        cache.save().unwrap();
+        let cache = VerifyCache::load(&site.state);
+        assert_eq!(cache.lookup(&site.model, &meta), Some(digest(D1)));
+        assert_eq!(cache.known(&site.model, &meta, &git), Some(git));
+        assert_eq!(cache.known(&site.model, &meta, &shards), Some(shards));
+        let other_size = Fingerprint::Shards {
+            shard_size: 1 << 20,
+            root: digest(D2),
+        };
+        assert_eq!(cache.known(&site.model, &meta, &other_size), None);
+
+        let mut cache = cache;
+        fs::write(&site.model, b"weights v2, longer").unwrap();
+        let changed = fs::metadata(&site.model).unwrap();
+        cache.remember(&site.model, &changed, git);
+        assert_eq!(
+            cache.lookup(&site.model, &changed),
+            None,
+            "the old sha256 went with its stat"
+        );
+        assert_eq!(cache.known(&site.model, &changed, &git), Some(git));
     }
 
     #[test]

@@ -33,12 +33,14 @@
 
 mod cache;
 mod parallel;
+mod piece;
 mod progress;
 mod sha256;
 mod value;
 
-pub use cache::{FILE as CACHE_FILE, VerifyCache};
-pub use parallel::{MAX_THREADS, sha256_files, sha256_files_on};
+pub use cache::{FILE as CACHE_FILE, Fingerprint, VerifyCache};
+pub use parallel::{MAX_THREADS, hash_pieces, hash_pieces_on, sha256_files, sha256_files_on};
+pub use piece::{Algorithm, Piece, PieceHashed, Value};
 pub use progress::Progress;
 pub use sha256::{HashError, Hashed, READ_BYTES, sha256_file};
-pub use value::{Digest, ParseDigestError};
+pub use value::{Digest, ParseDigestError, from_hex, hex};

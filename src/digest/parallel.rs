@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use super::Progress;
+use super::piece::{Piece, PieceHashed, hash_piece};
 use super::sha256::{HashError, Hashed, hash_file};
 
 /// The most hashing threads, whatever the core count: 16 SHA-NI cores outrun any volume a
@@ -41,38 +42,76 @@ pub fn sha256_files_on(
     threads: usize,
     progress: &Progress,
 ) -> Vec<Result<Hashed, HashError>> {
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by_key(|&i| Reverse(jobs[i].1));
+    let sizes: Vec<u64> = jobs.iter().map(|(_, size)| *size).collect();
+    largest_first(&sizes, threads, |i, buffer| {
+        hash_file(&jobs[i].0, progress, buffer)
+    })
+}
+
+/// Every piece's digest (a whole file or a byte range of one, SHA-256 or git's blob SHA-1), in
+/// the order given, with the bytes it covers; `sizes[i]` (what piece `i` will read, as the
+/// caller last saw it) only orders the work. Many ranges of one big file are hashed at once, one
+/// a thread: the way to hash a single file on every core. Threads as in [`sha256_files`].
+pub fn hash_pieces(
+    pieces: &[Piece],
+    sizes: &[u64],
+    progress: &Progress,
+) -> Vec<Result<PieceHashed, HashError>> {
+    let threads = thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    hash_pieces_on(pieces, sizes, threads.min(MAX_THREADS), progress)
+}
+
+/// [`hash_pieces`] on at most `threads` threads (at least one: the caller's).
+pub fn hash_pieces_on(
+    pieces: &[Piece],
+    sizes: &[u64],
+    threads: usize,
+    progress: &Progress,
+) -> Vec<Result<PieceHashed, HashError>> {
+    largest_first(sizes, threads, |i, buffer| {
+        hash_piece(&pieces[i], progress, buffer)
+    })
+}
+
+/// `work(i, buffer)` for every `i` of `sizes`, largest first, on up to `threads` threads, each
+/// with one read buffer of its own; the results in the order of `sizes`.
+fn largest_first<T: Send>(
+    sizes: &[u64],
+    threads: usize,
+    work: impl Fn(usize, &mut Vec<u8>) -> Result<T, HashError> + Sync,
+) -> Vec<Result<T, HashError>> {
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&i| Reverse(sizes[i]));
 
     let next = AtomicUsize::new(0);
-    let work = || {
+    let worker = || {
         let mut buffer = Vec::new();
         let mut done = Vec::new();
         while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-            done.push((i, hash_file(&jobs[i].0, progress, &mut buffer)));
+            done.push((i, work(i, &mut buffer)));
         }
         done
     };
 
-    let mut results: Vec<Option<Result<Hashed, HashError>>> =
-        std::iter::repeat_with(|| None).take(jobs.len()).collect();
-    let workers = threads.clamp(1, jobs.len().max(1));
+    let mut results: Vec<Option<Result<T, HashError>>> =
+        std::iter::repeat_with(|| None).take(sizes.len()).collect();
+    let workers = threads.clamp(1, sizes.len().max(1));
     thread::scope(|scope| {
         // A thread that cannot be spawned is one fewer worker, not a failure.
         let helpers: Vec<_> = (1..workers)
             .filter_map(|_| {
                 thread::Builder::new()
-                    .name("sha256".into())
-                    .spawn_scoped(scope, work)
+                    .name("hash".into())
+                    .spawn_scoped(scope, worker)
                     .ok()
             })
             .collect();
-        let mut collect = |done: Vec<(usize, Result<Hashed, HashError>)>| {
+        let mut collect = |done: Vec<(usize, Result<T, HashError>)>| {
             for (i, result) in done {
                 results[i] = Some(result);
             }
         };
-        collect(work());
+        collect(worker());
         for helper in helpers {
             // Hashing does not panic; if a helper did all the same, its files say so below.
             if let Ok(done) = helper.join() {
@@ -93,7 +132,7 @@ pub fn sha256_files_on(
 #[cfg(test)]
 mod tests {
     use super::super::sha256::READ_BYTES;
-    use super::super::sha256_file;
+    use super::super::{Algorithm, Digest, Value, sha256_file};
     use super::*;
     use std::fs;
     use std::path::Path;
@@ -143,6 +182,64 @@ mod tests {
         }
         let default = sha256_files(&jobs, &Progress::new());
         assert_eq!(default.iter().filter(|r| r.is_ok()).count(), jobs.len() - 2);
+    }
+
+    /// A file's ranges hashed at once give each range's digest; git's blob ids come out as
+    /// `git hash-object` gives them.
+    #[test]
+    fn pieces_are_ranges_and_git_blob_ids() {
+        use sha2::{Digest as _, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        let data: Vec<u8> = (0..3 * READ_BYTES + 5).map(|i| (i * 7) as u8).collect();
+        fs::write(&big, &data).unwrap();
+        let hello = dir.path().join("hello");
+        fs::write(&hello, "hello\n").unwrap();
+        let shard = READ_BYTES as u64 + 3;
+        let mut pieces: Vec<Piece> = (0..data.len() as u64)
+            .step_by(shard as usize)
+            .map(|start| Piece {
+                path: big.clone(),
+                range: Some(start..(start + shard).min(data.len() as u64)),
+                algorithm: Algorithm::Sha256,
+            })
+            .collect();
+        pieces.push(Piece {
+            path: hello.clone(),
+            range: None,
+            algorithm: Algorithm::GitBlobSha1,
+        });
+        pieces.push(Piece {
+            path: hello,
+            range: Some(0..100),
+            algorithm: Algorithm::Sha256,
+        });
+        let sizes: Vec<u64> = pieces
+            .iter()
+            .map(|p| p.range.clone().map_or(6, |r| r.end - r.start))
+            .collect();
+        for threads in [1, 3] {
+            let progress = Progress::new();
+            let results = hash_pieces_on(&pieces, &sizes, threads, &progress);
+            for (piece, result) in pieces.iter().zip(&results).take(pieces.len() - 2) {
+                let range = piece.range.clone().unwrap();
+                let slice = &data[range.start as usize..range.end as usize];
+                let want = Digest::from_bytes(Sha256::digest(slice).into());
+                let got = result.as_ref().unwrap();
+                assert_eq!(got.value, Value::Sha256(want));
+                assert_eq!(got.bytes, range.end - range.start);
+            }
+            let git = results[pieces.len() - 2].as_ref().unwrap();
+            assert_eq!(
+                git.value.to_hex(),
+                "ce013625030ba8dba906f756967f9e9ca394464a"
+            );
+            assert_eq!(
+                results[pieces.len() - 1].as_ref().unwrap_err().to_string(),
+                "it has 6 B, fewer than the 100 B the byte range needs"
+            );
+            assert_eq!(progress.done(), data.len() as u64 + 6);
+        }
     }
 
     #[test]

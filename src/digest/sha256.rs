@@ -7,7 +7,8 @@
 //! thread's work; [`super::sha256_files`] spreads many files over many.
 
 use std::fs::{self, Metadata};
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::ops::Range;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -32,6 +33,8 @@ pub enum HashError {
     Changed(&'static str),
     #[error("hashing was cancelled")]
     Cancelled,
+    #[error("it has {size} B, fewer than the {end} B the byte range needs")]
+    Shorter { size: u64, end: u64 },
 }
 
 /// The SHA-256 of the regular file at `path`, following symlinks. Adds the bytes it reads to
@@ -63,6 +66,36 @@ pub(super) fn hash_file(
     progress: &Progress,
     buffer: &mut Vec<u8>,
 ) -> Result<Hashed, HashError> {
+    let mut hasher = Sha256::new();
+    let bytes = read_through(path, None, progress, buffer, &mut |chunk: Chunk<'_>| {
+        if let Chunk::Bytes(bytes) = chunk {
+            hasher.update(bytes);
+        }
+    })?;
+    Ok(Hashed {
+        digest: Digest::from_bytes(hasher.finalize().into()),
+        bytes,
+    })
+}
+
+/// What [`read_through`] hands its consumer: first the file's size, as one version of it has
+/// it, then its bytes (of the range asked for) in order.
+pub(super) enum Chunk<'a> {
+    Size(u64),
+    Bytes(&'a [u8]),
+}
+
+/// Reads the regular file at `path` (following symlinks), or only `range` of it, through
+/// `buffer`, giving `consume` the size and then the bytes; returns how many bytes it read.
+/// Refuses what is not a regular file before opening it, opens without blocking, stops when
+/// `progress` is cancelled, and refuses a file that changed underneath (see [`sha256_file`]).
+pub(super) fn read_through(
+    path: &Path,
+    range: Option<Range<u64>>,
+    progress: &Progress,
+    buffer: &mut Vec<u8>,
+    consume: &mut dyn FnMut(Chunk<'_>),
+) -> Result<u64, HashError> {
     if progress.is_cancelled() {
         return Err(HashError::Cancelled);
     }
@@ -70,33 +103,43 @@ pub(super) fn hash_file(
     let mut file = open_nonblocking(path)?;
     let before = file.metadata()?;
     refuse_irregular(&before)?;
+    let range = range.unwrap_or(0..before.len());
+    if range.end > before.len() {
+        return Err(HashError::Shorter {
+            size: before.len(),
+            end: range.end,
+        });
+    }
+    if range.start > 0 {
+        file.seek(SeekFrom::Start(range.start))?;
+    }
     if buffer.len() < READ_BYTES {
         buffer.resize(READ_BYTES, 0);
     }
-    let mut hasher = Sha256::new();
+    consume(Chunk::Size(before.len()));
+    let wanted = range.end.saturating_sub(range.start);
     let mut total = 0u64;
-    loop {
+    while total < wanted {
         if progress.is_cancelled() {
             return Err(HashError::Cancelled);
         }
-        let read = match file.read(buffer) {
+        let room =
+            usize::try_from(wanted - total).map_or(buffer.len(), |left| left.min(buffer.len()));
+        let read = match file.read(&mut buffer[..room]) {
             Ok(0) => break,
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),
         };
-        hasher.update(&buffer[..read]);
+        consume(Chunk::Bytes(&buffer[..read]));
         total += read as u64;
         progress.add(read as u64);
     }
     let after = file.metadata()?;
-    if let Some(what) = changed(&before, &after, total) {
+    if let Some(what) = changed(&before, &after, total, wanted) {
         return Err(HashError::Changed(what));
     }
-    Ok(Hashed {
-        digest: Digest::from_bytes(hasher.finalize().into()),
-        bytes: total,
-    })
+    Ok(total)
 }
 
 fn refuse_irregular(meta: &Metadata) -> Result<(), HashError> {
@@ -106,9 +149,10 @@ fn refuse_irregular(meta: &Metadata) -> Result<(), HashError> {
     }
 }
 
-/// What differs between the open file's `fstat` before and after the read, or `None`.
-fn changed(before: &Metadata, after: &Metadata, read: u64) -> Option<&'static str> {
-    if before.len() != after.len() || read != before.len() {
+/// What differs between the open file's `fstat` before and after the read of `wanted` bytes,
+/// or `None`.
+fn changed(before: &Metadata, after: &Metadata, read: u64, wanted: u64) -> Option<&'static str> {
+    if before.len() != after.len() || read != wanted {
         Some("size")
     } else if (before.mtime(), before.mtime_nsec()) != (after.mtime(), after.mtime_nsec()) {
         Some("mtime")
@@ -243,12 +287,17 @@ mod tests {
         let mut appender = OpenOptions::new().append(true).open(&path).unwrap();
         appender.write_all(b"def").unwrap();
         let after = std::fs::File::open(&path).unwrap().metadata().unwrap();
-        assert_eq!(changed(&before, &after, 3), Some("size"));
+        assert_eq!(changed(&before, &after, 3, 3), Some("size"));
         assert_eq!(
-            changed(&after, &after, 3),
+            changed(&after, &after, 3, 6),
             Some("size"),
             "read short of the size"
         );
-        assert_eq!(changed(&after, &after, 6), None);
+        assert_eq!(changed(&after, &after, 6, 6), None);
+        assert_eq!(
+            changed(&after, &after, 2, 2),
+            None,
+            "a range of it, read whole"
+        );
     }
 }

@@ -1,7 +1,11 @@
 //! What a model directory must be at run time: pinned versions and file checksums, declared in
-//! a manifest and compared with what the container really has.
+//! a manifest, a signature or a Hugging Face cache, and compared with what the container really
+//! has.
 
 pub mod file;
+pub mod huggingface;
 pub mod oms;
 pub mod pin;
+pub mod safetensors;
+pub mod source;
 pub mod verify;
