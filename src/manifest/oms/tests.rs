@@ -5,7 +5,9 @@ use super::*;
 use crate::encoding::{base64, base64_decoded};
 use sha2::Digest as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+#[path = "../../../tests/common/py_tools.rs"]
+mod py_tools;
 
 fn repository() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -38,23 +40,7 @@ impl Lab {
     }
 
     fn run(&self, args: &[&str]) {
-        let python = repository().join("target/py-tools/bin/python");
-        assert!(
-            python.exists(),
-            "{} is missing: run scripts/py-tools",
-            python.display()
-        );
-        let output = Command::new(python)
-            .arg(repository().join("tests/fixtures/oms_sign.py"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "oms_sign.py {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        py_tools::run_fixture("oms_sign.py", args, self.dir.path());
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -69,20 +55,6 @@ impl Lab {
     fn sign(&self, args: &[&str]) -> Vec<u8> {
         self.run(&[&["sign", "model", "model.sig"], args].concat());
         self.read("model.sig")
-    }
-
-    /// Signed by the certificate `pki/{leaf}.pem` (its key `pki/{leaf}.key`), the bundle
-    /// carrying `pki/{chain}.pem` after it.
-    fn sign_certificate(&self, leaf: &str, chain: &str) -> Vec<u8> {
-        let (key, cert) = (format!("pki/{leaf}.key"), format!("pki/{leaf}.pem"));
-        self.sign(&[
-            "--key",
-            &key,
-            "--cert",
-            &cert,
-            "--chain",
-            &format!("pki/{chain}.pem"),
-        ])
     }
 
     fn key(&self, name: &str) -> Vec<u8> {
@@ -247,7 +219,7 @@ fn a_payload_edited_after_signing_fails_whatever_the_method() {
         ),
         "the signature does not verify with the configured P-521 key"
     );
-    let certificate_bundle = lab.sign_certificate("leaf", "chain");
+    let certificate_bundle = lab.sign(&["--cert", "pki/leaf.pem", "--chain", "pki/chain.pem"]);
     assert_eq!(
         failure(
             &with_payload(&certificate_bundle, edit),
@@ -280,7 +252,7 @@ fn a_payload_edited_after_signing_fails_whatever_the_method() {
 #[test]
 fn a_certificate_chain_to_a_configured_root_verifies() {
     let lab = Lab::new();
-    let bundle = lab.sign_certificate("leaf", "chain");
+    let bundle = lab.sign(&["--cert", "pki/leaf.pem", "--chain", "pki/chain.pem"]);
     let signed = verify(&bundle, &roots_trust(&lab.key("root.pem"))).unwrap();
     assert_eq!(
         signed.signer,
@@ -293,7 +265,7 @@ fn a_certificate_chain_to_a_configured_root_verifies() {
     verify(&bundle, &roots_trust(&several)).unwrap();
     verify(&bundle, &roots_trust(&lab.key("intermediate.pem"))).unwrap();
     // An RSA CA over an ECDSA signing certificate.
-    let rsa = lab.sign_certificate("rsa-leaf", "rsa-root");
+    let rsa = lab.sign(&["--cert", "pki/rsa-leaf.pem", "--chain", "pki/rsa-root.pem"]);
     let signed = verify(&rsa, &roots_trust(&lab.key("rsa-root.pem"))).unwrap();
     assert_eq!(
         signed.signer,
@@ -320,13 +292,18 @@ fn a_certificate_chain_to_a_configured_root_verifies() {
 #[test]
 fn another_ca_fails_naming_the_certificate_and_its_issuer() {
     let lab = Lab::new();
-    let other = lab.sign_certificate("other-leaf", "other-root");
+    let other = lab.sign(&[
+        "--cert",
+        "pki/other-leaf.pem",
+        "--chain",
+        "pki/other-root.pem",
+    ]);
     assert_eq!(
         failure(&other, roots_trust(&lab.key("root.pem"))),
         "certificate \"CN=another signer\" does not chain to a configured root: the bundle's \
          chain ends at the root \"CN=Another CA\", which is not a configured one"
     );
-    let ours = lab.sign_certificate("leaf", "chain");
+    let ours = lab.sign(&["--cert", "pki/leaf.pem", "--chain", "pki/chain.pem"]);
     assert_eq!(
         failure(&ours, roots_trust(&lab.key("other-root.pem"))),
         "certificate \"CN=model signer\" does not chain to a configured root: no configured \
@@ -341,7 +318,7 @@ fn another_ca_fails_naming_the_certificate_and_its_issuer() {
          \"O=bootgate tests, CN=Test Root CA\""
     );
     // Without the intermediate in the bundle, the leaf reaches no root.
-    let bare = lab.sign_certificate("leaf", "root");
+    let bare = lab.sign(&["--cert", "pki/leaf.pem", "--chain", "pki/root.pem"]);
     assert_eq!(
         failure(&bare, roots_trust(&lab.key("root.pem"))),
         "certificate \"CN=model signer\" does not chain to a configured root: no configured \
@@ -355,21 +332,21 @@ fn the_chain_is_checked_at_the_signing_time_and_for_signing_use() {
     let lab = Lab::new();
     let root = lab.key("root.pem");
     // Valid 2020 to 2021: expired now, valid when it signed.
-    let expired = lab.sign_certificate("expired-leaf", "chain");
+    let expired = lab.sign(&["--cert", "pki/expired-leaf.pem", "--chain", "pki/chain.pem"]);
     let signed = verify(&expired, &roots_trust(&root)).unwrap();
     assert!(
         signed
             .signer
             .starts_with("certificate \"CN=expired signer\"")
     );
-    let early = lab.sign_certificate("early-leaf", "chain");
+    let early = lab.sign(&["--cert", "pki/early-leaf.pem", "--chain", "pki/chain.pem"]);
     assert_eq!(
         failure(&early, roots_trust(&root)),
         "certificate \"O=bootgate tests, CN=Test Intermediate CA\" was not valid at the signing \
          time 2018-01-01T00:00:00Z (the signing certificate's notBefore, where model_signing \
          checks the chain): it is valid from 2019-01-01T00:00:00Z to 2044-01-01T00:00:00Z"
     );
-    let web = lab.sign_certificate("nousage-leaf", "chain");
+    let web = lab.sign(&["--cert", "pki/nousage-leaf.pem", "--chain", "pki/chain.pem"]);
     assert_eq!(
         failure(&web, roots_trust(&root)),
         "certificate \"CN=web server\" may not sign: its key usage lacks digitalSignature and \
@@ -404,10 +381,20 @@ fn each_issuer_must_be_a_ca_allowed_to_issue_and_no_extension_unread() {
         ),
     ];
     for (name, expected) in cases {
-        let bundle = lab.sign_certificate(&format!("{name}-leaf"), &format!("{name}-chain"));
+        let bundle = lab.sign(&[
+            "--cert",
+            &format!("pki/{name}-leaf.pem"),
+            "--chain",
+            &format!("pki/{name}-chain.pem"),
+        ]);
         assert_eq!(failure(&bundle, roots_trust(&root)), expected, "{name}");
     }
-    let fulcio = lab.sign_certificate("fulcio-leaf", "fulcio-chain");
+    let fulcio = lab.sign(&[
+        "--cert",
+        "pki/fulcio-leaf.pem",
+        "--chain",
+        "pki/fulcio-chain.pem",
+    ]);
     assert!(failure(&fulcio, roots_trust(&root)).starts_with(
         "a Sigstore keyless bundle (certificate \"CN=fulcio signer\" is one of Sigstore's \
              Fulcio CA): verifying one offline needs"
@@ -486,7 +473,7 @@ fn a_bundle_for_the_other_method_says_what_to_configure() {
         "the bundle is signed with a key (the key method), but CA roots are configured \
          (ca_roots), not a public key (public_key)"
     );
-    let certificate_bundle = lab.sign_certificate("leaf", "chain");
+    let certificate_bundle = lab.sign(&["--cert", "pki/leaf.pem", "--chain", "pki/chain.pem"]);
     assert_eq!(
         failure(&certificate_bundle, key_trust(&lab.key("leaf.pub"))),
         "the bundle is signed with a certificate (the certificate method), but a public key is \
@@ -672,7 +659,7 @@ fn the_specifications_invalid_vectors_are_refused() {
 #[test]
 fn malformed_and_huge_bundles_are_refused_without_panic() {
     let lab = Lab::new();
-    let bundle = lab.sign_certificate("leaf", "chain");
+    let bundle = lab.sign(&["--cert", "pki/leaf.pem", "--chain", "pki/chain.pem"]);
     let roots = lab.key("root.pem");
     let huge = vec![b' '; MAX_BUNDLE_BYTES as usize + 1];
     assert_eq!(
