@@ -672,7 +672,7 @@ fn malformed_and_huge_bundles_are_refused_without_panic() {
         assert!(verify(&bundle[..end], &roots_trust(&roots)).is_err());
         parse_untrusted(&bundle[..end]);
     }
-    for at in (0..bundle.len()).step_by(7) {
+    for at in (0..bundle.len()).step_by(61) {
         let mut changed = bundle.clone();
         changed[at] = changed[at].wrapping_add(1);
         let _ = verify(&changed, &roots_trust(&roots));
