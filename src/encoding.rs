@@ -1,6 +1,6 @@
 //! The two encodings bootgate reads and writes by hand: percent escapes (a query string, a
-//! URL's credentials) and base64 (a Basic credential). Each is a few lines; a crate apiece
-//! would cost more binary than it saves.
+//! URL's credentials) and base64 (a Basic credential; a signature bundle's fields and PEM
+//! bodies). Each is a few lines; a crate apiece would cost more binary than it saves.
 
 /// The standard base64 alphabet (RFC 4648 §4).
 pub const BASE64_ALPHABET: &[u8; 64] =
@@ -23,6 +23,31 @@ pub fn base64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Standard base64 (RFC 4648 §4) back to bytes, padded or not, as protobuf's JSON form and PEM
+/// write it. `None` for any other character (whitespace included: PEM's line breaks are the
+/// caller's to drop), for padding anywhere but at the end, and for a length no encoding has.
+pub fn base64_decoded(text: &[u8]) -> Option<Vec<u8>> {
+    let unpadded = match text {
+        [rest @ .., b'=', b'='] | [rest @ .., b'='] if text.len().is_multiple_of(4) => rest,
+        _ => text,
+    };
+    if unpadded.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(unpadded.len() / 4 * 3 + 2);
+    for chunk in unpadded.chunks(4) {
+        let mut group = 0u32;
+        for &c in chunk {
+            let sextet = BASE64_ALPHABET.iter().position(|&a| a == c)?;
+            group = group << 6 | sextet as u32;
+        }
+        group <<= 6 * (4 - chunk.len());
+        let bytes = group.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
 }
 
 /// `%XX` → the byte, in either case; `+` → a space when `plus_is_space` (a query string). A `%`
@@ -69,6 +94,34 @@ mod tests {
             assert_eq!(base64(plain.as_bytes()), encoded, "{plain:?}");
         }
         assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
+    }
+
+    #[test]
+    fn base64_decodes_what_it_encodes_padded_or_not() {
+        for plain in ["", "f", "fo", "foo", "foob", "fooba", "foobar"] {
+            let encoded = base64(plain.as_bytes());
+            assert_eq!(
+                base64_decoded(encoded.as_bytes()).unwrap(),
+                plain.as_bytes()
+            );
+            let bare = encoded.trim_end_matches('=');
+            assert_eq!(base64_decoded(bare.as_bytes()).unwrap(), plain.as_bytes());
+        }
+        let every_byte: Vec<u8> = (0..=255).collect();
+        assert_eq!(
+            base64_decoded(base64(&every_byte).as_bytes()).unwrap(),
+            every_byte
+        );
+    }
+
+    #[test]
+    fn base64_refuses_what_no_encoder_writes() {
+        for bad in [
+            "Zg=", "Z", "Zm9vY", "Zg==Zg==", "Zm 9v", "Zm9v\n", "Zm-v", "Zm_v", "=Zm9", "Zm9v=",
+            "Zg===", "é===",
+        ] {
+            assert_eq!(base64_decoded(bad.as_bytes()), None, "{bad:?}");
+        }
     }
 
     #[test]

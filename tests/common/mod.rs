@@ -21,6 +21,7 @@ macro_rules! assert_contains {
 }
 
 pub mod fake_nvml;
+pub mod py_tools;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
