@@ -27,6 +27,26 @@ pub fn config(bytes: &[u8]) {
     }
 }
 
+/// What a model's publisher sends, the first byte choosing which: an OpenSSF Model Signing
+/// bundle (every parser behind its signature: bundle, statement, certificates, PEM), a
+/// safetensors header (the second byte the length of the tensors' data after it), or a Hub
+/// snapshot's weight-map index.
+pub fn model_files(bytes: &[u8]) {
+    match bytes.split_first() {
+        Some((0, bundle)) => crate::manifest::oms::parse_untrusted(bundle),
+        Some((1, rest)) => {
+            let (extra, header) = rest.split_first().unwrap_or((&0, &[]));
+            let len = 8 + header.len() as u64 + u64::from(*extra);
+            let _ =
+                crate::manifest::safetensors::check_header(header, len).map_err(|e| e.to_string());
+        }
+        Some((_, index)) => {
+            let _ = crate::manifest::huggingface::weight_map_files(index);
+        }
+        None => {}
+    }
+}
+
 /// The gate's status.json, as the guard reads it at start.
 pub fn status_json(bytes: &[u8]) {
     let _ = crate::guard::parse_gate_record(bytes);

@@ -28,6 +28,11 @@ fn config_seeds() {
 }
 
 #[test]
+fn model_files_seeds() {
+    replay("model_files", bootgate::fuzzing::model_files);
+}
+
+#[test]
 fn status_json_seeds() {
     replay("status_json", bootgate::fuzzing::status_json);
 }

@@ -229,12 +229,19 @@ fn a_truncated_safetensors_file_fails_naming_it() {
     let stderr = fails(&scene, "public_key: @/pki/p256.pub");
     assert_contains!(stderr, "model.safetensors  declared size 69824 B");
     assert_contains!(stderr, "found 60000 B");
-    // Under files only the digest is signed: the file is named all the same.
+    // Under files only the digest is signed: the header says how long the file must be, and
+    // the file is refused from it, before any hash.
     std::fs::write(scene.path("model/model.safetensors"), &bytes).unwrap();
     sign(&scene, &["--key", "pki/p256.key"]);
     std::fs::write(scene.path("model/model.safetensors"), &bytes[..60_000]).unwrap();
     let stderr = fails(&scene, "public_key: @/pki/p256.pub");
-    assert_contains!(stderr, "model.safetensors  ");
+    assert_contains!(stderr, "model.safetensors  truncated: ");
+    assert_contains!(stderr, "69824 B");
+    assert_contains!(stderr, "the file has 60000 B");
+    assert!(
+        !stderr.contains("hashing"),
+        "hashed before refusing: {stderr}"
+    );
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
