@@ -7,6 +7,7 @@ pub mod huggingface;
 pub mod oms;
 pub mod pin;
 #[cfg(test)]
+#[path = "../../tests/common/py_tools.rs"]
 mod py_tools;
 pub mod safetensors;
 pub mod source;

@@ -6,8 +6,7 @@ use crate::encoding::{base64, base64_decoded};
 use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 
-#[path = "../../../tests/common/py_tools.rs"]
-mod py_tools;
+use crate::manifest::py_tools;
 
 fn repository() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
