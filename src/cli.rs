@@ -166,15 +166,16 @@ pub struct ProbeArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["url", "marker"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["url", "marker"])))]
 pub struct WaitArgs {
-    /// Wait until a GET of this URL answers 200–399.
-    #[arg(long)]
-    pub url: Option<String>,
+    /// Wait until a GET of this URL answers 200–399 (repeatable: all of them).
+    #[arg(long, value_name = "URL")]
+    pub url: Vec<String>,
 
-    /// Wait until this file exists (e.g. the ready marker in the state directory).
-    #[arg(long)]
-    pub marker: Option<PathBuf>,
+    /// Wait until this file exists, e.g. the ready marker in the state directory (repeatable:
+    /// all of them).
+    #[arg(long, value_name = "PATH")]
+    pub marker: Vec<PathBuf>,
 
     /// Give up after this long.
     #[arg(long, default_value = "120s", value_parser = duration)]
