@@ -41,8 +41,8 @@ pub enum Command {
     /// One GET with the kubelet's semantics (200–399 is success): exit 0 or 1. For exec probes
     /// and image HEALTHCHECKs without a shell or curl.
     Probe(ProbeArgs),
-    /// Block until an endpoint answers 200–399 or a marker file exists: exit 0, or 1 at the
-    /// timeout.
+    /// Block until every --url answers 200–399 and every --marker file exists: exit 0, or 1 at
+    /// the timeout.
     Wait(WaitArgs),
     /// The gate, then the guard, in one process; with `-- CMD`, start the command once the gate
     /// passes, forward signals to it, and exit with its code.
