@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 import support
-from test_helm import EXAMPLE, LIBRARY, load_chart, render, require_helm
+from test_helm import EXAMPLE, LIBRARY, render, require_helm
 from test_manifests import kustomize
 
 try:
