@@ -41,8 +41,8 @@ pub enum Command {
     /// One GET with the kubelet's semantics (200–399 is success): exit 0 or 1. For exec probes
     /// and image HEALTHCHECKs without a shell or curl.
     Probe(ProbeArgs),
-    /// Block until an endpoint answers 200–399 or a marker file exists: exit 0, or 1 at the
-    /// timeout.
+    /// Block until every --url answers 200–399 and every --marker file exists: exit 0, or 1 at
+    /// the timeout.
     Wait(WaitArgs),
     /// The gate, then the guard, in one process; with `-- CMD`, start the command once the gate
     /// passes, forward signals to it, and exit with its code.
@@ -166,15 +166,16 @@ pub struct ProbeArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["url", "marker"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["url", "marker"])))]
 pub struct WaitArgs {
-    /// Wait until a GET of this URL answers 200–399.
-    #[arg(long)]
-    pub url: Option<String>,
+    /// Wait until a GET of this URL answers 200–399 (repeatable: all of them).
+    #[arg(long, value_name = "URL")]
+    pub url: Vec<String>,
 
-    /// Wait until this file exists (e.g. the ready marker in the state directory).
-    #[arg(long)]
-    pub marker: Option<PathBuf>,
+    /// Wait until this file exists, e.g. the ready marker in the state directory (repeatable:
+    /// all of them).
+    #[arg(long, value_name = "PATH")]
+    pub marker: Vec<PathBuf>,
 
     /// Give up after this long.
     #[arg(long, default_value = "120s", value_parser = duration)]

@@ -242,15 +242,104 @@ fn timing_sigterm_while_waiting_exits_3_within_a_second() {
 }
 
 #[test]
-fn wait_needs_exactly_one_of_url_and_marker() {
+fn wait_needs_a_url_or_a_marker() {
     let scene = Scene::new();
     let neither = scene.run(&["wait", "--timeout", "1s"], &[]);
     assert_eq!(neither.code(), Some(2), "{}", neither.stderr);
     assert_contains!(neither.stderr, "--url");
-    let both = scene.run(
-        &["wait", "--url", "http://127.0.0.1:1/", "--marker", "ready"],
+}
+
+/// `bootgate wait` for a URL and two markers, as for a server with two children that each
+/// write their own ready marker.
+fn wait_for_three(scene: &Scene, port: u16, timeout: &str) -> Running {
+    let first = scene.path("one/ready");
+    let second = scene.path("two/ready");
+    let target = url(port, "/healthz");
+    scene.spawn(
+        &[
+            "wait",
+            "--url",
+            &target,
+            "--marker",
+            first.to_str().unwrap(),
+            "--marker",
+            second.to_str().unwrap(),
+            "--timeout",
+            timeout,
+        ],
         &[],
+    )
+}
+
+fn mark_ready(scene: &Scene, rel: &str) {
+    let marker = scene.path(rel);
+    std::fs::create_dir_all(marker.parent().unwrap()).unwrap();
+    std::fs::write(&marker, "2026-01-01T00:00:00Z\n").unwrap();
+}
+
+#[test]
+fn wait_for_a_url_and_two_markers_exits_0_only_once_all_are_ready() {
+    let scene = Scene::new();
+    let server = HttpServer::start(200, "ok");
+    let mut wait = wait_for_three(&scene, server.port, "30s");
+    wait.wait_for_all(&["url passed", "waiting for marker1", "waiting for marker2"]);
+    mark_ready(&scene, "one/ready");
+    wait.wait_for_line("marker1 passed");
+    // Two of three are ready: still waiting, not done.
+    assert!(
+        wait.child.try_wait().expect("try_wait").is_none(),
+        "exited before marker2 existed: {}",
+        wait.stderr()
     );
-    assert_eq!(both.code(), Some(2), "{}", both.stderr);
-    assert_contains!(both.stderr, "cannot be used with");
+    mark_ready(&scene, "two/ready");
+    let (status, _) = wait.wait();
+    let stderr = wait.full_stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_contains!(stderr, "marker2 passed");
+    assert!(!stderr.contains("still missing"), "{stderr}");
+}
+
+#[test]
+fn timing_wait_with_one_marker_missing_exits_1_at_the_timeout_naming_it() {
+    let scene = Scene::new();
+    let server = HttpServer::start(200, "ok");
+    mark_ready(&scene, "one/ready");
+    let mut wait = wait_for_three(&scene, server.port, "300ms");
+    let (status, _) = wait.wait();
+    let stderr = wait.full_stderr();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_contains!(stderr, "marker2 failed: timeout 300ms passed");
+    let missing = format!(
+        "bootgate wait: still missing: marker2 ({})\n",
+        scene.path("two/ready").display()
+    );
+    assert_contains!(stderr, missing);
+    assert!(
+        wait.started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        wait.started.elapsed()
+    );
+}
+
+#[test]
+fn timing_sigterm_while_waiting_for_several_exits_3_within_a_second() {
+    let scene = Scene::new();
+    let mut wait = wait_for_three(&scene, free_port(), "60s");
+    wait.wait_for_all(&[
+        "waiting for url",
+        "waiting for marker1",
+        "waiting for marker2",
+    ]);
+    wait.signal("TERM");
+    let sent = Instant::now();
+    let (status, exited) = wait.wait();
+    let stderr = wait.full_stderr();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(
+        exited - sent < Duration::from_secs(1),
+        "took {:?}",
+        exited - sent
+    );
+    assert_contains!(stderr, "SIGTERM received");
+    assert!(!stderr.contains("still missing"), "{stderr}");
 }

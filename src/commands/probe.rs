@@ -100,17 +100,25 @@ pub(super) fn check(name: &str, kind: Kind, attempt_timeout: Duration) -> CheckS
 
 /// A config of one check, as if written on the command line.
 pub(super) fn one_check(check: CheckSpec, deadline: Duration) -> Config {
+    checks(vec![check], deadline)
+}
+
+/// A config of independent checks, as if written on the command line.
+pub(super) fn checks(checks: Vec<CheckSpec>, deadline: Duration) -> Config {
     Config {
         source: PathBuf::from("<command line>"),
         text: String::new(),
         deadline,
         state_dir: PathBuf::from(DEFAULT_STATE_DIR),
         placeholders: DEFAULT_PLACEHOLDERS.iter().map(|s| s.to_string()).collect(),
-        sensitive: match &check.kind {
-            Kind::Http(http) => url_secrets(&http.url.value),
-            _ => vec![],
-        },
-        checks: vec![check],
+        sensitive: checks
+            .iter()
+            .flat_map(|check| match &check.kind {
+                Kind::Http(http) => url_secrets(&http.url.value),
+                _ => vec![],
+            })
+            .collect(),
+        checks,
         guard: Default::default(),
     }
 }
