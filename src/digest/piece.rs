@@ -6,9 +6,9 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use sha1::Sha1;
-use sha2::{Digest as _, Sha256};
+use sha2::Digest as _;
 
-use super::sha256::{Chunk, HashError, read_through};
+use super::sha256::{Chunk, HashError, hash_range, read_through};
 use super::{Digest, Progress};
 
 /// What to take of one file.
@@ -42,13 +42,6 @@ impl Value {
             Value::GitBlobSha1(bytes) => super::value::hex(bytes),
         }
     }
-
-    pub fn algorithm(&self) -> Algorithm {
-        match self {
-            Value::Sha256(_) => Algorithm::Sha256,
-            Value::GitBlobSha1(_) => Algorithm::GitBlobSha1,
-        }
-    }
 }
 
 /// A piece's digest and the bytes it covers.
@@ -67,15 +60,10 @@ pub(super) fn hash_piece(
     let range = piece.range.clone();
     match piece.algorithm {
         Algorithm::Sha256 => {
-            let mut hasher = Sha256::new();
-            let bytes = read_through(&piece.path, range, progress, buffer, &mut |chunk| {
-                if let Chunk::Bytes(bytes) = chunk {
-                    hasher.update(bytes);
-                }
-            })?;
+            let hashed = hash_range(&piece.path, range, progress, buffer)?;
             Ok(PieceHashed {
-                value: Value::Sha256(Digest::from_bytes(hasher.finalize().into())),
-                bytes,
+                value: Value::Sha256(hashed.digest),
+                bytes: hashed.bytes,
             })
         }
         Algorithm::GitBlobSha1 => {

@@ -66,8 +66,19 @@ pub(super) fn hash_file(
     progress: &Progress,
     buffer: &mut Vec<u8>,
 ) -> Result<Hashed, HashError> {
+    hash_range(path, None, progress, buffer)
+}
+
+/// The SHA-256 of `range` of the file at `path` (the whole file when `None`), read as
+/// [`read_through`] reads.
+pub(super) fn hash_range(
+    path: &Path,
+    range: Option<Range<u64>>,
+    progress: &Progress,
+    buffer: &mut Vec<u8>,
+) -> Result<Hashed, HashError> {
     let mut hasher = Sha256::new();
-    let bytes = read_through(path, None, progress, buffer, &mut |chunk: Chunk<'_>| {
+    let bytes = read_through(path, range, progress, buffer, &mut |chunk: Chunk<'_>| {
         if let Chunk::Bytes(bytes) = chunk {
             hasher.update(bytes);
         }

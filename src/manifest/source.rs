@@ -3,16 +3,15 @@
 //! the rules the model directory is surveyed by. Blocking; reads only small files (the
 //! manifest, the bundle, the trust material, a snapshot's refs and metadata).
 
-use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use super::file::{self, PinEntry};
 use super::huggingface::{self, BlobId};
 use super::oms::{self, Method, Trust};
-use super::verify::{Content, Expected, Line, Listing, Rules, from_manifest, shard_ranges};
+use super::verify::{Content, Expected, Line, Listing, Rules, from_manifest};
 use crate::config::{ManifestSpec, ModelSource, TrustSpec};
-use crate::digest::{Digest, Fingerprint};
+use crate::digest::Fingerprint;
 use crate::files;
 use crate::text::io_phrase;
 
@@ -174,59 +173,44 @@ fn read_small(written: &str, path: &str, max: u64, what: &str) -> Result<Vec<u8>
 
 fn from_signed(signed: oms::Signed, spec: &ManifestSpec, bundle: &str) -> Loaded {
     let root = PathBuf::from(&spec.root.value);
-    // Shards come one resource each: gathered by file, in byte order.
-    let mut by_path: BTreeMap<String, Vec<(std::ops::Range<u64>, Digest)>> = BTreeMap::new();
-    let mut files = Vec::new();
+    let mut files: Vec<Expected> = Vec::new();
     for resource in signed.resources {
-        match (signed.method, resource.range) {
-            (Method::Shards { .. }, Some(range)) => {
-                by_path
-                    .entry(resource.path)
-                    .or_default()
-                    .push((range, resource.digest));
-            }
-            _ => files.push(Expected {
+        let (Method::Shards { shard_size }, Some(range)) = (signed.method, resource.range) else {
+            files.push(Expected {
                 path: root.join(&resource.path),
                 name: resource.path,
                 size: None,
                 content: Content::Whole(Fingerprint::Sha256(resource.digest)),
-            }),
-        }
-    }
-    let mut wrong = Vec::new();
-    if let Method::Shards { shard_size } = signed.method {
-        for (name, mut shards) in by_path {
-            shards.sort_by_key(|(range, _)| range.start);
-            let size = shards.last().map_or(0, |(range, _)| range.end);
-            // The ranges must be the file's shards exactly, or a verified file could differ
-            // from the signed one in the bytes no range covers.
-            let whole = shard_ranges(size, shard_size).eq(shards.iter().map(|(r, _)| r.clone()));
-            if !whole {
-                wrong.push(Line::new(
-                    &name,
-                    format!(
-                        "the signed byte ranges are not {shard_size}-byte shards from 0 to {size}"
-                    ),
-                ));
-                continue;
-            }
-            files.push(Expected {
-                path: root.join(&name),
+            });
+            continue;
+        };
+        // The verifier returns a file's shards together, in byte order, tiling it from 0: each
+        // one extends the file the one before it began.
+        match files.last_mut() {
+            Some(Expected {
                 name,
                 size: Some(size),
+                content: Content::Shards { digests, .. },
+                ..
+            }) if *name == resource.path => {
+                *size = range.end;
+                digests.push(resource.digest);
+            }
+            _ => files.push(Expected {
+                path: root.join(&resource.path),
+                name: resource.path,
+                size: Some(range.end),
                 content: Content::Shards {
                     shard_size,
-                    digests: shards.into_iter().map(|(_, d)| d).collect(),
+                    digests: vec![resource.digest],
                 },
-            });
+            }),
         }
-        files.sort_by(|a, b| a.name.cmp(&b.name));
     }
     let mut excluded: Vec<String> = GIT_PATHS.map(String::from).to_vec();
     excluded.extend(signed.ignore_paths);
     let mut loaded = Loaded::of(files, root);
     loaded.vouched = Some(format!("signed by {}", signed.signer));
-    loaded.wrong = wrong;
     loaded.excluded = excluded;
     loaded.hidden = true;
     loaded.symlinks_apart = !signed.allow_symlinks;

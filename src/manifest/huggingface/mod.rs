@@ -92,20 +92,7 @@ fn is_commit(text: &str) -> bool {
 /// `text` as N bytes, if it is exactly 2N lowercase hex digits: the only form the Hub writes
 /// (its own checks are `[0-9a-f]{40}` and `[0-9a-f]{64}`).
 fn lower_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let digits = text.as_bytes();
-    if digits.len() != 2 * N {
-        return None;
-    }
-    let nibble = |d: u8| match d {
-        b'0'..=b'9' => Some(d - b'0'),
-        b'a'..=b'f' => Some(d - b'a' + 10),
-        _ => None,
-    };
-    let mut bytes = [0u8; N];
-    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
-        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
-    }
-    Some(bytes)
+    crate::digest::from_hex(text).filter(|_| !text.bytes().any(|b| b.is_ascii_uppercase()))
 }
 
 /// An etag's text where the Hub writes an etag, for messages: capped and escaped.

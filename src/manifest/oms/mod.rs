@@ -160,8 +160,10 @@ enum Failure {
     Statement(StatementError),
 }
 
-/// Checks the trust material alone (used by `bootgate validate` and at check start).
-pub fn parse_trust(trust: &Trust<'_>) -> Result<(), OmsError> {
+/// Reads the trust material alone, as [`verify`] reads it first: how a bad key or root file
+/// is named, without a bundle.
+#[cfg(test)]
+fn parse_trust(trust: &Trust<'_>) -> Result<(), OmsError> {
     match trust {
         Trust::Key { pem } => ConfiguredKey::from_pem(pem).map(drop)?,
         Trust::Roots { pem } => Roots::from_pem(pem).map(drop)?,

@@ -404,10 +404,7 @@ fn attribute_value(tag: u8, value: &[u8]) -> String {
         )
         .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
         .collect(),
-        _ => {
-            let hex: String = value.iter().map(|b| format!("{b:02x}")).collect();
-            format!("#{hex}")
-        }
+        _ => format!("#{}", crate::digest::hex(value)),
     }
 }
 
