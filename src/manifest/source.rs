@@ -143,15 +143,14 @@ pub fn load(spec: &ManifestSpec) -> Result<Loaded, LoadError> {
             Ok(from_signed(signed, spec, &bundle.value))
         }
         ModelSource::HuggingFace { dir, revision } => {
-            let path = Path::new(&dir.value);
-            if !path.exists() {
-                return Err(LoadError::Waiting(format!(
-                    "{} does not exist",
-                    dir.written
-                )));
-            }
-            let snapshot = huggingface::resolve(path, revision.as_deref())
-                .map_err(|e| LoadError::Wrong(format!("{}: {e}", dir.written)))?;
+            let snapshot = huggingface::resolve(Path::new(&dir.value), revision.as_deref())
+                .map_err(|e| {
+                    if e.is_absent() {
+                        LoadError::Waiting(format!("{} does not exist", dir.written))
+                    } else {
+                        LoadError::Wrong(format!("{}: {e}", dir.written))
+                    }
+                })?;
             Ok(from_snapshot(snapshot))
         }
     }

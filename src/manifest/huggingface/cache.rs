@@ -180,21 +180,20 @@ fn walk_snapshot(repo: &Path, snapshot: &mut Snapshot) -> Result<(), HubError> {
                 continue;
             };
             let name = format!("{prefix}{file_name}");
+            // The directory entry's own type, not followed: what `lstat` would say.
             match entry.file_type() {
                 Ok(kind) if kind.is_dir() => stack.push((entry.path(), format!("{name}/"))),
-                _ => names.push(name),
+                kind => names.push((name, kind)),
             }
         }
     }
-    names.sort();
-    for name in names {
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, kind) in names {
         let path = snapshot.root.join(&name);
-        let judged = match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                blob_of(repo, &snapshot.commit, &name, &path)
-            }
-            Ok(meta) => {
-                let what = irregular(meta.file_type()).unwrap_or("a regular file");
+        let judged = match kind {
+            Ok(kind) if kind.is_symlink() => blob_of(repo, &snapshot.commit, &name, &path),
+            Ok(kind) => {
+                let what = irregular(kind).unwrap_or("a regular file");
                 Err(format!(
                     "{what}, not a link into blobs/: nothing names what it must hold"
                 ))

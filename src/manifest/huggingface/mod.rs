@@ -117,9 +117,12 @@ pub fn resolve(dir: &Path, revision: Option<&str>) -> Result<Snapshot, HubError>
             error: e,
         }),
     };
-    let meta = std::fs::metadata(dir).map_err(|error| Fault::Unreadable {
-        what: "it".into(),
-        error,
+    let meta = std::fs::metadata(dir).map_err(|error| match error.kind() {
+        io::ErrorKind::NotFound => Fault::Absent,
+        _ => Fault::Unreadable {
+            what: "it".into(),
+            error,
+        },
     })?;
     if !meta.is_dir() {
         return Err(Fault::NotADirectory.into());
@@ -142,12 +145,21 @@ pub fn resolve(dir: &Path, revision: Option<&str>) -> Result<Snapshot, HubError>
 #[error(transparent)]
 pub struct HubError(#[from] Fault);
 
+impl HubError {
+    /// The folder is not there (yet): the one fault waiting can mend.
+    pub fn is_absent(&self) -> bool {
+        matches!(self.0, Fault::Absent)
+    }
+}
+
 #[derive(Debug)]
 enum Fault {
     Unreadable {
         what: String,
         error: io::Error,
     },
+    /// The folder itself: a download may still make it.
+    Absent,
     NotADirectory,
     NeitherLayout,
     BothLayouts,
@@ -194,6 +206,7 @@ impl fmt::Display for Fault {
             Fault::Unreadable { what, error } => {
                 write!(f, "cannot read {what}: {}", io_phrase(error))
             }
+            Fault::Absent => f.write_str("it does not exist"),
             Fault::NotADirectory => f.write_str("it is not a directory"),
             Fault::NeitherLayout => f.write_str(
                 "neither a Hub cache folder (no snapshots/) nor a local_dir download \

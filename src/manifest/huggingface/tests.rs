@@ -501,7 +501,7 @@ fn a_folder_that_is_neither_layout_or_both_is_refused() {
     );
     assert_eq!(
         err(resolve(&dir.join("absent"), None)),
-        "cannot read it: no such file or directory"
+        "it does not exist"
     );
     fs::create_dir_all(layout.repo.join(local_dir::DOWNLOAD_DIR)).unwrap();
     assert_eq!(
@@ -541,4 +541,21 @@ fn the_weight_map_parser_keeps_each_file_once() {
             String::from_utf8_lossy(bad)
         );
     }
+}
+
+/// Only a folder that is not there is worth waiting for; one that is there but wrong is not.
+#[test]
+fn an_absent_folder_is_told_apart_from_a_wrong_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let absent = resolve(&dir.path().join("models--org--later"), None)
+        .err()
+        .unwrap();
+    assert!(absent.is_absent());
+    assert_eq!(absent.to_string(), "it does not exist");
+    fs::write(dir.path().join("a-file"), "").unwrap();
+    let file = resolve(&dir.path().join("a-file"), None).err().unwrap();
+    assert!(!file.is_absent());
+    assert_eq!(file.to_string(), "it is not a directory");
+    let empty = resolve(dir.path(), None).err().unwrap();
+    assert!(!empty.is_absent());
 }
