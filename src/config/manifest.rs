@@ -44,6 +44,13 @@ pub const SOURCE_KEYS: &[&str] = &[
     "fact",
 ];
 
+/// A relative, `/`-separated path that stays below where it starts: no empty, `.` or `..`
+/// part, and no NUL. A Hub ref, an index's shard name.
+pub fn stays_below(path: &str) -> bool {
+    path.split('/')
+        .all(|part| !part.is_empty() && part != "." && part != ".." && !part.contains('\0'))
+}
+
 /// The model directory a manifest or a signature describes when none is named: the one it
 /// sits in.
 pub fn default_root(manifest: &Path) -> &Path {
@@ -101,10 +108,7 @@ pub(super) fn read(
                 Some(node) => {
                     let text = scalar(node, &f.path("revision"), cx).map(str::to_string);
                     text.filter(|r| {
-                        let fine = !r.trim().is_empty()
-                            && !r
-                                .split('/')
-                                .any(|part| part.is_empty() || part == "." || part == "..");
+                        let fine = !r.trim().is_empty() && stays_below(r);
                         if !fine {
                             cx.problem(
                                 node.pos,

@@ -7,6 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path};
 
 use super::{BlobId, Fault, HubError, HubFile, Snapshot, add_problem, is_commit, not_an_etag};
+use crate::config::manifest::stays_below;
 use crate::echo;
 use crate::files::{irregular, read_regular};
 use crate::text::io_phrase;
@@ -62,7 +63,7 @@ fn commit_of(repo: &Path, revision: &str) -> Result<(String, Option<String>), Hu
     if is_commit(revision) {
         return Ok((revision.to_string(), None));
     }
-    if !is_ref_name(revision) {
+    if !stays_below(revision) {
         return Err(Fault::NotARefName {
             revision: revision.to_string(),
         }
@@ -109,15 +110,6 @@ fn commit_of(repo: &Path, revision: &str) -> Result<(String, Option<String>), Hu
         .into());
     }
     Ok((found.to_string(), Some(revision.to_string())))
-}
-
-/// A path under `refs/` that stays there: `main`, `v1.0`, `refs/pr/1`.
-fn is_ref_name(revision: &str) -> bool {
-    !revision.is_empty()
-        && !revision.contains('\0')
-        && revision
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 /// Every ref under `refs/`, `/`-separated, as far as it can be listed.

@@ -499,10 +499,7 @@ fn a_folder_that_is_neither_layout_or_both_is_refused() {
         "neither a Hub cache folder (no snapshots/) nor a local_dir download \
          (no .cache/huggingface/download/)"
     );
-    assert_eq!(
-        err(resolve(&dir.join("absent"), None)),
-        "it does not exist"
-    );
+    assert_eq!(err(resolve(&dir.join("absent"), None)), "it does not exist");
     fs::create_dir_all(layout.repo.join(local_dir::DOWNLOAD_DIR)).unwrap();
     assert_eq!(
         err(resolve(&layout.repo, None)),

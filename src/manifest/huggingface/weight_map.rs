@@ -12,6 +12,7 @@ use std::path::Path;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::{Snapshot, add_problem};
+use crate::config::manifest::stays_below;
 use crate::echo;
 use crate::files::{irregular, open_nonblocking};
 use crate::text::io_phrase;
@@ -55,7 +56,7 @@ pub(super) fn find_missing(snapshot: &mut Snapshot) {
             }
         };
         let folder = index.name.rsplit_once('/').map_or("", |(dir, _)| dir);
-        let mut outside = listed.iter().filter(|file| !is_inside(file));
+        let mut outside = listed.iter().filter(|file| !stays_below(file));
         if let Some(first) = outside.next() {
             let more = outside.count();
             let also = if more > 0 {
@@ -71,7 +72,7 @@ pub(super) fn find_missing(snapshot: &mut Snapshot) {
                 ),
             ));
         }
-        for file in listed.iter().filter(|file| is_inside(file)) {
+        for file in listed.iter().filter(|file| stays_below(file)) {
             let name = if folder.is_empty() {
                 file.clone()
             } else {
@@ -86,12 +87,6 @@ pub(super) fn find_missing(snapshot: &mut Snapshot) {
     for (name, text) in problems {
         add_problem(&mut snapshot.problems, name, text);
     }
-}
-
-/// A relative, `/`-separated path that stays below its start: no empty, `.` or `..` part.
-fn is_inside(path: &str) -> bool {
-    path.split('/')
-        .all(|part| !part.is_empty() && part != "." && part != ".." && !part.contains('\0'))
 }
 
 /// The files an index's `weight_map` lists, read from the file without holding it whole.
