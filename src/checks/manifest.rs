@@ -288,15 +288,15 @@ fn prepare(
     cache: Option<&VerifyCache>,
     discovered: &Discovered,
 ) -> Result<Prepared, Failure> {
-    let loaded = source::load(spec).map_err(|e| match e {
+    let mut loaded = source::load(spec).map_err(|e| match e {
         LoadError::Waiting(why) => Failure::retry(why),
         LoadError::Wrong(why) => Failure::fatal(why),
     })?;
     let mut judged = Judged {
-        wrong: loaded.wrong.clone(),
-        waiting: loaded.missing.clone(),
+        wrong: std::mem::take(&mut loaded.wrong),
+        waiting: std::mem::take(&mut loaded.missing),
         drifted: Vec::new(),
-        vouched: loaded.vouched.clone(),
+        vouched: loaded.vouched.take(),
         pins: loaded.pins.len(),
         files: loaded.files.len(),
         bytes: 0,

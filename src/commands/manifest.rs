@@ -166,7 +166,7 @@ fn verify(args: VerifyArgs) -> Exit {
         force: false,
         max_safetensors_header: config::manifest::DEFAULT_MAX_SAFETENSORS_HEADER,
     };
-    let loaded = match source::load(&spec) {
+    let mut loaded = match source::load(&spec) {
         Ok(loaded) => loaded,
         Err(LoadError::Waiting(why) | LoadError::Wrong(why)) => {
             problems(&why);
@@ -174,8 +174,8 @@ fn verify(args: VerifyArgs) -> Exit {
         }
     };
     let survey = verify::survey(&loaded.files, &loaded.root, &loaded.rules(&spec), None);
-    let mut lines = loaded.wrong.clone();
-    lines.extend(loaded.missing.iter().cloned());
+    let mut lines = std::mem::take(&mut loaded.wrong);
+    lines.append(&mut loaded.missing);
     lines.extend(survey.wrong);
     lines.extend(survey.missing);
     // Cheap first: a wrong size or a missing file is reported without hashing anything.
