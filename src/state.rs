@@ -24,7 +24,7 @@ pub enum Phase {
     Cancelled,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Running,
@@ -65,10 +65,40 @@ pub struct CheckState {
     /// What a gpu check last saw, GPU by GPU.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu: Option<Facts>,
+    /// Its latest failed and stalled attempts, for a timeline: at most [`EVENTS_KEPT`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<AttemptEvent>,
+    /// Earlier events no longer kept.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub events_dropped: u32,
     /// How many checks had finished before this one did: the first failure is the one that
     /// stopped the gate, and reports put it where it is read first.
     #[serde(skip)]
     pub finished_nth: Option<usize>,
+}
+
+/// A check that retries every 100 ms for ten minutes makes thousands of attempts: a timeline
+/// needs the latest few, and status.json must stay small enough to rewrite.
+pub const EVENTS_KEPT: usize = 16;
+
+/// An attempt that ended without passing, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AttemptEvent {
+    pub at_ms: f64,
+    pub event: AttemptEnd,
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptEnd {
+    Failed,
+    /// It stopped beating, was cancelled and started again.
+    Stalled,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Serialize)]
@@ -148,6 +178,8 @@ impl GateState {
                     finished_ms: None,
                     forced: None,
                     gpu: None,
+                    events: Vec::new(),
+                    events_dropped: 0,
                     finished_nth: None,
                 })
                 .collect(),
@@ -188,6 +220,7 @@ impl GateState {
                 facts,
             } => {
                 check.attempts = *attempt;
+                check.note(at, AttemptEnd::Failed);
                 if facts.is_some() {
                     check.gpu.clone_from(facts);
                 }
@@ -198,6 +231,7 @@ impl GateState {
             }
             EventKind::Stalled { attempt, .. } => {
                 check.attempts = *attempt;
+                check.note(at, AttemptEnd::Stalled);
                 check.stalls += 1;
                 Some(Change::Stalled)
             }
@@ -325,6 +359,18 @@ impl Phase {
 }
 
 impl CheckState {
+    fn note(&mut self, at_ms: f64, event: AttemptEnd) {
+        if self.events.len() == EVENTS_KEPT {
+            self.events.remove(0);
+            self.events_dropped += 1;
+        }
+        self.events.push(AttemptEvent {
+            at_ms,
+            event,
+            attempt: self.attempts,
+        });
+    }
+
     /// A failure of a degrade check degrades it, whatever else happens to the gate: it never
     /// blocks it (only the deadline, waiting for it, does).
     fn failed_phase(&self) -> Phase {
@@ -352,6 +398,12 @@ impl CheckState {
 /// unread on the other).
 #[derive(Debug, Default)]
 pub struct StatusRecord {
+    /// When the gate started (RFC 3339), as it wrote it.
+    pub started_at: String,
+    /// `None` from a writer that did not say, or said something else.
+    pub outcome: Option<Outcome>,
+    pub elapsed_ms: f64,
+    pub deadline_ms: u64,
     pub checks: Vec<CheckRecord>,
     /// Entries that did not read as a check: left out, so one odd entry costs only itself.
     pub unreadable: usize,
@@ -360,8 +412,26 @@ pub struct StatusRecord {
 #[derive(Debug, Deserialize)]
 pub struct CheckRecord {
     pub name: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub target: String,
     pub state: Phase,
     pub on_fail: OnFail,
+    #[serde(default)]
+    pub after: Vec<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub stalls: u32,
+    #[serde(default)]
+    pub started_ms: Option<f64>,
+    #[serde(default)]
+    pub finished_ms: Option<f64>,
+    #[serde(default)]
+    pub events: Vec<AttemptEvent>,
+    #[serde(default)]
+    pub events_dropped: u32,
     #[serde(default)]
     pub reason: Option<String>,
     #[serde(default)]
@@ -384,9 +454,24 @@ impl StatusRecord {
         #[derive(Deserialize)]
         struct Entries {
             checks: Vec<serde_json::Value>,
+            #[serde(default)]
+            started_at: serde_json::Value,
+            #[serde(default)]
+            outcome: serde_json::Value,
+            #[serde(default)]
+            elapsed_ms: serde_json::Value,
+            #[serde(default)]
+            deadline_ms: serde_json::Value,
         }
         let entries: Entries = serde_json::from_slice(bytes).ok()?;
-        let mut record = StatusRecord::default();
+        // Each field read for itself: a writer's odd value costs that value, not the record.
+        let mut record = StatusRecord {
+            started_at: entries.started_at.as_str().unwrap_or_default().to_owned(),
+            outcome: Outcome::deserialize(entries.outcome).ok(),
+            elapsed_ms: entries.elapsed_ms.as_f64().unwrap_or_default(),
+            deadline_ms: entries.deadline_ms.as_u64().unwrap_or_default(),
+            ..StatusRecord::default()
+        };
         for entry in entries.checks {
             match CheckRecord::deserialize(entry) {
                 Ok(check) => record.checks.push(check),
@@ -435,6 +520,23 @@ mod tests {
         )
         .unwrap();
         let mut state = GateState::new(&config.checks, &[true; 2], Duration::from_secs(1));
+        state.apply(&event(0, EventKind::Started));
+        state.apply(&event(
+            0,
+            EventKind::AttemptFailed {
+                attempt: 1,
+                reason: "unset".into(),
+                progress: None,
+                facts: None,
+            },
+        ));
+        state.apply(&event(
+            0,
+            EventKind::Stalled {
+                attempt: 2,
+                quiet: Duration::from_secs(1),
+            },
+        ));
         state.apply(&event(
             0,
             EventKind::Passed {
@@ -466,6 +568,19 @@ mod tests {
             ]
         );
         assert_eq!(record.unreadable, 0);
+        assert_eq!(record.outcome, Some(Outcome::Passed));
+        assert_eq!(record.started_at, crate::text::rfc3339(state.started_at));
+        assert_eq!(record.deadline_ms, 1000);
+        let model = &record.checks[0];
+        assert_eq!(
+            (model.kind.as_str(), model.target.as_str()),
+            ("secret", "env M")
+        );
+        assert_eq!((model.attempts, model.stalls), (1, 1));
+        assert!(model.started_ms.is_some() && model.finished_ms.is_some());
+        let events: Vec<(AttemptEnd, u32)> =
+            model.events.iter().map(|e| (e.event, e.attempt)).collect();
+        assert_eq!(events, [(AttemptEnd::Failed, 1), (AttemptEnd::Stalled, 2)]);
         let cache = &record.checks[1];
         assert_eq!(
             cache
@@ -475,6 +590,29 @@ mod tests {
                 .map(String::as_str),
             Some("no")
         );
+    }
+
+    #[test]
+    fn a_check_keeps_only_its_latest_attempts() {
+        let config =
+            crate::config::load_with("checks:\n  m: {kind: secret, env: M}\n", &[]).unwrap();
+        let mut state = GateState::new(&config.checks, &[true], Duration::from_secs(1));
+        for attempt in 1..=100 {
+            state.apply(&event(
+                0,
+                EventKind::AttemptFailed {
+                    attempt,
+                    reason: "unset".into(),
+                    progress: None,
+                    facts: None,
+                },
+            ));
+        }
+        let check = &state.checks[0];
+        assert_eq!(check.events.len(), EVENTS_KEPT);
+        assert_eq!(check.events_dropped as usize, 100 - EVENTS_KEPT);
+        assert_eq!(check.events.last().map(|e| e.attempt), Some(100));
+        assert_eq!(check.events[0].attempt as usize, 100 - EVENTS_KEPT + 1);
     }
 
     #[test]
