@@ -53,6 +53,11 @@ const SECRET_VAR: &str = "BENCH_TOKEN";
 const SECRET_VALUE: &str = "abc123";
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// Row 2b's gate and sentinel: a large gate, and a chart that fills within the first seconds.
+const GATE_CHECKS: usize = 12;
+const EVENTS_EACH: u32 = 16;
+const STATUS_ROUNDS_EVERY: &str = "100ms";
+
 /// Targets printed beside the results.
 const TARGET_RATE: f64 = 20_000.0;
 const TARGET_P99: Duration = Duration::from_millis(2);
@@ -272,11 +277,17 @@ impl Endpoint {
     /// `bootgate sidecar` with the secret check and `extra` YAML, returned once it logs ready.
     fn sidecar(tools: &Tools, extra: &str) -> Endpoint {
         let dir = tempfile::tempdir().expect("create a temporary directory");
+        Endpoint::sidecar_in(tools, dir, extra, "bootgate sidecar")
+    }
+
+    /// [`Endpoint::sidecar`] with its state_dir in `dir`, which may hold the gate's status.json.
+    fn sidecar_in(tools: &Tools, dir: TempDir, extra: &str, what: &'static str) -> Endpoint {
         let port = free_port();
         let text = format!(
             "listen: \"127.0.0.1:{port}\"\nstate_dir: {}\ndrain: 100ms\nchecks:\n  \
-             k: {{kind: secret, env: {SECRET_VAR}}}\n{extra}",
-            dir.path().join("state").display()
+             k: {{kind: secret, env: {SECRET_VAR}}}\n{}",
+            dir.path().join("state").display(),
+            extra.replace("{port}", &port.to_string()),
         );
         let config = dir.path().join("bootgate.yaml");
         fs::write(&config, text).expect("write the sidecar config");
@@ -288,7 +299,7 @@ impl Endpoint {
                 cmd.env_remove(name);
             }
         }
-        let mut proc = Watched::spawn(cmd, "bootgate sidecar");
+        let mut proc = Watched::spawn(cmd, what);
         proc.wait_for_line("readiness: starting -> ready");
         Endpoint {
             label: "bootgate",
@@ -297,6 +308,44 @@ impl Endpoint {
             one_thread: true,
             _dir: Some(dir),
         }
+    }
+
+    /// `bootgate sidecar` after a gate of [`GATE_CHECKS`] checks, each with [`EVENTS_EACH`]
+    /// attempt events on its timeline (a status.json as the gate writes one), and a sentinel
+    /// that asks the guard's own `/livez`: a `/status` page with everything on it.
+    fn sidecar_after_a_gate(tools: &Tools) -> Endpoint {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let state = dir.path().join("state");
+        fs::create_dir_all(&state).expect("create the state_dir");
+        let checks: Vec<serde_json::Value> = (0..GATE_CHECKS)
+            .map(|i| {
+                let events: Vec<serde_json::Value> = (1..=EVENTS_EACH)
+                    .map(|a| serde_json::json!({"at_ms": a as f64 * 50.0, "event": "failed", "attempt": a}))
+                    .collect();
+                serde_json::json!({
+                    "name": format!("check-{i}"), "kind": "http",
+                    "target": format!("GET http://dependency-{i}.internal:8080/health"),
+                    "state": "passed", "on_fail": "require",
+                    "after": if i > 0 { vec![format!("check-{}", i - 1)] } else { vec![] },
+                    "attempts": EVENTS_EACH + 1, "stalls": 0,
+                    "started_ms": i as f64 * 1000.0, "finished_ms": (i + 1) as f64 * 1000.0,
+                    "last_error": "status 503: the dependency is still starting",
+                    "events": events,
+                })
+            })
+            .collect();
+        let status = serde_json::json!({
+            "started_at": "2026-12-05T07:00:00.000Z", "outcome": "passed",
+            "deadline_ms": 600000, "elapsed_ms": GATE_CHECKS as f64 * 1000.0, "checks": checks,
+        });
+        fs::write(state.join("status.json"), status.to_string()).expect("write status.json");
+        // `{port}` is the guard's own: its sentinel asks its `/livez`.
+        let extra = format!(
+            "pins: {{model: llama-3.1-8b-instruct, revision: 0e9e39f249a16976918f6564b8830bc894c89659}}\n\
+             sentinel:\n  interval: {STATUS_ROUNDS_EVERY}\n  pulse: off\n  queries:\n    \
+             - {{name: completion, url: \"http://127.0.0.1:{{port}}/livez\"}}\n"
+        );
+        Endpoint::sidecar_in(tools, dir, &extra, "bootgate sidecar after a gate")
     }
 
     /// The minimal Python endpoint, returned once it has bound its port.
@@ -367,6 +416,21 @@ sys.stderr.flush()
 server.serve_forever()
 "#;
 
+/// The size of one `/status` page, asked from loopback (reasons included).
+fn status_page_bytes(port: u16) -> usize {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect to the guard");
+    conn.write_all(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .expect("send GET /status");
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).expect("read the page");
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    assert!(
+        body.contains("id=timeline"),
+        "not the status page:\n{answer}"
+    );
+    body.len()
+}
+
 /// One plain GET before any load: a server that answers 503 or 404 would be timed for nothing.
 fn expect_ok(endpoint: &Endpoint) {
     let mut conn =
@@ -391,6 +455,7 @@ fn expect_ok(endpoint: &Endpoint) {
 
 /// One wrk run's shape.
 struct Load {
+    path: &'static str,
     connections: u32,
     duration: Duration,
     /// `Connection: close` on every request: a new TCP connection each time.
@@ -408,7 +473,7 @@ struct WrkRun {
     socket_errors: Option<String>,
 }
 
-/// Runs wrk on its core against `/readyz`; panics on a non-2xx answer or a run that overstays.
+/// Runs wrk on its core against the load's path; panics on a non-2xx answer or a run that overstays.
 fn run_wrk(tools: &Tools, port: u16, load: &Load) -> WrkRun {
     let mut cmd = on_core(tools, Core::Load, "wrk");
     cmd.args(["-t1", "--latency", "--timeout", WRK_TIMEOUT])
@@ -417,7 +482,7 @@ fn run_wrk(tools: &Tools, port: u16, load: &Load) -> WrkRun {
     if load.close {
         cmd.args(["-H", "Connection: close"]);
     }
-    cmd.arg(format!("http://127.0.0.1:{port}/readyz"));
+    cmd.arg(format!("http://127.0.0.1:{port}{}", load.path));
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -506,11 +571,13 @@ fn wrk_duration(text: &str) -> Option<Duration> {
 /// Rows 1 and 2 for both endpoints; returns bootgate's keep-alive rate, to size row 3's runs.
 fn throughput_section(report: &mut Report, tools: &Tools) -> f64 {
     let keep_alive = Load {
+        path: "/readyz",
         connections: KEEP_ALIVE_CONNECTIONS,
         duration: RUN,
         close: false,
     };
     let close = Load {
+        path: "/readyz",
         connections: CLOSE_CONNECTIONS,
         duration: RUN,
         close: true,
@@ -518,6 +585,15 @@ fn throughput_section(report: &mut Report, tools: &Tools) -> f64 {
     // One endpoint at a time: each is stopped before the next starts, so neither steals CPU 0.
     let (gate_ka, gate_cl) = both_rows(tools, Endpoint::sidecar(tools, ""), &keep_alive, &close);
     let (py_ka, py_cl) = both_rows(tools, Endpoint::python(tools), &keep_alive, &close);
+    let status_page = Load {
+        path: "/status",
+        ..close
+    };
+    let page = Endpoint::sidecar_after_a_gate(tools);
+    expect_ok(&page);
+    let page_cl = measured(tools, &page, &status_page);
+    let page_bytes = status_page_bytes(page.port);
+    page.stop();
     let results = [
         ("bootgate", &gate_ka, &gate_cl),
         ("python3", &py_ka, &py_cl),
@@ -546,6 +622,18 @@ fn throughput_section(report: &mut Report, tools: &Tools) -> f64 {
         wrk_row(report, "1. keep-alive, 64 conns", label, ka);
         wrk_row(report, "2. new conn per request, 16 conns", label, cl);
     }
+    wrk_row(
+        report,
+        "2b. GET /status, new conn per request, 16 conns",
+        "bootgate",
+        &page_cl,
+    );
+    report.line("");
+    report.line(format!(
+        "Row 2b asks for the operator's page instead: {GATE_CHECKS} gate checks with \
+         {EVENTS_EACH} attempt events each, and the sentinel's latest rounds (it asks the \
+         guard's own `/livez` every {STATUS_ROUNDS_EVERY}), {page_bytes} bytes a page."
+    ));
     report.line("");
     report.line("| row | req/s, bootgate ÷ python | p99, bootgate ÷ python (< 1 is better) |");
     report.line("|---|---|---|");
@@ -562,6 +650,12 @@ fn throughput_section(report: &mut Report, tools: &Tools) -> f64 {
     }
     report.line("");
     little_note(report, &gate_ka);
+    report.verdict(
+        "/status p99, new conn per request, 16 conns",
+        lat(page_cl.wrk.p99),
+        &format!("< {}", lat(TARGET_P99)),
+        page_cl.wrk.p99 < TARGET_P99,
+    );
     report.verdict(
         "keep-alive req/s on one core",
         format!("{:.0}", gate_ka.wrk.rate),
@@ -760,6 +854,7 @@ fn rss_section(report: &mut Report, tools: &Tools, rate_hint: f64) {
 
 fn keep_alive_for(duration: Duration) -> Load {
     Load {
+        path: "/readyz",
         connections: KEEP_ALIVE_CONNECTIONS,
         duration,
         close: false,

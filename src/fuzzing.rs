@@ -56,7 +56,7 @@ pub fn status_json(bytes: &[u8]) {
 /// server's answer. Every answer must be HTTP; a caller drives this on a runtime with time
 /// enabled, paused in a fuzzer so that the head deadline costs no wall-clock time.
 pub async fn request_head(bytes: &[u8]) -> Vec<u8> {
-    use crate::guard::lines::{Caveat, Line};
+    use crate::guard::lines::{Caveat, Line, RoundMark, StreakView};
     use crate::guard::server::{Shared, Snapshot, serve_connection};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -85,6 +85,36 @@ pub async fn request_head(bytes: &[u8]) -> Vec<u8> {
         started: true,
         // Already dead, so `/livez/model`'s failing answer is exercised too.
         dead: Some((tokio::time::Instant::now(), "no answer within 5s".into())),
+        // A gate and rounds, so `/status` draws a timeline and a chart.
+        rounds: vec![
+            RoundMark {
+                ended: tokio::time::Instant::now(),
+                latency_ms: 12.5,
+                passed: true,
+            },
+            RoundMark {
+                ended: tokio::time::Instant::now(),
+                latency_ms: 5000.0,
+                passed: false,
+            },
+        ],
+        streak: Some(StreakView {
+            ok: false,
+            passes: 0,
+            fails: 1,
+        }),
+        gate: crate::state::StatusRecord::parse(
+            br#"{"started_at": "2026-12-05T07:00:00.000Z", "outcome": "passed",
+                "elapsed_ms": 1500.0, "deadline_ms": 600000, "checks": [
+                {"name": "token", "kind": "secret", "target": "file /s/<token>", "state": "passed",
+                 "on_fail": "require", "attempts": 3, "started_ms": 0.5, "finished_ms": 900.0,
+                 "events": [{"at_ms": 100.0, "event": "failed", "attempt": 1},
+                            {"at_ms": 300.0, "event": "stalled", "attempt": 2}]},
+                {"name": "gpu", "kind": "gpu", "state": "degraded", "on_fail": "degrade",
+                 "after": ["token"], "started_ms": 900.0, "finished_ms": 1500.0,
+                 "reason": "no NVML"}]}"#,
+        )
+        .map(std::sync::Arc::new),
     };
     let (client, server) = tokio::io::duplex(64 * 1024);
     let (mut from_server, mut to_server) = tokio::io::split(client);

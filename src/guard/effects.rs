@@ -69,6 +69,17 @@ impl Effects {
         snapshot.queries = queries;
         snapshot.started = model.started();
         snapshot.dead = model.dead_at().map(|(at, reason)| (at, clean(&reason)));
+        match model.rounds() {
+            Some((rounds, streak)) => {
+                snapshot.rounds.clear();
+                snapshot.rounds.extend(rounds);
+                snapshot.streak = Some(streak);
+            }
+            None => {
+                snapshot.rounds.clear();
+                snapshot.streak = None;
+            }
+        }
     }
 
     fn announce(&self, t: &Transition) {

@@ -41,3 +41,19 @@ pub struct QueryView {
     pub latency_ms: f64,
     pub reason: Option<String>,
 }
+
+/// A finished sentinel round, as a status page charts it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoundMark {
+    pub ended: tokio::time::Instant,
+    pub latency_ms: f64,
+    pub passed: bool,
+}
+
+/// Where the sentinel's current run of rounds stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreakView {
+    pub ok: bool,
+    pub passes: u32,
+    pub fails: u32,
+}

@@ -10,6 +10,7 @@ pub mod notify;
 pub mod pulse;
 pub mod sentinel;
 pub mod server;
+pub mod status_page;
 pub mod streak;
 pub mod watched;
 
@@ -173,8 +174,28 @@ impl Guard {
     /// The gate has passed: show its results, answer `/startupz`, start deciding readiness.
     pub fn begin(&mut self) {
         let GateRecord {
-            lines, discovered, ..
+            lines,
+            discovered,
+            status,
+            ..
         } = gate_record(&self.state_dir);
+        if let Some(mut status) = status {
+            // Written by the gate with the secrets it knew; cleaned again with those known now.
+            for c in &mut status.checks {
+                for text in [&mut c.reason, &mut c.last_error, &mut c.forced]
+                    .into_iter()
+                    .flatten()
+                {
+                    *text = self.redactor.clean(text);
+                }
+                c.target = self.redactor.clean(&c.target);
+            }
+            self.shared
+                .snapshot
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .gate = Some(Arc::new(status));
+        }
         // A watched manifest that pins a gpu value reads it from here until a watched gpu
         // check posts a newer one.
         for (check, facts) in discovered {
@@ -601,6 +622,8 @@ pub struct GateRecord {
     discovered: Vec<(String, Inventory)>,
     /// What could not be read, when something could not.
     problem: Option<String>,
+    /// The record itself, for the status page.
+    status: Option<StatusRecord>,
 }
 
 /// The gate's results, read once from its status.json: a check that failed only as a warning
@@ -646,19 +669,21 @@ pub fn parse_gate_record(bytes: &[u8]) -> GateRecord {
         }),
         ..GateRecord::default()
     };
-    for c in status.checks {
+    let mut status = status;
+    for c in &mut status.checks {
         let passed = c.state == gate::Phase::Passed;
         let degraded = c.state == gate::Phase::Degraded;
         let reason = c
             .reason
-            .or(c.last_error)
+            .clone()
+            .or_else(|| c.last_error.clone())
             .unwrap_or_else(|| "did not pass".into());
         let mut details: Vec<String> = c
             .forced
             .as_deref()
             .map(|f| f.lines().map(str::to_string).collect())
             .unwrap_or_default();
-        if let Some(gpu) = c.gpu {
+        if let Some(gpu) = c.gpu.take() {
             details.extend(gpu.lines());
             record.discovered.push((c.name.clone(), gpu));
         }
@@ -670,12 +695,13 @@ pub fn parse_gate_record(bytes: &[u8]) -> GateRecord {
             None
         };
         record.lines.push(Line {
-            name: c.name,
+            name: c.name.clone(),
             ok: passed || degraded || c.on_fail == OnFail::Warn,
             reason,
             caveat,
             details,
         });
     }
+    record.status = Some(status);
     record
 }

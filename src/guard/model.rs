@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::lines::{Caveat, Line, QueryView};
+use super::lines::{Caveat, Line, QueryView, RoundMark, StreakView};
 use super::streak::{Class, Failure, Need, Streak};
 use crate::config::SentinelSpec;
 use crate::config::units::human_duration;
@@ -37,6 +37,8 @@ const CONFIRM_FACTOR: u32 = 4;
 const CONFIRM_FLOOR: Duration = Duration::from_millis(400);
 /// How many passing answers' durations a confirmation deadline is drawn from.
 const RECENT: usize = 8;
+/// Rounds a status page charts: a minute at the default interval.
+pub const ROUNDS_KEPT: usize = 60;
 /// Confirmations start at least this far apart: a failure that lasts 30 ms (a worker
 /// restarting) is seen once or twice, not `failure_threshold` times, so what turns a line is a
 /// failure that lasts, not a burst of requests. A hang's confirmations wait out their deadline
@@ -227,6 +229,8 @@ struct PulseState {
 struct Sentinel {
     streak: Streak,
     queries: Vec<QueryView>,
+    /// The latest rounds, oldest first: at most [`ROUNDS_KEPT`].
+    rounds: VecDeque<RoundMark>,
     recent: Recent,
     last: Option<(Instant, Instant)>,
     /// A round was answered since the guard started: a refusal now means the server went away.
@@ -434,6 +438,18 @@ impl Model {
         }
         s.timed_out = matches!(round.seen, Seen::Timeout(_));
         s.queries = round.queries;
+        if s.rounds.len() == ROUNDS_KEPT {
+            s.rounds.pop_front();
+        }
+        s.rounds.push_back(RoundMark {
+            ended: round.ended,
+            latency_ms: round
+                .ended
+                .saturating_duration_since(round.started)
+                .as_secs_f64()
+                * 1e3,
+            passed: round.seen == Seen::Pass,
+        });
         if round.seen == Seen::Pass {
             s.recent
                 .passed(round.ended.saturating_duration_since(round.started));
@@ -734,6 +750,17 @@ impl Model {
     pub fn queries(&self) -> &[QueryView] {
         self.sentinel.as_ref().map_or(&[], |s| &s.queries)
     }
+
+    /// The latest sentinel rounds, oldest first, and where its streak stands.
+    pub fn rounds(&self) -> Option<(&VecDeque<RoundMark>, StreakView)> {
+        let s = self.sentinel.as_ref()?;
+        let streak = StreakView {
+            ok: s.streak.ok(),
+            passes: s.streak.passes(),
+            fails: s.streak.fails(),
+        };
+        Some((&s.rounds, streak))
+    }
 }
 
 /// A watched check's standing, as the loop logs it.
@@ -757,6 +784,7 @@ impl Sentinel {
         Sentinel {
             streak: Streak::new(false),
             queries: Vec::new(),
+            rounds: VecDeque::new(),
             recent: Recent::default(),
             last: None,
             reached: false,

@@ -12,6 +12,7 @@
 //! - `/readyz/<name>`: that check alone: `ok`, or 503 `<name> failed: <reason>` (the reason only
 //!   to loopback clients).
 //! - `/metrics`: Prometheus text.
+//! - `/status`: the operator's page (`status_page.rs`); `?format=json` for the same as data.
 //!
 //! Each connection is bounded here: a request head must be complete within [`HEADER_DEADLINE`]
 //! and fit in [`MAX_HEAD_BYTES`]. How many connections may be open, and which one closes to make
@@ -20,7 +21,7 @@
 use std::convert::Infallible;
 use std::fmt::Write;
 use std::net::SocketAddr;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,8 +35,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket};
 
-use super::lines::{Line, QueryView};
+use super::lines::{Line, QueryView, RoundMark, StreakView};
 use super::metrics::Metrics;
+use crate::state::StatusRecord;
 
 /// A request head (request line and headers) may be this long: a probe's is under 200 bytes, a
 /// scrape's under 1 KiB. It is also hyper's smallest read buffer, so it bounds what an
@@ -60,6 +62,11 @@ pub struct Snapshot {
     pub started: bool,
     /// From when `/livez/model` fails, and why.
     pub dead: Option<(tokio::time::Instant, String)>,
+    /// The sentinel's latest rounds, oldest first, and its streak; `None` without a sentinel.
+    pub rounds: Vec<RoundMark>,
+    pub streak: Option<StreakView>,
+    /// The gate as its status.json left it, once it has passed.
+    pub gate: Option<Arc<StatusRecord>>,
 }
 
 pub struct Shared {
@@ -162,13 +169,18 @@ where
 }
 
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    typed(status, body, "text/plain; charset=utf-8")
+}
+
+fn typed(
+    status: StatusCode,
+    body: impl Into<Bytes>,
+    content_type: &'static str,
+) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
@@ -224,16 +236,12 @@ pub fn respond(
                 readyz(&snapshot, query, local)
             }
         }
-        "/metrics" => {
-            let mut response = text(StatusCode::OK, shared.metrics.render());
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            );
-            response
-        }
+        "/status" => status(req, query, shared, peer),
+        "/metrics" => typed(
+            StatusCode::OK,
+            shared.metrics.render(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
         _ => match path.strip_prefix("/readyz/") {
             Some(name) => {
                 let snapshot = shared.read();
@@ -242,6 +250,31 @@ pub fn respond(
             None => text(StatusCode::NOT_FOUND, "404 page not found\n"),
         },
     }
+}
+
+/// The operator's page, or with `format=json` the same as data.
+fn status(
+    req: &Request<Incoming>,
+    query: &str,
+    shared: &Shared,
+    peer: SocketAddr,
+) -> Response<Full<Bytes>> {
+    let snapshot = shared.read();
+    let local = sees_details(peer, &snapshot);
+    let now = tokio::time::Instant::now();
+    if wants_json(req, query) {
+        let doc = super::status_page::json(&snapshot, local, now).to_string();
+        return typed(StatusCode::OK, doc, "application/json");
+    }
+    let page = super::status_page::html(&snapshot, local, now);
+    drop(snapshot);
+    let mut response = typed(StatusCode::OK, page, "text/html; charset=utf-8");
+    // The page shows text from outside: escaped, and no script may run whatever slips through.
+    response.headers_mut().insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    response
 }
 
 /// Reasons and details are for the pod itself (loopback), unless `details: all` says anyone.
@@ -308,11 +341,7 @@ pub fn json_state(snapshot: &Snapshot) -> Response<Full<Bytes>> {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let mut response = text(status, doc.to_string());
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    typed(status, doc.to_string(), "application/json")
 }
 
 /// The kube-apiserver's `/readyz`, byte for byte, except that not ready is 503 (not 500).
@@ -417,6 +446,9 @@ mod tests {
             details_for_all: false,
             started: true,
             dead: None,
+            rounds: Vec::new(),
+            streak: None,
+            gate: None,
             lines: lines
                 .iter()
                 .map(|(n, ok)| Line {

@@ -1,0 +1,519 @@
+//! `/status`: the operator's page. The gate as a timeline, the sentinel's latest rounds, the
+//! verdict with its reasons, the pins and the build, rendered from the cached [`Snapshot`] on
+//! each request, as `/readyz` is. One self-contained document with no script and no external
+//! asset: it reads the same in a text browser, a screenshot or `--dump-dom`, and a meta refresh
+//! keeps it current. Reasons, targets and query answers are for the pod's own eyes, as on
+//! `/readyz/<name>`.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::lines::Line;
+use super::server::Snapshot;
+use crate::config::units::human_duration;
+use crate::state::{AttemptEnd, CheckRecord, Phase, StatusRecord};
+
+/// Seconds between the page's own refreshes.
+const REFRESH_SECS: u32 = 5;
+/// Characters of one reason on the page: a timeline row is read at a glance.
+const REASON_CHARS: usize = 300;
+
+const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1d2433;max-width:72em}\
+h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .4em}\
+.verdict{padding:.1em .5em;border-radius:.3em;color:#fff}.ok{background:#1f883d}.no{background:#cf222e}\
+.muted{color:#59636e}ol{list-style:none;padding:0;margin:0}\
+.check{display:grid;grid-template-columns:13em 1fr 16em;gap:.6em;align-items:center;margin:.25em 0}\
+.name{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.name small{color:#59636e}\
+.track{position:relative;height:1.1em;background:#f3f4f6;border-radius:.2em}\
+.track>*{position:absolute;top:0;bottom:0}\
+.wait{border-top:2px dotted #8c959f;top:45%;bottom:auto}\
+.bar{min-width:2px;border-radius:.2em}.bar.passed{background:#1f883d}.bar.failed{background:#cf222e}\
+.bar.degraded{background:#bf8700}.bar.running{background:#0969da}.bar.forced{background:#8250df}\
+.bar.cancelled,.bar.skipped{background:#8c959f}\
+.ev{width:2px;background:#fff;opacity:.9}.ev.stalled{width:4px;background:#fb8500;opacity:1}\
+.ticks{display:flex;justify-content:space-between;color:#59636e;font-size:.85em}\
+.reason{grid-column:2/4;color:#59636e;font-size:.9em;margin-top:-.3em;word-break:break-word}\
+svg{width:100%;max-width:48em;height:6em;background:#f3f4f6;border-radius:.2em}\
+rect.pass{fill:#1f883d}rect.fail{fill:#cf222e}rect.failzone{fill:#cf222e;opacity:.15}\
+table{border-collapse:collapse}td,th{text-align:left;padding:.15em .8em .15em 0;vertical-align:top}\
+.lines li{font-family:ui-monospace,monospace}";
+
+/// The page for a client; `local` sees reasons.
+pub fn html(snapshot: &Snapshot, local: bool, now: Instant) -> String {
+    let mut out = String::with_capacity(8 * 1024);
+    let ready = snapshot.lines.iter().all(|l| l.ok);
+    let verdict = if ready { "Ready" } else { "Not ready" };
+    let _ = write!(
+        out,
+        "<!doctype html><html lang=en><head><meta charset=utf-8>\
+         <meta name=viewport content=\"width=device-width\">\
+         <meta http-equiv=refresh content={REFRESH_SECS}>\
+         <title>bootgate: {verdict}</title><style>{STYLE}</style></head><body>\
+         <h1>bootgate <span id=verdict class=\"verdict {}\">{verdict}</span></h1>\
+         <p class=muted>guard: {}",
+        if ready { "ok" } else { "no" },
+        Html(&snapshot.phase, 40),
+    );
+    if let Some(gate) = &snapshot.gate {
+        let _ = write!(out, "; gate started {}", Html(&gate.started_at, 40));
+    }
+    out.push_str("</p>");
+    verdict_lines(&mut out, &snapshot.lines, local);
+    match &snapshot.gate {
+        Some(gate) => timeline(&mut out, gate, local),
+        None => out.push_str("<h2>Gate</h2><p class=muted>no gate record yet</p>"),
+    }
+    sentinel(&mut out, snapshot, local, now);
+    out.push_str("<h2>Build</h2><table id=build>");
+    let _ = write!(
+        out,
+        "<tr><th>bootgate</th><td>{}</td></tr>",
+        env!("CARGO_PKG_VERSION")
+    );
+    for (key, value) in &snapshot.pins {
+        let _ = write!(
+            out,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            Html(key, 100),
+            Html(value, REASON_CHARS)
+        );
+    }
+    out.push_str("</table></body></html>\n");
+    out
+}
+
+fn verdict_lines(out: &mut String, lines: &[Line], local: bool) {
+    out.push_str("<h2>Readiness</h2><ol class=lines id=readiness>");
+    for line in lines {
+        let mark = if line.ok { "+" } else { "-" };
+        let _ = write!(
+            out,
+            "<li data-check=\"{}\">[{mark}]{} ",
+            Html(&line.name, 200),
+            Html(&line.name, 200)
+        );
+        match (line.ok, line.caveat) {
+            (true, Some(caveat)) => {
+                let _ = write!(out, "ok ({})", caveat.word());
+            }
+            (true, None) => out.push_str("ok"),
+            (false, _) if local => {
+                let _ = write!(out, "failed: {}", Html(&line.reason, REASON_CHARS));
+            }
+            (false, _) => out.push_str("failed: reason withheld"),
+        }
+        if local {
+            for detail in &line.details {
+                let _ = write!(out, "<br>&nbsp;&nbsp;{}", Html(detail, REASON_CHARS));
+            }
+        }
+        out.push_str("</li>");
+    }
+    out.push_str("</ol>");
+}
+
+/// When each check could start: once every check it runs after had finished.
+fn could_start(gate: &StatusRecord, check: &CheckRecord) -> f64 {
+    check
+        .after
+        .iter()
+        .filter_map(|name| gate.checks.iter().find(|c| c.name == *name))
+        .filter_map(|c| c.finished_ms)
+        .fold(0.0, f64::max)
+}
+
+/// The word a bar is drawn and labelled with: a forced pass is not a clean one.
+fn state_word(check: &CheckRecord) -> &'static str {
+    match check.state {
+        Phase::Passed if check.forced.is_some() => "forced",
+        Phase::Passed => "passed",
+        Phase::Pending => "pending",
+        Phase::Running => "running",
+        Phase::Failed => "failed",
+        Phase::Degraded => "degraded",
+        Phase::Skipped => "skipped",
+        Phase::Cancelled => "cancelled",
+    }
+}
+
+fn ms(ms: f64) -> String {
+    human_duration(Duration::from_secs_f64(ms.max(0.0) / 1e3))
+}
+
+fn timeline(out: &mut String, gate: &StatusRecord, local: bool) {
+    let span = gate
+        .checks
+        .iter()
+        .filter_map(|c| c.finished_ms)
+        .fold(gate.elapsed_ms, f64::max)
+        .max(1.0);
+    let pct = |at: f64| (at / span * 100.0).clamp(0.0, 100.0);
+    let outcome = gate.outcome.map_or("unknown", |o| match o {
+        crate::state::Outcome::Running => "running",
+        crate::state::Outcome::Passed => "passed",
+        crate::state::Outcome::Failed => "failed",
+        crate::state::Outcome::DeadlineExceeded => "deadline exceeded",
+        crate::state::Outcome::Interrupted => "interrupted",
+    });
+    let _ = write!(
+        out,
+        "<h2>Gate</h2><p id=gate-outcome>{outcome} in {}, {} checks, deadline {}</p>\
+         <ol id=timeline>",
+        ms(gate.elapsed_ms),
+        gate.checks.len(),
+        ms(gate.deadline_ms as f64),
+    );
+    for check in &gate.checks {
+        let word = state_word(check);
+        let _ = write!(
+            out,
+            "<li class=check data-check=\"{0}\" data-state={word}>\
+             <span class=name title=\"{0}\">{0} <small>{1}</small></span><span class=track>",
+            Html(&check.name, 200),
+            Html(&check.kind, 20),
+        );
+        let begin = check.started_ms.unwrap_or_else(|| could_start(gate, check));
+        if !check.after.is_empty() && begin > 0.0 {
+            let after = check.after.join(", ");
+            let _ = write!(
+                out,
+                "<i class=wait style=\"left:0;width:{:.2}%\" title=\"waits {} for {}\"></i>",
+                pct(begin),
+                ms(begin),
+                Html(&after, 200),
+            );
+        }
+        if let Some(started) = check.started_ms {
+            let end = check.finished_ms.unwrap_or(span);
+            let _ = write!(
+                out,
+                "<i class=\"bar {word}\" style=\"left:{:.2}%;width:{:.2}%\" title=\"{word} after {}\"></i>",
+                pct(started),
+                pct(end) - pct(started),
+                ms(end - started),
+            );
+        }
+        for event in &check.events {
+            let (class, what) = match event.event {
+                AttemptEnd::Failed => ("failed", "failed"),
+                AttemptEnd::Stalled => ("stalled", "stalled"),
+            };
+            let _ = write!(
+                out,
+                "<i class=\"ev {class}\" style=\"left:{:.2}%\" title=\"attempt {} {what} at {}\"></i>",
+                pct(event.at_ms),
+                event.attempt,
+                ms(event.at_ms),
+            );
+        }
+        let _ = write!(out, "</span><span class=time>{word}");
+        if let (Some(s), Some(f)) = (check.started_ms, check.finished_ms) {
+            let _ = write!(out, " in {}", ms(f - s));
+        }
+        if check.attempts > 1 {
+            let _ = write!(out, ", {} attempts", check.attempts);
+        }
+        if check.stalls > 0 {
+            let _ = write!(out, ", {} stalled", check.stalls);
+        }
+        if check.events_dropped > 0 {
+            let _ = write!(out, " ({} earlier not drawn)", check.events_dropped);
+        }
+        out.push_str("</span>");
+        if local {
+            let why = match (&check.forced, &check.reason, &check.last_error) {
+                _ if check.state == Phase::Passed && check.forced.is_none() => None,
+                (Some(forced), _, _) => Some(format!("forced past: {forced}")),
+                (None, Some(reason), Some(error)) => Some(format!("{reason}; last error: {error}")),
+                (None, Some(why), None) | (None, None, Some(why)) => Some(why.clone()),
+                (None, None, None) => None,
+            };
+            let _ = write!(out, "<span class=reason>{}", Html(&check.target, 200));
+            if let Some(why) = why {
+                let _ = write!(out, " — {}", Html(&why, REASON_CHARS));
+            }
+            out.push_str("</span>");
+        }
+        out.push_str("</li>");
+    }
+    let _ = write!(
+        out,
+        "</ol><div class=check><span></span><span class=ticks><span>0</span><span>{}</span>\
+         <span>{}</span></span></div>",
+        ms(span / 2.0),
+        ms(span)
+    );
+}
+
+fn sentinel(out: &mut String, snapshot: &Snapshot, local: bool, now: Instant) {
+    out.push_str("<h2>Sentinel</h2>");
+    let Some(streak) = snapshot.streak else {
+        out.push_str("<p class=muted>no sentinel configured</p>");
+        return;
+    };
+    let _ = match (streak.ok, streak.passes, streak.fails) {
+        (_, 0, 0) => write!(out, "<p id=streak>no round finished yet"),
+        (true, n, _) | (false, n, 0) => write!(out, "<p id=streak>passing, {n} rounds in a row"),
+        (false, _, n) => write!(out, "<p id=streak>failing, {n} rounds in a row"),
+    };
+    let rounds = &snapshot.rounds;
+    let worst = rounds.iter().map(|r| r.latency_ms).fold(1.0, f64::max);
+    let fails = rounds.iter().filter(|r| !r.passed).count();
+    let _ = write!(
+        out,
+        "; the latest {} rounds: {fails} failed, slowest {}</p>\
+         <svg id=rounds viewBox=\"0 0 600 100\" preserveAspectRatio=none role=img \
+         aria-label=\"latency of the latest sentinel rounds\">",
+        rounds.len(),
+        ms(worst),
+    );
+    let slot = 600.0 / super::model::ROUNDS_KEPT as f64;
+    for (i, round) in rounds.iter().enumerate() {
+        let x = i as f64 * slot;
+        let height = (round.latency_ms / worst * 96.0).max(2.0);
+        let ago = ms(now.saturating_duration_since(round.ended).as_secs_f64() * 1e3);
+        let (class, word) = if round.passed {
+            ("pass", "passed")
+        } else {
+            let _ = write!(
+                out,
+                "<rect class=failzone x={x:.1} y=0 width={:.1} height=100></rect>",
+                slot - 1.0
+            );
+            ("fail", "failed")
+        };
+        let _ = write!(
+            out,
+            "<rect class={class} data-passed={} x={x:.1} y={:.1} width={:.1} height={height:.1}>\
+             <title>{word}, {} ({ago} ago)</title></rect>",
+            round.passed,
+            100.0 - height,
+            slot - 1.0,
+            ms(round.latency_ms),
+        );
+    }
+    out.push_str("</svg><table id=queries>");
+    for query in &snapshot.queries {
+        let _ = write!(
+            out,
+            "<tr><th>{}</th><td>{}</td><td>{}</td>",
+            Html(&query.name, 200),
+            if query.ok { "ok" } else { "failing" },
+            ms(query.latency_ms),
+        );
+        if local && let Some(reason) = &query.reason {
+            let _ = write!(out, "<td>{}</td>", Html(reason, REASON_CHARS));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</table>");
+}
+
+/// `/status?format=json`: what the page shows, as data.
+pub fn json(snapshot: &Snapshot, local: bool, now: Instant) -> Value {
+    let lines: Vec<Value> = snapshot
+        .lines
+        .iter()
+        .map(|l| {
+            let mut v = json!({"name": l.name, "ok": l.ok});
+            if let Some(caveat) = l.caveat {
+                v[caveat.word()] = true.into();
+            }
+            if local && !l.ok {
+                v["reason"] = l.reason.as_str().into();
+            }
+            v
+        })
+        .collect();
+    let gate = snapshot.gate.as_ref().map(|gate| {
+        let checks: Vec<Value> = gate
+            .checks
+            .iter()
+            .map(|c| {
+                let mut v = json!({
+                    "name": c.name,
+                    "kind": c.kind,
+                    "state": state_word(c),
+                    "after": c.after,
+                    "could_start_ms": could_start(gate, c),
+                    "started_ms": c.started_ms,
+                    "finished_ms": c.finished_ms,
+                    "attempts": c.attempts,
+                    "stalls": c.stalls,
+                    "events": c.events,
+                    "events_dropped": c.events_dropped,
+                });
+                if local {
+                    v["target"] = c.target.as_str().into();
+                    v["reason"] = c.reason.clone().into();
+                    v["last_error"] = c.last_error.clone().into();
+                    v["forced"] = c.forced.clone().into();
+                }
+                v
+            })
+            .collect();
+        json!({
+            "started_at": gate.started_at,
+            "outcome": gate.outcome,
+            "elapsed_ms": gate.elapsed_ms,
+            "deadline_ms": gate.deadline_ms,
+            "checks": checks,
+        })
+    });
+    let sentinel = snapshot.streak.map(|streak| {
+        let rounds: Vec<Value> = snapshot
+            .rounds
+            .iter()
+            .map(|r| {
+                json!({
+                    "ago_ms": now.saturating_duration_since(r.ended).as_secs_f64() * 1e3,
+                    "latency_ms": r.latency_ms,
+                    "passed": r.passed,
+                })
+            })
+            .collect();
+        let queries: Vec<Value> = snapshot
+            .queries
+            .iter()
+            .map(|q| {
+                let mut v = json!({"name": q.name, "ok": q.ok, "latency_ms": q.latency_ms});
+                if local && let Some(reason) = &q.reason {
+                    v["reason"] = reason.as_str().into();
+                }
+                v
+            })
+            .collect();
+        json!({
+            "ok": streak.ok,
+            "passes_in_a_row": streak.passes,
+            "fails_in_a_row": streak.fails,
+            "rounds": rounds,
+            "queries": queries,
+        })
+    });
+    let pins: serde_json::Map<String, Value> = snapshot
+        .pins
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+        .collect();
+    json!({
+        "ready": snapshot.lines.iter().all(|l| l.ok),
+        "phase": snapshot.phase,
+        "lines": lines,
+        "gate": gate,
+        "sentinel": sentinel,
+        "pins": pins,
+        "version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// Text for the page: HTML-escaped, control characters written out, capped.
+struct Html<'a>(&'a str, usize);
+
+impl std::fmt::Display for Html<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = crate::echo::capped(self.0, self.1).to_string();
+        for c in shown.chars() {
+            match c {
+                '&' => f.write_str("&amp;")?,
+                '<' => f.write_str("&lt;")?,
+                '>' => f.write_str("&gt;")?,
+                '"' => f.write_str("&quot;")?,
+                '\'' => f.write_str("&#39;")?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::lines::{RoundMark, StreakView};
+    use std::sync::Arc;
+
+    fn snapshot() -> Snapshot {
+        let gate = StatusRecord::parse(
+            br#"{"started_at": "2026-12-05T07:00:00.000Z", "outcome": "passed",
+                "elapsed_ms": 2000.0, "deadline_ms": 60000, "checks": [
+                {"name": "db<b>", "kind": "tcp", "target": "db.internal:5432", "state": "passed",
+                 "on_fail": "require", "started_ms": 0.0, "finished_ms": 1000.0,
+                 "last_error": "refused"},
+                {"name": "gpu", "kind": "gpu", "target": "1 GPU", "state": "degraded",
+                 "on_fail": "degrade", "after": ["db<b>"], "started_ms": 1000.0,
+                 "finished_ms": 2000.0, "reason": "<script>alert(1)</script>\u001b[2J"}]}"#,
+        )
+        .unwrap();
+        Snapshot {
+            lines: vec![Line {
+                name: "sentinel".into(),
+                ok: false,
+                reason: "status 500: the model said <no>".into(),
+                caveat: None,
+                details: Vec::new(),
+            }],
+            phase: "unready".into(),
+            rounds: vec![RoundMark {
+                ended: Instant::now(),
+                latency_ms: 3.0,
+                passed: false,
+            }],
+            streak: Some(StreakView {
+                ok: false,
+                passes: 0,
+                fails: 1,
+            }),
+            gate: Some(Arc::new(gate)),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn reasons_and_targets_are_for_the_pods_own_eyes() {
+        let (snapshot, now) = (snapshot(), Instant::now());
+        let remote = html(&snapshot, false, now);
+        for private in ["db.internal", "alert", "the model said", "refused"] {
+            assert!(
+                !remote.contains(private),
+                "{private} shown remotely:\n{remote}"
+            );
+        }
+        assert!(remote.contains("failed: reason withheld"));
+        let remote = json(&snapshot, false, now).to_string();
+        for private in ["db.internal", "alert", "the model said", "refused"] {
+            assert!(
+                !remote.contains(private),
+                "{private} in remote JSON: {remote}"
+            );
+        }
+        let local = html(&snapshot, true, now);
+        assert!(local.contains("db.internal:5432"));
+        assert!(local.contains("status 500: the model said &lt;no&gt;"));
+    }
+
+    #[test]
+    fn text_from_outside_is_escaped_on_the_page() {
+        let page = html(&snapshot(), true, Instant::now());
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(!page.contains('\u{1b}'));
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;\\u{1b}[2J"));
+        // A name is escaped in its attribute as in its text.
+        assert!(page.contains("data-check=\"db&lt;b&gt;\""));
+        assert!(page.contains("for db&lt;b&gt;"));
+    }
+
+    #[test]
+    fn a_wait_on_an_after_edge_is_drawn_to_where_the_check_could_start() {
+        let page = html(&snapshot(), true, Instant::now());
+        // gpu runs after db, which took the first half of the gate.
+        assert!(
+            page.contains("<i class=wait style=\"left:0;width:50.00%\""),
+            "{page}"
+        );
+        assert!(page.contains("<i class=\"bar degraded\" style=\"left:50.00%;width:50.00%\""));
+    }
+}
