@@ -142,7 +142,7 @@ fn a_degraded_gate_is_ready_with_its_caveat() {
     assert_eq!(gate.code(), Some(0), "{}", gate.stderr);
     let done = explain(&scene);
     assert_eq!(done.code(), Some(0), "{}", done.stdout);
-    assert_contains!(done.stdout, "Ready: the gate passed");
+    assert_contains!(done.stdout, "Ready, with a caveat below: the gate passed");
     assert_contains!(
         done.stdout,
         "- gpu (secret env GPU_KEY) is degraded (on_fail: degrade): the gate goes on without it, and the server runs in its safe mode (state_dir/env tells it so)"
@@ -169,6 +169,7 @@ fn a_forced_check_is_ready_and_names_what_it_was_forced_past() {
     assert_eq!(gate.code(), Some(0), "{}", gate.stderr);
     let done = explain(&scene);
     assert_eq!(done.code(), Some(0), "{}", done.stdout);
+    assert_contains!(done.stdout, "Ready, with a caveat below: the gate passed");
     assert_contains!(done.stdout, "- weights (manifest ");
     assert_contains!(
         done.stdout,
@@ -244,6 +245,54 @@ fn a_draining_guard_says_it_is_draining() {
     );
     guard.signal("TERM");
     assert_eq!(guard.wait().0.code(), Some(0));
+}
+
+/// This machine's address on its default route: a client there is not on the loopback.
+fn outside_address() -> std::net::IpAddr {
+    // A UDP connect only picks the route and its source address; nothing is sent.
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
+    socket
+        .connect("192.0.2.1:9")
+        .or_else(|_| socket.connect("8.8.8.8:53"))
+        .expect("a route off this machine, to ask the guard from outside its loopback");
+    let ip = socket.local_addr().expect("local address").ip();
+    assert!(!ip.is_loopback(), "{ip}");
+    ip
+}
+
+#[test]
+fn a_client_off_the_loopback_is_told_that_reasons_are_withheld() {
+    let scene = Scene::new();
+    let status = Arc::new(AtomicU16::new(500));
+    let model = switchable(&status);
+    let (guard, _) = start_guard(
+        &scene,
+        &format!(
+            "listen: \"0.0.0.0:0\"\ndrain: 100ms\n{}",
+            health_sentinel(&model)
+        ),
+    );
+    let port = guard
+        .stderr()
+        .lines()
+        .find_map(|l| {
+            l.split("guard listening on 0.0.0.0:")
+                .nth(1)?
+                .trim()
+                .parse::<u16>()
+                .ok()
+        })
+        .expect("the port");
+    let url = format!("http://{}:{port}", outside_address());
+    let done = scene.run(&["explain", "--url", &url], &[]);
+    assert_eq!(done.code(), Some(1), "{}{}", done.stdout, done.stderr);
+    assert_contains!(
+        done.stdout,
+        "Not ready: the guard withholds its reasons from a client off the pod's loopback"
+    );
+    assert_contains!(done.stdout, "  [-]sentinel failed: reason withheld\n");
+    assert!(!done.stdout.contains("status 500"), "{}", done.stdout);
+    stop_guard(guard);
 }
 
 #[test]

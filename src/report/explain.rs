@@ -103,6 +103,14 @@ pub fn gate(record: &StatusRecord, now: SystemTime) -> Option<(bool, String)> {
         .filter(|c| c.state == Phase::Passed)
         .count();
     let _ = match outcome {
+        Outcome::Passed
+            if record
+                .checks
+                .iter()
+                .any(|c| c.state == Phase::Degraded || c.forced.is_some()) =>
+        {
+            write!(out, "Ready, with a caveat below: the gate passed")
+        }
         Outcome::Passed => write!(out, "Ready: the gate passed"),
         Outcome::Running => write!(out, "Not ready: the gate is running"),
         Outcome::Failed => write!(out, "Not ready: the gate failed"),
@@ -231,7 +239,8 @@ fn explain_check(
             } else {
                 "failed"
             };
-            let _ = write!(out, " {word} after {} attempts", check.attempts);
+            let plural = if check.attempts == 1 { "" } else { "s" };
+            let _ = write!(out, " {word} after {} attempt{plural}", check.attempts);
             let at = since(check.finished_ms);
             if !at.is_empty() {
                 let _ = write!(out, " at {at}");
