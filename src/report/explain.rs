@@ -73,7 +73,7 @@ const GATE_ADVICE: &[(&str, &str, u8)] = &[
     ("deadline ", "fix the cause in the last error, or raise deadline", 1),
 ];
 
-/// The same for the guard's own lines (`pulse`, `sentinel`, `shutdown`).
+/// The same for the guard's own lines (`pulse`, `sentinel`, `shutdown`, `gate`).
 #[rustfmt::skip]
 const GUARD_ADVICE: &[(&str, &str, u8)] = &[
     ("loading for", "wait: the model is loading; the server's log shows its progress", 3),
@@ -315,7 +315,7 @@ pub fn guard(doc: &Value) -> Option<(bool, String)> {
             .unwrap_or_default();
         let _ = writeln!(out, "- {} failing:", value(name));
         reason(&mut out, "  ", why);
-        let table = if matches!(name, "pulse" | "sentinel" | "shutdown") {
+        let table = if matches!(name, "pulse" | "sentinel" | "shutdown" | "gate") {
             GUARD_ADVICE
         } else {
             GATE_ADVICE
@@ -433,6 +433,15 @@ mod tests {
             "definitive since x: refused: 127.0.0.1:8000 connection refused",
         );
         assert!(out.contains("went away"), "{out}");
+        let doc = serde_json::json!({"phase": "starting", "checks": [
+            {"name": "gate", "ok": false, "reason": "the gate has not passed yet"}
+        ]});
+        let (ready, out) = guard(&doc).unwrap();
+        assert!(!ready);
+        assert!(
+            out.contains("kubectl exec POD -c bootgate-init -- /bootgate explain"),
+            "{out}"
+        );
     }
 
     #[test]
