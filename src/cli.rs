@@ -50,6 +50,9 @@ pub enum Command {
     /// Check prompt templates for undeclared variables: findings as `file:line:col: …`; exit
     /// 0 when clean, 1 with findings, 2 when an input cannot be read.
     Lint(LintArgs),
+    /// Say in plain words why the pod is or is not ready, since when, and what to do, from the
+    /// gate's status.json or a guard's URL: exit 0 ready, 1 not ready, 2 when it cannot be read.
+    Explain(ExplainArgs),
     /// Write a manifest for a model directory, or verify a directory against one: exit 0 when
     /// it matches, 1 when it does not, 2 on bad input.
     #[command(subcommand)]
@@ -179,6 +182,26 @@ pub struct WaitArgs {
 
     /// Give up after this long.
     #[arg(long, default_value = "120s", value_parser = duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Where `state_dir` is read from (with BOOTGATE_STATE_DIR over it, as for `init`).
+    #[command(flatten)]
+    pub config: ConfigArg,
+
+    /// Read DIR/status.json, without a config.
+    #[arg(long, value_name = "DIR", conflicts_with = "url")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Ask a guard instead: its base URL (http://127.0.0.1:8081) or its /readyz URL. Reasons
+    /// come only to a client on the pod's loopback, unless `details: all`.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// How long to wait for the guard's answer.
+    #[arg(long, default_value = "2s", value_parser = duration)]
     pub timeout: Duration,
 }
 

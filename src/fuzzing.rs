@@ -47,9 +47,24 @@ pub fn model_files(bytes: &[u8]) {
     }
 }
 
-/// The gate's status.json, as the guard reads it at start.
+/// The gate's status.json, as the guard reads it at start and `explain` reads it (and a guard's
+/// JSON, which `explain --url` reads): whatever it holds, the words shown carry no control
+/// character but their own line breaks.
 pub fn status_json(bytes: &[u8]) {
+    use crate::report::explain;
     let _ = crate::guard::parse_gate_record(bytes);
+    let gate = crate::state::StatusRecord::parse(bytes)
+        .and_then(|record| explain::gate(&record, std::time::SystemTime::now()));
+    let guard = serde_json::from_slice(bytes)
+        .ok()
+        .and_then(|doc| explain::guard(&doc));
+    let plain = explain::withheld(503, &String::from_utf8_lossy(bytes));
+    for (_, said) in [gate, guard, plain].into_iter().flatten() {
+        assert!(
+            !said.chars().any(|c| c != '\n' && crate::echo::is_unsafe(c)),
+            "explain shows a control character: {said:?}"
+        );
+    }
 }
 
 /// A client's bytes to the probe server, sent whole and followed by the end of its side: the

@@ -59,6 +59,10 @@ pub fn run(cli: Cli) -> Exit {
             signals::release();
             return commands::lint::run(args);
         }
+        Command::Explain(args) => {
+            signals::release();
+            return commands::explain::run(args);
+        }
         command => command,
     };
     // One thread is plenty for waiting on a handful of sockets and files, and keeps RSS small.
@@ -88,7 +92,10 @@ pub fn run(cli: Cli) -> Exit {
             Command::Probe(args) => commands::probe::run(args, stop).await,
             Command::Wait(args) => commands::wait::run(args, stop).await,
             Command::Run(args) => commands::run::run(args, stop).await,
-            Command::Validate(_) | Command::Lint(_) | Command::Manifest(_) => {
+            Command::Validate(_)
+            | Command::Lint(_)
+            | Command::Manifest(_)
+            | Command::Explain(_) => {
                 unreachable!("handled above")
             }
         }

@@ -393,15 +393,16 @@ impl CheckState {
     }
 }
 
-/// status.json read back: what a reader of it acts on, field for field as [`CheckState`] writes
-/// it, in the same types (a test round-trips the two, so a field renamed on one side cannot go
-/// unread on the other).
+/// status.json read back: what a reader of it acts on, field for field as [`GateState`] and
+/// [`CheckState`] write it, in the same types (a test round-trips the two, so a field renamed on
+/// one side cannot go unread on the other).
 #[derive(Debug, Default)]
 pub struct StatusRecord {
-    /// When the gate started (RFC 3339), as it wrote it.
-    pub started_at: String,
-    /// `None` from a writer that did not say, or said something else.
+    /// When the gate started, as written (RFC 3339); `None` when absent or of another shape.
+    pub started_at: Option<String>,
+    /// `None` when absent or not one the gate writes.
     pub outcome: Option<Outcome>,
+    pub error: Option<String>,
     pub elapsed_ms: f64,
     pub deadline_ms: u64,
     pub checks: Vec<CheckRecord>,
@@ -425,10 +426,6 @@ pub struct CheckRecord {
     #[serde(default)]
     pub stalls: u32,
     #[serde(default)]
-    pub started_ms: Option<f64>,
-    #[serde(default)]
-    pub finished_ms: Option<f64>,
-    #[serde(default)]
     pub events: Vec<AttemptEvent>,
     #[serde(default)]
     pub events_dropped: u32,
@@ -436,6 +433,14 @@ pub struct CheckRecord {
     pub reason: Option<String>,
     #[serde(default)]
     pub last_error: Option<String>,
+    #[serde(default)]
+    pub progress: Option<String>,
+    #[serde(default)]
+    pub detail: Option<String>,
+    #[serde(default)]
+    pub started_ms: Option<f64>,
+    #[serde(default)]
+    pub finished_ms: Option<f64>,
     #[serde(default)]
     pub forced: Option<String>,
     /// What a gpu check saw; a value of another shape reads as nothing seen.
@@ -459,15 +464,18 @@ impl StatusRecord {
             #[serde(default)]
             outcome: serde_json::Value,
             #[serde(default)]
+            error: serde_json::Value,
+            #[serde(default)]
             elapsed_ms: serde_json::Value,
             #[serde(default)]
             deadline_ms: serde_json::Value,
         }
         let entries: Entries = serde_json::from_slice(bytes).ok()?;
-        // Each field read for itself: a writer's odd value costs that value, not the record.
+        // A top-level field of another shape costs only itself, as an odd entry does.
         let mut record = StatusRecord {
-            started_at: entries.started_at.as_str().unwrap_or_default().to_owned(),
+            started_at: String::deserialize(entries.started_at).ok(),
             outcome: Outcome::deserialize(entries.outcome).ok(),
+            error: String::deserialize(entries.error).ok(),
             elapsed_ms: entries.elapsed_ms.as_f64().unwrap_or_default(),
             deadline_ms: entries.deadline_ms.as_u64().unwrap_or_default(),
             ..StatusRecord::default()
@@ -515,7 +523,7 @@ mod tests {
     #[test]
     fn status_json_reads_back_as_the_writer_wrote_it() {
         let config = crate::config::load_with(
-            "checks:\n  model: {kind: secret, env: M}\n  cache: {kind: secret, env: C, on_fail: warn}\n",
+            "checks:\n  model: {kind: secret, env: M}\n  cache: {kind: secret, env: C, on_fail: warn, after: [model]}\n",
             &[],
         )
         .unwrap();
@@ -546,8 +554,26 @@ mod tests {
                 forced: Some("sha256 differs".into()),
             },
         ));
+        state.apply(&event(1, EventKind::Started));
+        state.apply(&event(
+            1,
+            EventKind::AttemptFailed {
+                attempt: 2,
+                reason: "refused".into(),
+                progress: Some("1 of 2".into()),
+                facts: None,
+            },
+        ));
+        state.apply(&event(
+            1,
+            EventKind::Stalled {
+                attempt: 3,
+                quiet: Duration::from_secs(1),
+            },
+        ));
         state.apply(&event(1, failed()));
         state.finish(Outcome::Passed);
+        state.fail_with("cannot write it".into());
         let written = serde_json::to_vec(&state).unwrap();
         let record = StatusRecord::parse(&written).expect("the writer's JSON reads back");
         let read: Vec<(&str, Phase, OnFail, Option<&str>)> = record
@@ -568,10 +594,24 @@ mod tests {
             ]
         );
         assert_eq!(record.unreadable, 0);
-        assert_eq!(record.outcome, Some(Outcome::Passed));
-        assert_eq!(record.started_at, crate::text::rfc3339(state.started_at));
+        assert_eq!(record.outcome, Some(Outcome::Failed));
+        assert_eq!(record.error.as_deref(), Some("cannot write it"));
+        let started = record
+            .started_at
+            .as_deref()
+            .and_then(crate::text::parse_rfc3339);
+        let written_at = state
+            .started_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        let read_at = started
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        assert_eq!(read_at.as_millis(), written_at.as_millis());
         assert_eq!(record.deadline_ms, 1000);
         let model = &record.checks[0];
+        assert_eq!(model.detail.as_deref(), Some("ok"));
         assert_eq!(
             (model.kind.as_str(), model.target.as_str()),
             ("secret", "env M")
@@ -582,6 +622,12 @@ mod tests {
             model.events.iter().map(|e| (e.event, e.attempt)).collect();
         assert_eq!(events, [(AttemptEnd::Failed, 1), (AttemptEnd::Stalled, 2)]);
         let cache = &record.checks[1];
+        assert_eq!(cache.after, ["model"]);
+        assert_eq!((cache.attempts, cache.stalls), (3, 1));
+        assert_eq!(cache.started_ms, state.checks[1].started_ms);
+        assert_eq!(cache.finished_ms, state.checks[1].finished_ms);
+        assert!(cache.started_ms.is_some() && cache.finished_ms.is_some());
+        assert_eq!(cache.progress.as_deref(), Some("1 of 2"));
         assert_eq!(
             cache
                 .reason

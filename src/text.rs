@@ -58,6 +58,30 @@ pub fn rfc3339(at: SystemTime) -> String {
     )
 }
 
+/// The moment [`rfc3339`] wrote, read back: `None` for text of any other shape.
+pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    // Digits at these offsets, separators between: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    if text.len() != 24 || text.get(19..20)? != "." || text.get(23..)? != "Z" {
+        return None;
+    }
+    let n = |from: usize, to: usize| text.get(from..to)?.parse::<u64>().ok();
+    let (year, month, day) = (n(0, 4)?, n(5, 7)?, n(8, 10)?);
+    let (hour, min, sec, ms) = (n(11, 13)?, n(14, 16)?, n(17, 19)?, n(20, 23)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    // Days-from-civil, the inverse of the algorithm above.
+    let y = year as i64 - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
+    let secs = days * 86_400 + hour * 3_600 + min * 60 + sec;
+    Some(UNIX_EPOCH + std::time::Duration::from_millis(secs * 1_000 + ms))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +108,16 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-23T01:02:03.456Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+        for at in [UNIX_EPOCH, t, leap] {
+            assert_eq!(parse_rfc3339(&rfc3339(at)), Some(at));
+        }
+        for odd in [
+            "",
+            "2026-11-23T01:02:03Z",
+            "2026-13-23T01:02:03.456Z",
+            "2026-11-23T01:02:03.45éZ",
+        ] {
+            assert_eq!(parse_rfc3339(odd), None, "{odd}");
+        }
     }
 }

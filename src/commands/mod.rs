@@ -1,6 +1,7 @@
 //! The subcommands, each a thin layer over config, graph, engine and reports.
 
 pub mod check;
+pub mod explain;
 pub mod init;
 pub mod lint;
 pub mod manifest;

@@ -57,8 +57,8 @@ pub fn html(snapshot: &Snapshot, local: bool, now: Instant) -> String {
         if ready { "ok" } else { "no" },
         Html(&snapshot.phase, 40),
     );
-    if let Some(gate) = &snapshot.gate {
-        let _ = write!(out, "; gate started {}", Html(&gate.started_at, 40));
+    if let Some(started) = snapshot.gate.as_ref().and_then(|g| g.started_at.as_ref()) {
+        let _ = write!(out, "; gate started {}", Html(started, 40));
     }
     out.push_str("</p>");
     verdict_lines(&mut out, &snapshot.lines, local);
