@@ -313,7 +313,13 @@ impl Guard {
         }
         let mut proc = Watched::spawn(cmd, "bootgate sidecar");
         let line = proc.wait_for_line("guard listening on");
-        let Some(port) = line.rsplit(':').next().and_then(|p| p.trim().parse().ok()) else {
+        // `… guard listening on ADDR, serving URL…`
+        let port = line
+            .split_once("guard listening on ")
+            .and_then(|(_, rest)| rest.split(',').next())
+            .and_then(|address| address.rsplit(':').next())
+            .and_then(|p| p.trim().parse().ok());
+        let Some(port) = port else {
             proc.fail(&format!("no port at the end of {line:?}"))
         };
         Guard {

@@ -110,6 +110,19 @@ fn watched_interval(spec: &GuardSpec) -> Duration {
         .map_or(SentinelSpec::default().interval, |s| s.interval)
 }
 
+/// The listening address as a browser can reach it: a wildcard (`0.0.0.0`, `[::]`) is no
+/// address to open, so its own family's loopback stands in.
+fn clickable(listening: std::net::SocketAddr) -> std::net::SocketAddr {
+    let mut at = listening;
+    if at.ip().is_unspecified() {
+        at.set_ip(match at {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    at
+}
+
 impl Guard {
     pub async fn start(config: &Config, redactor: Redactor) -> Result<Guard, Exit> {
         let spec = config.guard.clone();
@@ -136,11 +149,12 @@ impl Guard {
             tracing::error!("cannot listen on {}: {e}", spec.listen);
             Exit::Failed
         })?;
-        let address = listener
-            .local_addr()
-            .map_or_else(|_| spec.listen.clone(), |a| a.to_string());
+        let (address, origin) = listener.local_addr().map_or_else(
+            |_| (spec.listen.clone(), spec.listen.clone()),
+            |a| (a.to_string(), clickable(a).to_string()),
+        );
         tracing::info!(
-            "bootgate {} guard listening on {address}",
+            "bootgate {} guard listening on {address}, serving http://{origin}/readyz and http://{origin}/status",
             env!("CARGO_PKG_VERSION")
         );
         let (stop_server, server_stopped) = watch::channel(false);
@@ -704,4 +718,18 @@ pub fn parse_gate_record(bytes: &[u8]) -> GateRecord {
     }
     record.status = Some(status);
     record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clickable;
+
+    #[test]
+    fn a_wildcard_listen_address_is_shown_as_loopback() {
+        let shown = |a: &str| clickable(a.parse().unwrap()).to_string();
+        assert_eq!(shown("0.0.0.0:8081"), "127.0.0.1:8081");
+        assert_eq!(shown("[::]:8081"), "[::1]:8081");
+        assert_eq!(shown("10.1.2.3:8081"), "10.1.2.3:8081");
+        assert_eq!(shown("[fd00::1]:8081"), "[fd00::1]:8081");
+    }
 }

@@ -309,10 +309,14 @@ pub fn guard_port(running: &mut Running) -> u16 {
         .lines()
         .find(|l| l.contains("guard listening on"))
         .expect("the line just seen");
-    line.rsplit(':')
-        .next()
-        .and_then(|port| port.trim().parse().ok())
-        .expect("a port at the end of the line")
+    listening_port(line).expect("a port in the line just seen")
+}
+
+/// The port in the guard's `guard listening on ADDR, serving URL…` line.
+pub fn listening_port(line: &str) -> Option<u16> {
+    let (_, rest) = line.split_once("guard listening on ")?;
+    let address = rest.split(',').next()?;
+    address.rsplit(':').next()?.trim().parse().ok()
 }
 
 /// Asserts that no secret appears in any of the named outputs, naming the one that leaks.

@@ -154,7 +154,7 @@ def start_guard(test: unittest.TestCase, config: dict, scratch: Path) -> tuple[P
     path.write_text(yaml.safe_dump(config))
     guard = Process([support.bootgate(), "sidecar", "--config", str(path)], "stderr")
     test.addCleanup(guard.stop)
-    port = int(guard.await_line(r"guard listening on \S+:(\d+)$").group(1))
+    port = int(guard.await_line(r"guard listening on \S+:(\d+),").group(1))
     return guard, port
 
 

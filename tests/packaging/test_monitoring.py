@@ -532,7 +532,7 @@ class DashboardMetrics(unittest.TestCase):
         path.write_text(yaml.safe_dump(config))
         guard = test_chart_guard.Process([support.bootgate(), "sidecar", "--config", str(path)], "stderr")
         cls.addClassCleanup(guard.stop)
-        port = int(guard.await_line(r"guard listening on \S+:(\d+)$").group(1))
+        port = int(guard.await_line(r"guard listening on \S+:(\d+),").group(1))
         guard.await_line(r"readiness: \S+ -> ready")
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         connection.request("GET", "/metrics")
