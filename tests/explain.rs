@@ -265,24 +265,13 @@ fn a_client_off_the_loopback_is_told_that_reasons_are_withheld() {
     let scene = Scene::new();
     let status = Arc::new(AtomicU16::new(500));
     let model = switchable(&status);
-    let (guard, _) = start_guard(
+    let (guard, port) = start_guard(
         &scene,
         &format!(
             "listen: \"0.0.0.0:0\"\ndrain: 100ms\n{}",
             health_sentinel(&model)
         ),
     );
-    let port = guard
-        .stderr()
-        .lines()
-        .find_map(|l| {
-            l.split("guard listening on 0.0.0.0:")
-                .nth(1)?
-                .trim()
-                .parse::<u16>()
-                .ok()
-        })
-        .expect("the port");
     let url = format!("http://{}:{port}", outside_address());
     let done = scene.run(&["explain", "--url", &url], &[]);
     assert_eq!(done.code(), Some(1), "{}{}", done.stdout, done.stderr);
