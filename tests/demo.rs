@@ -207,6 +207,13 @@ fn the_readme_demo_runs_on_a_fresh_clone_and_shows_the_pods_life() {
         demo.wait_for_line(turn);
         readyz_turns(port, status, turn);
     }
+    // The page the log points at draws the demo's gate, and its sentinel has failed since.
+    let (status, _, page) = get(port, "/status");
+    assert_eq!(status, 200, "{page}");
+    for check in ["provision", "hf-token", "weights", "tokenizer", "gpu"] {
+        assert_contains!(page, format!("data-check=\"{check}\""));
+    }
+    assert_contains!(page, "<rect class=fail");
     let (status, _) = demo.wait();
     group.ended = true;
     let log = demo.full_stderr();
