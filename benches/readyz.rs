@@ -342,7 +342,7 @@ impl Endpoint {
         // `{port}` is the guard's own: its sentinel asks its `/livez`.
         let extra = format!(
             "pins: {{model: llama-3.1-8b-instruct, revision: 0e9e39f249a16976918f6564b8830bc894c89659}}\n\
-             sentinel:\n  interval: {STATUS_ROUNDS_EVERY}\n  pulse: off\n  queries:\n    \
+             sentinel:\n  interval: {STATUS_ROUNDS_EVERY}\n  success_threshold: 1\n  hold: 0s\n  pulse: off\n  queries:\n    \
              - {{name: completion, url: \"http://127.0.0.1:{{port}}/livez\"}}\n"
         );
         Endpoint::sidecar_in(tools, dir, &extra, "bootgate sidecar after a gate")

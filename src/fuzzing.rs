@@ -76,7 +76,7 @@ pub async fn request_head(bytes: &[u8]) -> Vec<u8> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let shared = Shared::default();
-    *shared.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Snapshot {
+    *shared.write() = Snapshot {
         lines: vec![
             Line {
                 name: "sentinel".into(),
@@ -130,6 +130,7 @@ pub async fn request_head(bytes: &[u8]) -> Vec<u8> {
                  "reason": "no NVML"}]}"#,
         )
         .map(std::sync::Arc::new),
+        generation: 0,
     };
     let (client, server) = tokio::io::duplex(64 * 1024);
     let (mut from_server, mut to_server) = tokio::io::split(client);

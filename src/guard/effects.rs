@@ -59,11 +59,7 @@ impl Effects {
         for line in &lines {
             self.shared.metrics.show(&line.name, line.ok, line.caveat);
         }
-        let mut snapshot = self
-            .shared
-            .snapshot
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut snapshot = self.shared.write();
         snapshot.phase = model.served().to_string();
         snapshot.lines = lines;
         snapshot.queries = queries;

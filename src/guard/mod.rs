@@ -15,7 +15,7 @@ pub mod streak;
 pub mod watched;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -136,15 +136,15 @@ impl Guard {
         // The gate's marker meant "gate passed"; from here on it means "serving".
         let _ = std::fs::remove_file(&marker);
         let model = Model::new(tuning(&spec), spec.sentinel.is_some());
-        let shared = Arc::new(Shared {
-            snapshot: RwLock::new(Snapshot {
+        let shared = Arc::new(Shared::new(
+            Snapshot {
                 lines: model.lines(Instant::now(), std::time::SystemTime::now()),
                 pins: spec.pins.clone(),
                 details_for_all: spec.details_for_all,
                 ..Snapshot::default()
-            }),
-            metrics: Metrics::new(&spec.pins),
-        });
+            },
+            Metrics::new(&spec.pins),
+        ));
         let listener = server::bind(&spec.listen).await.map_err(|e| {
             tracing::error!("cannot listen on {}: {e}", spec.listen);
             Exit::Failed
@@ -204,11 +204,7 @@ impl Guard {
                 }
                 c.target = self.redactor.clean(&c.target);
             }
-            self.shared
-                .snapshot
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .gate = Some(Arc::new(status));
+            self.shared.write().gate = Some(Arc::new(status));
         }
         // A watched manifest that pins a gpu value reads it from here until a watched gpu
         // check posts a newer one.
@@ -327,11 +323,7 @@ impl Guard {
             );
         }
         {
-            let mut snapshot = self
-                .shared
-                .snapshot
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut snapshot = self.shared.write();
             snapshot.pins.clone_from(&new.pins);
             self.shared.metrics.set_pins(&new.pins);
             snapshot.details_for_all = new.details_for_all;

@@ -21,7 +21,7 @@
 use std::convert::Infallible;
 use std::fmt::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -67,11 +67,24 @@ pub struct Snapshot {
     pub streak: Option<StreakView>,
     /// The gate as its status.json left it, once it has passed.
     pub gate: Option<Arc<StatusRecord>>,
+    /// Bumped by every [`Shared::write`]: a page rendered from an older snapshot is stale.
+    pub generation: u64,
 }
 
 pub struct Shared {
     pub snapshot: RwLock<Snapshot>,
     pub metrics: Metrics,
+    /// `/status` as last rendered, each variant once per snapshot: a page costs a hundred times
+    /// a `/readyz` answer to render, and a flood of requests must cost no more than `/readyz`.
+    pages: Mutex<Pages>,
+}
+
+/// The rendered variants of `/status` (HTML or JSON, with or without details) for one
+/// generation of the snapshot.
+#[derive(Default)]
+struct Pages {
+    generation: u64,
+    bodies: [Option<Bytes>; 4],
 }
 
 /// Nothing known yet: no lines (so ready) and no pins. What a fuzz target serves from.
@@ -80,13 +93,44 @@ impl Default for Shared {
         Shared {
             snapshot: RwLock::new(Snapshot::default()),
             metrics: Metrics::new(&[]),
+            pages: Mutex::default(),
         }
     }
 }
 
 impl Shared {
+    pub fn new(snapshot: Snapshot, metrics: Metrics) -> Shared {
+        Shared {
+            snapshot: RwLock::new(snapshot),
+            metrics,
+            pages: Mutex::default(),
+        }
+    }
+
     pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
         self.snapshot.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The snapshot to change; whatever was rendered from it before is stale from now.
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Snapshot> {
+        let mut snapshot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        snapshot.generation = snapshot.generation.wrapping_add(1);
+        snapshot
+    }
+
+    /// Variant `slot` of the page for `snapshot`, rendered only if this generation has not been.
+    /// The caller holds the read lock, so no write can come between the check and the store.
+    fn page(&self, snapshot: &Snapshot, slot: usize, render: impl FnOnce() -> String) -> Bytes {
+        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        if pages.generation != snapshot.generation {
+            *pages = Pages {
+                generation: snapshot.generation,
+                ..Pages::default()
+            };
+        }
+        pages.bodies[slot]
+            .get_or_insert_with(|| Bytes::from(render()))
+            .clone()
     }
 }
 
@@ -261,14 +305,25 @@ fn status(
 ) -> Response<Full<Bytes>> {
     let snapshot = shared.read();
     let local = sees_details(peer, &snapshot);
+    let json = wants_json(req, query);
+    // Ages on the page ("12s ago") are as of its render: at most a sentinel round old.
     let now = tokio::time::Instant::now();
-    if wants_json(req, query) {
-        let doc = super::status_page::json(&snapshot, local, now).to_string();
-        return typed(StatusCode::OK, doc, "application/json");
-    }
-    let page = super::status_page::html(&snapshot, local, now);
+    let body = shared.page(
+        &snapshot,
+        usize::from(local) * 2 + usize::from(json),
+        || {
+            if json {
+                super::status_page::json(&snapshot, local, now).to_string()
+            } else {
+                super::status_page::html(&snapshot, local, now)
+            }
+        },
+    );
     drop(snapshot);
-    let mut response = typed(StatusCode::OK, page, "text/html; charset=utf-8");
+    if json {
+        return typed(StatusCode::OK, body, "application/json");
+    }
+    let mut response = typed(StatusCode::OK, body, "text/html; charset=utf-8");
     // The page shows text from outside: escaped, and no script may run whatever slips through.
     response.headers_mut().insert(
         "content-security-policy",
@@ -449,6 +504,7 @@ mod tests {
             rounds: Vec::new(),
             streak: None,
             gate: None,
+            generation: 0,
             lines: lines
                 .iter()
                 .map(|(n, ok)| Line {
@@ -670,7 +726,7 @@ mod tests {
             let names: Vec<String> = (0..2000).map(|i| format!("check-{i:04}")).collect();
             let lines: Vec<(&str, bool)> = names.iter().map(|n| (n.as_str(), true)).collect();
             let shared = Shared::default();
-            *shared.snapshot.write().unwrap() = super::snapshot(&lines);
+            *shared.write() = super::snapshot(&lines);
             let (result, _, mut client) = serve_from(shared, async |client| {
                 client
                     .write_all(b"GET /readyz?verbose HTTP/1.1\r\nConnection: close\r\n\r\n")
@@ -697,6 +753,29 @@ mod tests {
             result.unwrap();
             assert!(answer(&mut client).await.starts_with("HTTP/1.1 200"));
         }
+    }
+
+    #[test]
+    fn a_status_page_is_rendered_once_a_change_and_a_variant() {
+        let shared = Shared::new(snapshot(&[("a", true)]), Metrics::new(&[]));
+        let renders = std::cell::Cell::new(0);
+        let page = |slot| {
+            shared.page(&shared.read(), slot, || {
+                renders.set(renders.get() + 1);
+                format!("render {}", renders.get())
+            })
+        };
+        assert_eq!(page(0), "render 1");
+        assert_eq!(
+            page(0),
+            "render 1",
+            "the same page until the snapshot changes"
+        );
+        assert_eq!(page(3), "render 2", "each variant rendered for itself");
+        shared.write().phase = "ready".into();
+        assert_eq!(page(0), "render 3", "a change makes every variant stale");
+        assert_eq!(page(3), "render 4");
+        assert_eq!(page(3), "render 4");
     }
 
     #[test]
