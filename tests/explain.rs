@@ -222,6 +222,56 @@ fn a_guard_ready_then_its_sentinel_failing() {
 }
 
 #[test]
+fn past_a_passed_gate_the_bare_command_asks_the_guard_the_config_names() {
+    let scene = Scene::new();
+    let status = Arc::new(AtomicU16::new(500));
+    let model = switchable(&status);
+    // A fixed port: `explain` finds the guard through the config's `listen`.
+    let port = free_port();
+    let mut run = scene.spawn(
+        &[
+            "run",
+            "--config",
+            scene
+                .config(&format!(
+                    "listen: \"127.0.0.1:{port}\"\ndrain: 100ms\nchecks:\n  k: {{kind: secret, env: K}}\n{}",
+                    health_sentinel(&model)
+                ))
+                .to_str()
+                .unwrap(),
+        ],
+        &[("K", "a value")],
+    );
+    run.wait_for_line("sentinel failing");
+    let done = explain(&scene);
+    assert_eq!(done.code(), Some(1), "{}", done.stdout);
+    assert_contains!(done.stdout, "Ready: the gate passed");
+    assert_contains!(done.stdout, "The guard:\nNot ready");
+    assert_contains!(done.stdout, "status 500");
+    status.store(200, Ordering::SeqCst);
+    let ready = explain_until(
+        &scene,
+        &[
+            "explain",
+            "--config",
+            scene.path("bootgate.yaml").to_str().unwrap(),
+        ],
+        "The guard:\nReady",
+    );
+    assert_eq!(ready.code(), Some(0), "{}", ready.stdout);
+    stop_guard(run);
+    // With the guard gone, the gate's word stands, and it says where the guard would be.
+    let alone = explain(&scene);
+    assert_eq!(alone.code(), Some(0), "{}", alone.stdout);
+    assert_contains!(
+        alone.stdout,
+        format!(
+            "Readiness is now the guard's: bootgate explain --url http://127.0.0.1:{port} from"
+        )
+    );
+}
+
+#[test]
 fn a_draining_guard_says_it_is_draining() {
     let scene = Scene::new();
     let model = HttpServer::start(200, "fine");

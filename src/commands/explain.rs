@@ -3,11 +3,12 @@
 //! be read. Both are read as text others control: bounded, no link followed, every value
 //! escaped (see [`crate::report::explain`]).
 
+use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
 use crate::checks::http::{Outgoing, fetch, target};
 use crate::cli::ExplainArgs;
-use crate::config::{ProcessEnv, http::validate_url, state_dir_of};
+use crate::config::{ProcessEnv, http::validate_url, listen_of, state_dir_of};
 use crate::echo::{PATH_LIMIT, capped};
 use crate::exit::Exit;
 use crate::heartbeat::Heartbeat;
@@ -58,9 +59,47 @@ fn read(args: &ExplainArgs) -> Result<(bool, String), String> {
         };
         format!("cannot read {}: {}{hint}", shown(&file), io_phrase(&e))
     })?;
-    StatusRecord::parse(&bytes)
+    let (passed, mut text) = StatusRecord::parse(&bytes)
         .and_then(|record| explain::gate(&record, SystemTime::now()))
-        .ok_or_else(|| format!("{} is not the gate's status.json", shown(&file)))
+        .ok_or_else(|| format!("{} is not the gate's status.json", shown(&file)))?;
+    if !passed {
+        return Ok((false, text));
+    }
+    // Past the gate, readiness is the guard's: from the config, ask it where it listens (the
+    // guard's own container shares the state_dir); without one, say how to.
+    let guard = match &args.state_dir {
+        None => listen_of(config).and_then(|listen| guard_url(&listen)),
+        Some(_) => None,
+    };
+    if let Some(url) = &guard
+        && let Ok((ready, said)) = ask(url, GUARD_PATIENCE)
+    {
+        text.push_str("The guard:\n");
+        text.push_str(&said);
+        return Ok((ready, text));
+    }
+    let url = guard
+        .as_deref()
+        .unwrap_or("http://127.0.0.1:PORT (its listen)");
+    let _ = writeln!(
+        text,
+        "Readiness is now the guard's: bootgate explain --url {url} from the bootgate container."
+    );
+    Ok((true, text))
+}
+
+/// How long a guard beside a passed gate may take to answer: on loopback it answers in
+/// microseconds, so a silence this long means none is there.
+const GUARD_PATIENCE: Duration = Duration::from_secs(1);
+
+/// `listen` as a URL on this host: a wildcard address is asked on its loopback. `None` for
+/// port 0, which names no port a guard could be found on.
+fn guard_url(listen: &str) -> Option<String> {
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(at) if at.port() == 0 => None,
+        Ok(at) => Some(format!("http://{}", crate::guard::clickable(at))),
+        Err(_) => Some(format!("http://{listen}")),
+    }
 }
 
 fn shown(path: &std::path::Path) -> String {

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 pub use env::{Environment, ProcessEnv};
 pub(crate) use expand::is_var_name;
-pub use state_dir::state_dir_of;
+pub use state_dir::{listen_of, state_dir_of};
 pub use yaml::Pos;
 
 use crate::echo;

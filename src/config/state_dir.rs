@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::guard::DEFAULT_LISTEN;
 use super::{DEFAULT_STATE_DIR, Environment, yaml};
 
 /// The state_dir the config at `path` names, even when the config as a whole is invalid: an
@@ -33,6 +34,28 @@ pub fn state_dir_of(path: &Path, env: &dyn Environment) -> Option<PathBuf> {
             Some(PathBuf::from(dir))
         }
         Some(_) => None,
+    }
+}
+
+/// The address the config's guard listens on, read as leniently as [`state_dir_of`]: where
+/// `explain` finds the guard beside a gate that has passed. `None` when the file cannot tell.
+pub fn listen_of(path: &Path) -> Option<String> {
+    let text = crate::files::read_text(path, super::MAX_CONFIG_BYTES).ok()?;
+    let yaml::Node {
+        value: yaml::Value::Map(entries),
+        ..
+    } = yaml::parse(&text).ok()?
+    else {
+        return None;
+    };
+    match entries.iter().find(|(key, _, _)| key == "listen") {
+        None => Some(DEFAULT_LISTEN.to_string()),
+        Some((_, _, node)) => match &node.value {
+            yaml::Value::Scalar(listen) if !listen.is_empty() && !listen.contains("${") => {
+                Some(listen.clone())
+            }
+            _ => None,
+        },
     }
 }
 

@@ -112,7 +112,7 @@ fn watched_interval(spec: &GuardSpec) -> Duration {
 
 /// The listening address as a browser can reach it: a wildcard (`0.0.0.0`, `[::]`) is no
 /// address to open, so its own family's loopback stands in.
-fn clickable(listening: std::net::SocketAddr) -> std::net::SocketAddr {
+pub fn clickable(listening: std::net::SocketAddr) -> std::net::SocketAddr {
     let mut at = listening;
     if at.ip().is_unspecified() {
         at.set_ip(match at {

@@ -154,11 +154,6 @@ pub fn gate(record: &StatusRecord, now: SystemTime) -> Option<(bool, String)> {
             record.unreadable
         );
     }
-    if outcome == Outcome::Passed {
-        out.push_str(
-            "Readiness is now the guard's: bootgate explain --url http://127.0.0.1:PORT (its listen) from the bootgate container.\n",
-        );
-    }
     Some((outcome == Outcome::Passed, out))
 }
 
