@@ -19,7 +19,11 @@ use crate::state::{AttemptEnd, CheckRecord, Phase, StatusRecord};
 /// Seconds between the page's own refreshes.
 const REFRESH_SECS: u32 = 5;
 /// Characters of one reason on the page: a timeline row is read at a glance.
-const REASON_CHARS: usize = 300;
+const REASON_CHARS: usize = 200;
+/// Characters of a name or a target on the page.
+const NAME_CHARS: usize = 100;
+/// Details (a GPU each, a forced mismatch each) shown under one readiness line.
+const DETAILS_SHOWN: usize = 4;
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1d2433;max-width:72em}\
 h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .4em}\
@@ -74,10 +78,14 @@ pub fn html(snapshot: &Snapshot, local: bool, now: Instant) -> String {
         env!("CARGO_PKG_VERSION")
     );
     for (key, value) in &snapshot.pins {
+        if out.len() >= PINS_END {
+            out.push_str("<tr><td>…</td></tr>");
+            break;
+        }
         let _ = write!(
             out,
             "<tr><th>{}</th><td>{}</td></tr>",
-            Html(key, 100),
+            Html(key, NAME_CHARS),
             Html(value, REASON_CHARS)
         );
     }
@@ -85,15 +93,34 @@ pub fn html(snapshot: &Snapshot, local: bool, now: Instant) -> String {
     out
 }
 
+/// Where each list stops adding rows, counted from the top of the page. A row is at most about
+/// 7.5 KiB (every character of its capped texts escaped) and the chart about 11 KiB, so a gate
+/// of any size keeps the page under 50 KiB. What is left out is counted, and `?format=json`
+/// has it all.
+const LINES_END: usize = 9 * 1024;
+const TIMELINE_END: usize = 22 * 1024;
+const QUERIES_END: usize = 43 * 1024;
+const PINS_END: usize = 46 * 1024;
+
 fn verdict_lines(out: &mut String, lines: &[Line], local: bool) {
     out.push_str("<h2>Readiness</h2><ol class=lines id=readiness>");
-    for line in lines {
+    // Failing lines first: on a page cut short, they are the ones to read.
+    let mut left_out = 0;
+    for line in lines
+        .iter()
+        .filter(|l| !l.ok)
+        .chain(lines.iter().filter(|l| l.ok))
+    {
+        if out.len() >= LINES_END {
+            left_out += 1;
+            continue;
+        }
         let mark = if line.ok { "+" } else { "-" };
         let _ = write!(
             out,
             "<li data-check=\"{}\">[{mark}]{} ",
-            Html(&line.name, 200),
-            Html(&line.name, 200)
+            Html(&line.name, NAME_CHARS),
+            Html(&line.name, NAME_CHARS)
         );
         match (line.ok, line.caveat) {
             (true, Some(caveat)) => {
@@ -106,13 +133,31 @@ fn verdict_lines(out: &mut String, lines: &[Line], local: bool) {
             (false, _) => out.push_str("failed: reason withheld"),
         }
         if local {
-            for detail in &line.details {
+            for detail in line.details.iter().take(DETAILS_SHOWN) {
                 let _ = write!(out, "<br>&nbsp;&nbsp;{}", Html(detail, REASON_CHARS));
+            }
+            if line.details.len() > DETAILS_SHOWN {
+                let _ = write!(
+                    out,
+                    "<br>&nbsp;&nbsp;and {} more",
+                    line.details.len() - DETAILS_SHOWN
+                );
             }
         }
         out.push_str("</li>");
     }
+    more(out, left_out, "lines", "/readyz?verbose");
     out.push_str("</ol>");
+}
+
+/// The row that stands for `count` rows left out, and where to find them.
+fn more(out: &mut String, count: usize, what: &str, whole: &str) {
+    if count > 0 {
+        let _ = write!(
+            out,
+            "<li class=more>{count} more {what}, left out to keep the page small: {whole} has them</li>"
+        );
+    }
 }
 
 /// When each check could start: once every check it runs after had finished.
@@ -166,13 +211,18 @@ fn timeline(out: &mut String, gate: &StatusRecord, local: bool) {
         gate.checks.len(),
         ms(gate.deadline_ms as f64),
     );
+    let mut left_out = 0;
     for check in &gate.checks {
+        if out.len() >= TIMELINE_END {
+            left_out += 1;
+            continue;
+        }
         let word = state_word(check);
         let _ = write!(
             out,
             "<li class=check data-check=\"{0}\" data-state={word}>\
              <span class=name title=\"{0}\">{0} <small>{1}</small></span><span class=track>",
-            Html(&check.name, 200),
+            Html(&check.name, NAME_CHARS),
             Html(&check.kind, 20),
         );
         let begin = check.started_ms.unwrap_or_else(|| could_start(gate, check));
@@ -183,7 +233,7 @@ fn timeline(out: &mut String, gate: &StatusRecord, local: bool) {
                 "<i class=wait style=\"left:0;width:{:.2}%\" title=\"waits {} for {}\"></i>",
                 pct(begin),
                 ms(begin),
-                Html(&after, 200),
+                Html(&after, REASON_CHARS),
             );
         }
         if let Some(started) = check.started_ms {
@@ -231,7 +281,11 @@ fn timeline(out: &mut String, gate: &StatusRecord, local: bool) {
                 (None, Some(why), None) | (None, None, Some(why)) => Some(why.clone()),
                 (None, None, None) => None,
             };
-            let _ = write!(out, "<span class=reason>{}", Html(&check.target, 200));
+            let _ = write!(
+                out,
+                "<span class=reason>{}",
+                Html(&check.target, REASON_CHARS)
+            );
             if let Some(why) = why {
                 let _ = write!(out, " — {}", Html(&why, REASON_CHARS));
             }
@@ -239,6 +293,7 @@ fn timeline(out: &mut String, gate: &StatusRecord, local: bool) {
         }
         out.push_str("</li>");
     }
+    more(out, left_out, "checks", "/status?format=json");
     let _ = write!(
         out,
         "</ol><div class=check><span></span><span class=ticks><span>0</span><span>{}</span>\
@@ -297,10 +352,14 @@ fn sentinel(out: &mut String, snapshot: &Snapshot, local: bool, now: Instant) {
     }
     out.push_str("</svg><table id=queries>");
     for query in &snapshot.queries {
+        if out.len() >= QUERIES_END {
+            out.push_str("<tr><td>…</td></tr>");
+            break;
+        }
         let _ = write!(
             out,
             "<tr><th>{}</th><td>{}</td><td>{}</td>",
-            Html(&query.name, 200),
+            Html(&query.name, NAME_CHARS),
             if query.ok { "ok" } else { "failing" },
             ms(query.latency_ms),
         );
@@ -504,6 +563,61 @@ mod tests {
         // A name is escaped in its attribute as in its text.
         assert!(page.contains("data-check=\"db&lt;b&gt;\""));
         assert!(page.contains("for db&lt;b&gt;"));
+    }
+
+    #[test]
+    fn a_page_stays_under_50_kib_whatever_the_gate_and_counts_what_it_leaves_out() {
+        // Every character escaped to its longest entity, `&quot;`.
+        let long = "\"".repeat(800);
+        let events: Vec<serde_json::Value> = (1..=16)
+            .map(|a| json!({"at_ms": a as f64, "event": "stalled", "attempt": a}))
+            .collect();
+        let checks: Vec<serde_json::Value> = (0..1000)
+            .map(|i| {
+                json!({"name": format!("check-{i}-{long}"), "kind": "http", "target": long,
+                       "state": "failed", "on_fail": "require", "after": [format!("check-{i}")],
+                       "started_ms": 1.0, "finished_ms": 2.0, "reason": long, "last_error": long,
+                       "events": events})
+            })
+            .collect();
+        let gate = json!({"outcome": "failed", "elapsed_ms": 2.0, "checks": checks});
+        let mut snapshot = snapshot();
+        snapshot.gate = StatusRecord::parse(gate.to_string().as_bytes()).map(Arc::new);
+        snapshot.lines = (0..1000)
+            .map(|i| Line {
+                name: format!("line-{i}-{long}"),
+                ok: i % 2 == 0,
+                reason: long.clone(),
+                caveat: None,
+                details: vec![long.clone(); 4],
+            })
+            .collect();
+        snapshot.rounds = vec![
+            RoundMark {
+                ended: Instant::now(),
+                latency_ms: 12.5,
+                passed: false,
+            };
+            crate::guard::model::ROUNDS_KEPT
+        ];
+        snapshot.queries = (0..100)
+            .map(|i| crate::guard::lines::QueryView {
+                name: format!("query-{i}"),
+                ok: false,
+                latency_ms: 5000.0,
+                reason: Some(long.clone()),
+            })
+            .collect();
+        snapshot.pins = (0..100)
+            .map(|i| (format!("pin-{i}"), long.clone()))
+            .collect();
+        let page = html(&snapshot, true, Instant::now());
+        assert!(page.len() < 50 * 1024, "{} bytes", page.len());
+        assert!(page.contains("more lines, left out to keep the page small"));
+        assert!(page.contains("more checks, left out to keep the page small"));
+        assert!(page.ends_with("</html>\n"));
+        // Failing lines come first, so the ones left out are passing ones.
+        assert!(page.contains("[-]line-1-"));
     }
 
     #[test]
