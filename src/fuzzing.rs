@@ -49,7 +49,7 @@ pub fn model_files(bytes: &[u8]) {
 
 /// The gate's status.json, as the guard reads it at start and `explain` reads it (and a guard's
 /// JSON, which `explain --url` reads): whatever it holds, the words shown carry no control
-/// character but their own line breaks.
+/// character but their own line breaks, and the status page drawn from it stays under 50 KiB.
 pub fn status_json(bytes: &[u8]) {
     use crate::report::explain;
     let _ = crate::guard::parse_gate_record(bytes);
@@ -59,6 +59,21 @@ pub fn status_json(bytes: &[u8]) {
         .ok()
         .and_then(|doc| explain::guard(&doc));
     let plain = explain::withheld(503, &String::from_utf8_lossy(bytes));
+    // The guard's status page, drawn from the same record.
+    if let Some(record) = crate::state::StatusRecord::parse(bytes) {
+        let snapshot = crate::guard::server::Snapshot {
+            gate: Some(std::sync::Arc::new(record)),
+            ..Default::default()
+        };
+        let now = tokio::time::Instant::now();
+        let page = crate::guard::status_page::html(&snapshot, true, now);
+        assert!(
+            page.len() < 50 * 1024,
+            "a status page of {} bytes",
+            page.len()
+        );
+        let _ = crate::guard::status_page::json(&snapshot, true, now);
+    }
     for (_, said) in [gate, guard, plain].into_iter().flatten() {
         assert!(
             !said.chars().any(|c| c != '\n' && crate::echo::is_unsafe(c)),
@@ -130,7 +145,6 @@ pub async fn request_head(bytes: &[u8]) -> Vec<u8> {
                  "reason": "no NVML"}]}"#,
         )
         .map(std::sync::Arc::new),
-        generation: 0,
     };
     let (client, server) = tokio::io::duplex(64 * 1024);
     let (mut from_server, mut to_server) = tokio::io::split(client);

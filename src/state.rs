@@ -220,7 +220,7 @@ impl GateState {
                 facts,
             } => {
                 check.attempts = *attempt;
-                check.note(at, AttemptEnd::Failed);
+                check.record_attempt_end(at, AttemptEnd::Failed);
                 if facts.is_some() {
                     check.gpu.clone_from(facts);
                 }
@@ -231,7 +231,7 @@ impl GateState {
             }
             EventKind::Stalled { attempt, .. } => {
                 check.attempts = *attempt;
-                check.note(at, AttemptEnd::Stalled);
+                check.record_attempt_end(at, AttemptEnd::Stalled);
                 check.stalls += 1;
                 Some(Change::Stalled)
             }
@@ -359,7 +359,7 @@ impl Phase {
 }
 
 impl CheckState {
-    fn note(&mut self, at_ms: f64, event: AttemptEnd) {
+    fn record_attempt_end(&mut self, at_ms: f64, event: AttemptEnd) {
         if self.events.len() == EVENTS_KEPT {
             self.events.remove(0);
             self.events_dropped += 1;

@@ -71,12 +71,16 @@ fn read(args: &ExplainArgs) -> Result<(bool, String), String> {
         None => listen_of(config).and_then(|listen| guard_url(&listen)),
         Some(_) => None,
     };
-    if let Some(url) = &guard
-        && let Ok((ready, said)) = ask(url, GUARD_PATIENCE)
-    {
-        text.push_str("The guard:\n");
-        text.push_str(&said);
-        return Ok((ready, text));
+    let mut unanswered = None;
+    if let Some(url) = &guard {
+        match ask(url, GUARD_PATIENCE) {
+            Ok((ready, said)) => {
+                text.push_str("The guard:\n");
+                text.push_str(&said);
+                return Ok((ready, text));
+            }
+            Err(why) => unanswered = Some(why),
+        }
     }
     let url = guard
         .as_deref()
@@ -85,6 +89,9 @@ fn read(args: &ExplainArgs) -> Result<(bool, String), String> {
         text,
         "Readiness is now the guard's: bootgate explain --url {url} from the bootgate container."
     );
+    if let Some(why) = unanswered {
+        let _ = writeln!(text, "No guard answered here: {}", crate::echo::value(&why));
+    }
     Ok((true, text))
 }
 
@@ -97,7 +104,7 @@ const GUARD_PATIENCE: Duration = Duration::from_secs(1);
 fn guard_url(listen: &str) -> Option<String> {
     match listen.parse::<std::net::SocketAddr>() {
         Ok(at) if at.port() == 0 => None,
-        Ok(at) => Some(format!("http://{}", crate::guard::clickable(at))),
+        Ok(at) => Some(format!("http://{}", crate::guard::loopback_if_wildcard(at))),
         Err(_) => Some(format!("http://{listen}")),
     }
 }

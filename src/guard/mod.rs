@@ -110,15 +110,14 @@ fn watched_interval(spec: &GuardSpec) -> Duration {
         .map_or(SentinelSpec::default().interval, |s| s.interval)
 }
 
-/// The listening address as a browser can reach it: a wildcard (`0.0.0.0`, `[::]`) is no
-/// address to open, so its own family's loopback stands in.
-pub fn clickable(listening: std::net::SocketAddr) -> std::net::SocketAddr {
+/// The listening address as a client on this host can reach it: a wildcard (`0.0.0.0`,
+/// `[::]`) is no address to open, so 127.0.0.1 stands in. That reaches `[::]` too: the guard's
+/// IPv6 socket takes IPv4 as well (Linux's default, `bindv6only=0`), and where IPv6 is off it
+/// binds 0.0.0.0 instead.
+pub fn loopback_if_wildcard(listening: std::net::SocketAddr) -> std::net::SocketAddr {
     let mut at = listening;
     if at.ip().is_unspecified() {
-        at.set_ip(match at {
-            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
+        at = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, at.port()));
     }
     at
 }
@@ -151,7 +150,7 @@ impl Guard {
         })?;
         let (address, origin) = listener.local_addr().map_or_else(
             |_| (spec.listen.clone(), spec.listen.clone()),
-            |a| (a.to_string(), clickable(a).to_string()),
+            |a| (a.to_string(), loopback_if_wildcard(a).to_string()),
         );
         tracing::info!(
             "bootgate {} guard listening on {address}, serving http://{origin}/readyz and http://{origin}/status",
@@ -714,13 +713,13 @@ pub fn parse_gate_record(bytes: &[u8]) -> GateRecord {
 
 #[cfg(test)]
 mod tests {
-    use super::clickable;
+    use super::loopback_if_wildcard;
 
     #[test]
     fn a_wildcard_listen_address_is_shown_as_loopback() {
-        let shown = |a: &str| clickable(a.parse().unwrap()).to_string();
+        let shown = |a: &str| loopback_if_wildcard(a.parse().unwrap()).to_string();
         assert_eq!(shown("0.0.0.0:8081"), "127.0.0.1:8081");
-        assert_eq!(shown("[::]:8081"), "[::1]:8081");
+        assert_eq!(shown("[::]:8081"), "127.0.0.1:8081");
         assert_eq!(shown("10.1.2.3:8081"), "10.1.2.3:8081");
         assert_eq!(shown("[fd00::1]:8081"), "[fd00::1]:8081");
     }

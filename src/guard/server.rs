@@ -21,6 +21,7 @@
 use std::convert::Infallible;
 use std::fmt::Write;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -67,13 +68,14 @@ pub struct Snapshot {
     pub streak: Option<StreakView>,
     /// The gate as its status.json left it, once it has passed.
     pub gate: Option<Arc<StatusRecord>>,
-    /// Bumped by every [`Shared::write`]: a page rendered from an older snapshot is stale.
-    pub generation: u64,
 }
 
 pub struct Shared {
-    pub snapshot: RwLock<Snapshot>,
+    snapshot: RwLock<Snapshot>,
     pub metrics: Metrics,
+    /// Bumped by every [`Shared::write`], under the snapshot's write lock: a page rendered at an
+    /// older count is stale.
+    generation: AtomicU64,
     /// `/status` as last rendered, each variant once per snapshot: a page costs a hundred times
     /// a `/readyz` answer to render, and a flood of requests must cost no more than `/readyz`.
     pages: Mutex<Pages>,
@@ -93,6 +95,7 @@ impl Default for Shared {
         Shared {
             snapshot: RwLock::new(Snapshot::default()),
             metrics: Metrics::new(&[]),
+            generation: AtomicU64::new(0),
             pages: Mutex::default(),
         }
     }
@@ -103,6 +106,7 @@ impl Shared {
         Shared {
             snapshot: RwLock::new(snapshot),
             metrics,
+            generation: AtomicU64::new(0),
             pages: Mutex::default(),
         }
     }
@@ -113,18 +117,20 @@ impl Shared {
 
     /// The snapshot to change; whatever was rendered from it before is stale from now.
     pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Snapshot> {
-        let mut snapshot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
-        snapshot.generation = snapshot.generation.wrapping_add(1);
+        let snapshot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::Relaxed);
         snapshot
     }
 
-    /// Variant `slot` of the page for `snapshot`, rendered only if this generation has not been.
-    /// The caller holds the read lock, so no write can come between the check and the store.
-    fn page(&self, snapshot: &Snapshot, slot: usize, render: impl FnOnce() -> String) -> Bytes {
+    /// Variant `slot` of the page, rendered only if this generation has not been. The caller
+    /// holds the read lock (the `_snapshot` it renders from), so no write can come between the
+    /// check and the store.
+    fn page(&self, _snapshot: &Snapshot, slot: usize, render: impl FnOnce() -> String) -> Bytes {
+        let generation = self.generation.load(Ordering::Relaxed);
         let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
-        if pages.generation != snapshot.generation {
+        if pages.generation != generation {
             *pages = Pages {
-                generation: snapshot.generation,
+                generation,
                 ..Pages::default()
             };
         }
@@ -504,7 +510,6 @@ mod tests {
             rounds: Vec::new(),
             streak: None,
             gate: None,
-            generation: 0,
             lines: lines
                 .iter()
                 .map(|(n, ok)| Line {

@@ -5,6 +5,7 @@
 //! keeps it current. Reasons, targets and query answers are for the pod's own eyes, as on
 //! `/readyz/<name>`.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use tokio::time::Instant;
 use super::lines::Line;
 use super::server::Snapshot;
 use crate::config::units::human_duration;
-use crate::state::{AttemptEnd, CheckRecord, Phase, StatusRecord};
+use crate::state::{AttemptEnd, CheckRecord, EVENTS_KEPT, Phase, StatusRecord};
 
 /// Seconds between the page's own refreshes.
 const REFRESH_SECS: u32 = 5;
@@ -77,9 +78,9 @@ pub fn html(snapshot: &Snapshot, local: bool, now: Instant) -> String {
         "<tr><th>bootgate</th><td>{}</td></tr>",
         env!("CARGO_PKG_VERSION")
     );
-    for (key, value) in &snapshot.pins {
+    for (shown, (key, value)) in snapshot.pins.iter().enumerate() {
         if out.len() >= PINS_END {
-            out.push_str("<tr><td>…</td></tr>");
+            more_rows(&mut out, snapshot.pins.len() - shown, "pins");
             break;
         }
         let _ = write!(
@@ -150,6 +151,15 @@ fn verdict_lines(out: &mut String, lines: &[Line], local: bool) {
     out.push_str("</ol>");
 }
 
+/// The table row that stands for `count` rows left out.
+fn more_rows(out: &mut String, count: usize, what: &str) {
+    let _ = write!(
+        out,
+        "<tr><td colspan=4>{count} more {what}, left out to keep the page small: \
+         ?format=json has them</td></tr>"
+    );
+}
+
 /// The row that stands for `count` rows left out, and where to find them.
 fn more(out: &mut String, count: usize, what: &str, whole: &str) {
     if count > 0 {
@@ -160,14 +170,27 @@ fn more(out: &mut String, count: usize, what: &str, whole: &str) {
     }
 }
 
-/// When each check could start: once every check it runs after had finished.
-fn could_start(gate: &StatusRecord, check: &CheckRecord) -> f64 {
+/// When each check finished, by name: where the checks that run after it could start.
+fn finished_by_name(gate: &StatusRecord) -> HashMap<&str, f64> {
+    gate.checks
+        .iter()
+        .filter_map(|c| Some((c.name.as_str(), c.finished_ms?)))
+        .collect()
+}
+
+/// When a check could start: once every check it runs after had finished.
+fn could_start(finished: &HashMap<&str, f64>, check: &CheckRecord) -> f64 {
     check
         .after
         .iter()
-        .filter_map(|name| gate.checks.iter().find(|c| c.name == *name))
-        .filter_map(|c| c.finished_ms)
-        .fold(0.0, f64::max)
+        .filter_map(|name| finished.get(name.as_str()))
+        .fold(0.0, |at, &f| at.max(f))
+}
+
+/// A check's attempt events to show: the writer keeps [`EVENTS_KEPT`], a file others wrote
+/// may hold any number.
+fn shown_events(check: &CheckRecord) -> &[crate::state::AttemptEvent] {
+    &check.events[check.events.len().saturating_sub(EVENTS_KEPT)..]
 }
 
 /// The word a bar is drawn and labelled with: a forced pass is not a clean one.
@@ -184,11 +207,19 @@ fn state_word(check: &CheckRecord) -> &'static str {
     }
 }
 
-fn ms(ms: f64) -> String {
-    human_duration(Duration::from_secs_f64(ms.max(0.0) / 1e3))
+/// Milliseconds for people. They come from a file others can write: a negative, infinite or
+/// absurd value must print, not panic.
+fn millis(value: f64) -> String {
+    let duration = Duration::try_from_secs_f64(value / 1e3).unwrap_or(if value > 0.0 {
+        Duration::MAX
+    } else {
+        Duration::ZERO
+    });
+    human_duration(duration)
 }
 
 fn timeline(out: &mut String, gate: &StatusRecord, local: bool) {
+    let finished = finished_by_name(gate);
     let span = gate
         .checks
         .iter()
@@ -207,9 +238,9 @@ fn timeline(out: &mut String, gate: &StatusRecord, local: bool) {
         out,
         "<h2>Gate</h2><p id=gate-outcome>{outcome} in {}, {} checks, deadline {}</p>\
          <ol id=timeline>",
-        ms(gate.elapsed_ms),
+        millis(gate.elapsed_ms),
         gate.checks.len(),
-        ms(gate.deadline_ms as f64),
+        millis(gate.deadline_ms as f64),
     );
     let mut left_out = 0;
     for check in &gate.checks {
@@ -225,14 +256,16 @@ fn timeline(out: &mut String, gate: &StatusRecord, local: bool) {
             Html(&check.name, NAME_CHARS),
             Html(&check.kind, 20),
         );
-        let begin = check.started_ms.unwrap_or_else(|| could_start(gate, check));
+        let begin = check
+            .started_ms
+            .unwrap_or_else(|| could_start(&finished, check));
         if !check.after.is_empty() && begin > 0.0 {
             let after = check.after.join(", ");
             let _ = write!(
                 out,
                 "<i class=wait style=\"left:0;width:{:.2}%\" title=\"waits {} for {}\"></i>",
                 pct(begin),
-                ms(begin),
+                millis(begin),
                 Html(&after, REASON_CHARS),
             );
         }
@@ -243,10 +276,10 @@ fn timeline(out: &mut String, gate: &StatusRecord, local: bool) {
                 "<i class=\"bar {word}\" style=\"left:{:.2}%;width:{:.2}%\" title=\"{word} after {}\"></i>",
                 pct(started),
                 pct(end) - pct(started),
-                ms(end - started),
+                millis(end - started),
             );
         }
-        for event in &check.events {
+        for event in shown_events(check) {
             let (class, what) = match event.event {
                 AttemptEnd::Failed => ("failed", "failed"),
                 AttemptEnd::Stalled => ("stalled", "stalled"),
@@ -256,12 +289,12 @@ fn timeline(out: &mut String, gate: &StatusRecord, local: bool) {
                 "<i class=\"ev {class}\" style=\"left:{:.2}%\" title=\"attempt {} {what} at {}\"></i>",
                 pct(event.at_ms),
                 event.attempt,
-                ms(event.at_ms),
+                millis(event.at_ms),
             );
         }
         let _ = write!(out, "</span><span class=time>{word}");
         if let (Some(s), Some(f)) = (check.started_ms, check.finished_ms) {
-            let _ = write!(out, " in {}", ms(f - s));
+            let _ = write!(out, " in {}", millis(f - s));
         }
         if check.attempts > 1 {
             let _ = write!(out, ", {} attempts", check.attempts);
@@ -298,8 +331,8 @@ fn timeline(out: &mut String, gate: &StatusRecord, local: bool) {
         out,
         "</ol><div class=check><span></span><span class=ticks><span>0</span><span>{}</span>\
          <span>{}</span></span></div>",
-        ms(span / 2.0),
-        ms(span)
+        millis(span / 2.0),
+        millis(span)
     );
 }
 
@@ -323,13 +356,13 @@ fn sentinel(out: &mut String, snapshot: &Snapshot, local: bool, now: Instant) {
          <svg id=rounds viewBox=\"0 0 600 100\" preserveAspectRatio=none role=img \
          aria-label=\"latency of the latest sentinel rounds\">",
         rounds.len(),
-        ms(worst),
+        millis(worst),
     );
     let slot = 600.0 / super::model::ROUNDS_KEPT as f64;
     for (i, round) in rounds.iter().enumerate() {
         let x = i as f64 * slot;
         let height = (round.latency_ms / worst * 96.0).max(2.0);
-        let ago = ms(now.saturating_duration_since(round.ended).as_secs_f64() * 1e3);
+        let ago = millis(now.saturating_duration_since(round.ended).as_secs_f64() * 1e3);
         let (class, word) = if round.passed {
             ("pass", "passed")
         } else {
@@ -347,13 +380,13 @@ fn sentinel(out: &mut String, snapshot: &Snapshot, local: bool, now: Instant) {
             round.passed,
             100.0 - height,
             slot - 1.0,
-            ms(round.latency_ms),
+            millis(round.latency_ms),
         );
     }
     out.push_str("</svg><table id=queries>");
-    for query in &snapshot.queries {
+    for (shown, query) in snapshot.queries.iter().enumerate() {
         if out.len() >= QUERIES_END {
-            out.push_str("<tr><td>…</td></tr>");
+            more_rows(out, snapshot.queries.len() - shown, "queries");
             break;
         }
         let _ = write!(
@@ -361,7 +394,7 @@ fn sentinel(out: &mut String, snapshot: &Snapshot, local: bool, now: Instant) {
             "<tr><th>{}</th><td>{}</td><td>{}</td>",
             Html(&query.name, NAME_CHARS),
             if query.ok { "ok" } else { "failing" },
-            ms(query.latency_ms),
+            millis(query.latency_ms),
         );
         if local && let Some(reason) = &query.reason {
             let _ = write!(out, "<td>{}</td>", Html(reason, REASON_CHARS));
@@ -388,6 +421,7 @@ pub fn json(snapshot: &Snapshot, local: bool, now: Instant) -> Value {
         })
         .collect();
     let gate = snapshot.gate.as_ref().map(|gate| {
+        let finished = finished_by_name(gate);
         let checks: Vec<Value> = gate
             .checks
             .iter()
@@ -397,12 +431,12 @@ pub fn json(snapshot: &Snapshot, local: bool, now: Instant) -> Value {
                     "kind": c.kind,
                     "state": state_word(c),
                     "after": c.after,
-                    "could_start_ms": could_start(gate, c),
+                    "could_start_ms": could_start(&finished, c),
                     "started_ms": c.started_ms,
                     "finished_ms": c.finished_ms,
                     "attempts": c.attempts,
                     "stalls": c.stalls,
-                    "events": c.events,
+                    "events": shown_events(c),
                     "events_dropped": c.events_dropped,
                 });
                 if local {
@@ -567,8 +601,9 @@ mod tests {
 
     #[test]
     fn a_page_stays_under_50_kib_whatever_the_gate_and_counts_what_it_leaves_out() {
-        // Every character escaped to its longest entity, `&quot;`.
-        let long = "\"".repeat(800);
+        // Every character escaped to its longest form: a bidirectional control is written out
+        // as `\u{202e}`, 8 bytes, `"` as `&quot;`, 6.
+        let long = "\u{202e}\"".repeat(400);
         let events: Vec<serde_json::Value> = (1..=16)
             .map(|a| json!({"at_ms": a as f64, "event": "stalled", "attempt": a}))
             .collect();
@@ -615,9 +650,26 @@ mod tests {
         assert!(page.len() < 50 * 1024, "{} bytes", page.len());
         assert!(page.contains("more lines, left out to keep the page small"));
         assert!(page.contains("more checks, left out to keep the page small"));
+        assert!(page.contains("more pins, left out to keep the page small"));
         assert!(page.ends_with("</html>\n"));
         // Failing lines come first, so the ones left out are passing ones.
         assert!(page.contains("[-]line-1-"));
+    }
+
+    #[test]
+    fn numbers_no_gate_would_write_are_drawn_not_fatal() {
+        let mut snapshot = snapshot();
+        snapshot.gate = StatusRecord::parse(
+            br#"{"outcome": "passed", "elapsed_ms": 1e300, "deadline_ms": 18446744073709551615,
+                "checks": [{"name": "a", "state": "passed", "on_fail": "require",
+                "started_ms": -1e300, "finished_ms": 1e308, "after": ["a", "a", "b"],
+                "events": [{"at_ms": -5.0, "event": "failed", "attempt": 4294967295}]}]}"#,
+        )
+        .map(Arc::new);
+        assert!(snapshot.gate.is_some());
+        let page = html(&snapshot, true, Instant::now());
+        assert!(page.contains("data-check=\"a\""));
+        let _ = json(&snapshot, true, Instant::now());
     }
 
     #[test]

@@ -382,7 +382,11 @@ fn reason(out: &mut String, indent: &str, text: &str) {
 }
 
 fn advise(out: &mut String, table: &[(&str, &str, u8)], text: &str) {
-    if let Some((_, advice, section)) = table.iter().find(|(needle, _, _)| text.contains(needle)) {
+    let own: Vec<&str> = text.lines().map(own_words).collect();
+    let found = table
+        .iter()
+        .find(|(needle, _, _)| own.iter().any(|line| line.contains(needle)));
+    if let Some((_, advice, section)) = found {
         let _ = writeln!(
             out,
             "  What to do: {advice} ({DOCS}{}).",
@@ -391,9 +395,61 @@ fn advise(out: &mut String, table: &[(&str, &str, u8)], text: &str) {
     }
 }
 
+/// The words bootgate wrote itself, in one line of a reason: up to the first excerpt of
+/// outside text (an answer's `body "…"`, or what follows `status N: `, a body or a command's
+/// stderr), so a body that says "not found" or "refused" chooses no advice.
+fn own_words(line: &str) -> &str {
+    let mut end = line.find("body \"").unwrap_or(line.len());
+    let mut from = 0;
+    while let Some(at) = line[from..end].find("status ") {
+        let digits_at = from + at + "status ".len();
+        let digits = line[digits_at..end]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        let after = digits_at + digits;
+        if digits > 0 && line[after..end].starts_with(": ") {
+            end = after;
+            break;
+        }
+        from = digits_at;
+    }
+    &line[..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn advice_follows_bootgates_words_not_the_excerpt_of_an_answer() {
+        let advice = |table, text| {
+            let mut out = String::new();
+            advise(&mut out, table, text);
+            out
+        };
+        let http = advice(
+            GATE_ADVICE,
+            "GET http://db/health: status 404, want 200-399, body \"404 page not found\"",
+        );
+        assert!(http.contains("it answers, but not yet well"), "{http}");
+        let sentinel = advice(
+            GUARD_ADVICE,
+            "completion: status 500: {\"error\": \"upstream refused\"}",
+        );
+        assert!(
+            sentinel.contains("look at the model server if it repeats"),
+            "{sentinel}"
+        );
+        let exec = advice(GATE_ADVICE, "sh exited with status 3: curl: not found");
+        assert!(exec.contains("fix the command or what it checks"), "{exec}");
+        // A line of its own words after an excerpt is still read.
+        let two = advice(
+            GATE_ADVICE,
+            "timeout 2s passed\nlast error: file /m does not exist",
+        );
+        assert!(two.contains("create it"), "{two}");
+    }
 
     #[test]
     fn each_reason_bootgate_writes_finds_its_advice() {
