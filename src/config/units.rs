@@ -150,6 +150,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// Milliseconds read from a file or a peer (status.json, a guard's JSON) as a duration, whatever
+/// the number: a negative or NaN one is none, an absurd one the longest there is. The standard
+/// conversion panics on both.
+pub fn millis_lossy(ms: f64) -> Duration {
+    Duration::try_from_secs_f64(ms / 1e3).unwrap_or(if ms > 0.0 {
+        Duration::MAX
+    } else {
+        Duration::ZERO
+    })
+}
+
 /// Renders a duration the way a person reads a log: `850ms`, `12.3s`, `4m05s`.
 pub fn human_duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -172,6 +183,15 @@ pub fn human_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_number_of_milliseconds_is_a_duration() {
+        assert_eq!(millis_lossy(1500.0), Duration::from_millis(1500));
+        assert_eq!(millis_lossy(-5.0), Duration::ZERO);
+        assert_eq!(millis_lossy(f64::NAN), Duration::ZERO);
+        assert_eq!(millis_lossy(1e300), Duration::MAX);
+        assert_eq!(millis_lossy(f64::INFINITY), Duration::MAX);
+    }
 
     #[test]
     fn durations() {

@@ -7,14 +7,13 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::lines::Line;
 use super::server::Snapshot;
-use crate::config::units::human_duration;
+use crate::config::units::{human_duration, millis_lossy};
 use crate::state::{AttemptEnd, CheckRecord, EVENTS_KEPT, Phase, StatusRecord};
 
 /// Seconds between the page's own refreshes.
@@ -207,15 +206,9 @@ fn state_word(check: &CheckRecord) -> &'static str {
     }
 }
 
-/// Milliseconds for people. They come from a file others can write: a negative, infinite or
-/// absurd value must print, not panic.
+/// Milliseconds for people, from a file others can write: any number prints.
 fn millis(value: f64) -> String {
-    let duration = Duration::try_from_secs_f64(value / 1e3).unwrap_or(if value > 0.0 {
-        Duration::MAX
-    } else {
-        Duration::ZERO
-    });
-    human_duration(duration)
+    human_duration(millis_lossy(value))
 }
 
 fn timeline(out: &mut String, gate: &StatusRecord, local: bool) {

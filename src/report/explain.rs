@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use crate::config::OnFail;
-use crate::config::units::human_duration;
+use crate::config::units::{human_duration, millis_lossy};
 use crate::echo::{capped, value};
 use crate::state::{CheckRecord, Outcome, Phase, StatusRecord};
 use crate::text::{parse_rfc3339, rfc3339};
@@ -167,7 +167,7 @@ fn explain_check(
     let name = value(&check.name);
     let since = |ms: Option<f64>| match (start, ms) {
         (Some(at), Some(ms)) if ms.is_finite() && ms >= 0.0 => {
-            let at = at.checked_add(std::time::Duration::from_secs_f64(ms.min(1e12) / 1e3));
+            let at = at.checked_add(millis_lossy(ms));
             at.map(|at| when(at, now)).unwrap_or_default()
         }
         _ => String::new(),
@@ -327,7 +327,7 @@ pub fn guard(doc: &Value) -> Option<(bool, String)> {
             .get("latency_ms")
             .and_then(Value::as_f64)
             .unwrap_or(0.0);
-        let took = human_duration(std::time::Duration::from_secs_f64(ms.clamp(0.0, 1e9) / 1e3));
+        let took = human_duration(millis_lossy(ms));
         let _ = match query.get("reason").and_then(Value::as_str) {
             Some(why) if query.get("ok") != Some(&Value::Bool(true)) => {
                 writeln!(
