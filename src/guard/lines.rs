@@ -57,3 +57,41 @@ pub struct StreakView {
     pub passes: u32,
     pub fails: u32,
 }
+
+impl Line {
+    /// The line as the JSON views (`/readyz?format=json`, `/status?format=json`) write it;
+    /// why it fails and what it saw only for a client that may see details.
+    pub fn json(&self, details: bool) -> serde_json::Value {
+        let mut v = serde_json::json!({"name": self.name, "ok": self.ok});
+        if let Some(caveat) = self.caveat {
+            v[caveat.word()] = true.into();
+        }
+        if details && !self.ok {
+            v["reason"] = self.reason.as_str().into();
+        }
+        if details && !self.details.is_empty() {
+            v["details"] = self.details.clone().into();
+        }
+        v
+    }
+}
+
+impl QueryView {
+    /// The query's last answer as the JSON views write it; why it failed only for a client
+    /// that may see details.
+    pub fn json(&self, details: bool) -> serde_json::Value {
+        let mut v =
+            serde_json::json!({"name": self.name, "ok": self.ok, "latency_ms": self.latency_ms});
+        if details && let Some(reason) = &self.reason {
+            v["reason"] = reason.as_str().into();
+        }
+        v
+    }
+}
+
+/// The config's pins as a JSON object.
+pub fn pins_json(pins: &[(String, String)]) -> serde_json::Map<String, serde_json::Value> {
+    pins.iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+        .collect()
+}

@@ -36,7 +36,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket};
 
-use super::lines::{Line, QueryView, RoundMark, StreakView};
+use super::lines::{Line, QueryView, RoundMark, StreakView, pins_json};
 use super::metrics::Metrics;
 use crate::state::StatusRecord;
 
@@ -357,39 +357,10 @@ fn wants_json(req: &Request<Incoming>, query: &str) -> bool {
 /// reached the snapshot.
 pub fn json_state(snapshot: &Snapshot) -> Response<Full<Bytes>> {
     let ready = snapshot.lines.iter().all(|l| l.ok);
-    let checks: Vec<serde_json::Value> = snapshot
-        .lines
-        .iter()
-        .map(|l| {
-            let mut v = serde_json::json!({"name": l.name, "ok": l.ok});
-            if !l.ok {
-                v["reason"] = l.reason.as_str().into();
-            }
-            if let Some(caveat) = l.caveat {
-                v[caveat.word()] = true.into();
-            }
-            if !l.details.is_empty() {
-                v["details"] = l.details.clone().into();
-            }
-            v
-        })
-        .collect();
-    let queries: Vec<serde_json::Value> = snapshot
-        .queries
-        .iter()
-        .map(|q| {
-            let mut v = serde_json::json!({"name": q.name, "ok": q.ok, "latency_ms": q.latency_ms});
-            if let Some(r) = &q.reason {
-                v["reason"] = r.as_str().into();
-            }
-            v
-        })
-        .collect();
-    let pins: serde_json::Map<String, serde_json::Value> = snapshot
-        .pins
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
-        .collect();
+    // Only a client that may see details is given the JSON state.
+    let checks: Vec<serde_json::Value> = snapshot.lines.iter().map(|l| l.json(true)).collect();
+    let queries: Vec<serde_json::Value> = snapshot.queries.iter().map(|q| q.json(true)).collect();
+    let pins = pins_json(&snapshot.pins);
     let doc = serde_json::json!({
         "ready": ready,
         "phase": snapshot.phase,

@@ -399,20 +399,7 @@ fn sentinel(out: &mut String, snapshot: &Snapshot, local: bool, now: Instant) {
 
 /// `/status?format=json`: what the page shows, as data.
 pub fn json(snapshot: &Snapshot, local: bool, now: Instant) -> Value {
-    let lines: Vec<Value> = snapshot
-        .lines
-        .iter()
-        .map(|l| {
-            let mut v = json!({"name": l.name, "ok": l.ok});
-            if let Some(caveat) = l.caveat {
-                v[caveat.word()] = true.into();
-            }
-            if local && !l.ok {
-                v["reason"] = l.reason.as_str().into();
-            }
-            v
-        })
-        .collect();
+    let lines: Vec<Value> = snapshot.lines.iter().map(|l| l.json(local)).collect();
     let gate = snapshot.gate.as_ref().map(|gate| {
         let finished = finished_by_name(gate);
         let checks: Vec<Value> = gate
@@ -461,17 +448,7 @@ pub fn json(snapshot: &Snapshot, local: bool, now: Instant) -> Value {
                 })
             })
             .collect();
-        let queries: Vec<Value> = snapshot
-            .queries
-            .iter()
-            .map(|q| {
-                let mut v = json!({"name": q.name, "ok": q.ok, "latency_ms": q.latency_ms});
-                if local && let Some(reason) = &q.reason {
-                    v["reason"] = reason.as_str().into();
-                }
-                v
-            })
-            .collect();
+        let queries: Vec<Value> = snapshot.queries.iter().map(|q| q.json(local)).collect();
         json!({
             "ok": streak.ok,
             "passes_in_a_row": streak.passes,
@@ -480,18 +457,13 @@ pub fn json(snapshot: &Snapshot, local: bool, now: Instant) -> Value {
             "queries": queries,
         })
     });
-    let pins: serde_json::Map<String, Value> = snapshot
-        .pins
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-        .collect();
     json!({
         "ready": snapshot.lines.iter().all(|l| l.ok),
         "phase": snapshot.phase,
         "lines": lines,
         "gate": gate,
         "sentinel": sentinel,
-        "pins": pins,
+        "pins": super::lines::pins_json(&snapshot.pins),
         "version": env!("CARGO_PKG_VERSION"),
     })
 }
