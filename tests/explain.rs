@@ -10,17 +10,16 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use common::*;
 
-/// `explain` with `args` until its stdout holds `needle` (the gate writes status.json within
-/// 100 ms of news); the run that did.
-fn explain_until(scene: &Scene, args: &[&str], needle: &str) -> Finished {
-    let mut seen = None;
-    await_that(&format!("explain saying {needle:?}"), || {
-        let done = scene.run(args, &[]);
-        let found = done.stdout.contains(needle);
-        seen = Some(done);
-        found
+/// Until the gate's status.json says what `seen` looks for: the gate writes it within 100 ms of
+/// news, and reading it costs a file read where running `explain` would cost a process.
+fn await_status(scene: &Scene, what: &str, seen: impl Fn(&serde_json::Value) -> bool) {
+    let path = scene.state_dir().join("status.json");
+    await_that(what, || {
+        std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .is_some_and(|status| seen(&status))
     });
-    seen.expect("a run")
 }
 
 fn explain(scene: &Scene) -> Finished {
@@ -40,12 +39,12 @@ fn a_gate_waiting_on_a_check_says_what_it_waits_on_since_when_and_what_waits_beh
         ),
         &[],
     );
-    let config = scene.path("bootgate.yaml");
-    let done = explain_until(
-        &scene,
-        &["explain", "--config", config.to_str().unwrap()],
-        "does not exist",
-    );
+    await_status(&scene, "status.json with weights' missing file", |status| {
+        status["checks"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("does not exist"))
+    });
+    let done = explain(&scene);
     assert_eq!(done.code(), Some(1), "{}{}", done.stdout, done.stderr);
     let out = &done.stdout;
     assert_contains!(out, "Not ready: the gate is running, started 20");
@@ -88,16 +87,12 @@ fn a_stalled_check_says_so_and_what_to_look_at() {
         "deadline: 20s\nchecks:\n  migrations: {kind: exec, command: [sleep, '30'], attempt_timeout: 30s, stall_after: 200ms}\n",
         &[],
     );
-    let done = explain_until(
-        &scene,
-        &[
-            "explain",
-            "--config",
-            scene.path("bootgate.yaml").to_str().unwrap(),
-        ],
-        "It stalled",
-    );
+    await_status(&scene, "status.json with the stall", |status| {
+        status["checks"][0]["stalls"].as_u64() >= Some(1)
+    });
+    let done = explain(&scene);
     assert_eq!(done.code(), Some(1), "{}", done.stdout);
+    assert_contains!(done.stdout, "It stalled");
     assert_contains!(done.stdout, "- migrations (exec sleep 30) is waiting since");
     assert_contains!(
         done.stdout,
@@ -195,7 +190,7 @@ fn a_guard_ready_then_its_sentinel_failing() {
     let scene = Scene::new();
     let status = Arc::new(AtomicU16::new(200));
     let model = switchable(&status);
-    let (guard, port) = start_guard(
+    let (mut guard, port) = start_guard(
         &scene,
         &format!(
             "listen: \"127.0.0.1:0\"\ndrain: 100ms\n{}",
@@ -203,14 +198,17 @@ fn a_guard_ready_then_its_sentinel_failing() {
         ),
     );
     let base = format!("http://127.0.0.1:{port}");
-    let ready = explain_until(&scene, &["explain", "--url", &base], "Ready");
+    // The guard publishes a turn before it logs it: once logged, /readyz says it.
+    guard.wait_for_line("readiness: starting -> ready");
+    let ready = scene.run(&["explain", "--url", &base], &[]);
     assert_eq!(ready.code(), Some(0), "{}", ready.stdout);
     assert_contains!(ready.stdout, "Ready: the guard's phase is ready.");
     assert_contains!(ready.stdout, "- sentinel query health passed in ");
 
     status.store(500, Ordering::SeqCst);
     let url = format!("{base}/readyz");
-    let failing = explain_until(&scene, &["explain", "--url", &url], "unready");
+    guard.wait_for_line("readiness: ready -> unready");
+    let failing = scene.run(&["explain", "--url", &url], &[]);
     assert_eq!(failing.code(), Some(1), "{}", failing.stdout);
     let out = &failing.stdout;
     assert_contains!(out, "Not ready: the guard's phase is unready.");
@@ -250,15 +248,9 @@ fn past_a_passed_gate_the_bare_command_asks_the_guard_the_config_names() {
     assert_contains!(done.stdout, "The guard:\nNot ready");
     assert_contains!(done.stdout, "status 500");
     status.store(200, Ordering::SeqCst);
-    let ready = explain_until(
-        &scene,
-        &[
-            "explain",
-            "--config",
-            scene.path("bootgate.yaml").to_str().unwrap(),
-        ],
-        "The guard:\nReady",
-    );
+    run.wait_for_line("readiness: starting -> ready");
+    let ready = explain(&scene);
+    assert_contains!(ready.stdout, "The guard:\nReady");
     assert_eq!(ready.code(), Some(0), "{}", ready.stdout);
     stop_guard(run);
     // With the guard gone, the gate's word stands, and it says where the guard would be.
@@ -288,7 +280,8 @@ fn a_draining_guard_says_it_is_draining() {
         ),
     );
     let base = format!("http://127.0.0.1:{port}");
-    explain_until(&scene, &["explain", "--url", &base], "Ready");
+    guard.wait_for_line("readiness: starting -> ready");
+    assert_contains!(scene.run(&["explain", "--url", &base], &[]).stdout, "Ready");
     guard.signal("TERM");
     guard.wait_for_line("draining: answering 503");
     let done = scene.run(&["explain", "--url", &base], &[]);
