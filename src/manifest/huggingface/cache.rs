@@ -6,7 +6,9 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path};
 
-use super::{BlobId, Fault, HubError, HubFile, Snapshot, add_problem, is_commit, not_an_etag};
+use super::{
+    BlobId, Fault, HubError, HubFile, Snapshot, Walked, add_problem, is_commit, not_an_etag, walk,
+};
 use crate::config::manifest::stays_below;
 use crate::echo;
 use crate::files::{irregular, read_regular};
@@ -114,27 +116,13 @@ fn commit_of(repo: &Path, revision: &str) -> Result<(String, Option<String>), Hu
 
 /// Every ref under `refs/`, `/`-separated, as far as it can be listed.
 fn ref_names(refs: &Path) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut stack = vec![(refs.to_path_buf(), String::new())];
-    while let Some((dir, prefix)) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            if names.len() >= REFS_LISTED {
-                return names;
-            }
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => stack.push((entry.path(), format!("{prefix}{name}/"))),
-                Ok(_) => names.push(format!("{prefix}{name}")),
-                Err(_) => {}
-            }
-        }
-    }
-    names
+    walk(refs)
+        .filter_map(|found| match found {
+            Ok(Walked::Entry(name, Ok(_))) => Some(name),
+            _ => None,
+        })
+        .take(REFS_LISTED)
+        .collect()
 }
 
 /// A few of the commits `snapshots/` holds, for a message.
@@ -158,24 +146,15 @@ fn snapshot_commits(repo: &Path) -> Vec<String> {
 fn walk_snapshot(repo: &Path, snapshot: &mut Snapshot) -> Result<(), HubError> {
     let mut names = Vec::new();
     let mut not_utf8 = Vec::new();
-    let mut stack = vec![(snapshot.root.clone(), String::new())];
-    while let Some((dir, prefix)) = stack.pop() {
-        let unreadable = |error| Fault::Unreadable {
+    for found in walk(&snapshot.root) {
+        let found = found.map_err(|(prefix, error)| Fault::Unreadable {
             what: format!("snapshots/{}/{prefix}", snapshot.commit),
             error,
-        };
-        for entry in fs::read_dir(&dir).map_err(unreadable)? {
-            let entry = entry.map_err(unreadable)?;
-            let Ok(file_name) = entry.file_name().into_string() else {
-                let shown = entry.file_name().to_string_lossy().into_owned();
-                not_utf8.push(format!("{prefix}{}", echo::value(&shown)));
-                continue;
-            };
-            let name = format!("{prefix}{file_name}");
-            // The directory entry's own type, not followed: what `lstat` would say.
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => stack.push((entry.path(), format!("{name}/"))),
-                kind => names.push((name, kind)),
+        })?;
+        match found {
+            Walked::Entry(name, kind) => names.push((name, kind)),
+            Walked::NotUtf8(prefix, name) => {
+                not_utf8.push(format!("{prefix}{}", echo::value(&name.to_string_lossy())));
             }
         }
     }

@@ -6,7 +6,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use super::{BlobId, Fault, HubError, HubFile, Snapshot, is_commit, not_an_etag};
+use super::{BlobId, Fault, HubError, HubFile, Snapshot, Walked, is_commit, not_an_etag, walk};
 use crate::echo;
 use crate::files::{irregular, read_regular};
 use crate::text::io_phrase;
@@ -129,29 +129,18 @@ fn most_named(records: &[(String, Record)]) -> Option<String> {
 /// Every `<name>.metadata` under the download directory, as `<name>`: the lock files and
 /// partial downloads beside them are not records.
 fn metadata_names(dir: &Path) -> Result<Vec<String>, HubError> {
-    let base = dir.join(DOWNLOAD_DIR);
     let mut names = Vec::new();
-    let mut stack = vec![(base, String::new())];
-    while let Some((at, prefix)) = stack.pop() {
-        let unreadable = |error| Fault::Unreadable {
+    for found in walk(&dir.join(DOWNLOAD_DIR)) {
+        let found = found.map_err(|(prefix, error)| Fault::Unreadable {
             what: format!("{DOWNLOAD_DIR}/{prefix}"),
             error,
-        };
-        for entry in fs::read_dir(&at).map_err(unreadable)? {
-            let entry = entry.map_err(unreadable)?;
-            let Ok(file_name) = entry.file_name().into_string() else {
-                continue;
-            };
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                stack.push((entry.path(), format!("{prefix}{file_name}/")));
-            } else if let Some(stem) = file_name.strip_suffix(SUFFIX)
-                && !stem.is_empty()
-            {
-                names.push(format!("{prefix}{stem}"));
-            }
+        })?;
+        // A file named `.metadata` alone records no file.
+        if let Walked::Entry(name, Ok(_)) = found
+            && let Some(stem) = name.strip_suffix(SUFFIX)
+            && !(stem.is_empty() || stem.ends_with('/'))
+        {
+            names.push(stem.to_string());
         }
     }
     names.sort();

@@ -17,7 +17,9 @@ mod cache;
 mod local_dir;
 mod weight_map;
 
+use std::ffi::OsString;
 use std::fmt;
+use std::fs::{self, FileType};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -82,6 +84,63 @@ impl BlobId {
 fn add_problem(problems: &mut Vec<(String, String)>, name: String, text: String) {
     let at = problems.partition_point(|(n, _)| *n <= name);
     problems.insert(at, (name, text));
+}
+
+/// What [`walk`] meets that it does not descend.
+enum Walked {
+    /// A name `/`-separated under the root, and the directory entry's own type: what `lstat`
+    /// would say, so a link is never followed out of the folder.
+    Entry(String, io::Result<FileType>),
+    /// A name that is not UTF-8, with the prefix it sits under; not descended, as it cannot be
+    /// named in a path the rest of the code holds as text.
+    NotUtf8(String, OsString),
+}
+
+/// Every entry under `root`, directories descended. A directory that cannot be listed is its
+/// prefix and the error, and the walk goes on past it, so a caller may skip it or stop there.
+fn walk(root: &Path) -> Walk {
+    Walk {
+        stack: vec![(root.to_path_buf(), String::new())],
+        listing: None,
+    }
+}
+
+struct Walk {
+    stack: Vec<(PathBuf, String)>,
+    listing: Option<(fs::ReadDir, String)>,
+}
+
+impl Iterator for Walk {
+    type Item = Result<Walked, (String, io::Error)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let Some((entries, prefix)) = &mut self.listing else {
+                let (dir, prefix) = self.stack.pop()?;
+                match fs::read_dir(&dir) {
+                    Ok(entries) => self.listing = Some((entries, prefix)),
+                    Err(error) => return Some(Err((prefix, error))),
+                }
+                continue;
+            };
+            let entry = match entries.next() {
+                Some(Ok(entry)) => entry,
+                Some(Err(error)) => return Some(Err((prefix.clone(), error))),
+                None => {
+                    self.listing = None;
+                    continue;
+                }
+            };
+            let name = match entry.file_name().into_string() {
+                Ok(name) => format!("{prefix}{name}"),
+                Err(name) => return Some(Ok(Walked::NotUtf8(prefix.clone(), name))),
+            };
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => self.stack.push((entry.path(), format!("{name}/"))),
+                kind => return Some(Ok(Walked::Entry(name, kind))),
+            }
+        }
+    }
 }
 
 /// Whether `text` is a commit hash as the Hub writes one: 40 lowercase hex digits.
